@@ -1,0 +1,41 @@
+# socratic-swe: closed-loop self-evolution of a software-engineering agent.
+# `just --list` shows the recipes; README.md explains the stages.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Where corpus snapshots, the interpreter, caches and runs live.
+workdir := env_var_or_default("SOCRATIC_WORKDIR", ".socratic")
+python := env_var_or_default("PYTHON", "python3")
+records := "target/release/records"
+
+# List the recipes.
+default:
+    @just --list
+
+# Download and verify the corpus sdists, test dependencies and python.wasm (idempotent, offline once cached).
+setup: build
+    {{python}} scripts/setup.py --workdir {{workdir}}
+    {{records}} check --kind repo -q {{workdir}}/corpus.jsonl
+
+# Build every tool in release mode.
+build:
+    cargo build --release --workspace --bins -q
+
+# The main job: rounds of rollout, distill, generate, validate, score and train.
+evolve: setup
+    bash scripts/evolve.sh {{workdir}}
+
+# fmt check, clippy -D warnings, the whole test suite and the record checks (what CI runs).
+test: setup
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -q -- -D warnings
+    cargo test --workspace -q
+    {{records}} check -q examples/*.jsonl
+
+# Regenerate schemas/json/ from the Rust record types.
+schemas:
+    cargo run -q -p schemas --example write-json-schemas
+
+# Run every test suite of the corpus natively and print a table of counts and times.
+corpus-stats: setup
+    {{python}} scripts/measure_corpus.py --workdir {{workdir}}

@@ -1,0 +1,92 @@
+//! `task/1`: a repair task, a superset of a SWE-bench / SWE-smith instance.
+
+use std::borrow::Cow;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::record::{Extra, Record};
+
+/// A bug in a real repository, the patch that repairs it, and the tests that tell.
+///
+/// Field names and meanings follow SWE-bench: `instance_id`, `problem_statement`,
+/// `FAIL_TO_PASS` (tests that fail with the bug and pass after the repair) and
+/// `PASS_TO_PASS` (tests that pass either way). A candidate from `task-gen` has the
+/// two lists empty until `task-validate` fills them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(
+    title = "Task",
+    description = "A repair task: bug patch, gold patch and the tests that tell"
+)]
+pub struct Task {
+    /// `task/1`.
+    #[schemars(regex(pattern = r"^task/1(\.[0-9]+)?$"))]
+    pub schema: String,
+    pub instance_id: String,
+    /// Id of the Repo record the task lives in.
+    pub repo: String,
+    /// Unified diff (`a/`, `b/` prefixes) that turns the clean code into the buggy code.
+    pub bug_patch: String,
+    /// Unified diff that repairs the buggy code: the exact inverse of `bug_patch`.
+    pub gold_patch: String,
+    /// What a user would report: failing tests and their messages, never the fix.
+    #[serde(default)]
+    pub problem_statement: String,
+    #[serde(rename = "FAIL_TO_PASS", default)]
+    pub fail_to_pass: Vec<String>,
+    #[serde(rename = "PASS_TO_PASS", default)]
+    pub pass_to_pass: Vec<String>,
+    /// The pytest command line run from the repository root.
+    pub test_cmd: String,
+    pub provenance: Provenance,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// How a task was made: which strategy, operator, site and skills, in which round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Provenance {
+    /// `random` (fixed mutation), `skill` (skill-guided), `import`, …
+    pub strategy: String,
+    /// Bug operator id, e.g. `cmp-swap`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<Site>,
+    #[serde(default)]
+    pub skill_ids: Vec<String>,
+    #[serde(default)]
+    pub round: u32,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The place in the source where the bug was injected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Site {
+    /// File path relative to the repository root.
+    pub path: String,
+    /// 1-based first line of the edited node.
+    pub line: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_line: Option<u32>,
+    /// Qualified name of the enclosing function, e.g. `Cache.pop`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    /// tree-sitter node kind of the edited node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_kind: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Record for Task {
+    const KIND: &'static str = "task";
+    const MAJOR: u32 = 1;
+
+    fn id(&self) -> Cow<'_, str> {
+        Cow::Borrowed(&self.instance_id)
+    }
+}
