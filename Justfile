@@ -6,14 +6,15 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 # Where corpus snapshots, the interpreter, caches and runs live.
 workdir := env_var_or_default("SOCRATIC_WORKDIR", ".socratic")
 python := env_var_or_default("PYTHON", "python3")
-records := "target/release/records"
+# The record checker, built with the test profile so `just test` compiles once.
+records := "cargo run -q -p records --"
 
 # List the recipes.
 default:
     @just --list
 
 # Download and verify the corpus sdists, test dependencies and python.wasm (idempotent, offline once cached).
-setup: build
+setup:
     {{python}} scripts/setup.py --workdir {{workdir}}
     {{records}} check --kind repo -q {{workdir}}/corpus.jsonl
 
