@@ -1,0 +1,114 @@
+//! Per-test outcomes from pytest's JUnit XML report.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context;
+use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
+
+use crate::TestOutcome;
+
+/// Reads a JUnit XML report written by pytest with `-o junit_family=xunit1` and
+/// returns the outcome of every test by pytest node id
+/// (`tests/test_lru.py::LRUCacheTest::test_maxsize`). `repo` is the directory
+/// pytest ran in; it resolves classnames whose test is defined in another file.
+pub fn outcomes(xml: &str, repo: &Path) -> anyhow::Result<BTreeMap<String, TestOutcome>> {
+    let report =
+        Report::deserialize_from_str(xml).context("pytest wrote an unreadable JUnit XML report")?;
+    let mut outcomes = BTreeMap::new();
+    for suite in &report.test_suites {
+        for case in &suite.test_cases {
+            let classname = case.classname.as_ref().map(|c| c.as_str()).unwrap_or("");
+            let file = case.extra.get("file").map(|f| f.as_str());
+            let id = node_id(classname, case.name.as_str(), file, repo);
+            let outcome = match &case.status {
+                TestCaseStatus::Success { .. } => TestOutcome::Passed,
+                TestCaseStatus::Skipped { .. } => TestOutcome::Skipped,
+                TestCaseStatus::NonSuccess { kind, .. } => match kind {
+                    NonSuccessKind::Failure => TestOutcome::Failed,
+                    NonSuccessKind::Error => TestOutcome::Error,
+                },
+            };
+            // A test that fails in its call and errors in teardown appears twice;
+            // the worse outcome stands.
+            let entry = outcomes.entry(id).or_insert(outcome);
+            *entry = (*entry).max(outcome);
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Undoes pytest's `mangle_test_address`: the classname is the node id's file
+/// path with `/` → `.` and `.py` dropped, followed by the class names.
+fn node_id(classname: &str, name: &str, file: Option<&str>, repo: &Path) -> String {
+    if classname.is_empty() {
+        // A collection error: the "name" is the mangled module path.
+        return file.map_or_else(|| name.to_string(), str::to_string);
+    }
+    let module_of = |path: &str| path.trim_end_matches(".py").replace('/', ".");
+    let split = file
+        .filter(|file| {
+            let module = module_of(file);
+            classname == module || classname.starts_with(&format!("{module}."))
+        })
+        .map(|file| {
+            (
+                file.to_string(),
+                classname[module_of(file).len()..]
+                    .trim_start_matches('.')
+                    .to_string(),
+            )
+        })
+        .or_else(|| split_by_existing_file(classname, repo));
+    match split {
+        Some((path, classes)) if classes.is_empty() => format!("{path}::{name}"),
+        Some((path, classes)) => format!("{path}::{}::{name}", classes.replace('.', "::")),
+        None => format!("{}::{name}", classname.replace('.', "/")),
+    }
+}
+
+/// Finds the longest prefix of the dotted classname that names a `.py` file in
+/// `repo`, for tests inherited from a class defined in another module.
+fn split_by_existing_file(classname: &str, repo: &Path) -> Option<(String, String)> {
+    let parts: Vec<&str> = classname.split('.').collect();
+    (1..=parts.len()).rev().find_map(|n| {
+        let path = format!("{}.py", parts[..n].join("/"));
+        repo.join(&path)
+            .is_file()
+            .then(|| (path, parts[n..].join(".")))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPORT: &str = r#"<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="1" failures="1" skipped="1" tests="5" time="0.1" timestamp="2026-11-25T14:00:00" hostname="sandbox"><testcase classname="tests.test_lru.LRUCacheTest" name="test_maxsize" file="tests/__init__.py" line="10" time="0.001" /><testcase classname="tests.test_keys" name="test_hashkey[a.b-1]" file="tests/test_keys.py" line="3" time="0.001"><failure message="AssertionError: 1 != 2">trace</failure></testcase><testcase classname="tests.test_keys" name="test_skip" file="tests/test_keys.py" line="9" time="0"><skipped type="pytest.skip" message="no">why</skipped></testcase><testcase classname="" name="tests.test_broken" file="tests/test_broken.py" time="0"><error message="collection failure">ImportError</error></testcase><testcase classname="pkg.tests.test_a.Outer.Inner" name="test_x" file="pkg/tests/test_a.py" line="1" time="0" /></testsuite></testsuites>"#;
+
+    #[test]
+    fn maps_junit_cases_to_pytest_node_ids() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join("tests")).unwrap();
+        std::fs::write(repo.path().join("tests/test_lru.py"), "").unwrap();
+        let outcomes = outcomes(REPORT, repo.path()).unwrap();
+        let expected = [
+            (
+                "pkg/tests/test_a.py::Outer::Inner::test_x",
+                TestOutcome::Passed,
+            ),
+            ("tests/test_broken.py", TestOutcome::Error),
+            (
+                "tests/test_keys.py::test_hashkey[a.b-1]",
+                TestOutcome::Failed,
+            ),
+            ("tests/test_keys.py::test_skip", TestOutcome::Skipped),
+            (
+                "tests/test_lru.py::LRUCacheTest::test_maxsize",
+                TestOutcome::Passed,
+            ),
+        ];
+        let got: Vec<(&str, TestOutcome)> =
+            outcomes.iter().map(|(id, o)| (id.as_str(), *o)).collect();
+        assert_eq!(got, expected);
+    }
+}

@@ -1,0 +1,216 @@
+//! Runs a repository's pytest suite in a sandbox and returns per-test outcomes.
+//!
+//! Candidate code is untrusted: it was generated. The [`Executor`] trait runs a
+//! test command on a working copy of a repository and reports, per pytest node
+//! id, passed / failed / error / skipped, with how the run ended, its duration and
+//! its output (capped). Two executors:
+//!
+//! - [`wasm::WasmExecutor`] (default): CPython for WASI inside wasmtime, embedded as
+//!   a library. The guest sees only the working copy (read-write), the test
+//!   dependencies (read-only), the driver script (read-only) and a private `/tmp`;
+//!   no environment is inherited, and there is no network and no host process.
+//!   Memory is capped by store limits and wall time by epoch interruption.
+//! - [`native::NativeExecutor`] (opt-in): a host `python3` subprocess with a
+//!   timeout and resource limits, for repositories that need C extensions and as
+//!   the speed reference.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub mod junit;
+pub mod native;
+pub mod wasm;
+
+/// The driver that both executors run: `run_pytest.py REPO ARGS…`.
+pub(crate) const DRIVER: &str = include_str!("../python/run_pytest.py");
+
+/// Flags every run adds to the repository's own pytest arguments: WASI has no
+/// `os.dup` (so `--capture=sys`), no faulthandler and no `/dev/null` for the
+/// logging plugin; the cache plugin would write into the working copy. Both
+/// executors use the same flags so their verdicts agree.
+pub(crate) const PYTEST_FLAGS: &[&str] = &[
+    "-p",
+    "no:faulthandler",
+    "-p",
+    "no:cacheprovider",
+    "--capture=sys",
+    "-o",
+    "junit_family=xunit1",
+    "-q",
+    "--tb=short",
+    "-rN",
+];
+
+/// The outcome of one test. Ordered from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TestOutcome {
+    Passed,
+    Skipped,
+    Failed,
+    Error,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEnd {
+    /// pytest exited with this code (0 all passed, 1 some failed, 2 interrupted,
+    /// 3 internal error, 4 usage error, 5 no tests collected).
+    Exited(i32),
+    /// The wall-time limit was hit.
+    TimedOut,
+    /// The guest tried to use more memory than allowed.
+    MemoryLimit,
+    /// The guest wrote more output than allowed.
+    OutputLimit,
+    /// The interpreter crashed (a trap other than the limits), with the reason.
+    Crashed(String),
+}
+
+impl RunEnd {
+    /// Whether the run hit a limit of the sandbox rather than ending by itself.
+    pub fn hit_limit(&self) -> bool {
+        matches!(
+            self,
+            RunEnd::TimedOut | RunEnd::MemoryLimit | RunEnd::OutputLimit
+        )
+    }
+}
+
+/// Limits of one run.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub timeout: Duration,
+    /// Linear memory of the guest (wasm) or address space (native), in bytes.
+    pub memory_bytes: usize,
+    /// Output kept in [`TestRun::output`]; the tail is kept, the head dropped.
+    pub output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: Duration::from_secs(300),
+            memory_bytes: 2 << 30,
+            output_bytes: 64 << 10,
+        }
+    }
+}
+
+/// One test run: run pytest with `pytest_args` in `repo_dir`.
+#[derive(Debug, Clone)]
+pub struct TestRequest {
+    /// The working copy; tests may write into it.
+    pub repo_dir: PathBuf,
+    /// Arguments after `pytest` (see [`pytest_args`]).
+    pub pytest_args: Vec<String>,
+    pub limits: Limits,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct TestRun {
+    /// Outcome per pytest node id; empty when pytest never wrote its report.
+    pub outcomes: BTreeMap<String, TestOutcome>,
+    pub end: RunEnd,
+    pub duration: Duration,
+    /// stdout then stderr, at most [`Limits::output_bytes`] (the tail).
+    pub output: String,
+    pub output_truncated: bool,
+}
+
+impl TestRun {
+    /// Node ids of the tests with this outcome.
+    pub fn with_outcome(&self, outcome: TestOutcome) -> impl Iterator<Item = &str> {
+        self.outcomes
+            .iter()
+            .filter(move |(_, o)| **o == outcome)
+            .map(|(id, _)| id.as_str())
+    }
+}
+
+/// Runs test suites in some sandbox.
+pub trait Executor: Send + Sync {
+    /// `wasm` or `native`.
+    fn name(&self) -> &'static str;
+
+    /// Runs the request. `Err` means the sandbox itself failed (a missing
+    /// interpreter, an unreadable directory); a failing, crashing or runaway test
+    /// suite is an `Ok` run that says so in [`TestRun::end`].
+    fn run(&self, request: &TestRequest) -> anyhow::Result<TestRun>;
+}
+
+/// The arguments after `pytest` in a test command such as
+/// `pytest tests -k "not slow"` or `python -m pytest tests`.
+pub fn pytest_args(test_cmd: &str) -> anyhow::Result<Vec<String>> {
+    let words = shlex::split(test_cmd)
+        .ok_or_else(|| anyhow::anyhow!("test command `{test_cmd}` has unbalanced quotes"))?;
+    let rest = match words
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["pytest" | "py.test", ..] => &words[1..],
+        ["python" | "python3", "-m", "pytest", ..] => &words[3..],
+        _ => anyhow::bail!(
+            "test command `{test_cmd}` does not start with `pytest` or `python -m pytest`"
+        ),
+    };
+    Ok(rest.to_vec())
+}
+
+/// Keeps the last `cap` bytes of `bytes` as text (cut at a character boundary).
+pub(crate) fn tail_text(bytes: &[u8], cap: usize) -> (String, bool) {
+    if bytes.len() <= cap {
+        return (String::from_utf8_lossy(bytes).into_owned(), false);
+    }
+    let mut start = bytes.len() - cap;
+    while start < bytes.len() && (bytes[start] & 0b1100_0000) == 0b1000_0000 {
+        start += 1;
+    }
+    (String::from_utf8_lossy(&bytes[start..]).into_owned(), true)
+}
+
+/// Copies the directory tree `from` into `to` (created), regular files and
+/// directories only; symbolic links are not followed or copied, so a repository
+/// cannot smuggle a link to a host path into a working copy.
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pytest_args_accepts_the_usual_spellings() {
+        assert_eq!(
+            pytest_args("pytest tests -k 'not slow'").unwrap(),
+            ["tests", "-k", "not slow"]
+        );
+        assert_eq!(
+            pytest_args("python -m pytest").unwrap(),
+            Vec::<String>::new()
+        );
+        assert!(pytest_args("make test").is_err());
+        assert!(pytest_args("pytest 'unbalanced").is_err());
+    }
+
+    #[test]
+    fn tail_text_keeps_the_end_on_a_char_boundary() {
+        assert_eq!(tail_text(b"abc", 5), ("abc".to_string(), false));
+        assert_eq!(tail_text("xxé!".as_bytes(), 2), ("!".to_string(), true));
+    }
+}

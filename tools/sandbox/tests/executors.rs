@@ -1,0 +1,285 @@
+//! Both executors on small synthetic suites and on a real corpus repository.
+//! Needs `just setup` (python.wasm, site-packages, the corpus).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use sandbox::native::NativeExecutor;
+use sandbox::wasm::{WasmConfig, WasmExecutor};
+use sandbox::{Executor, Limits, RunEnd, TestOutcome, TestRequest, copy_tree, pytest_args};
+
+fn workdir() -> PathBuf {
+    let dir = std::env::var_os("SOCRATIC_WORKDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.socratic"));
+    assert!(
+        dir.join("python/python.wasm").is_file(),
+        "{} has no python.wasm: run `just setup` first",
+        dir.display()
+    );
+    dir
+}
+
+fn wasm() -> &'static WasmExecutor {
+    static EXECUTOR: OnceLock<WasmExecutor> = OnceLock::new();
+    EXECUTOR.get_or_init(|| {
+        let work = workdir();
+        WasmExecutor::new(&WasmConfig {
+            python_wasm: work.join("python/python.wasm"),
+            site_packages: work.join("site-packages"),
+            cache_dir: work.join("cache/sandbox"),
+        })
+        .unwrap()
+    })
+}
+
+fn native() -> NativeExecutor {
+    let work = workdir();
+    NativeExecutor::new(
+        Path::new("python3"),
+        &work.join("site-packages"),
+        &work.join("cache/sandbox"),
+    )
+    .unwrap()
+}
+
+fn executors() -> Vec<Box<dyn Executor>> {
+    vec![Box::new(WasmRef(wasm())), Box::new(native())]
+}
+
+struct WasmRef(&'static WasmExecutor);
+
+impl Executor for WasmRef {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn run(&self, request: &TestRequest) -> anyhow::Result<sandbox::TestRun> {
+        self.0.run(request)
+    }
+}
+
+fn mini_repo(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+fn request(repo: &Path, test_cmd: &str, timeout: Duration) -> TestRequest {
+    TestRequest {
+        repo_dir: repo.to_path_buf(),
+        pytest_args: pytest_args(test_cmd).unwrap(),
+        limits: Limits {
+            timeout,
+            ..Limits::default()
+        },
+    }
+}
+
+#[test]
+fn both_executors_report_each_test_by_node_id() {
+    let repo = mini_repo(&[
+        ("calc.py", "def add(a, b):\n    return a + b\n"),
+        (
+            "tests/test_calc.py",
+            "import pytest\nfrom calc import add\n\n\
+             def test_ok():\n    assert add(1, 2) == 3\n\n\
+             def test_bad():\n    assert add(1, 2) == 4, 'wrong sum'\n\n\
+             @pytest.mark.skip(reason='not today')\ndef test_skip():\n    pass\n\n\
+             @pytest.fixture\ndef broken():\n    raise RuntimeError('fixture')\n\n\
+             def test_err(broken):\n    pass\n\n\
+             class TestGroup:\n    @pytest.mark.parametrize('n', [1, 2])\n    def test_param(self, n):\n        assert add(n, 0) == n\n",
+        ),
+    ]);
+    let expected: BTreeMap<String, TestOutcome> = [
+        (
+            "tests/test_calc.py::TestGroup::test_param[1]",
+            TestOutcome::Passed,
+        ),
+        (
+            "tests/test_calc.py::TestGroup::test_param[2]",
+            TestOutcome::Passed,
+        ),
+        ("tests/test_calc.py::test_bad", TestOutcome::Failed),
+        ("tests/test_calc.py::test_err", TestOutcome::Error),
+        ("tests/test_calc.py::test_ok", TestOutcome::Passed),
+        ("tests/test_calc.py::test_skip", TestOutcome::Skipped),
+    ]
+    .into_iter()
+    .map(|(id, outcome)| (id.to_string(), outcome))
+    .collect();
+    for executor in executors() {
+        let run = executor
+            .run(&request(
+                repo.path(),
+                "pytest tests -o pythonpath=.",
+                Duration::from_secs(120),
+            ))
+            .unwrap();
+        assert_eq!(
+            run.outcomes,
+            expected,
+            "{}: {}",
+            executor.name(),
+            run.output
+        );
+        assert_eq!(run.end, RunEnd::Exited(1), "{}", executor.name());
+        assert!(
+            run.output.contains("wrong sum"),
+            "{}: {}",
+            executor.name(),
+            run.output
+        );
+    }
+}
+
+#[test]
+fn a_runaway_test_is_stopped_at_the_time_limit() {
+    let repo = mini_repo(&[(
+        "test_loop.py",
+        "def test_forever():\n    while True:\n        pass\n",
+    )]);
+    for executor in executors() {
+        let run = executor
+            .run(&request(
+                repo.path(),
+                "pytest test_loop.py",
+                Duration::from_secs(3),
+            ))
+            .unwrap();
+        assert_eq!(
+            run.end,
+            RunEnd::TimedOut,
+            "{}: {}",
+            executor.name(),
+            run.output
+        );
+        assert!(
+            run.duration < Duration::from_secs(30),
+            "{}: {:?}",
+            executor.name(),
+            run.duration
+        );
+    }
+}
+
+#[test]
+fn the_guest_sees_no_host_files_and_no_environment() {
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "host secret").unwrap();
+    let test = format!(
+        "import os\n\n\
+         def test_no_host_file():\n    assert not os.path.exists({path:?})\n\n\
+         def test_no_passwd():\n    assert not os.path.exists('/etc/passwd')\n\n\
+         def test_no_env():\n    assert 'CARGO' not in os.environ and 'PATH' not in os.environ\n",
+        path = secret.path().display().to_string()
+    );
+    let repo = mini_repo(&[("test_escape.py", &test)]);
+    let run = wasm()
+        .run(&request(
+            repo.path(),
+            "pytest test_escape.py",
+            Duration::from_secs(120),
+        ))
+        .unwrap();
+    assert_eq!(run.end, RunEnd::Exited(0), "{}", run.output);
+    assert_eq!(
+        run.with_outcome(TestOutcome::Passed).count(),
+        3,
+        "{}",
+        run.output
+    );
+}
+
+/// A real bug in toolz: `second()` returns the third element. Both executors
+/// see the same tests fail, and all pass again on the clean code.
+#[test]
+fn a_real_suite_gives_the_same_verdicts_under_both_executors() {
+    let work = workdir();
+    let source = work.join("repos/toolz-1.2.0");
+    let cmd = "pytest toolz/tests/test_itertoolz.py -o pythonpath=.";
+    let mut verdicts = Vec::new();
+    for executor in executors() {
+        for buggy in [false, true] {
+            let copy = tempfile::tempdir().unwrap();
+            copy_tree(&source, copy.path()).unwrap();
+            if buggy {
+                let file = copy.path().join("toolz/itertoolz.py");
+                let text = std::fs::read_to_string(&file).unwrap();
+                let mutated = text.replacen(
+                    "    seq = iter(seq)\n    next(seq)\n    return next(seq)",
+                    "    seq = iter(seq)\n    next(seq)\n    next(seq)\n    return next(seq)",
+                    1,
+                );
+                assert_ne!(text, mutated, "the bug no longer applies to toolz");
+                std::fs::write(&file, mutated).unwrap();
+            }
+            let run = executor
+                .run(&request(copy.path(), cmd, Duration::from_secs(300)))
+                .unwrap();
+            let failed: Vec<String> = run
+                .with_outcome(TestOutcome::Failed)
+                .map(str::to_string)
+                .collect();
+            assert!(
+                run.outcomes.len() > 40,
+                "{}: {}",
+                executor.name(),
+                run.output
+            );
+            if buggy {
+                assert!(
+                    failed.contains(&"toolz/tests/test_itertoolz.py::test_second".to_string()),
+                    "{failed:?}"
+                );
+            } else {
+                assert!(
+                    failed.is_empty(),
+                    "{}: clean code failed {failed:?}",
+                    executor.name()
+                );
+            }
+            verdicts.push(((executor.name(), buggy), run.outcomes));
+        }
+    }
+    assert_eq!(
+        verdicts[0].1, verdicts[2].1,
+        "clean verdicts differ between wasm and native"
+    );
+    assert_eq!(
+        verdicts[1].1, verdicts[3].1,
+        "buggy verdicts differ between wasm and native"
+    );
+}
+
+#[test]
+fn a_missing_interpreter_points_to_setup() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = WasmExecutor::new(&WasmConfig {
+        python_wasm: dir.path().join("python.wasm"),
+        site_packages: dir.path().to_path_buf(),
+        cache_dir: dir.path().to_path_buf(),
+    })
+    .err()
+    .unwrap();
+    assert!(format!("{err:#}").contains("just setup"), "{err:#}");
+}
+
+#[test]
+fn a_corrupt_interpreter_points_to_setup() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("python.wasm"), b"\0asm garbage").unwrap();
+    let err = WasmExecutor::new(&WasmConfig {
+        python_wasm: dir.path().join("python.wasm"),
+        site_packages: dir.path().to_path_buf(),
+        cache_dir: dir.path().to_path_buf(),
+    })
+    .err()
+    .unwrap();
+    assert!(format!("{err:#}").contains("just setup"), "{err:#}");
+}
