@@ -39,5 +39,5 @@ pub use report::{RewardStats, RoundReport, SolveRate, StageReport};
 pub use score::Score;
 pub use skill::{Condition, ConditionOp, Evidence, Operation, Phase, Skill};
 pub use tag::{KINDS, SchemaTag, TagError};
-pub use task::{Provenance, Site, Task};
+pub use task::{GateStage, Provenance, Rejection, Site, Task};
 pub use trace::{Cost, Outcome, OutcomeStatus, Sampling, SolverInfo, Step, TestCounts, Trace};

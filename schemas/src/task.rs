@@ -39,8 +39,48 @@ pub struct Task {
     /// The pytest command line run from the repository root.
     pub test_cmd: String,
     pub provenance: Provenance,
+    /// Set on the candidates that `task-validate` writes to its rejects file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<Rejection>,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// Which gate of `task-validate` refused a candidate, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Rejection {
+    pub stage: GateStage,
+    pub reason: String,
+}
+
+/// The gates of `task-validate`, in order.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum GateStage {
+    /// The patches parse and apply, touched files exist, the gold patch reverses the bug.
+    Format,
+    /// The selected tests pass on the clean code.
+    Clean,
+    /// With the bug, at least one test fails and no other breaks.
+    Bug,
+    /// With the gold patch, all tests pass again.
+    Gold,
+    /// The failing tests fail again on a rerun in another order.
+    Reproducible,
+}
+
+impl GateStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GateStage::Format => "format",
+            GateStage::Clean => "clean",
+            GateStage::Bug => "bug",
+            GateStage::Gold => "gold",
+            GateStage::Reproducible => "reproducible",
+        }
+    }
 }
 
 /// How a task was made: which strategy, operator, site and skills, in which round.

@@ -8,14 +8,23 @@ use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
 
 use crate::TestOutcome;
 
+/// Outcomes and failure messages by pytest node id.
+#[derive(Debug, Default)]
+pub struct Results {
+    pub outcomes: BTreeMap<String, TestOutcome>,
+    /// The message pytest gave for each failed or errored test (e.g. the
+    /// assertion), first line only.
+    pub messages: BTreeMap<String, String>,
+}
+
 /// Reads a JUnit XML report written by pytest with `-o junit_family=xunit1` and
 /// returns the outcome of every test by pytest node id
 /// (`tests/test_lru.py::LRUCacheTest::test_maxsize`). `repo` is the directory
 /// pytest ran in; it resolves classnames whose test is defined in another file.
-pub fn outcomes(xml: &str, repo: &Path) -> anyhow::Result<BTreeMap<String, TestOutcome>> {
+pub fn read(xml: &str, repo: &Path) -> anyhow::Result<Results> {
     let report =
         Report::deserialize_from_str(xml).context("pytest wrote an unreadable JUnit XML report")?;
-    let mut outcomes = BTreeMap::new();
+    let mut results = Results::default();
     for suite in &report.test_suites {
         for case in &suite.test_cases {
             let classname = case.classname.as_ref().map(|c| c.as_str()).unwrap_or("");
@@ -24,18 +33,28 @@ pub fn outcomes(xml: &str, repo: &Path) -> anyhow::Result<BTreeMap<String, TestO
             let outcome = match &case.status {
                 TestCaseStatus::Success { .. } => TestOutcome::Passed,
                 TestCaseStatus::Skipped { .. } => TestOutcome::Skipped,
-                TestCaseStatus::NonSuccess { kind, .. } => match kind {
-                    NonSuccessKind::Failure => TestOutcome::Failed,
-                    NonSuccessKind::Error => TestOutcome::Error,
-                },
+                TestCaseStatus::NonSuccess { kind, message, .. } => {
+                    let first_line = message
+                        .as_ref()
+                        .and_then(|m| m.as_str().lines().next())
+                        .unwrap_or("");
+                    results
+                        .messages
+                        .entry(id.clone())
+                        .or_insert_with(|| first_line.chars().take(500).collect());
+                    match kind {
+                        NonSuccessKind::Failure => TestOutcome::Failed,
+                        NonSuccessKind::Error => TestOutcome::Error,
+                    }
+                }
             };
             // A test that fails in its call and errors in teardown appears twice;
             // the worse outcome stands.
-            let entry = outcomes.entry(id).or_insert(outcome);
+            let entry = results.outcomes.entry(id).or_insert(outcome);
             *entry = (*entry).max(outcome);
         }
     }
-    Ok(outcomes)
+    Ok(results)
 }
 
 /// Undoes pytest's `mangle_test_address`: the classname is the node id's file
@@ -83,14 +102,19 @@ fn split_by_existing_file(classname: &str, repo: &Path) -> Option<(String, Strin
 mod tests {
     use super::*;
 
-    const REPORT: &str = r#"<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="1" failures="1" skipped="1" tests="5" time="0.1" timestamp="2026-11-25T14:00:00" hostname="sandbox"><testcase classname="tests.test_lru.LRUCacheTest" name="test_maxsize" file="tests/__init__.py" line="10" time="0.001" /><testcase classname="tests.test_keys" name="test_hashkey[a.b-1]" file="tests/test_keys.py" line="3" time="0.001"><failure message="AssertionError: 1 != 2">trace</failure></testcase><testcase classname="tests.test_keys" name="test_skip" file="tests/test_keys.py" line="9" time="0"><skipped type="pytest.skip" message="no">why</skipped></testcase><testcase classname="" name="tests.test_broken" file="tests/test_broken.py" time="0"><error message="collection failure">ImportError</error></testcase><testcase classname="pkg.tests.test_a.Outer.Inner" name="test_x" file="pkg/tests/test_a.py" line="1" time="0" /></testsuite></testsuites>"#;
+    const REPORT: &str = r#"<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="1" failures="1" skipped="1" tests="5" time="0.1" timestamp="2026-11-25T14:00:00.123456+00:00" hostname="sandbox"><testcase classname="tests.test_lru.LRUCacheTest" name="test_maxsize" file="tests/__init__.py" line="10" time="0.001" /><testcase classname="tests.test_keys" name="test_hashkey[a.b-1]" file="tests/test_keys.py" line="3" time="0.001"><failure message="AssertionError: 1 != 2">trace</failure></testcase><testcase classname="tests.test_keys" name="test_skip" file="tests/test_keys.py" line="9" time="0"><skipped type="pytest.skip" message="no">why</skipped></testcase><testcase classname="" name="tests.test_broken" file="tests/test_broken.py" time="0"><error message="collection failure">ImportError</error></testcase><testcase classname="pkg.tests.test_a.Outer.Inner" name="test_x" file="pkg/tests/test_a.py" line="1" time="0" /></testsuite></testsuites>"#;
 
     #[test]
     fn maps_junit_cases_to_pytest_node_ids() {
         let repo = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(repo.path().join("tests")).unwrap();
         std::fs::write(repo.path().join("tests/test_lru.py"), "").unwrap();
-        let outcomes = outcomes(REPORT, repo.path()).unwrap();
+        let results = read(REPORT, repo.path()).unwrap();
+        assert_eq!(
+            results.messages["tests/test_keys.py::test_hashkey[a.b-1]"],
+            "AssertionError: 1 != 2"
+        );
+        let outcomes = results.outcomes;
         let expected = [
             (
                 "pkg/tests/test_a.py::Outer::Inner::test_x",

@@ -18,8 +18,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 pub mod junit;
 pub mod native;
+pub mod patch;
 pub mod wasm;
 
 /// The driver that both executors run: `run_pytest.py REPO ARGS…`.
@@ -43,7 +46,8 @@ pub(crate) const PYTEST_FLAGS: &[&str] = &[
 ];
 
 /// The outcome of one test. Ordered from best to worst.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TestOutcome {
     Passed,
     Skipped,
@@ -52,7 +56,8 @@ pub enum TestOutcome {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RunEnd {
     /// pytest exited with this code (0 all passed, 1 some failed, 2 interrupted,
     /// 3 internal error, 4 usage error, 5 no tests collected).
@@ -65,6 +70,26 @@ pub enum RunEnd {
     OutputLimit,
     /// The interpreter crashed (a trap other than the limits), with the reason.
     Crashed(String),
+}
+
+impl std::fmt::Display for RunEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunEnd::Exited(0) => f.write_str("pytest passed"),
+            RunEnd::Exited(1) => f.write_str("some tests failed"),
+            RunEnd::Exited(2) => f.write_str("pytest was interrupted (exit 2)"),
+            RunEnd::Exited(3) => f.write_str("pytest hit an internal error (exit 3)"),
+            RunEnd::Exited(4) => {
+                f.write_str("pytest usage error (exit 4): bad test command or path")
+            }
+            RunEnd::Exited(5) => f.write_str("no tests were collected (exit 5)"),
+            RunEnd::Exited(code) => write!(f, "the test run exited with {code}"),
+            RunEnd::TimedOut => f.write_str("time limit hit"),
+            RunEnd::MemoryLimit => f.write_str("memory limit hit"),
+            RunEnd::OutputLimit => f.write_str("output limit hit"),
+            RunEnd::Crashed(why) => write!(f, "the interpreter crashed: {why}"),
+        }
+    }
 }
 
 impl RunEnd {
@@ -108,10 +133,12 @@ pub struct TestRequest {
 }
 
 /// What a run produced.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TestRun {
     /// Outcome per pytest node id; empty when pytest never wrote its report.
     pub outcomes: BTreeMap<String, TestOutcome>,
+    /// First line of pytest's message for each failed or errored test.
+    pub messages: BTreeMap<String, String>,
     pub end: RunEnd,
     pub duration: Duration,
     /// stdout then stderr, at most [`Limits::output_bytes`] (the tail).
@@ -133,6 +160,10 @@ impl TestRun {
 pub trait Executor: Send + Sync {
     /// `wasm` or `native`.
     fn name(&self) -> &'static str;
+
+    /// Identifies everything besides the repository and the arguments that can
+    /// change a verdict (executor kind, interpreter build): part of result cache keys.
+    fn fingerprint(&self) -> String;
 
     /// Runs the request. `Err` means the sandbox itself failed (a missing
     /// interpreter, an unreadable directory); a failing, crashing or runaway test
@@ -158,6 +189,52 @@ pub fn pytest_args(test_cmd: &str) -> anyhow::Result<Vec<String>> {
         ),
     };
     Ok(rest.to_vec())
+}
+
+/// pytest options whose value is the next word (`-k EXPR`, `--deselect ID`).
+const VALUE_OPTIONS: &[&str] = &[
+    "-k",
+    "-m",
+    "-o",
+    "-p",
+    "-c",
+    "-W",
+    "-r",
+    "--deselect",
+    "--ignore",
+    "--ignore-glob",
+    "--rootdir",
+    "--confcutdir",
+    "--override-ini",
+    "--basetemp",
+    "--import-mode",
+    "--tb",
+    "--maxfail",
+    "--durations",
+    "--junitxml",
+    "--log-level",
+    "--pythonwarnings",
+    "--capture",
+];
+
+/// The options of `args` (as from [`pytest_args`]) with its positional test paths
+/// replaced by `node_ids`, in that order: runs exactly those tests.
+pub fn select_tests(args: &[String], node_ids: &[String]) -> Vec<String> {
+    let mut options = Vec::new();
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        if !word.starts_with('-') {
+            continue;
+        }
+        options.push(word.clone());
+        if VALUE_OPTIONS.contains(&word.as_str())
+            && let Some(value) = words.next()
+        {
+            options.push(value.clone());
+        }
+    }
+    options.extend(node_ids.iter().cloned());
+    options
 }
 
 /// Keeps the last `cap` bytes of `bytes` as text (cut at a character boundary).
@@ -206,6 +283,27 @@ mod tests {
         );
         assert!(pytest_args("make test").is_err());
         assert!(pytest_args("pytest 'unbalanced").is_err());
+    }
+
+    #[test]
+    fn select_tests_keeps_options_and_replaces_paths() {
+        let args =
+            pytest_args("pytest tests -k 'not slow' -o pythonpath=src --deselect tests/a.py::t -q")
+                .unwrap();
+        let ids = vec!["tests/b.py::test_x[1]".to_string()];
+        assert_eq!(
+            select_tests(&args, &ids),
+            [
+                "-k",
+                "not slow",
+                "-o",
+                "pythonpath=src",
+                "--deselect",
+                "tests/a.py::t",
+                "-q",
+                "tests/b.py::test_x[1]"
+            ]
+        );
     }
 
     #[test]

@@ -128,6 +128,10 @@ impl Executor for NativeExecutor {
         "native"
     }
 
+    fn fingerprint(&self) -> String {
+        format!("native-{}-{}", self.python.display(), self.driver.display())
+    }
+
     fn run(&self, request: &TestRequest) -> anyhow::Result<TestRun> {
         let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
         let started = Instant::now();
@@ -176,12 +180,13 @@ impl Executor for NativeExecutor {
             }
         });
         let (output, output_truncated) = tail_text(&combined, request.limits.output_bytes);
-        let outcomes = match std::fs::read_to_string(tmp.path().join("junit.xml")) {
-            Ok(xml) => junit::outcomes(&xml, &request.repo_dir)?,
+        let results = match std::fs::read_to_string(tmp.path().join("junit.xml")) {
+            Ok(xml) => junit::read(&xml, &request.repo_dir)?,
             Err(_) => Default::default(),
         };
         Ok(TestRun {
-            outcomes,
+            outcomes: results.outcomes,
+            messages: results.messages,
             end,
             duration,
             output,

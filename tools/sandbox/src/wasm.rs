@@ -50,6 +50,7 @@ pub struct WasmExecutor {
     pre: InstancePre<Guest>,
     site_packages: PathBuf,
     driver_dir: PathBuf,
+    fingerprint: String,
 }
 
 impl WasmExecutor {
@@ -88,6 +89,11 @@ impl WasmExecutor {
             engine,
             pre,
             site_packages: config.site_packages.clone(),
+            fingerprint: format!(
+                "wasm-{}-{}",
+                &digest[..16],
+                driver_dir.file_name().unwrap_or_default().to_string_lossy()
+            ),
             driver_dir,
         };
         executor.precompile_site_packages(&digest)?;
@@ -98,6 +104,10 @@ impl WasmExecutor {
 impl Executor for WasmExecutor {
     fn name(&self) -> &'static str {
         "wasm"
+    }
+
+    fn fingerprint(&self) -> String {
+        self.fingerprint.clone()
     }
 
     fn run(&self, request: &TestRequest) -> anyhow::Result<TestRun> {
@@ -119,12 +129,13 @@ impl Executor for WasmExecutor {
         ];
         let guest = self.run_guest(&args, &mounts, &request.limits)?;
         let (output, output_truncated) = tail_text(&guest.output, request.limits.output_bytes);
-        let outcomes = match std::fs::read_to_string(tmp.path().join("junit.xml")) {
-            Ok(xml) => junit::outcomes(&xml, &request.repo_dir)?,
+        let results = match std::fs::read_to_string(tmp.path().join("junit.xml")) {
+            Ok(xml) => junit::read(&xml, &request.repo_dir)?,
             Err(_) => Default::default(),
         };
         Ok(TestRun {
-            outcomes,
+            outcomes: results.outcomes,
+            messages: results.messages,
             end: guest.end,
             duration: guest.duration,
             output,

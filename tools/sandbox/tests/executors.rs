@@ -55,6 +55,9 @@ impl Executor for WasmRef {
     fn name(&self) -> &'static str {
         self.0.name()
     }
+    fn fingerprint(&self) -> String {
+        self.0.fingerprint()
+    }
     fn run(&self, request: &TestRequest) -> anyhow::Result<sandbox::TestRun> {
         self.0.run(request)
     }

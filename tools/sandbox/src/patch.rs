@@ -1,0 +1,168 @@
+//! Unified diffs applied to working copies, checked before anything runs.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path};
+
+use diffy::patch_set::{FileOperation, ParseOptions, PatchSet};
+
+/// Why a patch cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatchError {
+    #[error("the patch is empty")]
+    Empty,
+    #[error("the patch does not parse: {0}")]
+    Malformed(String),
+    #[error("{0}: creating, deleting or renaming files is not supported")]
+    Unsupported(String),
+    #[error("{0}: the path leaves the repository")]
+    UnsafePath(String),
+    #[error("{0}: no such file in the repository")]
+    MissingFile(String),
+    #[error("{0}: the patch does not apply (its context does not match the file)")]
+    DoesNotApply(String),
+    #[error("{0}: the file is not UTF-8 text")]
+    NotText(String),
+}
+
+/// The files a patch changes, by repository-relative path, as (old, new) text.
+pub type FileChanges = BTreeMap<String, (String, String)>;
+
+/// Applies `patch` (with `a/` and `b/` prefixes) to the files under `root`, in
+/// memory: returns the old and new text of every file it touches and writes
+/// nothing. Files must exist; paths must stay inside `root`.
+pub fn apply_in_memory(root: &Path, patch: &str) -> Result<FileChanges, PatchError> {
+    apply_to(patch, |path| {
+        let full = root.join(path);
+        if !full.is_file() || full.is_symlink() {
+            return Err(PatchError::MissingFile(path.to_string()));
+        }
+        let bytes = std::fs::read(&full).map_err(|_| PatchError::MissingFile(path.to_string()))?;
+        String::from_utf8(bytes).map_err(|_| PatchError::NotText(path.to_string()))
+    })
+}
+
+/// Applies `patch` to texts given by `read(path)`.
+pub fn apply_to(
+    patch: &str,
+    mut read: impl FnMut(&str) -> Result<String, PatchError>,
+) -> Result<FileChanges, PatchError> {
+    if patch.trim().is_empty() {
+        return Err(PatchError::Empty);
+    }
+    let mut changes = FileChanges::new();
+    for file in PatchSet::parse(patch, ParseOptions::unidiff()) {
+        let file = file.map_err(|err| PatchError::Malformed(err.to_string()))?;
+        let path = match file.operation().strip_prefix(1) {
+            FileOperation::Modify { original, modified } if original == modified => {
+                original.into_owned()
+            }
+            FileOperation::Modify { original, .. } => {
+                return Err(PatchError::Unsupported(original.into_owned()));
+            }
+            FileOperation::Create(path) | FileOperation::Delete(path) => {
+                return Err(PatchError::Unsupported(path.into_owned()));
+            }
+            other => return Err(PatchError::Unsupported(format!("{other:?}"))),
+        };
+        if !is_safe(&path) {
+            return Err(PatchError::UnsafePath(path));
+        }
+        let text_patch = file
+            .patch()
+            .as_text()
+            .ok_or_else(|| PatchError::Unsupported(path.clone()))?;
+        let old = match changes.get(&path) {
+            Some((_, new)) => new.clone(),
+            None => read(&path)?,
+        };
+        let new =
+            diffy::apply(&old, text_patch).map_err(|_| PatchError::DoesNotApply(path.clone()))?;
+        let original = changes.remove(&path).map_or(old, |(original, _)| original);
+        changes.insert(path, (original, new));
+    }
+    if changes.is_empty() {
+        return Err(PatchError::Empty);
+    }
+    Ok(changes)
+}
+
+/// Writes the new text of every changed file under `root`.
+pub fn write_changes(root: &Path, changes: &FileChanges) -> std::io::Result<()> {
+    for (path, (_, new)) in changes {
+        std::fs::write(root.join(path), new)?;
+    }
+    Ok(())
+}
+
+/// A relative path with no `..`, root or prefix components.
+fn is_safe(path: &str) -> bool {
+    !path.is_empty()
+        && Path::new(path)
+            .components()
+            .all(|component| matches!(component, Component::Normal(_) | Component::CurDir))
+}
+
+/// A unified diff from `old` to `new` for `path`, with `a/` and `b/` prefixes.
+pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
+    let patch = diffy::create_patch(old, new);
+    let body = patch.to_string();
+    // diffy writes `--- original` / `+++ modified`; name the file instead.
+    let hunks = body
+        .split_once('\n')
+        .and_then(|(_, rest)| rest.split_once('\n'))
+        .map_or("", |(_, rest)| rest);
+    format!("--- a/{path}\n+++ b/{path}\n{hunks}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD: &str =
+        "def second(seq):\n    seq = iter(seq)\n    next(seq)\n    return next(seq)\n";
+    const NEW: &str = "def second(seq):\n    seq = iter(seq)\n    return next(seq)\n";
+
+    fn read_one(path: &str) -> Result<String, PatchError> {
+        match path {
+            "toolz/itertoolz.py" => Ok(OLD.to_string()),
+            other => Err(PatchError::MissingFile(other.to_string())),
+        }
+    }
+
+    #[test]
+    fn a_diff_applies_and_its_inverse_restores_the_file() {
+        let bug = unified_diff("toolz/itertoolz.py", OLD, NEW);
+        let changes = apply_to(&bug, read_one).unwrap();
+        assert_eq!(
+            changes["toolz/itertoolz.py"],
+            (OLD.to_string(), NEW.to_string())
+        );
+        let gold = unified_diff("toolz/itertoolz.py", NEW, OLD);
+        let restored = apply_to(&gold, |_| Ok(NEW.to_string())).unwrap();
+        assert_eq!(restored["toolz/itertoolz.py"].1, OLD);
+    }
+
+    #[test]
+    fn refuses_what_cannot_be_applied_safely() {
+        let bug = unified_diff("toolz/itertoolz.py", OLD, NEW);
+        assert_eq!(apply_to("", read_one), Err(PatchError::Empty));
+        assert_eq!(
+            apply_to(
+                &bug.replace("toolz/itertoolz.py", "toolz/missing.py"),
+                read_one
+            ),
+            Err(PatchError::MissingFile("toolz/missing.py".into()))
+        );
+        assert_eq!(
+            apply_to(
+                &bug.replace("toolz/itertoolz.py", "../etc/passwd"),
+                read_one
+            ),
+            Err(PatchError::UnsafePath("../etc/passwd".into()))
+        );
+        assert!(matches!(
+            apply_to(&bug, |_| Ok("something else entirely\n".into())),
+            Err(PatchError::DoesNotApply(_))
+        ));
+    }
+}

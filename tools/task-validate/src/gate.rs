@@ -1,0 +1,337 @@
+//! The gate every candidate passes through, in order: format, clean, bug, gold,
+//! reproducible.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context;
+use sandbox::patch::{self, FileChanges};
+use sandbox::{
+    Executor, Limits, RunEnd, TestOutcome, TestRequest, TestRun, copy_tree, pytest_args,
+    select_tests,
+};
+use schemas::{GateStage, Rejection, Task};
+use sha2::{Digest, Sha256};
+
+use crate::cache::ResultCache;
+use crate::statement::problem_statement;
+
+/// A repository of the corpus, ready to copy.
+pub struct RepoTree {
+    pub root: PathBuf,
+    /// Hash of every file under `root`: results keyed by it survive nothing but
+    /// identical content.
+    pub tree_hash: String,
+}
+
+impl RepoTree {
+    pub fn new(root: PathBuf) -> anyhow::Result<RepoTree> {
+        let tree_hash =
+            hash_tree(&root).with_context(|| format!("cannot read {}", root.display()))?;
+        Ok(RepoTree { root, tree_hash })
+    }
+}
+
+/// What the gate decided about one candidate.
+pub enum Verdict {
+    Valid(Task),
+    Rejected(Task),
+}
+
+/// Runs the gate with one executor and one result cache.
+pub struct Validator {
+    pub repos: HashMap<String, RepoTree>,
+    pub executor: Box<dyn Executor>,
+    pub cache: ResultCache,
+    pub limits: Limits,
+    /// Test runs the executor made (cache misses and reruns).
+    pub runs: AtomicU64,
+}
+
+type Gate<T> = Result<T, Rejection>;
+
+fn reject(stage: GateStage, reason: impl Into<String>) -> Rejection {
+    Rejection {
+        stage,
+        reason: reason.into(),
+    }
+}
+
+impl Validator {
+    /// Decides one candidate. `Err` means the sandbox itself failed; a bad
+    /// candidate is a [`Verdict::Rejected`] that names the gate and the reason.
+    pub fn validate(&self, mut task: Task) -> anyhow::Result<Verdict> {
+        match self.gate(&task)? {
+            Ok((fail_to_pass, pass_to_pass, statement)) => {
+                task.fail_to_pass = fail_to_pass;
+                task.pass_to_pass = pass_to_pass;
+                task.problem_statement = statement;
+                task.rejection = None;
+                Ok(Verdict::Valid(task))
+            }
+            Err(rejection) => {
+                task.rejection = Some(rejection);
+                Ok(Verdict::Rejected(task))
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn gate(&self, task: &Task) -> anyhow::Result<Gate<(Vec<String>, Vec<String>, String)>> {
+        let repo = self
+            .repos
+            .get(&task.repo)
+            .with_context(|| format!("repository {} is not loaded", task.repo))?;
+
+        // (a) format
+        let args = match pytest_args(&task.test_cmd) {
+            Ok(args) => args,
+            Err(err) => return Ok(Err(reject(GateStage::Format, format!("test_cmd: {err}")))),
+        };
+        let bug = match check_patches(&repo.root, task) {
+            Ok(bug) => bug,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+
+        // (b) clean code: every selected test passes
+        let clean = self.run_cached(repo, &FileChanges::new(), &args, "")?;
+        if let Err(why) = all_green(&clean) {
+            return Ok(Err(reject(
+                GateStage::Clean,
+                format!("on the clean code, {why}"),
+            )));
+        }
+        let passing: BTreeSet<&str> = clean.with_outcome(TestOutcome::Passed).collect();
+
+        // (c) bug applied: some test fails, the others still pass
+        let buggy = self.run_cached(repo, &bug, &args, "")?;
+        if !matches!(buggy.end, RunEnd::Exited(0 | 1)) {
+            return Ok(Err(reject(
+                GateStage::Bug,
+                format!("with the bug, {}", buggy.end),
+            )));
+        }
+        let (fail_to_pass, pass_to_pass): (Vec<&str>, Vec<&str>) = passing
+            .iter()
+            .partition(|id| buggy.outcomes.get(**id) != Some(&TestOutcome::Passed));
+        if fail_to_pass.is_empty() {
+            return Ok(Err(reject(
+                GateStage::Bug,
+                "no selected test fails with the bug",
+            )));
+        }
+        let new_failures: Vec<&str> = buggy
+            .outcomes
+            .iter()
+            .filter(|(id, outcome)| {
+                matches!(outcome, TestOutcome::Failed | TestOutcome::Error)
+                    && !clean.outcomes.contains_key(*id)
+            })
+            .map(|(id, _)| id.as_str())
+            .collect();
+
+        // (d) gold patch applied: (a) checked that it restores the clean files
+        // byte for byte, so its run is the clean run of (b), which was all green.
+
+        // (e) reproducible: FAIL_TO_PASS fail again in reverse order; a
+        // PASS_TO_PASS test that does not pass in a reversed clean run is dropped.
+        let mut reversed: Vec<String> =
+            fail_to_pass.iter().rev().map(|id| id.to_string()).collect();
+        reversed.extend(new_failures.iter().map(|id| id.to_string()));
+        let rerun = self.run_fresh(repo, &bug, &select_tests(&args, &reversed))?;
+        let flaky: Vec<&str> = fail_to_pass
+            .iter()
+            .copied()
+            .filter(|id| rerun.outcomes.get(*id) == Some(&TestOutcome::Passed))
+            .collect();
+        if !flaky.is_empty() {
+            return Ok(Err(reject(
+                GateStage::Reproducible,
+                format!("FAIL_TO_PASS tests passed on a rerun: {}", flaky.join(", ")),
+            )));
+        }
+        let all_clean: Vec<String> = passing.iter().rev().map(|id| id.to_string()).collect();
+        let clean_again = self.run_cached(
+            repo,
+            &FileChanges::new(),
+            &select_tests(&args, &all_clean),
+            "reversed",
+        )?;
+        let stable_p2p: Vec<String> = pass_to_pass
+            .iter()
+            .filter(|id| clean_again.outcomes.get(**id) == Some(&TestOutcome::Passed))
+            .map(|id| id.to_string())
+            .collect();
+        let dropped = pass_to_pass.len() - stable_p2p.len();
+        if dropped > 0 {
+            tracing::debug!(
+                "{}: dropped {dropped} flaky PASS_TO_PASS tests",
+                task.instance_id
+            );
+        }
+
+        let fail_to_pass: Vec<String> = fail_to_pass.iter().map(|id| id.to_string()).collect();
+        let mut messages = buggy.messages.clone();
+        for id in &fail_to_pass {
+            if !buggy.outcomes.contains_key(id) {
+                messages.entry(id.clone()).or_insert_with(|| {
+                    "the test was not collected (its module fails to import)".into()
+                });
+            }
+        }
+        let statement = problem_statement(&fail_to_pass, &messages);
+        Ok(Ok((fail_to_pass, stable_p2p, statement)))
+    }
+
+    /// Runs `args` on the repository with `changes` applied, through the cache.
+    fn run_cached(
+        &self,
+        repo: &RepoTree,
+        changes: &FileChanges,
+        args: &[String],
+        salt: &str,
+    ) -> anyhow::Result<TestRun> {
+        let key = self.key(repo, changes, args, salt);
+        self.cache
+            .get_or_run(&key, || self.run_fresh(repo, changes, args))
+    }
+
+    fn run_fresh(
+        &self,
+        repo: &RepoTree,
+        changes: &FileChanges,
+        args: &[String],
+    ) -> anyhow::Result<TestRun> {
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        let copy = tempfile::Builder::new()
+            .prefix("socratic-copy-")
+            .tempdir()
+            .context("cannot create a working copy")?;
+        copy_tree(&repo.root, copy.path()).context("cannot copy the repository")?;
+        patch::write_changes(copy.path(), changes).context("cannot write the patched files")?;
+        self.executor.run(&TestRequest {
+            repo_dir: copy.path().to_path_buf(),
+            pytest_args: args.to_vec(),
+            limits: self.limits.clone(),
+        })
+    }
+
+    fn key(&self, repo: &RepoTree, changes: &FileChanges, args: &[String], salt: &str) -> String {
+        let mut hasher = Sha256::new();
+        for part in [self.executor.fingerprint().as_str(), &repo.tree_hash, salt] {
+            hasher.update(part.as_bytes());
+            hasher.update([0]);
+        }
+        for (path, (_, new)) in changes {
+            hasher.update(path.as_bytes());
+            hasher.update([0]);
+            hasher.update(Sha256::digest(new.as_bytes()));
+        }
+        hasher.update([1]);
+        for arg in args {
+            hasher.update(arg.as_bytes());
+            hasher.update([0]);
+        }
+        hasher.update(self.limits.timeout.as_millis().to_le_bytes());
+        hex(&hasher.finalize())
+    }
+}
+
+/// Gate (a): both patches apply, the bug changes something, and the gold patch
+/// turns the buggy files back into the clean files exactly. Returns the bug's
+/// changes.
+fn check_patches(root: &Path, task: &Task) -> Result<FileChanges, Rejection> {
+    let bug = patch::apply_in_memory(root, &task.bug_patch)
+        .map_err(|err| reject(GateStage::Format, format!("bug_patch: {err}")))?;
+    if bug.values().all(|(old, new)| old == new) {
+        return Err(reject(GateStage::Format, "bug_patch changes nothing"));
+    }
+    let gold = patch::apply_to(&task.gold_patch, |path| match bug.get(path) {
+        Some((_, buggy)) => Ok(buggy.clone()),
+        None => Err(patch::PatchError::MissingFile(format!(
+            "{path} (not touched by bug_patch)"
+        ))),
+    })
+    .map_err(|err| reject(GateStage::Format, format!("gold_patch: {err}")))?;
+    for (path, (clean, _)) in &bug {
+        let restored = gold
+            .get(path)
+            .map_or_else(|| bug[path].1.as_str(), |(_, new)| new.as_str());
+        if restored != clean {
+            return Err(reject(
+                GateStage::Format,
+                format!("gold_patch does not restore {path} exactly"),
+            ));
+        }
+    }
+    Ok(bug)
+}
+
+/// `Ok` when pytest ended normally and no test failed or errored.
+fn all_green(run: &TestRun) -> Result<(), String> {
+    let bad: Vec<&str> = run
+        .outcomes
+        .iter()
+        .filter(|(_, outcome)| matches!(outcome, TestOutcome::Failed | TestOutcome::Error))
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if !bad.is_empty() {
+        let shown: Vec<&str> = bad.iter().take(5).copied().collect();
+        return Err(format!("{} tests fail: {}", bad.len(), shown.join(", ")));
+    }
+    match run.end {
+        RunEnd::Exited(0) if !run.outcomes.is_empty() => Ok(()),
+        RunEnd::Exited(0) => Err("pytest reported no tests".into()),
+        ref end => Err(end.to_string()),
+    }
+}
+
+fn hash_tree(root: &Path) -> std::io::Result<String> {
+    let mut files = Vec::new();
+    collect_files(root, root, &mut files)?;
+    files.sort();
+    let mut hasher = Sha256::new();
+    for relative in files {
+        hasher.update(relative.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        hasher.update(Sha256::digest(std::fs::read(root.join(&relative))?));
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+fn collect_files(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            collect_files(root, &entry.path(), files)?;
+        } else if kind.is_file() {
+            files.push(
+                entry
+                    .path()
+                    .strip_prefix(root)
+                    .expect("under root")
+                    .to_path_buf(),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Counts of rejections by gate stage, for the summary line.
+pub fn rejection_counts<'a>(
+    rejected: impl Iterator<Item = &'a Task>,
+) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for task in rejected {
+        if let Some(rejection) = &task.rejection {
+            *counts.entry(rejection.stage.as_str()).or_insert(0) += 1;
+        }
+    }
+    counts
+}

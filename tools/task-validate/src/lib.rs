@@ -1,0 +1,229 @@
+//! `task-validate`: the execution gate of socratic-swe.
+//!
+//! Reads candidate Tasks and keeps those whose repository tests pass on the clean
+//! code, fail with the bug (FAIL_TO_PASS), pass again with the gold patch, and
+//! do so reproducibly. Writes the valid tasks with `FAIL_TO_PASS`,
+//! `PASS_TO_PASS` and a `problem_statement`; writes every rejected candidate to
+//! `--rejects` with the gate stage that refused it and why.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use rayon::prelude::*;
+use sandbox::Limits;
+use sandbox::native::NativeExecutor;
+use sandbox::wasm::{WasmConfig, WasmExecutor};
+use schemas::{Repo, Task};
+use stage_io::cli::{LogArgs, OutputArgs, RunArgs};
+use stage_io::input::Inputs;
+use stage_io::output::Output;
+use stage_io::{BadInput, progress};
+
+mod cache;
+pub mod gate;
+pub mod statement;
+
+use cache::ResultCache;
+use gate::{RepoTree, Validator, Verdict};
+
+const EXAMPLES: &str = "\
+Examples:
+  task-validate candidates.jsonl -o valid.jsonl --rejects rejects.jsonl
+  task-gen --budget 100 .socratic/corpus.jsonl | task-validate --jobs 2 > valid.jsonl
+  task-validate --executor native --shard 0/4 candidates.jsonl -o valid-0.jsonl";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorKind {
+    /// CPython for WASI in wasmtime (sandboxed; the default)
+    Wasm,
+    /// A host Python subprocess with resource limits (for C extensions; the speed reference)
+    Native,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "task-validate",
+    version,
+    about = "Keep candidate repair tasks whose tests fail with the bug and pass without it",
+    after_help = EXAMPLES
+)]
+pub struct Cli {
+    /// Candidate Task files (`-` or none: stdin)
+    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// Write rejected candidates here, each with `rejection: {stage, reason}`
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+    /// The work directory that `just setup` filled
+    #[arg(long, env = "SOCRATIC_WORKDIR", default_value = ".socratic")]
+    pub workdir: PathBuf,
+    /// Repo records (default: WORKDIR/corpus.jsonl)
+    #[arg(long, value_name = "FILE")]
+    pub corpus: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Wasm)]
+    pub executor: ExecutorKind,
+    /// Candidates validated at once (default: number of cores)
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Wall-time limit of one test run, in seconds
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    /// Do not read or write cached test results
+    #[arg(long)]
+    pub no_cache: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let corpus_path = cli
+        .corpus
+        .clone()
+        .unwrap_or_else(|| cli.workdir.join("corpus.jsonl"));
+    let repos = read_corpus(&corpus_path)?;
+
+    let opened = Inputs::open(&cli.inputs)?;
+    let candidates: Vec<Task> = opened
+        .records::<Task>()
+        .shard(cli.run.shard)
+        .allow_empty()
+        .collect::<Result<_, _>>()?;
+    for task in &candidates {
+        if !repos.contains_key(&task.repo) {
+            return Err(BadInput::new(format!(
+                "repository `{}` of {} is not in the corpus {}",
+                task.repo,
+                task.instance_id,
+                corpus_path.display()
+            ))
+            .in_field(Some("repo".into()))
+            .into());
+        }
+    }
+
+    let mut trees = HashMap::new();
+    for task in &candidates {
+        if !trees.contains_key(&task.repo) {
+            trees.insert(task.repo.clone(), RepoTree::new(repos[&task.repo].clone())?);
+        }
+    }
+    let cache_dir = cli.workdir.join("cache");
+    let validator = Validator {
+        repos: trees,
+        executor: make_executor(cli.executor, &cli.workdir, &cache_dir)?,
+        cache: ResultCache::new((!cli.no_cache).then(|| cache_dir.join("test-results"))),
+        limits: Limits {
+            timeout: Duration::from_secs(cli.timeout),
+            ..Limits::default()
+        },
+        runs: Default::default(),
+    };
+
+    let jobs = cli
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()?;
+    let bar = progress::items(candidates.len() as u64, "validating");
+    let verdicts: Vec<Verdict> = pool.install(|| {
+        candidates
+            .into_par_iter()
+            .map(|task| {
+                let id = task.instance_id.clone();
+                let verdict = validator
+                    .validate(task)
+                    .with_context(|| format!("validating {id}"));
+                bar.inc(1);
+                verdict
+            })
+            .collect::<anyhow::Result<_>>()
+    })?;
+    bar.finish_and_clear();
+
+    let mut valid = Output::create(cli.out.output.as_deref())?;
+    let mut rejects = cli
+        .rejects
+        .as_deref()
+        .map(|path| Output::create(Some(path)))
+        .transpose()?;
+    let mut rejected = Vec::new();
+    for verdict in &verdicts {
+        match verdict {
+            Verdict::Valid(task) => valid.write(task)?,
+            Verdict::Rejected(task) => {
+                if let Some(out) = rejects.as_mut() {
+                    out.write(task)?;
+                }
+                rejected.push(task);
+            }
+        }
+    }
+    let kept = valid.written();
+    valid.finish()?;
+    if let Some(out) = rejects {
+        out.finish()?;
+    }
+    let hits = validator.cache.hits();
+    let runs = validator.runs.load(std::sync::atomic::Ordering::Relaxed);
+    let by_stage: Vec<String> = gate::rejection_counts(rejected.iter().copied())
+        .into_iter()
+        .map(|(stage, n)| format!("{stage} {n}"))
+        .collect();
+    tracing::info!(
+        "{kept} of {} candidates valid; rejected: {}; test runs: {runs}, cache hits: {hits}",
+        verdicts.len(),
+        if by_stage.is_empty() {
+            "none".to_string()
+        } else {
+            by_stage.join(", ")
+        }
+    );
+    Ok(())
+}
+
+/// Repo id → source root, from the corpus file.
+fn read_corpus(path: &Path) -> anyhow::Result<HashMap<String, PathBuf>> {
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut repos = HashMap::new();
+    for repo in Inputs::open(&[path.to_path_buf()])?.records::<Repo>() {
+        let repo = repo?;
+        let root = base.join(&repo.root);
+        if !root.is_dir() {
+            anyhow::bail!(
+                "{}: repository {} has no source at {}; run `just setup`",
+                path.display(),
+                repo.id,
+                root.display()
+            );
+        }
+        repos.insert(repo.id, root);
+    }
+    Ok(repos)
+}
+
+fn make_executor(
+    kind: ExecutorKind,
+    workdir: &Path,
+    cache_dir: &Path,
+) -> anyhow::Result<Box<dyn sandbox::Executor>> {
+    let site_packages = workdir.join("site-packages");
+    Ok(match kind {
+        ExecutorKind::Wasm => Box::new(WasmExecutor::new(&WasmConfig {
+            python_wasm: workdir.join("python/python.wasm"),
+            site_packages,
+            cache_dir: cache_dir.join("sandbox"),
+        })?),
+        ExecutorKind::Native => Box::new(NativeExecutor::new(
+            &workdir.join("venv/bin/python"),
+            &site_packages,
+            &cache_dir.join("sandbox"),
+        )?),
+    })
+}

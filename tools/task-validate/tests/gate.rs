@@ -1,0 +1,184 @@
+//! `task-validate` on hand-written real bug patches in a real corpus repository
+//! (examples/candidates/inflection.jsonl, one candidate per gate outcome).
+//! Needs `just setup`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn workdir() -> PathBuf {
+    let dir = std::env::var_os("SOCRATIC_WORKDIR")
+        .map_or_else(|| root().join(".socratic"), PathBuf::from);
+    assert!(dir.join("corpus.jsonl").is_file(), "run `just setup` first");
+    dir
+}
+
+fn candidates() -> PathBuf {
+    root().join("examples/candidates/inflection.jsonl")
+}
+
+fn validate(args: &[&str], workdir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_task-validate"))
+        .args(args)
+        .env("SOCRATIC_WORKDIR", workdir)
+        .output()
+        .unwrap()
+}
+
+fn records(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[test]
+fn each_candidate_meets_its_expected_gate_outcome() {
+    let out = tempfile::tempdir().unwrap();
+    let valid = out.path().join("valid.jsonl");
+    let rejects = out.path().join("rejects.jsonl");
+    let cache_off = ["--no-cache", "--jobs", "2"];
+    let result = validate(
+        &[
+            &[
+                candidates().to_str().unwrap(),
+                "-o",
+                valid.to_str().unwrap(),
+                "--rejects",
+                rejects.to_str().unwrap(),
+            ][..],
+            &cache_off,
+        ]
+        .concat(),
+        &workdir(),
+    );
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+
+    let mut seen = 0;
+    for task in records(&valid).iter().chain(records(&rejects).iter()) {
+        seen += 1;
+        let expect = task["expect"].as_str().unwrap();
+        let verdict = match &task["rejection"] {
+            Value::Null => "valid".to_string(),
+            rejection => format!(
+                "{}: {}",
+                rejection["stage"].as_str().unwrap(),
+                rejection["reason"].as_str().unwrap()
+            ),
+        };
+        let expected_stage = expect.split(':').next().unwrap();
+        assert!(
+            verdict.starts_with(expected_stage),
+            "{}: expected {expect}, got {verdict}",
+            task["instance_id"]
+        );
+    }
+    assert_eq!(
+        seen,
+        records(&candidates()).len(),
+        "every candidate is written to one of the files"
+    );
+
+    let valid = records(&valid);
+    assert_eq!(valid.len(), 1);
+    let task = &valid[0];
+    let f2p: Vec<&str> = task["FAIL_TO_PASS"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        f2p,
+        [
+            "test_inflection.py::test_ordinal[-113--113th]",
+            "test_inflection.py::test_ordinal[-13--13th]",
+            "test_inflection.py::test_ordinal[113-113th]",
+            "test_inflection.py::test_ordinal[13-13th]",
+            "test_inflection.py::test_ordinalize[-113--113th]",
+            "test_inflection.py::test_ordinalize[-13--13th]",
+            "test_inflection.py::test_ordinalize[113-113th]",
+            "test_inflection.py::test_ordinalize[13-13th]",
+        ]
+    );
+    let p2p = task["PASS_TO_PASS"].as_array().unwrap();
+    assert!(p2p.len() > 400, "{}", p2p.len());
+    assert!(p2p.iter().all(|id| !f2p.contains(&id.as_str().unwrap())));
+    let statement = task["problem_statement"].as_str().unwrap();
+    assert!(statement.starts_with("8 tests fail:"), "{statement}");
+    assert!(statement.contains("assert '13th' == '13rd'"), "{statement}");
+    assert!(
+        !statement.contains("(11, 12, 13)"),
+        "the statement leaks the fix: {statement}"
+    );
+    assert_eq!(task["expect"], "valid", "unknown fields pass through");
+}
+
+#[test]
+fn a_second_run_is_served_from_the_cache_with_the_same_output() {
+    let work = tempfile::tempdir().unwrap();
+    // A private work directory that shares the corpus, so the cache starts empty.
+    let shared = workdir();
+    for entry in ["corpus.jsonl", "repos", "site-packages", "python", "venv"] {
+        std::os::unix::fs::symlink(shared.join(entry), work.path().join(entry)).unwrap();
+    }
+    let one = candidates().to_str().unwrap().to_string();
+    let first = validate(&[&one, "--jobs", "2"], work.path());
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let second = validate(&[&one, "--jobs", "2"], work.path());
+    assert!(second.status.success());
+    assert_eq!(first.stdout, second.stdout, "output differs between runs");
+    let log = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        log.contains("test runs: 1,"),
+        "only the uncached F2P rerun should run: {log}"
+    );
+}
+
+#[test]
+fn a_repo_that_is_not_in_the_corpus_is_bad_input_and_writes_nothing() {
+    let out = tempfile::tempdir().unwrap();
+    let input = out.path().join("tasks.jsonl");
+    let text = std::fs::read_to_string(candidates())
+        .unwrap()
+        .replace("\"repo\":\"inflection-0.5.1\"", "\"repo\":\"nosuch-1.0\"");
+    std::fs::write(&input, text).unwrap();
+    let valid = out.path().join("valid.jsonl");
+    let result = validate(
+        &[input.to_str().unwrap(), "-o", valid.to_str().unwrap()],
+        &workdir(),
+    );
+    assert_eq!(result.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        stderr.contains("`nosuch-1.0`") && stderr.contains("not in the corpus"),
+        "{stderr}"
+    );
+    assert!(!valid.exists());
+}
+
+#[test]
+fn a_missing_interpreter_fails_and_names_setup() {
+    let work = tempfile::tempdir().unwrap();
+    let shared = workdir();
+    for entry in ["corpus.jsonl", "repos", "site-packages"] {
+        std::os::unix::fs::symlink(shared.join(entry), work.path().join(entry)).unwrap();
+    }
+    let result = validate(&[candidates().to_str().unwrap()], work.path());
+    assert_eq!(result.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&result.stderr).contains("just setup"));
+}
