@@ -139,6 +139,10 @@ pub struct TestRun {
     pub outcomes: BTreeMap<String, TestOutcome>,
     /// First line of pytest's message for each failed or errored test.
     pub messages: BTreeMap<String, String>,
+    /// What the code under test tried and the sandbox refused (reading or
+    /// writing outside the working copy, sockets, processes), in order.
+    #[serde(default)]
+    pub violations: Vec<String>,
     pub end: RunEnd,
     pub duration: Duration,
     /// stdout then stderr, at most [`Limits::output_bytes`] (the tail).
@@ -189,6 +193,68 @@ pub fn pytest_args(test_cmd: &str) -> anyhow::Result<Vec<String>> {
         ),
     };
     Ok(rest.to_vec())
+}
+
+/// Writes the driver script into `cache_dir` (once per driver version) and
+/// returns the directory that holds it.
+pub(crate) fn driver_dir(cache_dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    use sha2::{Digest, Sha256};
+    let digest = hex(&Sha256::digest(DRIVER.as_bytes()));
+    let dir = cache_dir.join(format!("driver-{}", &digest[..12]));
+    let script = dir.join("run_pytest.py");
+    if !script.is_file() {
+        stage_io::output::write_atomic(&script, DRIVER.as_bytes())?;
+    }
+    Ok(dir)
+}
+
+/// Name of the JUnit report in a run's private temporary directory.
+pub(crate) const JUNIT_FILE: &str = "junit.xml";
+/// Name of the driver's violation log in a run's private temporary directory.
+pub(crate) const VIOLATIONS_FILE: &str = ".sandbox-violations";
+
+/// Assembles a [`TestRun`] from how the run ended, its output, and what the
+/// driver left in the run's temporary directory `tmp`: the JUnit report (none
+/// when pytest never got that far) and the violation log.
+pub(crate) fn finish_run(
+    request: &TestRequest,
+    tmp: &std::path::Path,
+    end: RunEnd,
+    duration: Duration,
+    output: &[u8],
+) -> anyhow::Result<TestRun> {
+    let (output, output_truncated) = tail_text(output, request.limits.output_bytes);
+    let mut end = end;
+    let results = match std::fs::read_to_string(tmp.join(JUNIT_FILE)) {
+        Ok(xml) => junit::read(&xml, &request.repo_dir).unwrap_or_else(|err| {
+            // The code under test can write anything, pytest's report included.
+            if matches!(end, RunEnd::Exited(_)) {
+                end = RunEnd::Crashed(format!("{err:#}"));
+            }
+            junit::Results::default()
+        }),
+        Err(_) => Default::default(),
+    };
+    let violations = std::fs::read_to_string(tmp.join(VIOLATIONS_FILE))
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .take(20)
+        .map(str::to_string)
+        .collect();
+    Ok(TestRun {
+        outcomes: results.outcomes,
+        messages: results.messages,
+        violations,
+        end,
+        duration,
+        output,
+        output_truncated,
+    })
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// pytest options whose value is the next word (`-k EXPR`, `--deselect ID`).

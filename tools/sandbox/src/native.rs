@@ -10,10 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use sha2::{Digest, Sha256};
 
-use crate::wasm::hex;
-use crate::{DRIVER, Executor, PYTEST_FLAGS, RunEnd, TestRequest, TestRun, junit, tail_text};
+use crate::{
+    Executor, JUNIT_FILE, PYTEST_FLAGS, RunEnd, TestRequest, TestRun, VIOLATIONS_FILE, driver_dir,
+    finish_run,
+};
 
 /// Output the child may write before it is killed, per stream.
 const OUTPUT_HARD_CAP: usize = 16 << 20;
@@ -34,13 +35,7 @@ impl NativeExecutor {
         site_packages: &Path,
         cache_dir: &Path,
     ) -> anyhow::Result<NativeExecutor> {
-        let digest = hex(&Sha256::digest(DRIVER.as_bytes()));
-        let driver = cache_dir
-            .join(format!("driver-{}", &digest[..12]))
-            .join("run_pytest.py");
-        if !driver.is_file() {
-            stage_io::output::write_atomic(&driver, DRIVER.as_bytes())?;
-        }
+        let driver = driver_dir(cache_dir)?.join("run_pytest.py");
         let bwrap = find_in_path("bwrap");
         if bwrap.is_none() {
             tracing::debug!("bwrap not installed: native runs are not isolated from the network");
@@ -72,10 +67,18 @@ impl NativeExecutor {
         argv.push(request.repo_dir.clone().into());
         argv.extend(request.pytest_args.iter().map(Into::into));
         argv.extend(PYTEST_FLAGS.iter().map(Into::into));
-        argv.push(format!("--junitxml={}", tmp.join("junit.xml").display()).into());
+        argv.push(format!("--junitxml={}", tmp.join(JUNIT_FILE).display()).into());
         argv.push("-o".into());
         argv.push(format!("log_file={}", tmp.join("pytest.log").display()).into());
 
+        let driver_dir = self.driver.parent().unwrap_or(Path::new("/"));
+        let allowed = std::env::join_paths([
+            request.repo_dir.as_path(),
+            &self.site_packages,
+            driver_dir,
+            tmp,
+        ])
+        .unwrap_or_default();
         let mut command = Command::new(&argv[0]);
         command
             .args(&argv[1..])
@@ -84,6 +87,8 @@ impl NativeExecutor {
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("PYTHONPATH", &self.site_packages)
             .env("PYTHONHASHSEED", "0")
+            .env("SANDBOX_ALLOWED", allowed)
+            .env("SANDBOX_VIOLATIONS", tmp.join(VIOLATIONS_FILE))
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("HOME", tmp)
             .env("TMPDIR", tmp)
@@ -179,19 +184,7 @@ impl Executor for NativeExecutor {
                 }
             }
         });
-        let (output, output_truncated) = tail_text(&combined, request.limits.output_bytes);
-        let results = match std::fs::read_to_string(tmp.path().join("junit.xml")) {
-            Ok(xml) => junit::read(&xml, &request.repo_dir)?,
-            Err(_) => Default::default(),
-        };
-        Ok(TestRun {
-            outcomes: results.outcomes,
-            messages: results.messages,
-            end,
-            duration,
-            output,
-            output_truncated,
-        })
+        finish_run(request, tmp.path(), end, duration, &combined)
     }
 }
 

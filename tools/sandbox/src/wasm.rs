@@ -13,7 +13,8 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use crate::{
-    DRIVER, Executor, Limits, PYTEST_FLAGS, RunEnd, TestRequest, TestRun, junit, tail_text,
+    Executor, JUNIT_FILE, Limits, PYTEST_FLAGS, RunEnd, TestRequest, TestRun, VIOLATIONS_FILE,
+    driver_dir, finish_run, hex, tail_text,
 };
 
 /// Must match the pinned `wasmtime` dependency: compiled modules are only valid
@@ -83,7 +84,7 @@ impl WasmExecutor {
         let mut linker: Linker<Guest> = Linker::new(&engine);
         p1::add_to_linker_sync(&mut linker, |guest| &mut guest.wasi)?;
         let pre = linker.instantiate_pre(&module)?;
-        let driver_dir = write_driver(&config.cache_dir)?;
+        let driver_dir = driver_dir(&config.cache_dir)?;
         start_watchdog(&engine);
         let executor = WasmExecutor {
             engine,
@@ -119,7 +120,7 @@ impl Executor for WasmExecutor {
         ];
         args.extend(request.pytest_args.iter().cloned());
         args.extend(PYTEST_FLAGS.iter().map(|flag| flag.to_string()));
-        args.push("--junitxml=/tmp/junit.xml".into());
+        args.push(format!("--junitxml=/tmp/{JUNIT_FILE}"));
         args.extend(["-o".into(), "log_file=/tmp/pytest.log".into()]);
         let mounts = [
             (request.repo_dir.as_path(), "/repo", FsPerms::ReadWrite),
@@ -128,19 +129,13 @@ impl Executor for WasmExecutor {
             (tmp.path(), "/tmp", FsPerms::ReadWrite),
         ];
         let guest = self.run_guest(&args, &mounts, &request.limits)?;
-        let (output, output_truncated) = tail_text(&guest.output, request.limits.output_bytes);
-        let results = match std::fs::read_to_string(tmp.path().join("junit.xml")) {
-            Ok(xml) => junit::read(&xml, &request.repo_dir)?,
-            Err(_) => Default::default(),
-        };
-        Ok(TestRun {
-            outcomes: results.outcomes,
-            messages: results.messages,
-            end: guest.end,
-            duration: guest.duration,
-            output,
-            output_truncated,
-        })
+        finish_run(
+            request,
+            tmp.path(),
+            guest.end,
+            guest.duration,
+            &guest.output,
+        )
     }
 }
 
@@ -165,6 +160,8 @@ impl WasmExecutor {
         wasi.args(args)
             .envs(&[
                 ("PYTHONPATH", "/sandbox:/site"),
+                ("SANDBOX_ALLOWED", "/repo:/site:/sandbox:/tmp"),
+                ("SANDBOX_VIOLATIONS", &format!("/tmp/{VIOLATIONS_FILE}")),
                 ("PYTHONHASHSEED", "0"),
                 ("HOME", "/tmp"),
                 ("TMPDIR", "/tmp"),
@@ -207,7 +204,10 @@ impl WasmExecutor {
 
         let out = stdout.contents();
         let err = stderr.contents();
+        // A full pipe refuses further writes instead of trapping, so the guest
+        // may go on; it still hit the limit.
         let end = match result {
+            _ if out.len().max(err.len()) >= OUTPUT_HARD_CAP => RunEnd::OutputLimit,
             Ok(()) => RunEnd::Exited(0),
             Err(error) => classify(&error, out.len().max(err.len())),
         };
@@ -323,16 +323,6 @@ fn load_module(
     Ok(module)
 }
 
-fn write_driver(cache_dir: &Path) -> anyhow::Result<PathBuf> {
-    let digest = hex(&Sha256::digest(DRIVER.as_bytes()));
-    let dir = cache_dir.join(format!("driver-{}", &digest[..12]));
-    let script = dir.join("run_pytest.py");
-    if !script.is_file() {
-        stage_io::output::write_atomic(&script, DRIVER.as_bytes())?;
-    }
-    Ok(dir)
-}
-
 /// Advances the engine's epoch every [`TICK`] while the engine lives.
 fn start_watchdog(engine: &Engine) {
     let weak = engine.weak();
@@ -346,8 +336,4 @@ fn start_watchdog(engine: &Engine) {
             }
         })
         .expect("spawn the watchdog thread");
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

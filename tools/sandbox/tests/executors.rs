@@ -286,3 +286,59 @@ fn a_corrupt_interpreter_points_to_setup() {
     .unwrap();
     assert!(format!("{err:#}").contains("just setup"), "{err:#}");
 }
+
+#[test]
+fn attempts_to_leave_the_sandbox_are_refused_and_named() {
+    // Not under /tmp: inside the guest, /tmp is its own private directory.
+    let outside = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let sentinel = outside.path().join("sentinel.txt");
+    std::fs::write(&sentinel, "untouched").unwrap();
+    let test = format!(
+        "import os, socket, subprocess\n\n\
+         def test_read():\n    open('/etc/passwd').read()\n\n\
+         def test_write():\n    open({sentinel:?}, 'w').write('changed')\n\n\
+         def test_socket():\n    socket.socket().connect(('127.0.0.1', 9))\n\n\
+         def test_process():\n    subprocess.run(['true'])\n\n\
+         def test_inside_is_fine(tmp_path):\n    (tmp_path / 'x').write_text('ok')\n    open('local.txt', 'w').write('ok')\n",
+        sentinel = sentinel.display().to_string()
+    );
+    for executor in executors() {
+        let repo = mini_repo(&[("test_hostile.py", &test)]);
+        let run = executor
+            .run(&request(
+                repo.path(),
+                "pytest test_hostile.py",
+                Duration::from_secs(120),
+            ))
+            .unwrap();
+        let violations = run.violations.join("\n");
+        assert!(
+            violations.contains("'/etc/passwd' outside the working copy"),
+            "{}: {violations}",
+            executor.name()
+        );
+        assert!(
+            violations.contains("sentinel.txt' outside the working copy"),
+            "{}: {violations}",
+            executor.name()
+        );
+        assert!(
+            violations.contains("socket"),
+            "{}: {violations}",
+            executor.name()
+        );
+        assert!(
+            violations.contains("start a process"),
+            "{}: {violations}",
+            executor.name()
+        );
+        assert_eq!(
+            run.outcomes.get("test_hostile.py::test_inside_is_fine"),
+            Some(&TestOutcome::Passed),
+            "{}: {}",
+            executor.name(),
+            run.output
+        );
+        assert_eq!(std::fs::read_to_string(&sentinel).unwrap(), "untouched");
+    }
+}

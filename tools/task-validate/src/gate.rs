@@ -106,7 +106,19 @@ impl Validator {
 
         // (c) bug applied: some test fails, the others still pass
         let buggy = self.run_cached(repo, &bug, &args, "")?;
+        if let Some(why) = violation(&buggy) {
+            return Ok(Err(reject(
+                GateStage::Bug,
+                format!("with the bug, the code {why}"),
+            )));
+        }
         if !matches!(buggy.end, RunEnd::Exited(0 | 1)) {
+            tracing::debug!(
+                "{}: the buggy run ended with {:?}:\n{}",
+                task.instance_id,
+                buggy.end,
+                buggy.output
+            );
             return Ok(Err(reject(
                 GateStage::Bug,
                 format!("with the bug, {}", buggy.end),
@@ -119,6 +131,19 @@ impl Validator {
             return Ok(Err(reject(
                 GateStage::Bug,
                 "no selected test fails with the bug",
+            )));
+        }
+        let exhausted = fail_to_pass.iter().find_map(|id| {
+            let message = buggy.messages.get(*id)?;
+            EXHAUSTION
+                .iter()
+                .any(|error| message.starts_with(error))
+                .then_some((id, message))
+        });
+        if let Some((id, message)) = exhausted {
+            return Ok(Err(reject(
+                GateStage::Bug,
+                format!("with the bug, {id} exhausts a resource: {message}"),
             )));
         }
         let new_failures: Vec<&str> = buggy
@@ -140,6 +165,12 @@ impl Validator {
             fail_to_pass.iter().rev().map(|id| id.to_string()).collect();
         reversed.extend(new_failures.iter().map(|id| id.to_string()));
         let rerun = self.run_fresh(repo, &bug, &select_tests(&args, &reversed))?;
+        if let Some(why) = violation(&rerun) {
+            return Ok(Err(reject(
+                GateStage::Reproducible,
+                format!("on a rerun, the code {why}"),
+            )));
+        }
         let flaky: Vec<&str> = fail_to_pass
             .iter()
             .copied()
@@ -266,6 +297,21 @@ fn check_patches(root: &Path, task: &Task) -> Result<FileChanges, Rejection> {
         }
     }
     Ok(bug)
+}
+
+/// Errors that mean a test ran out of a resource, not that it caught a bug: a
+/// task whose bug only exhausts the interpreter teaches nothing about repair.
+const EXHAUSTION: &[&str] = &["RecursionError", "MemoryError"];
+
+/// What the sandbox refused during the run, as the rest of a sentence.
+fn violation(run: &TestRun) -> Option<String> {
+    let first = run.violations.first()?;
+    let more = run.violations.len() - 1;
+    Some(if more == 0 {
+        format!("tried to {first} (refused by the sandbox)")
+    } else {
+        format!("tried to {first} and {more} more things (refused by the sandbox)")
+    })
 }
 
 /// `Ok` when pytest ended normally and no test failed or errored.
