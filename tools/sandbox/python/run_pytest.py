@@ -158,6 +158,88 @@ def _shim_wasi():
         pass
 
 
+class LineMap:
+    """A pytest plugin that records which lines of the repository each test
+    executes, for test selection: `{"tests": [...], "lines": {file: {line:
+    [test index...]}}, "import_lines": {file: [line...]}}`, where import lines
+    ran outside any test (collection, module bodies) and so may affect all.
+
+    Uses sys.monitoring (3.12) where it exists: each line fires once per test
+    and is then disabled until the next test. Falls back to sys.settrace."""
+
+    def __init__(self, repo, out):
+        self.repo = os.path.realpath(repo).rstrip("/") + "/"
+        self.out = out
+        self.tests = []
+        self.current = None
+        self.lines = {}
+        self.import_lines = {}
+        self.files = {}
+
+    def _relative(self, filename):
+        cached = self.files.get(filename)
+        if cached is None:
+            full = os.path.realpath(filename)
+            cached = full[len(self.repo):] if full.startswith(self.repo) else ""
+            self.files[filename] = cached
+        return cached
+
+    def _record(self, filename, line):
+        path = self._relative(filename)
+        if not path:
+            return
+        if self.current is None:
+            self.import_lines.setdefault(path, set()).add(line)
+        else:
+            self.lines.setdefault(path, {}).setdefault(line, set()).add(self.current)
+
+    def start(self):
+        monitoring = getattr(sys, "monitoring", None)
+        if monitoring is not None:
+            tool = monitoring.COVERAGE_ID
+            monitoring.use_tool_id(tool, "socratic-linemap")
+            disable = monitoring.DISABLE
+
+            def on_line(code, line):
+                self._record(code.co_filename, line)
+                return disable
+
+            monitoring.register_callback(tool, monitoring.events.LINE, on_line)
+            monitoring.set_events(tool, monitoring.events.LINE)
+            self._restart = monitoring.restart_events
+        else:
+            def tracer(frame, event, arg):
+                if event == "line":
+                    self._record(frame.f_code.co_filename, frame.f_lineno)
+                return tracer
+
+            sys.settrace(tracer)
+            self._restart = lambda: None
+
+    def pytest_runtest_logstart(self, nodeid, location):
+        self.current = len(self.tests)
+        self.tests.append(nodeid)
+        self._restart()
+
+    def pytest_runtest_logfinish(self, nodeid, location):
+        self.current = None
+        self._restart()
+
+    def pytest_sessionfinish(self, session):
+        data = {
+            "tests": self.tests,
+            "lines": {
+                path: {str(line): sorted(tests) for line, tests in sorted(lines.items())}
+                for path, lines in sorted(self.lines.items())
+            },
+            "import_lines": {path: sorted(lines) for path, lines in sorted(self.import_lines.items())},
+        }
+        import json
+
+        with open(self.out, "w") as f:
+            json.dump(data, f)
+
+
 def main():
     repo, args = sys.argv[1], sys.argv[2:]
     _shim_wasi()
@@ -165,10 +247,16 @@ def main():
     sys.path.insert(0, repo)
     import pytest
 
+    plugins = []
+    line_map = os.environ.get("SANDBOX_LINEMAP")
+    if line_map:
+        plugin = LineMap(repo, line_map)
+        plugin.start()
+        plugins.append(plugin)
     # After pytest and its plugins are imported, so their own start-up is not
     # judged; before any test module is.
     _install_guard()
-    code = pytest.main(args)
+    code = pytest.main(args, plugins=plugins)
     sys.stdout.flush()
     sys.stderr.flush()
     sys.exit(int(code))

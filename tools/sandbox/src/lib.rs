@@ -21,9 +21,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub mod junit;
+pub mod line_map;
 pub mod native;
 pub mod patch;
 pub mod wasm;
+
+pub use line_map::{LineMap, Selection};
 
 /// The driver that both executors run: `run_pytest.py REPO ARGS…`.
 pub(crate) const DRIVER: &str = include_str!("../python/run_pytest.py");
@@ -130,6 +133,8 @@ pub struct TestRequest {
     /// Arguments after `pytest` (see [`pytest_args`]).
     pub pytest_args: Vec<String>,
     pub limits: Limits,
+    /// Record which lines each test executes ([`TestRun::line_map`]).
+    pub trace_lines: bool,
 }
 
 /// What a run produced.
@@ -143,6 +148,9 @@ pub struct TestRun {
     /// writing outside the working copy, sockets, processes), in order.
     #[serde(default)]
     pub violations: Vec<String>,
+    /// Lines each test executed, when the request asked for it.
+    #[serde(default)]
+    pub line_map: Option<LineMap>,
     pub end: RunEnd,
     pub duration: Duration,
     /// stdout then stderr, at most [`Limits::output_bytes`] (the tail).
@@ -212,6 +220,8 @@ pub(crate) fn driver_dir(cache_dir: &std::path::Path) -> anyhow::Result<PathBuf>
 pub(crate) const JUNIT_FILE: &str = "junit.xml";
 /// Name of the driver's violation log in a run's private temporary directory.
 pub(crate) const VIOLATIONS_FILE: &str = ".sandbox-violations";
+/// Name of the driver's line map in a run's private temporary directory.
+pub(crate) const LINE_MAP_FILE: &str = "linemap.json";
 
 /// Assembles a [`TestRun`] from how the run ended, its output, and what the
 /// driver left in the run's temporary directory `tmp`: the JUnit report (none
@@ -242,10 +252,17 @@ pub(crate) fn finish_run(
         .take(20)
         .map(str::to_string)
         .collect();
+    let line_map = if request.trace_lines {
+        let text = std::fs::read_to_string(tmp.join(LINE_MAP_FILE)).ok();
+        text.and_then(|text| serde_json::from_str(&text).ok())
+    } else {
+        None
+    };
     Ok(TestRun {
         outcomes: results.outcomes,
         messages: results.messages,
         violations,
+        line_map,
         end,
         duration,
         output,

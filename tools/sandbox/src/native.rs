@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::{
-    Executor, JUNIT_FILE, PYTEST_FLAGS, RunEnd, TestRequest, TestRun, VIOLATIONS_FILE, driver_dir,
-    finish_run,
+    Executor, JUNIT_FILE, LINE_MAP_FILE, PYTEST_FLAGS, RunEnd, TestRequest, TestRun,
+    VIOLATIONS_FILE, driver_dir, finish_run,
 };
 
 /// Output the child may write before it is killed, per stream.
@@ -98,6 +98,9 @@ impl NativeExecutor {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        if request.trace_lines {
+            command.env("SANDBOX_LINEMAP", tmp.join(LINE_MAP_FILE));
+        }
         let memory = request.limits.memory_bytes as libc::rlim_t;
         let cpu = request.limits.timeout.as_secs().saturating_add(1) as libc::rlim_t;
         // SAFETY: only async-signal-safe calls (setrlimit) between fork and exec.

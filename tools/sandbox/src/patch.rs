@@ -102,6 +102,38 @@ fn is_safe(path: &str) -> bool {
             .all(|component| matches!(component, Component::Normal(_) | Component::CurDir))
 }
 
+/// The 1-based lines of `old` that a change to `new` touches: every removed or
+/// replaced line, and for a pure insertion the lines on both sides of it.
+pub fn changed_lines(old: &str, new: &str) -> std::collections::BTreeSet<u32> {
+    let mut lines = std::collections::BTreeSet::new();
+    let patch = diffy::create_patch(old, new);
+    for hunk in patch.hunks() {
+        let mut line = hunk.old_range().start() as u32;
+        let mut replacing = false;
+        for change in hunk.lines() {
+            match change {
+                diffy::Line::Context(_) => {
+                    line += 1;
+                    replacing = false;
+                }
+                diffy::Line::Delete(_) => {
+                    lines.insert(line);
+                    line += 1;
+                    replacing = true;
+                }
+                // Inserted lines replace the deleted ones before them, or else
+                // sit between two old lines, which both see the change.
+                diffy::Line::Insert(_) if replacing => {}
+                diffy::Line::Insert(_) => {
+                    lines.insert(line.saturating_sub(1).max(1));
+                    lines.insert(line);
+                }
+            }
+        }
+    }
+    lines
+}
+
 /// A unified diff from `old` to `new` for `path`, with `a/` and `b/` prefixes.
 pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
     let patch = diffy::create_patch(old, new);
@@ -140,6 +172,14 @@ mod tests {
         let gold = unified_diff("toolz/itertoolz.py", NEW, OLD);
         let restored = apply_to(&gold, |_| Ok(NEW.to_string())).unwrap();
         assert_eq!(restored["toolz/itertoolz.py"].1, OLD);
+    }
+
+    #[test]
+    fn changed_lines_name_the_old_lines_a_change_touches() {
+        let old = "a\nb\nc\nd\n";
+        assert_eq!(changed_lines(old, "a\nB\nc\nd\n"), [2].into());
+        assert_eq!(changed_lines(old, "a\nb\nx\nc\nd\n"), [2, 3].into());
+        assert_eq!(changed_lines(old, "a\nc\nd\n"), [2].into());
     }
 
     #[test]

@@ -13,8 +13,8 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use crate::{
-    Executor, JUNIT_FILE, Limits, PYTEST_FLAGS, RunEnd, TestRequest, TestRun, VIOLATIONS_FILE,
-    driver_dir, finish_run, hex, tail_text,
+    Executor, JUNIT_FILE, LINE_MAP_FILE, Limits, PYTEST_FLAGS, RunEnd, TestRequest, TestRun,
+    VIOLATIONS_FILE, driver_dir, finish_run, hex, tail_text,
 };
 
 /// Must match the pinned `wasmtime` dependency: compiled modules are only valid
@@ -128,7 +128,13 @@ impl Executor for WasmExecutor {
             (self.driver_dir.as_path(), "/sandbox", FsPerms::ReadOnly),
             (tmp.path(), "/tmp", FsPerms::ReadWrite),
         ];
-        let guest = self.run_guest(&args, &mounts, &request.limits)?;
+        let line_map = format!("/tmp/{LINE_MAP_FILE}");
+        let extra_env: Vec<(&str, &str)> = if request.trace_lines {
+            vec![("SANDBOX_LINEMAP", line_map.as_str())]
+        } else {
+            Vec::new()
+        };
+        let guest = self.run_guest(&args, &mounts, &extra_env, &request.limits)?;
         finish_run(
             request,
             tmp.path(),
@@ -152,6 +158,7 @@ impl WasmExecutor {
         &self,
         args: &[String],
         mounts: &[(&Path, &str, FsPerms)],
+        extra_env: &[(&str, &str)],
         limits: &Limits,
     ) -> anyhow::Result<GuestRun> {
         let stdout = MemoryOutputPipe::new(OUTPUT_HARD_CAP);
@@ -168,6 +175,7 @@ impl WasmExecutor {
                 ("USER", "sandbox"),
                 ("LANG", "C.UTF-8"),
             ])
+            .envs(extra_env)
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .allow_blocking_current_thread(true);
@@ -248,7 +256,7 @@ impl WasmExecutor {
             timeout: Duration::from_secs(600),
             ..Limits::default()
         };
-        let guest = self.run_guest(&args, &mounts, &limits)?;
+        let guest = self.run_guest(&args, &mounts, &[], &limits)?;
         if guest.end != RunEnd::Exited(0) {
             bail!(
                 "compiling {} under python.wasm failed ({:?}): {}",

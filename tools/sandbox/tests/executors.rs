@@ -81,6 +81,7 @@ fn request(repo: &Path, test_cmd: &str, timeout: Duration) -> TestRequest {
             timeout,
             ..Limits::default()
         },
+        trace_lines: false,
     }
 }
 
@@ -340,5 +341,53 @@ fn attempts_to_leave_the_sandbox_are_refused_and_named() {
             run.output
         );
         assert_eq!(std::fs::read_to_string(&sentinel).unwrap(), "untouched");
+    }
+}
+
+#[test]
+fn the_line_map_names_the_tests_that_run_each_line() {
+    let repo = mini_repo(&[
+        (
+            "calc.py",
+            "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n",
+        ),
+        (
+            "tests/test_calc.py",
+            "from calc import add, sub\n\ndef test_add():\n    assert add(1, 2) == 3\n\ndef test_sub():\n    assert sub(3, 2) == 1\n",
+        ),
+    ]);
+    for executor in executors() {
+        let mut traced = request(
+            repo.path(),
+            "pytest tests -o pythonpath=.",
+            Duration::from_secs(120),
+        );
+        traced.trace_lines = true;
+        let run = executor.run(&traced).unwrap();
+        let map = run
+            .line_map
+            .unwrap_or_else(|| panic!("{}: no line map: {}", executor.name(), run.output));
+        let changed =
+            |line: u32| std::collections::BTreeMap::from([("calc.py".to_string(), [line].into())]);
+        let only = |id: &str| sandbox::Selection::Tests([id.to_string()].into());
+        assert_eq!(
+            map.select(&changed(2)),
+            only("tests/test_calc.py::test_add"),
+            "{}",
+            executor.name()
+        );
+        assert_eq!(
+            map.select(&changed(6)),
+            only("tests/test_calc.py::test_sub"),
+            "{}",
+            executor.name()
+        );
+        assert_eq!(
+            map.select(&changed(1)),
+            sandbox::Selection::All,
+            "{}: a def line runs at import",
+            executor.name()
+        );
+        assert_eq!(run.outcomes.len(), 2, "{}", executor.name());
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::Context;
 use sandbox::patch::{self, FileChanges};
 use sandbox::{
-    Executor, Limits, RunEnd, TestOutcome, TestRequest, TestRun, copy_tree, pytest_args,
+    Executor, Limits, RunEnd, Selection, TestOutcome, TestRequest, TestRun, copy_tree, pytest_args,
     select_tests,
 };
 use schemas::{GateStage, Rejection, Task};
@@ -47,6 +47,8 @@ pub struct Validator {
     pub limits: Limits,
     /// Test runs the executor made (cache misses and reruns).
     pub runs: AtomicU64,
+    /// Run only the tests that execute a changed line (`--full` turns it off).
+    pub select: bool,
 }
 
 type Gate<T> = Result<T, Rejection>;
@@ -104,8 +106,27 @@ impl Validator {
         }
         let passing: BTreeSet<&str> = clean.with_outcome(TestOutcome::Passed).collect();
 
-        // (c) bug applied: some test fails, the others still pass
-        let buggy = self.run_cached(repo, &bug, &args, "")?;
+        // (c) bug applied: some test fails, the others still pass. Only the
+        // tests that execute a changed line can see the bug (see `selection`).
+        let selected = match self.selection(repo, &args, &bug)? {
+            Selection::All => None,
+            Selection::Tests(ids) => Some(
+                ids.into_iter()
+                    .filter(|id| passing.contains(id.as_str()))
+                    .collect::<Vec<_>>(),
+            ),
+        };
+        if selected.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Err(reject(
+                GateStage::Bug,
+                "no test executes the changed lines",
+            )));
+        }
+        let bug_args = match &selected {
+            Some(ids) => select_tests(&args, ids),
+            None => args.clone(),
+        };
+        let buggy = self.run_cached(repo, &bug, &bug_args, "")?;
         if let Some(why) = violation(&buggy) {
             return Ok(Err(reject(
                 GateStage::Bug,
@@ -124,9 +145,14 @@ impl Validator {
                 format!("with the bug, {}", buggy.end),
             )));
         }
-        let (fail_to_pass, pass_to_pass): (Vec<&str>, Vec<&str>) = passing
-            .iter()
-            .partition(|id| buggy.outcomes.get(**id) != Some(&TestOutcome::Passed));
+        // A test outside the selection cannot see the bug, so it passes as on
+        // the clean code.
+        let (fail_to_pass, pass_to_pass): (Vec<&str>, Vec<&str>) = passing.iter().partition(|id| {
+            let seen = selected
+                .as_ref()
+                .is_none_or(|ids| ids.binary_search_by(|x| x.as_str().cmp(id)).is_ok());
+            seen && buggy.outcomes.get(**id) != Some(&TestOutcome::Passed)
+        });
         if fail_to_pass.is_empty() {
             return Ok(Err(reject(
                 GateStage::Bug,
@@ -215,6 +241,37 @@ impl Validator {
         Ok(Ok((fail_to_pass, stable_p2p, statement)))
     }
 
+    /// The tests that can see `bug`: those that execute one of the lines it
+    /// changes, from a line map of the clean suite (one traced run per
+    /// repository, cached). A line that runs at import time may affect every
+    /// test; `--full` skips selection.
+    fn selection(
+        &self,
+        repo: &RepoTree,
+        args: &[String],
+        bug: &FileChanges,
+    ) -> anyhow::Result<Selection> {
+        if !self.select {
+            return Ok(Selection::All);
+        }
+        let key = self.key(repo, &FileChanges::new(), args, "line-map");
+        let traced = self
+            .cache
+            .get_or_run(&key, || self.run(repo, &FileChanges::new(), args, true))?;
+        let Some(map) = traced.line_map else {
+            tracing::warn!(
+                "no line map for {}; running every test",
+                repo.root.display()
+            );
+            return Ok(Selection::All);
+        };
+        let changed = bug
+            .iter()
+            .map(|(path, (old, new))| (path.clone(), patch::changed_lines(old, new)))
+            .collect();
+        Ok(map.select(&changed))
+    }
+
     /// Runs `args` on the repository with `changes` applied, through the cache.
     fn run_cached(
         &self,
@@ -234,6 +291,16 @@ impl Validator {
         changes: &FileChanges,
         args: &[String],
     ) -> anyhow::Result<TestRun> {
+        self.run(repo, changes, args, false)
+    }
+
+    fn run(
+        &self,
+        repo: &RepoTree,
+        changes: &FileChanges,
+        args: &[String],
+        trace_lines: bool,
+    ) -> anyhow::Result<TestRun> {
         self.runs.fetch_add(1, Ordering::Relaxed);
         let copy = tempfile::Builder::new()
             .prefix("socratic-copy-")
@@ -245,6 +312,7 @@ impl Validator {
             repo_dir: copy.path().to_path_buf(),
             pytest_args: args.to_vec(),
             limits: self.limits.clone(),
+            trace_lines,
         })
     }
 

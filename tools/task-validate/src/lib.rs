@@ -75,6 +75,10 @@ pub struct Cli {
     /// Do not read or write cached test results
     #[arg(long)]
     pub no_cache: bool,
+    /// Run the whole suite for every candidate instead of only the tests that
+    /// execute a changed line
+    #[arg(long)]
+    pub full: bool,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
@@ -123,6 +127,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             ..Limits::default()
         },
         runs: Default::default(),
+        select: !cli.full,
     };
 
     let jobs = cli

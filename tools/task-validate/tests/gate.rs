@@ -90,8 +90,11 @@ fn each_candidate_meets_its_expected_gate_outcome() {
     );
 
     let valid = records(&valid);
-    assert_eq!(valid.len(), 1);
-    let task = &valid[0];
+    assert_eq!(valid.len(), 2);
+    let task = valid
+        .iter()
+        .find(|task| task["instance_id"] == "inflection-0.5.1.hand.valid")
+        .unwrap();
     let f2p: Vec<&str> = task["FAIL_TO_PASS"]
         .as_array()
         .unwrap()
@@ -143,10 +146,10 @@ fn a_second_run_is_served_from_the_cache_with_the_same_output() {
     assert!(second.status.success());
     assert_eq!(first.stdout, second.stdout, "output differs between runs");
     let log = String::from_utf8_lossy(&second.stderr);
-    assert!(
-        log.contains("test runs: 1,"),
-        "only the uncached F2P rerun should run: {log}"
-    );
+    // Only the reproducibility reruns of the valid tasks' FAIL_TO_PASS run again.
+    let valid = String::from_utf8_lossy(&second.stdout).lines().count();
+    assert!(valid > 0);
+    assert!(log.contains(&format!("test runs: {valid},")), "{log}");
 }
 
 #[test]
@@ -181,4 +184,52 @@ fn a_missing_interpreter_fails_and_names_setup() {
     let result = validate(&[candidates().to_str().unwrap()], work.path());
     assert_eq!(result.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&result.stderr).contains("just setup"));
+}
+
+/// Selection runs only the tests that execute a changed line; the verdicts,
+/// FAIL_TO_PASS and PASS_TO_PASS must be those of running the whole suite.
+#[test]
+fn selection_gives_the_same_verdicts_as_the_full_suite() {
+    let out = tempfile::tempdir().unwrap();
+    let input = candidates();
+    let run = |extra: &[&str], name: &str| -> (Vec<Value>, Vec<Value>) {
+        let valid = out.path().join(format!("{name}-valid.jsonl"));
+        let rejects = out.path().join(format!("{name}-rejects.jsonl"));
+        let args = [
+            &[
+                input.to_str().unwrap(),
+                "-o",
+                valid.to_str().unwrap(),
+                "--rejects",
+                rejects.to_str().unwrap(),
+                "--jobs",
+                "2",
+            ][..],
+            extra,
+        ]
+        .concat();
+        let result = validate(&args, &workdir());
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        (records(&valid), records(&rejects))
+    };
+    let (selected_valid, selected_rejects) = run(&[], "selected");
+    let (full_valid, full_rejects) = run(&["--full"], "full");
+    assert_eq!(selected_valid, full_valid, "valid tasks differ");
+    let stages = |rejects: &[Value]| -> Vec<(Value, Value)> {
+        rejects
+            .iter()
+            .map(|task| {
+                (
+                    task["instance_id"].clone(),
+                    task["rejection"]["stage"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(stages(&selected_rejects), stages(&full_rejects));
+    assert_eq!(selected_valid.len(), 2);
 }
