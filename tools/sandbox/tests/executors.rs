@@ -45,6 +45,21 @@ fn native() -> NativeExecutor {
     .unwrap()
 }
 
+/// A host directory whose paths mean nothing inside the guest. Not a
+/// temporary directory: under /tmp a path would name the guest's own private
+/// /tmp, where writing is allowed and harmless.
+fn host_home() -> PathBuf {
+    let home = PathBuf::from(std::env::var_os("HOME").expect("HOME is set"));
+    for guest_root in ["/tmp", "/repo", "/site", "/sandbox"] {
+        assert!(
+            !home.starts_with(guest_root),
+            "HOME={} shadows the guest's {guest_root}",
+            home.display()
+        );
+    }
+    home
+}
+
 fn executors() -> Vec<Box<dyn Executor>> {
     vec![Box::new(WasmRef(wasm())), Box::new(native())]
 }
@@ -290,8 +305,7 @@ fn a_corrupt_interpreter_points_to_setup() {
 
 #[test]
 fn attempts_to_leave_the_sandbox_are_refused_and_named() {
-    // Not under /tmp: inside the guest, /tmp is its own private directory.
-    let outside = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let outside = tempfile::tempdir_in(host_home()).unwrap();
     let sentinel = outside.path().join("sentinel.txt");
     std::fs::write(&sentinel, "untouched").unwrap();
     let test = format!(

@@ -74,9 +74,16 @@ impl Drop for Sentinel {
 fn hostile_candidates_are_rejected_and_the_host_is_unchanged() {
     let work = workdir();
     let clean = std::fs::read_to_string(work.join("repos").join(REPO).join(FILE)).unwrap();
+    // Host paths the guest must not reach. Not under /tmp: there a path would
+    // name the guest's own private /tmp, where writing is allowed and harmless.
     let home = PathBuf::from(std::env::var_os("HOME").unwrap());
+    assert!(
+        !home.starts_with("/tmp"),
+        "HOME={} is under /tmp",
+        home.display()
+    );
     let home_secret = Sentinel::new(home.join(format!(".socratic-hostile-{}", std::process::id())));
-    let outside_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let outside_dir = tempfile::tempdir_in(&home).unwrap();
     let outside = Sentinel::new(outside_dir.path().join("sentinel.txt"));
     let planted = outside_dir.path().join("planted.txt");
 
