@@ -143,7 +143,16 @@ pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
         .split_once('\n')
         .and_then(|(_, rest)| rest.split_once('\n'))
         .map_or("", |(_, rest)| rest);
-    format!("--- a/{path}\n+++ b/{path}\n{hunks}")
+    let mut diff = format!("--- a/{path}\n+++ b/{path}\n");
+    // diffy writes an empty context line as an empty line; `patch` and `git
+    // apply` expect its one-space prefix.
+    for line in hunks.split_inclusive('\n') {
+        if line == "\n" {
+            diff.push(' ');
+        }
+        diff.push_str(line);
+    }
+    diff
 }
 
 #[cfg(test)]
@@ -180,6 +189,30 @@ mod tests {
         assert_eq!(changed_lines(old, "a\nB\nc\nd\n"), [2].into());
         assert_eq!(changed_lines(old, "a\nb\nx\nc\nd\n"), [2, 3].into());
         assert_eq!(changed_lines(old, "a\nc\nd\n"), [2].into());
+    }
+
+    #[test]
+    fn unified_diffs_apply_with_git() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = "def f(a):\n\n    x = a\n    return x < 3\n";
+        let new = "def f(a):\n\n    x = a\n    return x <= 3\n";
+        std::fs::write(dir.path().join("m.py"), old).unwrap();
+        let diff = unified_diff("m.py", old, new);
+        assert!(
+            diff.contains("\n \n"),
+            "empty context line without its prefix:\n{diff}"
+        );
+        std::fs::write(dir.path().join("bug.diff"), &diff).unwrap();
+        let status = std::process::Command::new("git")
+            .args(["apply", "bug.diff"])
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "git apply refused:\n{diff}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("m.py")).unwrap(),
+            new
+        );
     }
 
     #[test]

@@ -1,0 +1,450 @@
+//! `task-gen`: the generator of socratic-swe.
+//!
+//! Reads the corpus (Repo records), finds bug sites in the package sources of the
+//! repositories of one split with the operators of [`pyast::operators`], and
+//! writes candidate Tasks: a bug patch, its exact inverse as the gold patch, the
+//! repository's test command and the provenance (strategy, operator, site,
+//! seed). `task-validate` then keeps the candidates that real tests catch.
+//!
+//! The `random` strategy is the fixed-mutation baseline: each draw picks an
+//! operator uniformly among those with sites left, then a repository uniformly
+//! among those where that operator applies, then one of its edits uniformly.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use pyast::operators::{self, Operator};
+use pyast::{Edit, Module, Site};
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+use schemas::{Provenance, Record, Repo, Split, Task};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use stage_io::BadInput;
+use stage_io::cli::{LogArgs, OutputArgs, RunArgs};
+use stage_io::input::Inputs;
+use stage_io::output::Output;
+
+const EXAMPLES: &str = "\
+Examples:
+  task-gen --strategy random --budget 500 --seed 1 .socratic/corpus.jsonl -o candidates.jsonl
+  task-gen --budget 100 --operators cmp-swap,off-by-one --stats .socratic/corpus.jsonl
+  task-gen --budget 300 --split test --seed 7 | task-validate -o eval.jsonl";
+
+/// How candidates are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Strategy {
+    /// Fixed mutation: operators, repositories and sites drawn uniformly
+    Random,
+}
+
+/// Which repositories bugs go into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitArg {
+    /// Training repositories (the default)
+    Train,
+    /// The trusted dev repositories of grad-score
+    Dev,
+    /// Held-out repositories: only to build the evaluation set
+    Test,
+}
+
+impl From<SplitArg> for Split {
+    fn from(split: SplitArg) -> Split {
+        match split {
+            SplitArg::Train => Split::Train,
+            SplitArg::Dev => Split::Dev,
+            SplitArg::Test => Split::Test,
+        }
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "task-gen",
+    version,
+    about = "Inject bugs into real repositories and write candidate repair tasks",
+    after_help = EXAMPLES
+)]
+pub struct Cli {
+    /// Repo records (default: WORKDIR/corpus.jsonl); source roots are relative to its directory
+    pub corpus: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    #[arg(long, value_enum, default_value_t = Strategy::Random)]
+    pub strategy: Strategy,
+    /// Number of candidates to write (fewer when the sites run out)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub budget: u64,
+    /// Repositories of this split only
+    #[arg(long, value_enum, default_value_t = SplitArg::Train)]
+    pub split: SplitArg,
+    /// Only these operator ids, comma-separated (default: all)
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    pub operators: Vec<String>,
+    /// Print counts per operator and per repository on stderr
+    #[arg(long)]
+    pub stats: bool,
+    /// The work directory that `just setup` filled
+    #[arg(long, env = "SOCRATIC_WORKDIR", default_value = ".socratic")]
+    pub workdir: PathBuf,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let ops = select_operators(&cli.operators)?;
+    let corpus = cli
+        .corpus
+        .clone()
+        .unwrap_or_else(|| cli.workdir.join("corpus.jsonl"));
+    let repos = read_corpus(&corpus, cli.split.into())?;
+    if repos.is_empty() {
+        return Err(BadInput::new(format!(
+            "no repository of split `{}` in the corpus",
+            format!("{:?}", cli.split).to_lowercase()
+        ))
+        .in_source(corpus.display().to_string())
+        .into());
+    }
+    let tasks = generate(&repos, &ops, cli.budget, cli.run.seed)?;
+    let mut out = Output::create(cli.out.output.as_deref())?;
+    for task in &tasks {
+        if cli.run.shard.is_none_or(|s| s.contains(&task.instance_id)) {
+            out.write(task)?;
+        }
+    }
+    let written = out.written();
+    out.finish()?;
+    if cli.stats {
+        eprint!("{}", stats(&tasks));
+    }
+    tracing::info!("{written} candidates from {} repositories", repos.len());
+    Ok(())
+}
+
+/// The operators named in `ids` (all when empty); an unknown id is bad input.
+pub fn select_operators(ids: &[String]) -> Result<Vec<&'static Operator>, BadInput> {
+    if ids.is_empty() {
+        return Ok(operators::all());
+    }
+    let mut out = Vec::new();
+    for id in ids {
+        let op = operators::by_id(id.trim()).ok_or_else(|| {
+            let known: Vec<&str> = operators::ALL.iter().map(|op| op.id).collect();
+            BadInput::new(format!(
+                "unknown operator `{id}`; known operators: {}",
+                known.join(", ")
+            ))
+            .in_field(Some("--operators".into()))
+        })?;
+        if !out.iter().any(|o: &&Operator| o.id == op.id) {
+            out.push(op);
+        }
+    }
+    // The order of the operator table, whatever the order on the command line.
+    out.sort_by_key(|op| operators::ALL.iter().position(|o| o.id == op.id));
+    Ok(out)
+}
+
+/// A repository of the corpus with its source root on disk.
+#[derive(Debug, Clone)]
+pub struct RepoTree {
+    pub repo: Repo,
+    pub root: PathBuf,
+}
+
+/// The repositories of `split` in the corpus at `path`, sorted by id; a
+/// repository whose source root is missing is an error that names `just setup`.
+pub fn read_corpus(path: &Path, split: Split) -> anyhow::Result<Vec<RepoTree>> {
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut repos = Vec::new();
+    for repo in Inputs::open(&[path.to_path_buf()])?.records::<Repo>() {
+        let repo = repo?;
+        if repo.split != split {
+            continue;
+        }
+        let root = base.join(&repo.root);
+        if !root.is_dir() {
+            anyhow::bail!(
+                "the source of repository `{}` is missing at {}; run `just setup` to unpack the corpus",
+                repo.id,
+                root.display()
+            );
+        }
+        repos.push(RepoTree { repo, root });
+    }
+    repos.sort_by(|a, b| a.repo.id.cmp(&b.repo.id));
+    Ok(repos)
+}
+
+/// Whether a path (relative to the root) is a test file or lies in a test directory.
+pub fn is_test_path(rel: &str) -> bool {
+    let mut parts: Vec<&str> = rel.split('/').collect();
+    let file = parts.pop().unwrap_or_default();
+    parts.iter().any(|d| matches!(*d, "tests" | "test"))
+        || file.starts_with("test_")
+        || file.ends_with("_test.py")
+        || file == "conftest.py"
+}
+
+/// The Python source files under the package directories (or single files)
+/// `src_dirs` of `root`, tests excluded, as sorted `/`-separated relative paths.
+pub fn source_files(root: &Path, src_dirs: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut files = Vec::new();
+    let mut stack: Vec<PathBuf> = src_dirs.iter().map(|d| root.join(d)).collect();
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            for entry in
+                std::fs::read_dir(&path).with_context(|| format!("listing {}", path.display()))?
+            {
+                stack.push(entry?.path());
+            }
+        } else if path.extension().is_some_and(|e| e == "py") {
+            let rel = path
+                .strip_prefix(root)?
+                .to_string_lossy()
+                .replace('\\', "/");
+            if !is_test_path(&rel) {
+                files.push(rel);
+            }
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+/// The parsed source files of one repository; files that cannot be read or
+/// parsed are skipped with a warning.
+pub fn parse_repo(tree: &RepoTree) -> anyhow::Result<Vec<(String, Module)>> {
+    let mut out = Vec::new();
+    for rel in source_files(&tree.root, &tree.repo.src_dirs)? {
+        let path = tree.root.join(&rel);
+        let Ok(source) = String::from_utf8(std::fs::read(&path)?) else {
+            tracing::warn!("{}: not UTF-8, skipped", path.display());
+            continue;
+        };
+        match Module::parse(source) {
+            Ok(module) => out.push((rel, module)),
+            Err(err) => tracing::warn!("{}: {err}, skipped", path.display()),
+        }
+    }
+    Ok(out)
+}
+
+/// 8 hex digits that name an edit of a file.
+pub fn edit_hash(path: &str, edit: &Edit) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(path.as_bytes());
+    hasher.update([0]);
+    hasher.update(edit.start.to_le_bytes());
+    hasher.update(edit.end.to_le_bytes());
+    hasher.update(edit.text.as_bytes());
+    let digest = hasher.finalize();
+    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The candidate Task for `edit` at `site` of file `path` of `repo`, or None
+/// when the buggy file does not parse.
+pub fn make_task(
+    repo: &Repo,
+    path: &str,
+    module: &Module,
+    site: &Site,
+    edit: &Edit,
+    seed: u64,
+) -> Option<Task> {
+    if !module.parses_after(edit) {
+        return None;
+    }
+    let clean = module.source();
+    let buggy = module.apply(edit);
+    if buggy == clean {
+        return None;
+    }
+    let features = site.features(module);
+    let mut extra = serde_json::Map::new();
+    extra.insert("construct".into(), json!(features.construct.as_str()));
+    extra.insert("operand_kinds".into(), json!(features.operand_kinds));
+    extra.insert("depth".into(), json!(features.depth));
+    if let Some(lines) = features.function_lines {
+        extra.insert("function_lines".into(), json!(lines));
+    }
+    extra.insert(
+        "edit".into(),
+        json!({"start": edit.start, "end": edit.end, "text": edit.text}),
+    );
+    let mut prov_extra = serde_json::Map::new();
+    prov_extra.insert("operator_family".into(), Value::from(site.operator.family));
+    Some(Task {
+        schema: Task::tag(),
+        instance_id: format!("{}.{}.{}", repo.id, site.operator.id, edit_hash(path, edit)),
+        repo: repo.id.clone(),
+        bug_patch: sandbox::patch::unified_diff(path, clean, &buggy),
+        gold_patch: sandbox::patch::unified_diff(path, &buggy, clean),
+        problem_statement: String::new(),
+        fail_to_pass: vec![],
+        pass_to_pass: vec![],
+        test_cmd: repo.test_cmd.clone(),
+        provenance: Provenance {
+            strategy: "random".into(),
+            operator: Some(site.operator.id.into()),
+            site: Some(schemas::Site {
+                path: path.to_string(),
+                line: features.line as u32,
+                end_line: Some(features.end_line as u32),
+                function: features.function,
+                node_kind: Some(features.node_kind),
+                extra,
+            }),
+            skill_ids: vec![],
+            round: 0,
+            seed,
+            extra: prov_extra,
+        },
+        rejection: None,
+        extra: Default::default(),
+    })
+}
+
+/// Operator index → repository index → (site index, edit index) left to draw.
+type Pools = BTreeMap<usize, BTreeMap<usize, Vec<(usize, usize)>>>;
+
+/// A uniform index below `n` (n > 0).
+fn below(rng: &mut ChaCha8Rng, n: usize) -> usize {
+    (rng.next_u64() % n as u64) as usize
+}
+
+/// Up to `budget` distinct candidate Tasks from `repos`, drawn with `seed`: an
+/// operator uniformly among those with edits left, a repository uniformly among
+/// those where it has edits, an edit uniformly; edits whose buggy file does not
+/// parse are dropped.
+pub fn generate(
+    repos: &[RepoTree],
+    ops: &[&'static Operator],
+    budget: u64,
+    seed: u64,
+) -> anyhow::Result<Vec<Task>> {
+    let parsed: Vec<Vec<(String, Module)>> = repos
+        .iter()
+        .map(parse_repo)
+        .collect::<anyhow::Result<_>>()?;
+    // Every site as (file, site); the pools hold (site, edit) indices.
+    let mut sites = Vec::new();
+    let mut pools = Pools::new();
+    for (ri, files) in parsed.iter().enumerate() {
+        for (fi, (_, module)) in files.iter().enumerate() {
+            for site in module.sites(ops) {
+                let oi = ops
+                    .iter()
+                    .position(|op| op.id == site.operator.id)
+                    .expect("sites come from the given operators");
+                let pool = pools.entry(oi).or_default().entry(ri).or_default();
+                pool.extend((0..site.edits.len()).map(|ei| (sites.len(), ei)));
+                sites.push((fi, site));
+            }
+        }
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut seen = HashSet::new();
+    let mut tasks = Vec::new();
+    while (tasks.len() as u64) < budget && !pools.is_empty() {
+        let oi = *pools
+            .keys()
+            .nth(below(&mut rng, pools.len()))
+            .expect("nonempty");
+        let by_repo = pools.get_mut(&oi).expect("drawn key");
+        let ri = *by_repo
+            .keys()
+            .nth(below(&mut rng, by_repo.len()))
+            .expect("nonempty");
+        let pool = by_repo.get_mut(&ri).expect("drawn key");
+        let (si, ei) = pool.swap_remove(below(&mut rng, pool.len()));
+        if pool.is_empty() {
+            by_repo.remove(&ri);
+            if by_repo.is_empty() {
+                pools.remove(&oi);
+            }
+        }
+        let (fi, site) = &sites[si];
+        let fi = *fi;
+        let (path, module) = &parsed[ri][fi];
+        let edit = &site.edits[ei];
+        let key = (ri, path.clone(), edit.clone());
+        if seen.contains(&key) {
+            continue;
+        }
+        if let Some(task) = make_task(&repos[ri].repo, path, module, site, edit, seed) {
+            seen.insert(key);
+            tasks.push(task);
+        }
+    }
+    Ok(tasks)
+}
+
+/// Counts per operator and per repository, one `name count` per line.
+pub fn stats(tasks: &[Task]) -> String {
+    let mut by_op: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut by_repo: BTreeMap<&str, u64> = BTreeMap::new();
+    for task in tasks {
+        *by_op
+            .entry(task.provenance.operator.as_deref().unwrap_or("-"))
+            .or_default() += 1;
+        *by_repo.entry(&task.repo).or_default() += 1;
+    }
+    let mut out = format!("{} candidates\nper operator:\n", tasks.len());
+    for (op, n) in by_op {
+        out.push_str(&format!("  {op:<16} {n}\n"));
+    }
+    out.push_str("per repository:\n");
+    for (repo, n) in by_repo {
+        out.push_str(&format!("  {repo:<24} {n}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_files_and_directories_are_not_bug_sites() {
+        for path in [
+            "pkg/tests/util.py",
+            "pkg/test/x.py",
+            "pkg/test_cache.py",
+            "pkg/cache_test.py",
+            "pkg/conftest.py",
+        ] {
+            assert!(is_test_path(path), "{path}");
+        }
+        for path in ["pkg/cache.py", "pkg/testing.py", "six.py", "pkg/contest.py"] {
+            assert!(!is_test_path(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn an_edit_hash_is_eight_hex_digits_that_tell_edits_apart() {
+        let a = edit_hash("m.py", &Edit::new(1, 2, "<="));
+        let b = edit_hash("m.py", &Edit::new(1, 2, ">"));
+        assert_eq!(a.len(), 8);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn an_unknown_operator_lists_the_known_ones() {
+        let err = select_operators(&["cmp-swap".into(), "nope".into()]).unwrap_err();
+        assert!(err.message.contains("`nope`") && err.message.contains("cmp-swap"));
+        let ops = select_operators(&["var-misuse".into(), "cmp-swap".into()]).unwrap();
+        assert_eq!(
+            ops.iter().map(|op| op.id).collect::<Vec<_>>(),
+            ["cmp-swap", "var-misuse"]
+        );
+    }
+}

@@ -1,0 +1,187 @@
+//! `task-gen` as a command: determinism, splits, distinct edits, bad input.
+//! Needs `just setup`.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn workdir() -> PathBuf {
+    let dir = std::env::var_os("SOCRATIC_WORKDIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.socratic"),
+        PathBuf::from,
+    );
+    assert!(dir.join("corpus.jsonl").is_file(), "run `just setup` first");
+    dir
+}
+
+fn corpus() -> String {
+    workdir().join("corpus.jsonl").to_str().unwrap().to_string()
+}
+
+fn task_gen(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_task-gen"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn records(stdout: &[u8]) -> Vec<Value> {
+    std::str::from_utf8(stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// Repo id → split, from the corpus.
+fn splits() -> HashMap<String, String> {
+    std::fs::read_to_string(corpus())
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let repo: Value = serde_json::from_str(line).unwrap();
+            (
+                repo["id"].as_str().unwrap().to_string(),
+                repo["split"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn same_seed_gives_identical_output_and_another_seed_differs() {
+    let c = corpus();
+    let run = |seed: &str| task_gen(&["--budget", "30", "--seed", seed, &c]);
+    let (a, b, other) = (run("3"), run("3"), run("4"));
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert_eq!(records(&a.stdout).len(), 30);
+    assert_eq!(a.stdout, b.stdout);
+    assert_ne!(a.stdout, other.stdout);
+}
+
+#[test]
+fn candidates_are_distinct_edits_of_training_repositories_only() {
+    let out = task_gen(&["--budget", "200", "--seed", "1", &corpus()]);
+    assert!(out.status.success());
+    let tasks = records(&out.stdout);
+    assert_eq!(tasks.len(), 200);
+    let splits = splits();
+    let mut ids = HashSet::new();
+    let mut edits = HashSet::new();
+    for task in &tasks {
+        assert_eq!(task["schema"], "task/1");
+        assert_eq!(splits[task["repo"].as_str().unwrap()], "train");
+        assert!(ids.insert(task["instance_id"].to_string()));
+        let site = &task["provenance"]["site"];
+        assert!(edits.insert((
+            task["repo"].to_string(),
+            site["path"].to_string(),
+            site["edit"].to_string()
+        )));
+        assert_eq!(task["provenance"]["strategy"], "random");
+        assert!(task["bug_patch"].as_str().unwrap().starts_with("--- a/"));
+        assert!(task["FAIL_TO_PASS"].as_array().unwrap().is_empty());
+        assert!(!task["test_cmd"].as_str().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn split_test_draws_from_held_out_repositories_only() {
+    let out = task_gen(&["--budget", "20", "--split", "test", &corpus()]);
+    assert!(out.status.success());
+    let splits = splits();
+    for task in records(&out.stdout) {
+        assert_eq!(splits[task["repo"].as_str().unwrap()], "test");
+    }
+}
+
+#[test]
+fn operators_restricts_the_set_and_stats_counts_them() {
+    let out = task_gen(&[
+        "--budget",
+        "10",
+        "--operators",
+        "cmp-swap,return-remove",
+        "--stats",
+        &corpus(),
+    ]);
+    assert!(out.status.success());
+    for task in records(&out.stdout) {
+        let op = task["provenance"]["operator"].as_str().unwrap();
+        assert!(op == "cmp-swap" || op == "return-remove", "{op}");
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("10 candidates"), "{stderr}");
+    assert!(stderr.contains("per operator:") && stderr.contains("per repository:"));
+}
+
+#[test]
+fn budget_zero_and_unknown_operators_are_usage_errors() {
+    let out = task_gen(&["--budget", "0", &corpus()]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = task_gen(&[
+        "--budget",
+        "5",
+        "--operators",
+        "cmp-swap,no-such-op",
+        &corpus(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no-such-op") && stderr.contains("var-misuse"),
+        "{stderr}"
+    );
+}
+
+/// A corpus of one training repository under `dir` whose root is `root`.
+fn one_repo_corpus(dir: &Path, root: &str) -> PathBuf {
+    let line = std::fs::read_to_string(corpus())
+        .unwrap()
+        .lines()
+        .find(|l| l.contains("\"split\":\"train\""))
+        .unwrap()
+        .to_string();
+    let mut repo: Value = serde_json::from_str(&line).unwrap();
+    repo["root"] = root.into();
+    repo["src_dirs"] = serde_json::json!(["pkg"]);
+    let path = dir.join("corpus.jsonl");
+    std::fs::write(&path, format!("{repo}\n")).unwrap();
+    path
+}
+
+#[test]
+fn a_missing_repository_names_just_setup() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = one_repo_corpus(dir.path(), "repos/missing");
+    let out = task_gen(&["--budget", "5", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("just setup"), "{stderr}");
+}
+
+#[test]
+fn a_file_that_does_not_parse_is_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("repo/pkg");
+    std::fs::create_dir_all(pkg.join("tests")).unwrap();
+    std::fs::write(pkg.join("broken.py"), "def f(:\n    return 1\n").unwrap();
+    std::fs::write(pkg.join("good.py"), "def f(a, b):\n    return a < b\n").unwrap();
+    std::fs::write(
+        pkg.join("tests/test_good.py"),
+        "def test(a):\n    assert a < 1\n",
+    )
+    .unwrap();
+    let path = one_repo_corpus(dir.path(), "repo");
+    let out = task_gen(&["--budget", "10", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("broken.py"), "{stderr}");
+    let tasks = records(&out.stdout);
+    assert!(!tasks.is_empty());
+    for task in &tasks {
+        assert_eq!(task["provenance"]["site"]["path"], "pkg/good.py");
+    }
+}
