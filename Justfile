@@ -33,6 +33,13 @@ test: setup
     cargo test --workspace -q
     {{records}} check -q examples/*.jsonl
 
+# Benchmark the execution gate: validated tasks per minute, naive native vs default wasm (N candidates).
+bench-validate N="100" SEED="1": setup
+    bash scripts/bench-validate.sh {{N}} {{SEED}}
+
+# All benchmarks.
+bench: bench-validate
+
 # Regenerate schemas/json/ from the Rust record types.
 schemas:
     cargo run -q -p schemas --example write-json-schemas

@@ -40,10 +40,18 @@ impl NativeExecutor {
         if bwrap.is_none() {
             tracing::debug!("bwrap not installed: native runs are not isolated from the network");
         }
+        // The child runs in the working copy, so relative paths would resolve
+        // there. Made absolute without resolving links: a venv's python is one.
+        let absolute = |path: &Path| -> anyhow::Result<PathBuf> {
+            if path.components().count() == 1 {
+                return Ok(path.to_path_buf()); // a bare name is looked up in PATH
+            }
+            std::path::absolute(path).with_context(|| format!("bad path {}", path.display()))
+        };
         Ok(NativeExecutor {
-            python: python.to_path_buf(),
-            site_packages: site_packages.to_path_buf(),
-            driver,
+            python: absolute(python)?,
+            site_packages: absolute(site_packages)?,
+            driver: absolute(&driver)?,
             bwrap,
         })
     }

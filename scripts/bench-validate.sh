@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Benchmark of the execution gate (issue 3): validated tasks per minute for
+#   A  the naive reference: native executor, whole suite, a fresh process per run, no cache
+#   B  the default: wasm executor, test selection, no result cache
+#   C  native executor with selection, no cache (wasm vs native on the same selected tests)
+# on the same N candidates from `task-gen --strategy random`, and how many verdicts differ.
+#
+#   scripts/bench-validate.sh [N=100] [SEED=1]        (PROFILE=debug to skip the release build)
+set -euo pipefail
+n=${1:-100}
+seed=${2:-1}
+profile=${PROFILE:-release}
+workdir=${SOCRATIC_WORKDIR:-.socratic}
+jobs=${JOBS:-$(nproc)}
+out=$workdir/bench/validate-n$n-seed$seed
+mkdir -p "$out"
+
+if [ "$profile" = release ]; then
+    cargo build --release -q -p task-gen -p task-validate
+fi
+bin=target/$profile
+
+"$bin/task-gen" --strategy random --budget "$n" --seed "$seed" "$workdir/corpus.jsonl" \
+    -o "$out/candidates.jsonl" -q
+count=$(wc -l < "$out/candidates.jsonl")
+
+run() { # name, then task-validate flags
+    local name=$1
+    shift
+    local start end
+    start=$EPOCHREALTIME
+    "$bin/task-validate" "$out/candidates.jsonl" --no-cache --jobs "$jobs" -q \
+        -o "$out/$name.valid.jsonl" --rejects "$out/$name.rejects.jsonl" "$@"
+    end=$EPOCHREALTIME
+    python3 -c "print($end - $start)"
+}
+
+echo "bench-validate: $count candidates (seed $seed), $jobs jobs, $profile build" >&2
+secs_a=$(run A --executor native --full)
+secs_b=$(run B)
+secs_c=$(run C --executor native)
+
+python3 - "$out" "$count" "$secs_a" "$secs_b" "$secs_c" <<'PY'
+import json, sys
+out, count, a, b, c = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:])
+
+def verdicts(name):
+    result = {}
+    for kind in ("valid", "rejects"):
+        for line in open(f"{out}/{name}.{kind}.jsonl"):
+            task = json.loads(line)
+            rejection = task.get("rejection")
+            result[task["instance_id"]] = (
+                ("valid", tuple(task["FAIL_TO_PASS"]))
+                if rejection is None
+                else (rejection["stage"], ())
+            )
+    return result
+
+va, vb, vc = verdicts("A"), verdicts("B"), verdicts("C")
+valid = sum(1 for v in vb.values() if v[0] == "valid")
+rate = lambda secs: valid / secs * 60
+diff_ab = sorted(i for i in va if va[i] != vb.get(i))
+diff_bc = sorted(i for i in vb if vb[i] != vc.get(i))
+print(f"| setup | seconds | validated tasks / min |")
+print(f"|---|---:|---:|")
+print(f"| A native, whole suite, fresh process, no cache | {a:.1f} | {rate(a):.2f} |")
+print(f"| B wasm, selection, no cache (default) | {b:.1f} | {rate(b):.2f} |")
+print(f"| C native, selection, no cache | {c:.1f} | {rate(c):.2f} |")
+print()
+print(f"valid: {valid} of {count}; B/A speed-up: {a / b:.2f}x (target >= 10x); wasm/native on the same selected tests (B/C time): {b / c:.2f}x (target <= 1.5x)")
+print(f"verdicts differing A vs B: {len(diff_ab)} {diff_ab[:10]}")
+print(f"verdicts differing B vs C: {len(diff_bc)} {diff_bc[:10]}")
+PY
