@@ -276,9 +276,13 @@ fn a_real_suite_gives_the_same_verdicts_under_both_executors() {
     );
 }
 
-#[test]
-fn a_missing_interpreter_points_to_setup() {
+/// The error of loading the interpreter from a directory holding `interpreter`
+/// (nothing when `None`) as `python.wasm`.
+fn load_error(interpreter: Option<&[u8]>) -> String {
     let dir = tempfile::tempdir().unwrap();
+    if let Some(bytes) = interpreter {
+        std::fs::write(dir.path().join("python.wasm"), bytes).unwrap();
+    }
     let err = WasmExecutor::new(&WasmConfig {
         python_wasm: dir.path().join("python.wasm"),
         site_packages: dir.path().to_path_buf(),
@@ -286,21 +290,19 @@ fn a_missing_interpreter_points_to_setup() {
     })
     .err()
     .unwrap();
-    assert!(format!("{err:#}").contains("just setup"), "{err:#}");
+    format!("{err:#}")
+}
+
+#[test]
+fn a_missing_interpreter_points_to_setup() {
+    let err = load_error(None);
+    assert!(err.contains("just setup"), "{err}");
 }
 
 #[test]
 fn a_corrupt_interpreter_points_to_setup() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("python.wasm"), b"\0asm garbage").unwrap();
-    let err = WasmExecutor::new(&WasmConfig {
-        python_wasm: dir.path().join("python.wasm"),
-        site_packages: dir.path().to_path_buf(),
-        cache_dir: dir.path().to_path_buf(),
-    })
-    .err()
-    .unwrap();
-    assert!(format!("{err:#}").contains("just setup"), "{err:#}");
+    let err = load_error(Some(b"\0asm garbage"));
+    assert!(err.contains("just setup"), "{err}");
 }
 
 #[test]

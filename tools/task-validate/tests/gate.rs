@@ -7,16 +7,9 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-fn workdir() -> PathBuf {
-    let dir = std::env::var_os("SOCRATIC_WORKDIR")
-        .map_or_else(|| root().join(".socratic"), PathBuf::from);
-    assert!(dir.join("corpus.jsonl").is_file(), "run `just setup` first");
-    dir
-}
+use common::{root, workdir};
 
 fn candidates() -> PathBuf {
     root().join("examples/candidates/inflection.jsonl")

@@ -8,16 +8,9 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-fn workdir() -> PathBuf {
-    let dir = std::env::var_os("SOCRATIC_WORKDIR")
-        .map_or_else(|| root().join(".socratic"), PathBuf::from);
-    assert!(dir.join("corpus.jsonl").is_file(), "run `just setup` first");
-    dir
-}
+use common::workdir;
 
 const REPO: &str = "inflection-0.5.1";
 const FILE: &str = "inflection/__init__.py";
