@@ -22,7 +22,8 @@ setup:
 build:
     cargo build --release --workspace --bins -q
 
-# The main job: rounds of rollout, distill, generate, validate, score and train.
+# The main job: rounds of rollout, distill, generate, validate, score and train
+# (today: one round of task-gen and task-validate; CANDIDATES and SEED set its size and seed).
 evolve: setup
     bash scripts/evolve.sh {{workdir}}
 
