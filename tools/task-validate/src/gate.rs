@@ -185,10 +185,14 @@ impl Validator {
         // (d) gold patch applied: (a) checked that it restores the clean files
         // byte for byte, so its run is the clean run of (b), which was all green.
 
-        // (e) reproducible: FAIL_TO_PASS fail again in reverse order; a
-        // PASS_TO_PASS test that does not pass in a reversed clean run is dropped.
-        let mut reversed: Vec<String> =
-            fail_to_pass.iter().rev().map(|id| id.to_string()).collect();
+        // (e) reproducible: the whole suite again on the buggy tree, in reverse
+        // order. A FAIL_TO_PASS test that passes now is flaky: reject. The
+        // rerun also catches tests that selection could not see: a test whose
+        // outcome depends on state an earlier test computed with the changed
+        // line (a module-scope fixture, a memo cache) never executes the line
+        // itself, yet fails with the bug. A test that passed in (c) but fails
+        // now depends on the order: it goes in neither list.
+        let mut reversed: Vec<String> = passing.iter().rev().map(|id| id.to_string()).collect();
         reversed.extend(new_failures.iter().map(|id| id.to_string()));
         let rerun = self.run_fresh(repo, &bug, &select_tests(&args, &reversed))?;
         if let Some(why) = violation(&rerun) {
@@ -197,10 +201,11 @@ impl Validator {
                 format!("on a rerun, the code {why}"),
             )));
         }
+        let passes_again = |id: &str| rerun.outcomes.get(id) == Some(&TestOutcome::Passed);
         let flaky: Vec<&str> = fail_to_pass
             .iter()
             .copied()
-            .filter(|id| rerun.outcomes.get(*id) == Some(&TestOutcome::Passed))
+            .filter(|id| passes_again(id))
             .collect();
         if !flaky.is_empty() {
             return Ok(Err(reject(
@@ -208,6 +213,13 @@ impl Validator {
                 format!("FAIL_TO_PASS tests passed on a rerun: {}", flaky.join(", ")),
             )));
         }
+        let seen_failing = fail_to_pass.len();
+        let passed_in_bug_run = |id: &str| buggy.outcomes.get(id) == Some(&TestOutcome::Passed);
+        let fail_to_pass: Vec<String> = passing
+            .iter()
+            .filter(|id| !passes_again(id) && !passed_in_bug_run(id))
+            .map(|id| id.to_string())
+            .collect();
         let all_clean: Vec<String> = passing.iter().rev().map(|id| id.to_string()).collect();
         let clean_again = self.run_cached(
             repo,
@@ -217,21 +229,29 @@ impl Validator {
         )?;
         let stable_p2p: Vec<String> = pass_to_pass
             .iter()
-            .filter(|id| clean_again.outcomes.get(**id) == Some(&TestOutcome::Passed))
+            .filter(|id| {
+                passes_again(id) && clean_again.outcomes.get(**id) == Some(&TestOutcome::Passed)
+            })
             .map(|id| id.to_string())
             .collect();
-        let dropped = pass_to_pass.len() - stable_p2p.len();
-        if dropped > 0 {
+        let unseen = fail_to_pass.len() - seen_failing;
+        let dropped = pass_to_pass.len() - stable_p2p.len() - unseen;
+        if unseen + dropped > 0 {
             tracing::debug!(
-                "{}: dropped {dropped} flaky PASS_TO_PASS tests",
+                "{}: the rerun found {unseen} more FAIL_TO_PASS tests and dropped {dropped} \
+                 order-dependent or flaky PASS_TO_PASS tests",
                 task.instance_id
             );
         }
 
-        let fail_to_pass: Vec<String> = fail_to_pass.iter().map(|id| id.to_string()).collect();
         let mut messages = buggy.messages.clone();
+        for (id, message) in &rerun.messages {
+            messages
+                .entry(id.clone())
+                .or_insert_with(|| message.clone());
+        }
         for id in &fail_to_pass {
-            if !buggy.outcomes.contains_key(id) {
+            if !rerun.outcomes.contains_key(id) {
                 messages.entry(id.clone()).or_insert_with(|| {
                     "the test was not collected (its module fails to import)".into()
                 });
