@@ -41,6 +41,7 @@
 //! ```
 
 pub mod cli;
+pub mod corpus;
 mod error;
 pub mod input;
 pub mod output;

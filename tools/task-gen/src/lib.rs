@@ -24,7 +24,6 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use stage_io::BadInput;
 use stage_io::cli::{LogArgs, OutputArgs, RunArgs};
-use stage_io::input::Inputs;
 use stage_io::output::Output;
 
 const EXAMPLES: &str = "\
@@ -161,23 +160,11 @@ pub struct RepoTree {
 /// The repositories of `split` in the corpus at `path`, sorted by id; a
 /// repository whose source root is missing is an error that names `just setup`.
 pub fn read_corpus(path: &Path, split: Split) -> anyhow::Result<Vec<RepoTree>> {
-    let base = path.parent().unwrap_or(Path::new("."));
-    let mut repos = Vec::new();
-    for repo in Inputs::open(&[path.to_path_buf()])?.records::<Repo>() {
-        let repo = repo?;
-        if repo.split != split {
-            continue;
-        }
-        let root = base.join(&repo.root);
-        if !root.is_dir() {
-            anyhow::bail!(
-                "the source of repository `{}` is missing at {}; run `just setup` to unpack the corpus",
-                repo.id,
-                root.display()
-            );
-        }
-        repos.push(RepoTree { repo, root });
-    }
+    let mut repos: Vec<RepoTree> = stage_io::corpus::read_corpus(path)?
+        .into_iter()
+        .filter(|(repo, _)| repo.split == split)
+        .map(|(repo, root)| RepoTree { repo, root })
+        .collect();
     repos.sort_by(|a, b| a.repo.id.cmp(&b.repo.id));
     Ok(repos)
 }

@@ -192,7 +192,8 @@ impl Validator {
         // line (a module-scope fixture, a memo cache) never executes the line
         // itself, yet fails with the bug. A test that passed in (c) but fails
         // now depends on the order: it goes in neither list.
-        let mut reversed: Vec<String> = passing.iter().rev().map(|id| id.to_string()).collect();
+        let all_clean: Vec<String> = passing.iter().rev().map(|id| id.to_string()).collect();
+        let mut reversed = all_clean.clone();
         reversed.extend(new_failures.iter().map(|id| id.to_string()));
         let rerun = self.run_fresh(repo, &bug, &select_tests(&args, &reversed))?;
         if let Some(why) = violation(&rerun) {
@@ -220,7 +221,6 @@ impl Validator {
             .filter(|id| !passes_again(id) && !passed_in_bug_run(id))
             .map(|id| id.to_string())
             .collect();
-        let all_clean: Vec<String> = passing.iter().rev().map(|id| id.to_string()).collect();
         let clean_again = self.run_cached(
             repo,
             &FileChanges::new(),

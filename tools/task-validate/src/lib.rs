@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use sandbox::Limits;
 use sandbox::native::NativeExecutor;
 use sandbox::wasm::{WasmConfig, WasmExecutor};
-use schemas::{Repo, Task};
+use schemas::Task;
 use stage_io::cli::{LogArgs, OutputArgs, RunArgs};
 use stage_io::input::Inputs;
 use stage_io::output::Output;
@@ -195,22 +195,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Repo id → source root, from the corpus file.
 fn read_corpus(path: &Path) -> anyhow::Result<HashMap<String, PathBuf>> {
-    let base = path.parent().unwrap_or(Path::new("."));
-    let mut repos = HashMap::new();
-    for repo in Inputs::open(&[path.to_path_buf()])?.records::<Repo>() {
-        let repo = repo?;
-        let root = base.join(&repo.root);
-        if !root.is_dir() {
-            anyhow::bail!(
-                "{}: repository {} has no source at {}; run `just setup`",
-                path.display(),
-                repo.id,
-                root.display()
-            );
-        }
-        repos.insert(repo.id, root);
-    }
-    Ok(repos)
+    let repos = stage_io::corpus::read_corpus(path)?;
+    Ok(repos
+        .into_iter()
+        .map(|(repo, root)| (repo.id, root))
+        .collect())
 }
 
 fn make_executor(
