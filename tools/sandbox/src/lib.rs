@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 pub mod junit;
 pub mod line_map;
 pub mod native;
-pub mod patch;
+pub use patches as patch;
 pub mod wasm;
 
 pub use line_map::{LineMap, Selection};
