@@ -2,6 +2,8 @@
 //! stages exchange. Useful to validate a custom stage's output, to merge or split
 //! shards, and to look up a record kind's JSON Schema.
 
+pub mod unidiff;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
