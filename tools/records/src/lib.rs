@@ -1,12 +1,17 @@
 //! `records`: check, pass through, shard and describe the JSONL records that the
 //! stages exchange. Useful to validate a custom stage's output, to merge or split
-//! shards, and to look up a record kind's JSON Schema.
+//! shards, to look up a record kind's JSON Schema, and to move tasks between our
+//! Task records and SWE-bench / SWE-smith task instances ([`interop`]).
 
-use std::path::PathBuf;
+pub mod interop;
+pub mod unidiff;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use schemas::KINDS;
+use schemas::{KINDS, Record, Repo, Task};
 use stage_io::cli::{LogArgs, OutputArgs};
 use stage_io::input::Inputs;
 use stage_io::output::Output;
@@ -17,13 +22,28 @@ const EXAMPLES: &str = "\
 Examples:
   records check examples/*.jsonl
   task-gen corpus.jsonl | records cat --kind task --shard 0/4 -o shard-0.jsonl
-  records schema task > task.schema.json";
+  records schema task > task.schema.json
+  records import --from swebench instances.jsonl | records export --to swesmith";
+
+const IMPORT_EXAMPLES: &str = "\
+Examples:
+  records import --from swebench examples/swebench/instances.jsonl -o tasks.jsonl
+  jq -c '.[]' task_insts.json | records import --from swesmith | records check --kind task
+
+A JSON array (SWE-smith's gather writes one) becomes JSONL with `jq -c '.[]'`.";
+
+const EXPORT_EXAMPLES: &str = "\
+Examples:
+  records export --to swebench --corpus .socratic/corpus.jsonl valid.jsonl -o instances.jsonl
+  records export --to swesmith examples/task.jsonl";
+
+use interop::Format;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "records",
     version,
-    about = "Check, pass through, shard and describe socratic-swe JSONL records",
+    about = "Check, pass through, shard, describe, import and export socratic-swe JSONL records",
     after_help = EXAMPLES
 )]
 pub struct Cli {
@@ -61,6 +81,48 @@ pub enum Command {
         #[command(flatten)]
         out: OutputArgs,
     },
+    /// Read SWE-bench or SWE-smith task instances, write Task records
+    ///
+    /// `instance_id`, `repo`, `problem_statement`, `FAIL_TO_PASS` and `PASS_TO_PASS`
+    /// keep their names (the test lists may be lists or, as in SWE-bench, strings
+    /// that hold a JSON list). SWE-bench's `patch` (the fix) becomes `gold_patch` and
+    /// its reverse `bug_patch`; SWE-smith's `patch` (the bug) becomes `bug_patch` and
+    /// its reverse `gold_patch`. Every other field is kept under its name (empty
+    /// SWE-bench fields are left out). Exit 2 at the first bad instance
+    /// (file:line: field: why).
+    #[command(after_help = IMPORT_EXAMPLES)]
+    Import {
+        /// JSONL files of instances (`-` or none: stdin)
+        inputs: Vec<PathBuf>,
+        /// The format of the instances
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        from: Format,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
+    /// Read Task records, write SWE-bench or SWE-smith task instances
+    ///
+    /// SWE-bench's `patch` is the gold patch, SWE-smith's the bug patch. SWE-bench
+    /// instances get all twelve fields, the test lists as JSON strings, and "" for
+    /// what a Task does not know (our repositories are PyPI sdists: `repo` is the
+    /// Repo id, `version` comes from --corpus, `base_commit` stays empty). Fields
+    /// the Task kept from an import are written back; Task fields an instance has
+    /// no place for (test_cmd, provenance, …) travel under `socratic`, so an
+    /// import gives the Task back.
+    #[command(after_help = EXPORT_EXAMPLES)]
+    Export {
+        /// JSONL files of Task records (`-` or none: stdin)
+        inputs: Vec<PathBuf>,
+        /// The format to write
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        to: Format,
+        /// The corpus (Repo records) the tasks come from, for SWE-bench's `version`;
+        /// every task's repo must be in it
+        #[arg(long, value_name = "FILE")]
+        corpus: Option<PathBuf>,
+        #[command(flatten)]
+        out: OutputArgs,
+    },
     /// Print the JSON Schema of a record kind
     Schema {
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(KINDS))]
@@ -78,6 +140,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             allow_empty,
             out,
         } => cat(&inputs, kind.as_deref(), shard, allow_empty, &out),
+        Command::Import { inputs, from, out } => import(&inputs, from, &out),
+        Command::Export {
+            inputs,
+            to,
+            corpus,
+            out,
+        } => export(&inputs, to, corpus.as_deref(), &out),
         Command::Schema { kind } => {
             let (_, schema) = schemas::json_schema::all()
                 .into_iter()
@@ -146,4 +215,85 @@ fn cat(
     bar.finish_and_clear();
     tracing::debug!("wrote {} of {} records", output.written(), records.seen());
     output.finish()
+}
+
+fn import(inputs: &[PathBuf], format: Format, out: &OutputArgs) -> anyhow::Result<()> {
+    let opened = Inputs::open(inputs)?;
+    let bar = progress::bytes(opened.total_bytes(), "importing");
+    let mut lines = opened.lines();
+    let mut output = Output::create(out.output.as_deref())?;
+    while let Some(mut line) = lines.next().transpose()? {
+        bar.set_position(lines.bytes_read());
+        let task = interop::import(line.value.take(), format)
+            .map_err(|err| line.error(err.field, err.message))?;
+        output.write(&task)?;
+    }
+    bar.finish_and_clear();
+    if output.written() == 0 {
+        return Err(empty_input(inputs, "instances").into());
+    }
+    tracing::debug!("imported {} {format} instances", output.written());
+    output.finish()
+}
+
+fn export(
+    inputs: &[PathBuf],
+    format: Format,
+    corpus: Option<&Path>,
+    out: &OutputArgs,
+) -> anyhow::Result<()> {
+    let repos = corpus.map(read_repos).transpose()?;
+    let opened = Inputs::open(inputs)?;
+    let bar = progress::bytes(opened.total_bytes(), "exporting");
+    let mut lines = opened.lines();
+    let mut output = Output::create(out.output.as_deref())?;
+    while let Some(mut line) = lines.next().transpose()? {
+        bar.set_position(lines.bytes_read());
+        let task = Task::from_value(line.value.take())
+            .map_err(|err| line.error(err.field, err.message))?;
+        let repo = match (&repos, corpus) {
+            (Some(repos), Some(path)) => Some(repos.get(&task.repo).ok_or_else(|| {
+                line.error(
+                    Some("repo".into()),
+                    format!("no repository `{}` in {}", task.repo, path.display()),
+                )
+            })?),
+            _ => None,
+        };
+        let instance = interop::export(&task, format, repo)
+            .map_err(|err| line.error(err.field, err.message))?;
+        output.write_line(&serde_json::Value::Object(instance).to_string())?;
+    }
+    bar.finish_and_clear();
+    if output.written() == 0 {
+        return Err(empty_input(inputs, "records").into());
+    }
+    tracing::debug!("exported {} tasks as {format} instances", output.written());
+    output.finish()
+}
+
+/// The error for an input without a single line of JSON.
+fn empty_input(inputs: &[PathBuf], what: &str) -> BadInput {
+    let names = match inputs {
+        [] => "<stdin>".to_string(),
+        _ => inputs
+            .iter()
+            .map(|path| path.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    BadInput::new(format!(
+        "empty input: no {what} (did an earlier stage fail?)"
+    ))
+    .in_source(names)
+}
+
+/// The Repo records of a corpus file by id (their sources need not be unpacked).
+fn read_repos(path: &Path) -> anyhow::Result<HashMap<String, Repo>> {
+    let mut repos = HashMap::new();
+    for repo in Inputs::open(&[path.to_path_buf()])?.records::<Repo>() {
+        let repo = repo?;
+        repos.insert(repo.id.clone(), repo);
+    }
+    Ok(repos)
 }
