@@ -24,6 +24,7 @@
 
 use tree_sitter::{InputEdit, Node, Parser, Point, Tree};
 
+pub mod files;
 pub mod operators;
 mod site;
 

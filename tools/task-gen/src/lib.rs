@@ -13,7 +13,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use pyast::operators::{self, Operator};
 use pyast::{Edit, Module, Site};
@@ -169,42 +168,7 @@ pub fn read_corpus(path: &Path, split: Split) -> anyhow::Result<Vec<RepoTree>> {
     Ok(repos)
 }
 
-/// Whether a path (relative to the root) is a test file or lies in a test directory.
-pub fn is_test_path(rel: &str) -> bool {
-    let mut parts: Vec<&str> = rel.split('/').collect();
-    let file = parts.pop().unwrap_or_default();
-    parts.iter().any(|d| matches!(*d, "tests" | "test"))
-        || file.starts_with("test_")
-        || file.ends_with("_test.py")
-        || file == "conftest.py"
-}
-
-/// The Python source files under the package directories (or single files)
-/// `src_dirs` of `root`, tests excluded, as sorted `/`-separated relative paths.
-pub fn source_files(root: &Path, src_dirs: &[String]) -> anyhow::Result<Vec<String>> {
-    let mut files = Vec::new();
-    let mut stack: Vec<PathBuf> = src_dirs.iter().map(|d| root.join(d)).collect();
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            for entry in
-                std::fs::read_dir(&path).with_context(|| format!("listing {}", path.display()))?
-            {
-                stack.push(entry?.path());
-            }
-        } else if path.extension().is_some_and(|e| e == "py") {
-            let rel = path
-                .strip_prefix(root)?
-                .to_string_lossy()
-                .replace('\\', "/");
-            if !is_test_path(&rel) {
-                files.push(rel);
-            }
-        }
-    }
-    files.sort();
-    files.dedup();
-    Ok(files)
-}
+pub use pyast::files::{is_test_path, source_files};
 
 /// The parsed source files of one repository; files that cannot be read or
 /// parsed are skipped with a warning.
