@@ -41,4 +41,3 @@ pub fn source_files(root: &Path, src_dirs: &[String]) -> std::io::Result<Vec<Str
     files.dedup();
     Ok(files)
 }
-

@@ -200,11 +200,23 @@ impl Module {
     /// edits each operator proposes there. Edits are not yet checked to parse:
     /// see [`Module::parses_after`].
     pub fn sites<'m>(&'m self, operators: &[&'static operators::Operator]) -> Vec<Site<'m>> {
+        self.sites_in(operators, 0..self.source.len())
+    }
+
+    /// [`Module::sites`] restricted to nodes that overlap the byte range `bytes`
+    /// (subtrees outside it are not visited).
+    pub fn sites_in<'m>(
+        &'m self,
+        operators: &[&'static operators::Operator],
+        bytes: std::ops::Range<usize>,
+    ) -> Vec<Site<'m>> {
         let mut out = Vec::new();
         let mut cursor = self.tree.walk();
         'walk: loop {
             let node = cursor.node();
-            if node.is_named() {
+            let overlaps = node.start_byte() < bytes.end && bytes.start < node.end_byte()
+                || node.start_byte() == node.end_byte();
+            if overlaps && node.is_named() {
                 for op in operators {
                     let edits = op.apply(self, node);
                     if !edits.is_empty() {
@@ -216,7 +228,7 @@ impl Module {
                     }
                 }
             }
-            if cursor.goto_first_child() {
+            if overlaps && cursor.goto_first_child() {
                 continue;
             }
             loop {

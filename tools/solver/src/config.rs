@@ -76,12 +76,25 @@ impl ModelConfig {
         }
     }
 
-    /// Looks a preset up by name (`tiny`, `small`).
+    /// A model for smoke tests: trains in seconds, learns little.
+    pub fn micro(vocab_size: usize) -> ModelConfig {
+        ModelConfig {
+            hidden_size: 32,
+            intermediate_size: 64,
+            num_hidden_layers: 1,
+            num_attention_heads: 2,
+            num_key_value_heads: 1,
+            ..ModelConfig::tiny(vocab_size)
+        }
+    }
+
+    /// Looks a preset up by name (`micro`, `tiny`, `small`).
     pub fn preset(name: &str, vocab_size: usize) -> Result<ModelConfig> {
         match name {
+            "micro" => Ok(ModelConfig::micro(vocab_size)),
             "tiny" => Ok(ModelConfig::tiny(vocab_size)),
             "small" => Ok(ModelConfig::small(vocab_size)),
-            other => bail!("unknown model size `{other}` (expected tiny or small)"),
+            other => bail!("unknown model size `{other}` (expected micro, tiny or small)"),
         }
     }
 
@@ -160,7 +173,7 @@ mod tests {
 
     #[test]
     fn presets_are_valid_and_round_trip_through_json() {
-        for name in ["tiny", "small"] {
+        for name in ["micro", "tiny", "small"] {
             let config = ModelConfig::preset(name, 4096).unwrap();
             config.validate().unwrap();
             let back: ModelConfig = serde_json::from_str(&config.to_json()).unwrap();

@@ -1,0 +1,317 @@
+//! How often the solver ranks the gold repair first (top-1) or among the first five (top-5)
+//! among all candidate edits of a task, beside the edit-kind prior: ranking candidates by
+//! how often the same textual change was the gold repair in training (DESIGN: report the
+//! model's gain over the prior, and per family).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Result;
+use schemas::Task;
+use serde::Serialize;
+use solver::config::ModelConfig;
+use solver::data::{Budget, encode};
+use solver::example::{LineEdit, RepairExample};
+use solver::model::Solver;
+use solver::tokenizer::SolverTokenizer;
+use solver::train::score_all;
+
+use crate::{EvalArgs, bad_input, build_examples, load_tasks};
+
+/// Rough Python tokens: identifier/number runs, whitespace runs, operator runs, and single
+/// other characters (brackets, quotes, commas).
+fn rough_tokens(text: &str) -> Vec<&str> {
+    fn class(c: char) -> u8 {
+        if c.is_alphanumeric() || c == '_' {
+            0
+        } else if c.is_whitespace() {
+            1
+        } else if "<>=!+-*/%&|^~@".contains(c) {
+            2
+        } else {
+            3
+        }
+    }
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut prev: Option<u8> = None;
+    for (i, c) in text.char_indices() {
+        let k = class(c);
+        if prev.is_some_and(|p| p != k || k == 3) {
+            out.push(&text[start..i]);
+            start = i;
+        }
+        prev = Some(k);
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+/// The change an edit makes, without its context, at token granularity: `<=` → `<` for a
+/// comparison swap.
+pub fn edit_kind(edit: &LineEdit) -> String {
+    let old = edit.old.concat();
+    let new = edit.new.concat();
+    let (a, b) = (rough_tokens(&old), rough_tokens(&new));
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let room = a.len().min(b.len()) - prefix;
+    let suffix = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(room)
+        .take_while(|(x, y)| x == y)
+        .count();
+    let mid = |v: &[&str]| v[prefix..v.len() - suffix].concat();
+    format!("{}\u{2192}{}", mid(&a).trim(), mid(&b).trim())
+}
+
+/// Counts of each edit kind among the gold repairs of training examples.
+#[derive(Debug, Default)]
+pub struct Prior {
+    counts: HashMap<String, usize>,
+}
+
+impl Prior {
+    pub fn from_examples(examples: &[RepairExample]) -> Prior {
+        let mut counts = HashMap::new();
+        for example in examples {
+            if let Some(gold) = example.gold {
+                *counts
+                    .entry(edit_kind(&example.candidates[gold].edit))
+                    .or_default() += 1;
+            }
+        }
+        Prior { counts }
+    }
+
+    fn score(&self, edit: &LineEdit) -> f64 {
+        self.counts.get(&edit_kind(edit)).copied().unwrap_or(0) as f64
+    }
+}
+
+/// Expected hit@k when ties are broken at random: the gold candidate is beaten by `better`
+/// candidates and tied with `ties` others.
+fn hit_at(k: usize, better: usize, ties: usize) -> f64 {
+    ((k as f64 - better as f64) / (ties as f64 + 1.0)).clamp(0.0, 1.0)
+}
+
+fn standing(scores: &[f64], gold: usize) -> (usize, usize) {
+    let g = scores[gold];
+    let better = scores.iter().filter(|s| **s > g).count();
+    let ties = scores.iter().filter(|s| **s == g).count() - 1;
+    (better, ties)
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub n: usize,
+    pub reachable: usize,
+    pub model_top1: f64,
+    pub model_top5: f64,
+    pub model_mrr: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prior_top1: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prior_top5: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EvalSummary {
+    pub tasks: usize,
+    pub skipped: usize,
+    pub mean_candidates: f64,
+    pub all: Counts,
+    pub by_family: BTreeMap<String, Counts>,
+    pub seconds: f64,
+}
+
+impl EvalSummary {
+    pub fn headline(&self) -> String {
+        let a = &self.all;
+        let prior = match (a.prior_top1, a.prior_top5) {
+            (Some(p1), Some(p5)) => {
+                format!("; prior top-1 {:.1}% top-5 {:.1}%", 100.0 * p1, 100.0 * p5)
+            }
+            _ => String::new(),
+        };
+        format!(
+            "eval on {} tasks ({} reachable): top-1 {:.1}% top-5 {:.1}% MRR {:.3}{prior}",
+            a.n,
+            a.reachable,
+            100.0 * a.model_top1,
+            100.0 * a.model_top5,
+            a.model_mrr
+        )
+    }
+
+    /// The numbers that go into a checkpoint's metrics.
+    pub fn metrics(&self) -> Vec<(String, f64)> {
+        let a = &self.all;
+        let mut out = vec![
+            ("eval_top1".to_string(), a.model_top1),
+            ("eval_top5".to_string(), a.model_top5),
+            ("eval_mrr".to_string(), a.model_mrr),
+            ("eval_tasks".to_string(), a.n as f64),
+        ];
+        if let (Some(p1), Some(p5)) = (a.prior_top1, a.prior_top5) {
+            out.push(("eval_prior_top1".to_string(), p1));
+            out.push(("eval_prior_top5".to_string(), p5));
+        }
+        out
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    n: usize,
+    reachable: usize,
+    top1: f64,
+    top5: f64,
+    rr: f64,
+    prior_top1: f64,
+    prior_top5: f64,
+}
+
+impl Tally {
+    fn counts(&self, with_prior: bool) -> Counts {
+        let n = self.n.max(1) as f64;
+        Counts {
+            n: self.n,
+            reachable: self.reachable,
+            model_top1: self.top1 / n,
+            model_top5: self.top5 / n,
+            model_mrr: self.rr / n,
+            prior_top1: with_prior.then(|| self.prior_top1 / n),
+            prior_top5: with_prior.then(|| self.prior_top5 / n),
+        }
+    }
+}
+
+/// Scores every candidate of every task. A task whose gold repair the templates cannot
+/// propose counts as a miss (for the model and the prior alike).
+pub fn evaluate<B: burn::tensor::backend::Backend>(
+    model: &Solver<B>,
+    config: &ModelConfig,
+    tokenizer: &SolverTokenizer,
+    tasks: &[Task],
+    corpus: &Path,
+    prior_tasks: Option<&[Task]>,
+) -> Result<EvalSummary> {
+    let started = Instant::now();
+    let built = build_examples(tasks, corpus, &Default::default())?;
+    let prior = match prior_tasks {
+        Some(prior_tasks) => Some(Prior::from_examples(
+            &build_examples(prior_tasks, corpus, &Default::default())?.examples,
+        )),
+        None => None,
+    };
+    let budget = Budget::default();
+    let mut all = Tally::default();
+    let mut families: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut candidates = 0usize;
+    let bar = stage_io::progress::items(built.examples.len() as u64, "evaluating");
+    for example in &built.examples {
+        bar.inc(1);
+        let family = families.entry(example.family.clone()).or_default();
+        all.n += 1;
+        family.n += 1;
+        let Some(gold) = example.gold.filter(|_| example.gold_enumerated) else {
+            continue;
+        };
+        candidates += example.candidates.len();
+        let encoded = encode(example, tokenizer, &budget);
+        let scores = score_all(model, &encoded, config, tokenizer.pad, 32);
+        let (better, ties) = standing(&scores, gold);
+        let (p1, p5) = match &prior {
+            Some(prior) => {
+                let prior_scores: Vec<f64> = example
+                    .candidates
+                    .iter()
+                    .map(|c| prior.score(&c.edit))
+                    .collect();
+                let (b, t) = standing(&prior_scores, gold);
+                (hit_at(1, b, t), hit_at(5, b, t))
+            }
+            None => (0.0, 0.0),
+        };
+        for tally in [&mut all, family] {
+            tally.reachable += 1;
+            tally.top1 += hit_at(1, better, ties);
+            tally.top5 += hit_at(5, better, ties);
+            tally.rr += 1.0 / (better + 1) as f64;
+            tally.prior_top1 += p1;
+            tally.prior_top5 += p5;
+        }
+    }
+    bar.finish_and_clear();
+    let with_prior = prior.is_some();
+    Ok(EvalSummary {
+        tasks: tasks.len(),
+        skipped: built.skipped,
+        mean_candidates: candidates as f64 / all.reachable.max(1) as f64,
+        all: all.counts(with_prior),
+        by_family: families
+            .into_iter()
+            .map(|(k, v)| (k, v.counts(with_prior)))
+            .collect(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+pub fn run(args: EvalArgs) -> Result<()> {
+    let loaded = solver::checkpoint::load::<solver::Backend>(&args.checkpoint, &solver::device())
+        .map_err(bad_input)?;
+    let tasks = load_tasks(&args.tasks)?;
+    let prior_tasks = match &args.prior_from {
+        Some(path) => Some(load_tasks(std::slice::from_ref(path))?),
+        None => None,
+    };
+    let summary = evaluate(
+        &loaded.model,
+        &loaded.config,
+        &loaded.tokenizer,
+        &tasks,
+        &args.corpus.path(),
+        prior_tasks.as_deref(),
+    )?;
+    tracing::info!("{}", summary.headline());
+    let json = serde_json::to_string_pretty(&summary)? + "\n";
+    match &args.output {
+        Some(path) => stage_io::output::write_atomic(path, json.as_bytes())?,
+        None => print!("{json}"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_kinds_keep_the_change_only() {
+        let edit = LineEdit {
+            start: 3,
+            old: vec!["    if a <= b:\n".into()],
+            new: vec!["    if a < b:\n".into()],
+        };
+        assert_eq!(edit_kind(&edit), "<=\u{2192}<");
+        let edit = LineEdit {
+            start: 3,
+            old: vec!["    x = f(a, b)\n".into()],
+            new: vec!["    x = f(b, a)\n".into()],
+        };
+        assert_eq!(edit_kind(&edit), "a, b\u{2192}b, a");
+    }
+
+    #[test]
+    fn ties_share_the_hit() {
+        assert_eq!(hit_at(1, 0, 0), 1.0);
+        assert_eq!(hit_at(1, 0, 1), 0.5);
+        assert_eq!(hit_at(5, 4, 1), 0.5);
+        assert_eq!(hit_at(5, 5, 0), 0.0);
+    }
+}

@@ -1,0 +1,618 @@
+//! `solver-train`: the solver's tokenizer, base model, ranking fine-tuning and evaluation.
+//!
+//! - `init`: trains the byte-level BPE on the training repositories' source and pretrains the
+//!   model on the same code (next token);
+//! - `sft`: fine-tunes a checkpoint to rank each task's gold repair above the other candidate
+//!   edits at the buggy function (loss on the candidates only; the prompt is context);
+//! - `eval`: top-1/top-5 of the gold repair among the candidates, beside the edit-kind prior.
+//!
+//! Every command writes a checkpoint directory atomically (see `solver::checkpoint`) and
+//! prints its Checkpoint record on stdout.
+
+mod eval;
+mod examples;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow};
+use burn::tensor::backend::Backend as _;
+use clap::{Args, Parser, Subcommand};
+use sha2::{Digest, Sha256};
+use solver::checkpoint::{self, Staging};
+use solver::config::ModelConfig;
+use solver::data::{Budget, code_chunks, encode};
+use solver::model::Solver;
+use solver::tokenizer::SolverTokenizer;
+use solver::train::{Objective, StepMetrics, TrainOptions, TrainState, train};
+use solver::{TrainBackend, device};
+use stage_io::BadInput;
+use stage_io::cli::LogArgs;
+
+pub use eval::{EvalSummary, evaluate};
+pub use examples::{build_examples, load_tasks};
+
+const EXAMPLES: &str = "Examples:
+  solver-train init .socratic/corpus.jsonl -o .socratic/run/base
+  solver-train sft --from .socratic/run/base valid.jsonl -o .socratic/run/round-1/solver
+  solver-train eval --checkpoint .socratic/run/round-1/solver eval-set.jsonl --prior-from valid.jsonl
+  solver-train sft --resume .socratic/run/round-1/solver valid.jsonl -o .socratic/run/round-1/solver";
+
+#[derive(Debug, Parser)]
+#[command(name = "solver-train", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train the tokenizer and pretrain the base model on the training repositories' code
+    Init(InitArgs),
+    /// Fine-tune a checkpoint to rank the gold repair of each task first
+    Sft(SftArgs),
+    /// Rank every candidate of each task and report top-1/top-5 beside the edit-kind prior
+    Eval(EvalArgs),
+}
+
+/// How long and how a run trains.
+#[derive(Debug, Clone, Args)]
+pub struct Schedule {
+    /// Optimizer steps of the whole run (the learning-rate schedule spans them)
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Stop after this many minutes even if steps remain
+    #[arg(long)]
+    pub minutes: Option<f64>,
+    /// End this invocation after step N (the schedule still spans --steps); continue with --resume
+    #[arg(long, value_name = "N")]
+    pub stop_after: Option<usize>,
+    /// Examples (or code chunks) per step
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Peak learning rate
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Write the checkpoint every N steps as well as at the end
+    #[arg(long, value_name = "N")]
+    pub save_every: Option<usize>,
+    /// Seed of initialisation and batch order
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl Schedule {
+    fn options(&self, steps: usize, batch_size: usize, lr: f64) -> TrainOptions {
+        TrainOptions {
+            steps: self.steps.unwrap_or(steps),
+            max_seconds: self.minutes.map(|m| m * 60.0),
+            stop_after: self.stop_after,
+            batch_size: self.batch_size.unwrap_or(batch_size),
+            lr: self.lr.unwrap_or(lr),
+            warmup: (self.steps.unwrap_or(steps) / 20).clamp(1, 100),
+            weight_decay: 0.01,
+            seed: self.seed,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The corpus (Repo records); its training repositories are read
+    #[arg(default_value = ".socratic/corpus.jsonl")]
+    pub corpus: PathBuf,
+    /// The checkpoint directory to write
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Tokenizer vocabulary size
+    #[arg(long, default_value_t = 4096)]
+    pub vocab: usize,
+    /// Model size preset: micro (smoke tests), tiny (~2.4M parameters) or small (~19M)
+    #[arg(long, default_value = "tiny")]
+    pub size: String,
+    /// Tokens per training chunk
+    #[arg(long, default_value_t = 256)]
+    pub context: usize,
+    /// Continue the run saved in this checkpoint directory exactly
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub schedule: Schedule,
+}
+
+#[derive(Debug, Args)]
+pub struct SftArgs {
+    /// The checkpoint to start from (an `init` output or an HF Llama/Qwen2 directory)
+    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
+    pub from: Option<PathBuf>,
+    /// Validated Task files (`-` or none: stdin)
+    pub tasks: Vec<PathBuf>,
+    /// The checkpoint directory to write
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub corpus: CorpusArgs,
+    /// Candidates per task in each step (the gold repair and N-1 others)
+    #[arg(long, default_value_t = 16)]
+    pub group: usize,
+    /// Weight of the gold repair's per-token likelihood beside the ranking loss
+    #[arg(long, default_value_t = 0.1)]
+    pub nll_weight: f64,
+    /// Tasks to evaluate the result on (their summary goes into the checkpoint's metrics)
+    #[arg(long, value_name = "FILE")]
+    pub eval: Option<PathBuf>,
+    /// Round number recorded in the checkpoint (default: the parent's round + 1)
+    #[arg(long)]
+    pub round: Option<u32>,
+    /// Continue the run saved in this checkpoint directory exactly
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub schedule: Schedule,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The checkpoint to evaluate
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: PathBuf,
+    /// Task files (`-` or none: stdin)
+    pub tasks: Vec<PathBuf>,
+    #[command(flatten)]
+    pub corpus: CorpusArgs,
+    /// Training tasks whose gold edits define the edit-kind prior to compare against
+    #[arg(long, value_name = "FILE")]
+    pub prior_from: Option<PathBuf>,
+    /// Write the summary (JSON) here instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CorpusArgs {
+    /// The work directory that `just setup` filled
+    #[arg(long, env = "SOCRATIC_WORKDIR", default_value = ".socratic")]
+    pub workdir: PathBuf,
+    /// Repo records (default: WORKDIR/corpus.jsonl)
+    #[arg(long, value_name = "FILE")]
+    pub corpus: Option<PathBuf>,
+}
+
+impl CorpusArgs {
+    pub fn path(&self) -> PathBuf {
+        self.corpus
+            .clone()
+            .unwrap_or_else(|| self.workdir.join("corpus.jsonl"))
+    }
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init(args) => init(args),
+        Command::Sft(args) => sft(args),
+        Command::Eval(args) => eval::run(args),
+    }
+}
+
+fn bad_input(error: anyhow::Error) -> anyhow::Error {
+    anyhow::Error::new(BadInput::new(format!("{error:#}")))
+}
+
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// The training repositories' source texts, in a fixed order.
+fn training_sources(corpus: &Path) -> Result<Vec<String>> {
+    let mut texts = Vec::new();
+    let mut repos = stage_io::corpus::read_corpus(corpus).map_err(bad_input)?;
+    repos.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    for (repo, root) in repos {
+        if repo.split != schemas::Split::Train {
+            continue;
+        }
+        for rel in pyast::files::source_files(&root, &repo.src_dirs)? {
+            if let Ok(text) = std::fs::read_to_string(root.join(&rel)) {
+                texts.push(text);
+            }
+        }
+    }
+    if texts.is_empty() {
+        return Err(bad_input(anyhow!(
+            "{}: no source files in the training repositories",
+            corpus.display()
+        )));
+    }
+    Ok(texts)
+}
+
+/// Loads a checkpoint, turning a missing or broken one into bad input (exit 2).
+fn load_checkpoint(dir: &Path) -> Result<checkpoint::Loaded<TrainBackend>> {
+    checkpoint::load::<TrainBackend>(dir, &device()).map_err(bad_input)
+}
+
+/// What a finished (or periodically saved) run writes.
+struct RunRecord<'a> {
+    output: &'a Path,
+    config: &'a ModelConfig,
+    tokenizer: &'a SolverTokenizer,
+    round: u32,
+    base_step: u64,
+    parent: Option<String>,
+    data: Vec<schemas::DataRef>,
+    metrics: &'a [StepMetrics],
+    extra_metrics: Vec<(String, f64)>,
+}
+
+impl RunRecord<'_> {
+    fn checkpoint_record(&self, step: usize) -> schemas::Checkpoint {
+        let mut metrics = std::collections::BTreeMap::new();
+        let tail: Vec<&StepMetrics> = self.metrics.iter().rev().take(20).collect();
+        if !tail.is_empty() {
+            metrics.insert(
+                "loss".into(),
+                tail.iter().map(|m| m.loss).sum::<f64>() / tail.len() as f64,
+            );
+        }
+        if let Some(last) = self.metrics.last() {
+            metrics.insert("tokens_per_s".into(), last.tokens_per_s);
+            metrics.insert("train_seconds".into(), last.elapsed_s);
+        }
+        for (name, value) in &self.extra_metrics {
+            metrics.insert(name.clone(), *value);
+        }
+        let model = match serde_json::to_value(self.config) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        schemas::Checkpoint {
+            schema: "checkpoint/1".into(),
+            path: self.output.display().to_string(),
+            round: self.round,
+            step: self.base_step + step as u64,
+            model,
+            tokenizer: self
+                .output
+                .join(checkpoint::TOKENIZER)
+                .display()
+                .to_string(),
+            metrics,
+            parent: self.parent.clone(),
+            data: self.data.clone(),
+            extra: Default::default(),
+        }
+    }
+
+    /// Writes the whole checkpoint directory and returns its record.
+    fn save(&self, state: &TrainState<TrainBackend>) -> Result<schemas::Checkpoint> {
+        let staging = Staging::new(self.output)?;
+        let dir = &staging.dir;
+        std::fs::write(dir.join(checkpoint::CONFIG), self.config.to_json())?;
+        self.tokenizer.save(&dir.join(checkpoint::TOKENIZER))?;
+        checkpoint::save_weights(&state.model, &dir.join(checkpoint::WEIGHTS))?;
+        checkpoint::save_resume_model(&state.model, dir)?;
+        state.save_optimizer(dir)?;
+        let mut lines = String::new();
+        for m in self.metrics {
+            lines.push_str(&serde_json::to_string(m)?);
+            lines.push('\n');
+        }
+        std::fs::write(dir.join("metrics.jsonl"), lines)?;
+        let record = self.checkpoint_record(state.step);
+        std::fs::write(
+            dir.join(checkpoint::RECORD),
+            schemas::Record::to_json_line(&record) + "\n",
+        )?;
+        staging.commit()?;
+        Ok(record)
+    }
+}
+
+/// Earlier metrics of a resumed run, up to the step it resumes from.
+fn earlier_metrics(dir: &Path, step: usize) -> Vec<StepMetrics> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        step: usize,
+        loss: f64,
+        ranking_loss: Option<f64>,
+        nll: Option<f64>,
+        lr: f64,
+        tokens: usize,
+        tokens_per_s: f64,
+        elapsed_s: f64,
+    }
+    let Ok(text) = std::fs::read_to_string(dir.join("metrics.jsonl")) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Line>(l).ok())
+        .filter(|l| l.step <= step)
+        .map(|l| StepMetrics {
+            step: l.step,
+            loss: l.loss,
+            ranking_loss: l.ranking_loss,
+            nll: l.nll,
+            lr: l.lr,
+            tokens: l.tokens,
+            tokens_per_s: l.tokens_per_s,
+            elapsed_s: l.elapsed_s,
+        })
+        .collect()
+}
+
+/// Writes a checkpoint of a run in progress.
+type Saver<'a> = dyn FnMut(&TrainState<TrainBackend>, &[StepMetrics]) -> Result<()> + 'a;
+
+/// Trains with a progress bar, saving every N steps when `periodic` says so; returns the
+/// metrics.
+fn run_training(
+    state: &mut TrainState<TrainBackend>,
+    objective: &Objective,
+    config: &ModelConfig,
+    options: &TrainOptions,
+    pad: u32,
+    mut metrics: Vec<StepMetrics>,
+    mut periodic: Option<(usize, &mut Saver<'_>)>,
+) -> Result<Vec<StepMetrics>> {
+    let total = options
+        .stop_after
+        .unwrap_or(options.steps)
+        .min(options.steps);
+    let bar = stage_io::progress::items(total as u64, "training");
+    bar.set_position(state.step as u64);
+    let started = Instant::now();
+    train(state, objective, config, options, pad, |m, state| {
+        metrics.push(m.clone());
+        bar.set_position(m.step as u64);
+        bar.set_message(format!("loss {:.3}  {:.0} tok/s", m.loss, m.tokens_per_s));
+        if m.step % 50 == 0 {
+            tracing::debug!("step {} loss {:.4} lr {:.2e}", m.step, m.loss, m.lr);
+        }
+        if let Some((every, save)) = periodic.as_mut()
+            && *every > 0
+            && m.step.is_multiple_of(*every)
+        {
+            save(state, &metrics)?;
+        }
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    if let Some(last) = metrics.last() {
+        tracing::info!(
+            "{} steps in {:.0} s: loss {:.3}, {:.0} tokens/s",
+            state.step,
+            started.elapsed().as_secs_f64(),
+            last.loss,
+            last.tokens_per_s
+        );
+    }
+    Ok(metrics)
+}
+
+fn print_record(record: &schemas::Checkpoint) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", schemas::Record::to_json_line(record))?;
+    Ok(())
+}
+
+fn init(args: InitArgs) -> Result<()> {
+    let texts = training_sources(&args.corpus)?;
+    tracing::info!(
+        "{} source files from the training repositories",
+        texts.len()
+    );
+    let device = device();
+    let (config, tokenizer, mut state, metrics, options) = if let Some(dir) = &args.resume {
+        let loaded = load_checkpoint(dir)?;
+        let options = args.schedule.options(1200, 8, 2e-3);
+        let model = checkpoint::load_resume_model(loaded.model, dir, &device).map_err(bad_input)?;
+        let state = TrainState::resume(model, dir, &options, &device).map_err(bad_input)?;
+        let metrics = earlier_metrics(dir, state.step);
+        (loaded.config, loaded.tokenizer, state, metrics, options)
+    } else {
+        let tokenizer = SolverTokenizer::train(texts.iter(), args.vocab)?;
+        let config = ModelConfig::preset(&args.size, tokenizer.vocab_size()).map_err(bad_input)?;
+        TrainBackend::seed(&device, args.schedule.seed);
+        let options = args.schedule.options(1200, 8, 2e-3);
+        let state = TrainState::fresh(Solver::new(&config, &device), &options);
+        (config, tokenizer, state, Vec::new(), options)
+    };
+    let chunks = code_chunks(texts.iter().map(String::as_str), &tokenizer, args.context);
+    tracing::info!(
+        "{} chunks of {} tokens; vocabulary {}",
+        chunks.len(),
+        args.context,
+        tokenizer.vocab_size()
+    );
+    let objective = Objective::Language { chunks };
+    let data = vec![schemas::DataRef {
+        path: args.corpus.display().to_string(),
+        sha256: sha256_file(&args.corpus)?,
+    }];
+    let mut saver = |state: &TrainState<TrainBackend>, metrics: &[StepMetrics]| {
+        RunRecord {
+            output: &args.output,
+            config: &config,
+            tokenizer: &tokenizer,
+            round: 0,
+            base_step: 0,
+            parent: None,
+            data: data.clone(),
+            metrics,
+            extra_metrics: Vec::new(),
+        }
+        .save(state)
+        .map(|_| ())
+    };
+    let metrics = run_training(
+        &mut state,
+        &objective,
+        &config,
+        &options,
+        tokenizer.pad,
+        metrics,
+        args.schedule
+            .save_every
+            .map(|n| (n, &mut saver as &mut Saver)),
+    )?;
+    let record = RunRecord {
+        output: &args.output,
+        config: &config,
+        tokenizer: &tokenizer,
+        round: 0,
+        base_step: 0,
+        parent: None,
+        data,
+        metrics: &metrics,
+        extra_metrics: Vec::new(),
+    }
+    .save(&state)?;
+    print_record(&record)
+}
+
+fn sft(args: SftArgs) -> Result<()> {
+    let device = device();
+    let start = args
+        .resume
+        .as_ref()
+        .or(args.from.as_ref())
+        .expect("clap requires --from or --resume");
+    let loaded = load_checkpoint(start)?;
+    let options = args.schedule.options(600, 8, 1e-3);
+    let (parent, base_step, round) = match (&args.resume, &loaded.record) {
+        (Some(_), Some(record)) => (
+            record.parent.clone(),
+            record.step.saturating_sub(record_run_steps(start)),
+            record.round,
+        ),
+        (_, Some(record)) => (
+            Some(start.display().to_string()),
+            record.step,
+            record.round + 1,
+        ),
+        (_, None) => (Some(start.display().to_string()), 0, 1),
+    };
+    let round = args.round.unwrap_or(round);
+    let tasks = load_tasks(&args.tasks)?;
+    let corpus = args.corpus.path();
+    let built = build_examples(&tasks, &corpus, &Default::default())?;
+    if built.examples.is_empty() {
+        return Err(bad_input(anyhow!(
+            "none of the {} tasks gives a training example ({} skipped)",
+            tasks.len(),
+            built.skipped
+        )));
+    }
+    let reachable = built.examples.iter().filter(|e| e.gold_enumerated).count();
+    tracing::info!(
+        "{} examples ({} with the gold repair among the templates' candidates, {} tasks skipped)",
+        built.examples.len(),
+        reachable,
+        built.skipped
+    );
+    let budget = Budget::default();
+    let encoded: Vec<_> = built
+        .examples
+        .iter()
+        .map(|e| encode(e, &loaded.tokenizer, &budget))
+        .collect();
+    let weights = vec![1.0; encoded.len()];
+    let objective = Objective::Ranking {
+        examples: encoded,
+        weights,
+        group: args.group.max(2),
+        nll_weight: args.nll_weight,
+    };
+    let (mut state, metrics) = if let Some(dir) = &args.resume {
+        let model = checkpoint::load_resume_model(loaded.model, dir, &device).map_err(bad_input)?;
+        let state = TrainState::resume(model, dir, &options, &device).map_err(bad_input)?;
+        let metrics = earlier_metrics(dir, state.step);
+        (state, metrics)
+    } else {
+        TrainBackend::seed(&device, args.schedule.seed);
+        (TrainState::fresh(loaded.model, &options), Vec::new())
+    };
+    let mut data = Vec::new();
+    for path in &args.tasks {
+        if path.as_os_str() != "-" {
+            data.push(schemas::DataRef {
+                path: path.display().to_string(),
+                sha256: sha256_file(path)?,
+            });
+        }
+    }
+    let config = loaded.config.clone();
+    let tokenizer = loaded.tokenizer.clone();
+    fn record_for<'a>(
+        args: &'a SftArgs,
+        config: &'a ModelConfig,
+        tokenizer: &'a SolverTokenizer,
+        (round, base_step, parent, data): (u32, u64, &Option<String>, &[schemas::DataRef]),
+        metrics: &'a [StepMetrics],
+        extra_metrics: Vec<(String, f64)>,
+    ) -> RunRecord<'a> {
+        RunRecord {
+            output: &args.output,
+            config,
+            tokenizer,
+            round,
+            base_step,
+            parent: parent.clone(),
+            data: data.to_vec(),
+            metrics,
+            extra_metrics,
+        }
+    }
+    let lineage = (round, base_step, &parent, data.as_slice());
+    let mut saver = |state: &TrainState<TrainBackend>, metrics: &[StepMetrics]| {
+        record_for(&args, &config, &tokenizer, lineage, metrics, Vec::new())
+            .save(state)
+            .map(|_| ())
+    };
+    let metrics = run_training(
+        &mut state,
+        &objective,
+        &config,
+        &options,
+        tokenizer.pad,
+        metrics,
+        args.schedule
+            .save_every
+            .map(|n| (n, &mut saver as &mut Saver)),
+    )?;
+    let mut extra = vec![(
+        "train_reachable".to_string(),
+        reachable as f64 / built.examples.len() as f64,
+    )];
+    if let Some(eval_path) = &args.eval {
+        let eval_tasks = load_tasks(std::slice::from_ref(eval_path))?;
+        let model = solver::train::inference_model(&state.model);
+        let summary = evaluate(
+            &model,
+            &config,
+            &tokenizer,
+            &eval_tasks,
+            &corpus,
+            Some(&tasks),
+        )?;
+        tracing::info!("{}", summary.headline());
+        extra.extend(summary.metrics());
+    }
+    let record = record_for(&args, &config, &tokenizer, lineage, &metrics, extra).save(&state)?;
+    print_record(&record)
+}
+
+/// Steps that the run saved in `dir` took (its own metrics count them).
+fn record_run_steps(dir: &Path) -> u64 {
+    std::fs::read_to_string(dir.join(checkpoint::RESUME).join("step"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}

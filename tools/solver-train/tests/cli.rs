@@ -1,0 +1,316 @@
+//! `solver-train` as a command on the real corpus: init → sft → eval with the micro model,
+//! exact resume, the tokenizer on repository code, and bad input. Needs `just setup`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn workdir() -> PathBuf {
+    let dir = std::env::var_os("SOCRATIC_WORKDIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.socratic"),
+        PathBuf::from,
+    );
+    assert!(dir.join("corpus.jsonl").is_file(), "run `just setup` first");
+    dir
+}
+
+fn corpus() -> String {
+    workdir().join("corpus.jsonl").to_str().unwrap().to_string()
+}
+
+fn example(path: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(path)
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn solver_train(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_solver-train"))
+        .args(args)
+        .env("SOCRATIC_WORKDIR", workdir())
+        .output()
+        .unwrap()
+}
+
+fn ok(output: Output) -> Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A micro base checkpoint, trained for a few steps.
+fn base(dir: &Path) -> PathBuf {
+    let out = dir.join("base");
+    let args = [
+        "init",
+        &corpus(),
+        "-o",
+        out.to_str().unwrap(),
+        "--size",
+        "micro",
+        "--vocab",
+        "600",
+        "--steps",
+        "4",
+        "--batch-size",
+        "2",
+        "--context",
+        "64",
+    ];
+    let record = ok(solver_train(&args));
+    assert_eq!(record["schema"], "checkpoint/1");
+    assert_eq!(record["step"], 4);
+    out
+}
+
+fn losses(dir: &Path) -> Vec<f64> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["loss"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect()
+}
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".partial") || n.contains(".old"))
+        .collect()
+}
+
+#[test]
+fn init_sft_and_eval_write_checkpoints_and_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = base(dir.path());
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "checkpoint.json",
+        "metrics.jsonl",
+    ] {
+        assert!(base.join(file).is_file(), "{file}");
+    }
+    let tuned = dir.path().join("r1");
+    let tasks = example("task.jsonl");
+    let args = [
+        "sft",
+        "--from",
+        base.to_str().unwrap(),
+        &tasks,
+        "-o",
+        tuned.to_str().unwrap(),
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--group",
+        "4",
+        "--eval",
+        &tasks,
+    ];
+    let record = ok(solver_train(&args));
+    assert_eq!(record["round"], 1);
+    assert_eq!(record["step"], 6, "steps count from the base model");
+    assert_eq!(record["parent"], base.to_str().unwrap());
+    assert!(record["metrics"]["eval_top1"].as_f64().is_some());
+    assert_eq!(record["data"][0]["sha256"].as_str().unwrap().len(), 64);
+
+    let summary = ok(solver_train(&[
+        "eval",
+        "--checkpoint",
+        tuned.to_str().unwrap(),
+        &tasks,
+        "--prior-from",
+        &tasks,
+    ]));
+    assert!(summary["all"]["n"].as_u64().unwrap() >= 1);
+    let top1 = summary["all"]["model_top1"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&top1));
+    assert!(summary["all"]["prior_top1"].as_f64().is_some());
+    assert!(leftovers(dir.path()).is_empty());
+}
+
+#[test]
+fn a_run_split_with_stop_after_and_resume_matches_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = [
+        "--size",
+        "micro",
+        "--vocab",
+        "600",
+        "--steps",
+        "6",
+        "--batch-size",
+        "2",
+        "--context",
+        "64",
+        "--seed",
+        "3",
+    ];
+    let whole = dir.path().join("whole");
+    let corpus = corpus();
+    let mut args = vec!["init", corpus.as_str(), "-o", whole.to_str().unwrap()];
+    args.extend(common);
+    ok(solver_train(&args));
+
+    let split = dir.path().join("split");
+    let mut first = vec![
+        "init",
+        corpus.as_str(),
+        "-o",
+        split.to_str().unwrap(),
+        "--stop-after",
+        "3",
+    ];
+    first.extend(common);
+    assert_eq!(ok(solver_train(&first))["step"], 3);
+    let mut second = vec![
+        "init",
+        corpus.as_str(),
+        "-o",
+        split.to_str().unwrap(),
+        "--resume",
+        split.to_str().unwrap(),
+    ];
+    second.extend(common);
+    assert_eq!(ok(solver_train(&second))["step"], 6);
+    assert_eq!(losses(&split), losses(&whole));
+}
+
+#[test]
+fn the_tokenizer_round_trips_repository_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = base(dir.path());
+    let tokenizer = solver::tokenizer::SolverTokenizer::load(&base.join("tokenizer.json")).unwrap();
+    let repos = workdir().join("repos");
+    let mut checked = 0;
+    for entry in walk(&repos)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "py"))
+        .take(40)
+    {
+        let text = std::fs::read_to_string(&entry).unwrap();
+        assert_eq!(
+            tokenizer.decode(&tokenizer.encode(&text)),
+            text,
+            "{}",
+            entry.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn bad_checkpoints_and_task_files_exit_2_and_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = base(dir.path());
+    let out = dir.path().join("out");
+    let tasks = example("task.jsonl");
+    let sft = |from: &Path, tasks: &str| {
+        solver_train(&[
+            "sft",
+            "--from",
+            from.to_str().unwrap(),
+            tasks,
+            "-o",
+            out.to_str().unwrap(),
+            "--steps",
+            "1",
+        ])
+    };
+
+    let missing = sft(&dir.path().join("nope"), &tasks);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("no such checkpoint directory"),
+        "{}",
+        stderr(&missing)
+    );
+
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let result = sft(&base, empty.to_str().unwrap());
+    assert_eq!(result.status.code(), Some(2), "{}", stderr(&result));
+
+    let mismatched = dir.path().join("mismatched");
+    copy_dir(&base, &mismatched);
+    let config = std::fs::read_to_string(mismatched.join("config.json")).unwrap();
+    std::fs::write(
+        mismatched.join("config.json"),
+        config.replace("\"hidden_size\": 32", "\"hidden_size\": 48"),
+    )
+    .unwrap();
+    let result = sft(&mismatched, &tasks);
+    assert_eq!(result.status.code(), Some(2));
+    assert!(
+        stderr(&result).contains("do not fit the config"),
+        "{}",
+        stderr(&result)
+    );
+
+    let corrupt = dir.path().join("corrupt");
+    copy_dir(&base, &corrupt);
+    std::fs::write(
+        corrupt.join("model.safetensors"),
+        b"\x10\x00\x00\x00\x00\x00\x00\x00{not json",
+    )
+    .unwrap();
+    let result = sft(&corrupt, &tasks);
+    assert_eq!(result.status.code(), Some(2));
+    assert!(
+        stderr(&result).contains("model.safetensors"),
+        "{}",
+        stderr(&result)
+    );
+
+    assert!(!out.exists(), "no checkpoint directory after a failure");
+    assert!(leftovers(dir.path()).is_empty());
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+}
