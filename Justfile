@@ -27,11 +27,13 @@ build:
 evolve: setup
     bash scripts/evolve.sh {{workdir}}
 
-# fmt check, clippy -D warnings, the whole test suite and the record checks (what CI runs).
+# fmt check, clippy -D warnings, the whole test suite, the CUDA build check (needs no CUDA
+# toolkit) and the record checks (what CI runs).
 test: setup
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -q -- -D warnings
     cargo test --workspace -q
+    cargo check -q -p solver-train --features cuda
     {{records}} check -q examples/*.jsonl
 
 # Benchmark the execution gate: validated tasks per minute, naive native vs default wasm (N candidates).

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs the evolve loop as far as the stages that exist, and says what is missing.
-# Today: round 1 of the fixed-mutation generator and the execution gate
-#   task-gen --strategy random → task-validate
-# into WORKDIR/run/round-1/. The full loop (rollout → distill → generate → validate →
-# score → train) is wired here as its stages land.
+# Today: round 1 of the fixed-mutation generator, the execution gate and the solver
+#   task-gen --strategy random → task-validate → solver-train init (once) → solver-train sft
+# into WORKDIR/run/ (base/ and round-1/). The full loop (rollout → distill → generate →
+# validate → score → train) is wired here as its stages land.
 #
-#   scripts/evolve.sh WORKDIR      (CANDIDATES=20 SEED=1 by default)
+#   scripts/evolve.sh WORKDIR
+# Variables: CANDIDATES=20 SEED=1 BASE_STEPS=250 SFT_STEPS=150 EVAL=data/eval/eval-set.jsonl
 set -euo pipefail
 workdir=${1:-.socratic}
 candidates=${CANDIDATES:-20}
@@ -20,7 +21,7 @@ for stage in "${stages[@]}"; do
 done
 
 echo "evolve: corpus ready: $(wc -l < "$workdir/corpus.jsonl") repositories in $workdir/corpus.jsonl" >&2
-cargo build --release -q -p task-gen -p task-validate --manifest-path "$root/Cargo.toml"
+cargo build --release -q -p task-gen -p task-validate -p solver-train --manifest-path "$root/Cargo.toml"
 
 round=$workdir/run/round-1
 mkdir -p "$round"
@@ -29,6 +30,22 @@ mkdir -p "$round"
 "$bin/task-validate" "$round/candidates.jsonl" --workdir "$workdir" \
     -o "$round/valid.jsonl" --rejects "$round/rejects.jsonl"
 echo "evolve: round 1: $(wc -l < "$round/candidates.jsonl") candidates, $(wc -l < "$round/valid.jsonl") valid tasks in $round/valid.jsonl" >&2
+
+# The base model is trained once per work directory and reused by every round.
+base=$workdir/run/base
+if [ ! -f "$base/checkpoint.json" ]; then
+    "$bin/solver-train" init "$workdir/corpus.jsonl" -o "$base" \
+        --steps "${BASE_STEPS:-250}" --seed "$seed" >/dev/null
+fi
+eval_set=${EVAL:-$root/data/eval/eval-set.jsonl}
+eval_args=()
+[ -f "$eval_set" ] && eval_args=(--eval "$eval_set")
+if [ -s "$round/valid.jsonl" ]; then
+    "$bin/solver-train" sft --from "$base" "$round/valid.jsonl" -o "$round/solver" \
+        --workdir "$workdir" --steps "${SFT_STEPS:-150}" --seed "$seed" "${eval_args[@]}" \
+        > "$round/checkpoint.jsonl"
+    echo "evolve: round 1: solver checkpoint in $round/solver ($(grep -o '"eval_top1":[0-9.e-]*' "$round/checkpoint.jsonl" || echo 'no eval set'))" >&2
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
     echo "evolve: the loop stops here; stages not built yet: ${missing[*]}" >&2

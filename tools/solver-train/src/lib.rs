@@ -136,7 +136,7 @@ pub struct SftArgs {
     #[command(flatten)]
     pub corpus: CorpusArgs,
     /// Candidates per task in each step (the gold repair and N-1 others)
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 8)]
     pub group: usize,
     /// Weight of the gold repair's per-token likelihood beside the ranking loss
     #[arg(long, default_value_t = 0.1)]
@@ -411,7 +411,7 @@ fn init(args: InitArgs) -> Result<()> {
     let device = device();
     let (config, tokenizer, mut state, metrics, options) = if let Some(dir) = &args.resume {
         let loaded = load_checkpoint(dir)?;
-        let options = args.schedule.options(1200, 8, 2e-3);
+        let options = args.schedule.options(250, 8, 2e-3);
         let model = checkpoint::load_resume_model(loaded.model, dir, &device).map_err(bad_input)?;
         let state = TrainState::resume(model, dir, &options, &device).map_err(bad_input)?;
         let metrics = earlier_metrics(dir, state.step);
@@ -420,7 +420,7 @@ fn init(args: InitArgs) -> Result<()> {
         let tokenizer = SolverTokenizer::train(texts.iter(), args.vocab)?;
         let config = ModelConfig::preset(&args.size, tokenizer.vocab_size()).map_err(bad_input)?;
         TrainBackend::seed(&device, args.schedule.seed);
-        let options = args.schedule.options(1200, 8, 2e-3);
+        let options = args.schedule.options(250, 8, 2e-3);
         let state = TrainState::fresh(Solver::new(&config, &device), &options);
         (config, tokenizer, state, Vec::new(), options)
     };
@@ -485,7 +485,7 @@ fn sft(args: SftArgs) -> Result<()> {
         .or(args.from.as_ref())
         .expect("clap requires --from or --resume");
     let loaded = load_checkpoint(start)?;
-    let options = args.schedule.options(600, 8, 1e-3);
+    let options = args.schedule.options(150, 8, 1e-3);
     let (parent, base_step, round) = match (&args.resume, &loaded.record) {
         (Some(_), Some(record)) => (
             record.parent.clone(),

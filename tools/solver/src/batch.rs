@@ -216,9 +216,15 @@ impl CandidateSpans {
     }
 }
 
-/// Each candidate's log-likelihood given the prompt, `[batch, max_candidates]`, with the
-/// first token of a candidate (always `<|edit|>`, the same for all) left out; missing
-/// candidates score a large negative number.
+/// How candidate scores are made from token log-probabilities: the mean over the candidate's
+/// scored tokens times this scale (length-normalised, so a long removal is not penalised for
+/// its length alone; the scale keeps the softmax over candidates from being flat).
+pub const SCORE_SCALE: f32 = 10.0;
+
+/// Each candidate's score after the prompt, `[batch, max_candidates]`: [`SCORE_SCALE`] × the
+/// mean log-probability of its tokens, the first token (always `<|edit|>`, the same for all)
+/// left out; missing candidates score a large negative number. Logits are computed at the
+/// scored positions only, not over the prompt.
 pub fn candidate_scores<B: Backend>(
     model: &Solver<B>,
     batch: &HostBatch,
@@ -228,37 +234,56 @@ pub fn candidate_scores<B: Backend>(
     let device = model.embed_tokens.weight.device();
     let input = batch.to_input::<B>(config, &device);
     let (rows, len, k) = (batch.rows.len(), batch.len, spans.max_candidates());
-    let (targets, _) = batch.targets(|_, _| 0.0);
-    let lp = next_token_log_probs(model, batch, &input, targets);
 
-    // membership[b, c, i] = 1 when position i predicts a token of candidate c.
-    let mut membership = vec![0f32; rows * k * len];
+    // Scored positions, flattened over the batch, with the token each predicts.
+    let mut positions = Vec::new();
+    let mut targets = Vec::new();
+    let mut membership_entries = Vec::new();
     let mut missing = vec![BLOCKED; rows * k];
     for (b, row_spans) in spans.spans.iter().enumerate() {
+        let row = &batch.rows[b];
         for (c, span) in row_spans.iter().enumerate() {
             missing[b * k + c] = 0.0;
+            let scored = span.end.saturating_sub(1).saturating_sub(span.start).max(1);
             for i in span.start..span.end.saturating_sub(1) {
-                membership[(b * k + c) * len + i] = 1.0;
+                membership_entries.push((b * k + c, positions.len(), SCORE_SCALE / scored as f32));
+                positions.push((b * len + i) as i64);
+                targets.push(row.next_in_segment(i).unwrap_or(0) as i64);
             }
         }
     }
-    let membership =
-        Tensor::<B, 3>::from_data(TensorData::new(membership, [rows, k, len]), &device);
+    let n = positions.len().max(1);
+    if positions.is_empty() {
+        positions.push(0);
+        targets.push(0);
+    }
+    let hidden = model.hidden(&input);
+    let d = hidden.dims()[2];
+    let picked = hidden.reshape([rows * len, d]).select(
+        0,
+        Tensor::<B, 1, Int>::from_data(TensorData::new(positions, [n]), &device),
+    );
+    let log_probs = log_softmax(model.head(picked), 1);
+    let lp = log_probs.gather(
+        1,
+        Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [n, 1]), &device),
+    );
+    let mut membership = vec![0f32; rows * k * n];
+    for (slot, position, weight) in membership_entries {
+        membership[slot * n + position] = weight;
+    }
+    let membership = Tensor::<B, 2>::from_data(TensorData::new(membership, [rows * k, n]), &device);
     let missing = Tensor::<B, 2>::from_data(TensorData::new(missing, [rows, k]), &device);
-    membership
-        .matmul(lp.reshape([rows, len, 1]))
-        .reshape([rows, k])
-        + missing
+    membership.matmul(lp).reshape([rows, k]) + missing
 }
 
 /// The ranking loss: cross-entropy of the gold candidate against the others under the
-/// softmax of the candidates' log-likelihoods, plus `nll_weight` × the gold candidate's
-/// per-token negative log-likelihood; each row weighted by `weights` (1 for a task, the
+/// softmax of the candidate scores, plus `nll_weight` × the gold candidate's mean per-token
+/// negative log-likelihood; each row weighted by `weights` (1 for a task, the
 /// reward for an edit from a trace). Returns (total, ranking part, nll part).
 pub fn ranking_loss<B: Backend>(
     scores: Tensor<B, 2>,
     gold: &[usize],
-    gold_tokens: &[usize],
     weights: &[f32],
     nll_weight: f64,
 ) -> (Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>) {
@@ -277,11 +302,10 @@ pub fn ranking_loss<B: Backend>(
         .sum()
         .neg()
         .div_scalar(total_weight);
-    let per_token = column(gold_tokens.iter().map(|&n| 1.0 / n.max(1) as f32).collect());
-    let nll = (gold_score * per_token * weight)
+    let nll = (gold_score * weight)
         .sum()
         .neg()
-        .div_scalar(total_weight);
+        .div_scalar(total_weight * SCORE_SCALE as f64);
     let total = ranking.clone() + nll.clone().mul_scalar(nll_weight);
     (total, ranking, nll)
 }

@@ -20,7 +20,7 @@ impl Default for Budget {
     fn default() -> Self {
         Budget {
             max_problem_chars: 600,
-            max_prompt_tokens: 448,
+            max_prompt_tokens: 320,
             max_candidate_tokens: 48,
         }
     }

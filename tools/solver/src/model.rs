@@ -195,17 +195,17 @@ impl<B: Backend> Solver<B> {
     /// Next-token logits, `[batch, len, vocab]`.
     pub fn logits(&self, input: &ModelInput<B>) -> Tensor<B, 3> {
         let hidden = self.hidden(input);
+        let [batch, len, d] = hidden.dims();
+        let logits = self.head(hidden.reshape([batch * len, d]));
+        let vocab = logits.dims()[1];
+        logits.reshape([batch, len, vocab])
+    }
+
+    /// The LM head on hidden states `[n, hidden]` → logits `[n, vocab]`.
+    pub fn head(&self, hidden: Tensor<B, 2>) -> Tensor<B, 2> {
         match &self.lm_head {
             Some(head) => head.forward(hidden),
-            None => {
-                let [batch, len, d] = hidden.dims();
-                let embedding = self.embed_tokens.weight.val();
-                let vocab = embedding.dims()[0];
-                hidden
-                    .reshape([batch * len, d])
-                    .matmul(embedding.transpose())
-                    .reshape([batch, len, vocab])
-            }
+            None => hidden.matmul(self.embed_tokens.weight.val().transpose()),
         }
     }
 }

@@ -234,12 +234,7 @@ pub fn train<B: AutodiffBackend>(
                     .collect();
                 let (batch, spans) = ranking_batch(&items, pad);
                 let gold: Vec<usize> = picks.iter().map(|p| p.2).collect();
-                let gold_tokens: Vec<usize> = picks
-                    .iter()
-                    .map(|(i, chosen, g)| {
-                        examples[*i].candidates[chosen[*g]].len().saturating_sub(1)
-                    })
-                    .collect();
+
                 let row_weights: Vec<f32> = picks.iter().map(|p| weights[p.0]).collect();
                 let tokens = batch
                     .rows
@@ -247,8 +242,7 @@ pub fn train<B: AutodiffBackend>(
                     .map(|r| r.segments.iter().filter(|s| **s >= 0).count())
                     .sum();
                 let scores = candidate_scores(&model, &batch, &spans, config);
-                let (loss, ranking, nll) =
-                    ranking_loss(scores, &gold, &gold_tokens, &row_weights, *nll_weight);
+                let (loss, ranking, nll) = ranking_loss(scores, &gold, &row_weights, *nll_weight);
                 (loss, Some(ranking), Some(nll), tokens)
             }
         };
