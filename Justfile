@@ -40,8 +40,15 @@ test: setup
 bench-validate N="100" SEED="1": setup
     bash scripts/bench-validate.sh {{N}} {{SEED}}
 
+# Benchmark the solver on the CPU: training tokens/s, one per-example gradient, peak memory,
+# for the default (tiny) and a larger (small) model. `FEATURES=cuda` benchmarks the GPU build.
+bench-train:
+    cargo build --release -q -p solver-train {{ if env_var_or_default("FEATURES", "") != "" { "--features " + env_var("FEATURES") } else { "" } }}
+    ./target/release/solver-train bench --size tiny
+    ./target/release/solver-train bench --size small
+
 # All benchmarks.
-bench: bench-validate
+bench: bench-validate bench-train
 
 # Regenerate schemas/json/ from the Rust record types.
 schemas:

@@ -9,6 +9,7 @@
 //! Every command writes a checkpoint directory atomically (see `solver::checkpoint`) and
 //! prints its Checkpoint record on stdout.
 
+mod bench;
 mod eval;
 mod examples;
 
@@ -56,6 +57,8 @@ pub enum Command {
     Sft(SftArgs),
     /// Rank every candidate of each task and report top-1/top-5 beside the edit-kind prior
     Eval(EvalArgs),
+    /// Time training steps and per-example gradients on synthetic data (prints one JSON line)
+    Bench(bench::BenchArgs),
 }
 
 /// How long and how a run trains.
@@ -194,6 +197,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Init(args) => init(args),
         Command::Sft(args) => sft(args),
         Command::Eval(args) => eval::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 

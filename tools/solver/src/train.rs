@@ -326,3 +326,54 @@ pub fn score_all<B: burn::tensor::backend::Backend>(
 pub fn inference_model<B: AutodiffBackend>(model: &Solver<B>) -> Solver<B::InnerBackend> {
     model.valid()
 }
+
+/// Collects every float parameter's gradient, flattened in module order.
+struct FlatGradients<'g, B: AutodiffBackend> {
+    grads: &'g <B as AutodiffBackend>::Gradients,
+    out: Vec<f32>,
+}
+
+impl<B: AutodiffBackend> burn::module::ModuleVisitor<B> for FlatGradients<'_, B> {
+    fn visit_float<const D: usize>(
+        &mut self,
+        param: &burn::module::Param<burn::tensor::Tensor<B, D>>,
+    ) {
+        let value = param.val();
+        match value.grad(self.grads) {
+            Some(grad) => self
+                .out
+                .extend(grad.into_data().to_vec::<f32>().expect("f32 gradients")),
+            None => self
+                .out
+                .extend(std::iter::repeat_n(0.0, value.shape().num_elements())),
+        }
+    }
+}
+
+/// The gradient of the ranking loss of one example (gold against every other candidate, up
+/// to `max_candidates`) with respect to all parameters, flattened: what `grad-score`
+/// projects and compares.
+pub fn example_gradient<B: AutodiffBackend>(
+    model: &Solver<B>,
+    example: &EncodedExample,
+    config: &ModelConfig,
+    pad: u32,
+    max_candidates: usize,
+) -> Option<Vec<f32>> {
+    let gold = example.gold?;
+    let mut chosen: Vec<usize> = (0..example.candidates.len())
+        .filter(|&i| i != gold)
+        .take(max_candidates.saturating_sub(1))
+        .collect();
+    chosen.insert(0, gold);
+    let (batch, spans) = ranking_batch(&[(example, chosen.as_slice())], pad);
+    let scores = candidate_scores(model, &batch, &spans, config);
+    let (loss, _, _) = ranking_loss(scores, &[0], &[1.0], 0.0);
+    let grads = loss.backward();
+    let mut visitor = FlatGradients::<B> {
+        grads: &grads,
+        out: Vec::new(),
+    };
+    burn::module::Module::visit(model, &mut visitor);
+    Some(visitor.out)
+}

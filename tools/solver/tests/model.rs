@@ -304,3 +304,15 @@ fn a_candidate_scores_the_same_packed_with_others_as_alone() {
         assert!((a - b).abs() < 1e-4, "{together:?} vs {alone:?}");
     }
 }
+
+#[test]
+fn a_per_example_gradient_covers_every_parameter() {
+    use burn::module::Module;
+    let config = tiny();
+    let model = Solver::<TrainBackend>::new(&config, &device());
+    let example = &copy_examples(1)[0];
+    let gradient = solver::train::example_gradient(&model, example, &config, 0, 4).unwrap();
+    assert_eq!(gradient.len(), model.num_params());
+    assert!(gradient.iter().all(|g| g.is_finite()));
+    assert!(gradient.iter().filter(|g| **g != 0.0).count() > gradient.len() / 2);
+}
