@@ -59,6 +59,46 @@ pub enum Command {
     Eval(EvalArgs),
     /// Time training steps and per-example gradients on synthetic data (prints one JSON line)
     Bench(bench::BenchArgs),
+    /// Print the next-token logits of a model directory for given token ids (JSON), to
+    /// compare with another implementation (scripts/verify_hf.py)
+    Forward(ForwardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ForwardArgs {
+    /// A directory with config.json and model.safetensors (a checkpoint or an HF model)
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Comma-separated token ids
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub ids: Vec<u32>,
+}
+
+fn forward(args: ForwardArgs) -> Result<()> {
+    let config = ModelConfig::load(&args.model.join(checkpoint::CONFIG)).map_err(bad_input)?;
+    if let Some(id) = args
+        .ids
+        .iter()
+        .find(|&&id| id as usize >= config.vocab_size)
+    {
+        return Err(bad_input(anyhow!(
+            "token id {id} is outside the vocabulary ({})",
+            config.vocab_size
+        )));
+    }
+    let device = solver::device();
+    let model = checkpoint::load_weights(
+        Solver::<solver::Backend>::new(&config, &device),
+        &args.model.join(checkpoint::WEIGHTS),
+    )
+    .map_err(bad_input)?;
+    let batch = solver::batch::HostBatch::new(vec![solver::batch::Row::text(args.ids.clone())], 0);
+    let logits = model.logits(&batch.to_input::<solver::Backend>(&config, &device));
+    let [_, len, vocab] = logits.dims();
+    let values: Vec<f32> = logits.into_data().to_vec().map_err(|e| anyhow!("{e:?}"))?;
+    let rows: Vec<&[f32]> = values.chunks(vocab).take(len).collect();
+    println!("{}", serde_json::json!({ "logits": rows }));
+    Ok(())
 }
 
 /// How long and how a run trains.
@@ -198,6 +238,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sft(args) => sft(args),
         Command::Eval(args) => eval::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Forward(args) => forward(args),
     }
 }
 

@@ -27,9 +27,10 @@ pub struct ModelConfig {
     pub rms_norm_eps: f64,
     #[serde(default)]
     pub tie_word_embeddings: bool,
-    /// Whether q/k/v projections carry a bias (true for Qwen2, false for Llama).
-    #[serde(default)]
-    pub attention_bias: bool,
+    /// Whether q/k/v projections carry a bias; absent means the architecture's default
+    /// (Qwen2 has them, Llama does not). See [`ModelConfig::qkv_bias`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_bias: Option<bool>,
     /// Anything else HF wrote (architectures, torch_dtype, token ids…), kept on save.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -58,7 +59,7 @@ impl ModelConfig {
             rope_theta: default_rope_theta(),
             rms_norm_eps: default_rms_norm_eps(),
             tie_word_embeddings: true,
-            attention_bias: false,
+            attention_bias: Some(false),
             extra: serde_json::Map::new(),
         }
         .with_architecture()
@@ -108,6 +109,10 @@ impl ModelConfig {
         self
     }
 
+    pub fn qkv_bias(&self) -> bool {
+        self.attention_bias.unwrap_or(self.model_type == "qwen2")
+    }
+
     pub fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads
     }
@@ -143,6 +148,16 @@ impl ModelConfig {
             .is_multiple_of(self.num_key_value_heads)
         {
             bail!("field num_key_value_heads: must divide num_attention_heads");
+        }
+        if let Some(head_dim) = self.extra.get("head_dim").and_then(|v| v.as_u64())
+            && head_dim as usize != self.head_dim()
+        {
+            bail!(
+                "field head_dim: {head_dim} differs from hidden_size / num_attention_heads, which this model assumes"
+            );
+        }
+        if self.extra.get("rope_scaling").is_some_and(|v| !v.is_null()) {
+            bail!("field rope_scaling: scaled rotary positions are not supported");
         }
         if !self.head_dim().is_multiple_of(2) {
             bail!("field hidden_size: the head dimension must be even for rotary positions");
@@ -190,5 +205,21 @@ mod tests {
         config = ModelConfig::tiny(100);
         config.model_type = "gpt2".into();
         assert!(config.validate().unwrap_err().to_string().contains("gpt2"));
+    }
+
+    #[test]
+    fn qwen2_configs_without_the_field_have_qkv_biases() {
+        let qwen: ModelConfig = serde_json::from_str(
+            r#"{"model_type":"qwen2","vocab_size":100,"hidden_size":32,"intermediate_size":64,
+            "num_hidden_layers":1,"num_attention_heads":4,"num_key_value_heads":2,
+            "max_position_embeddings":128,"tie_word_embeddings":true,"torch_dtype":"float32"}"#,
+        )
+        .unwrap();
+        assert!(qwen.qkv_bias());
+        assert!(!ModelConfig::tiny(100).qkv_bias());
+        assert_eq!(
+            qwen.extra["torch_dtype"], "float32",
+            "unknown fields are kept"
+        );
     }
 }

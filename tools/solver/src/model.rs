@@ -88,7 +88,7 @@ impl<B: Backend> Attention<B> {
         let d = config.hidden_size;
         let hd = config.head_dim();
         let kv = config.num_key_value_heads * hd;
-        let bias = config.attention_bias;
+        let bias = config.qkv_bias();
         Attention {
             q_proj: linear(d, config.num_attention_heads * hd, bias, device),
             k_proj: linear(d, kv, bias, device),
