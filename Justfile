@@ -40,12 +40,11 @@ test: setup
 bench-validate N="100" SEED="1": setup
     bash scripts/bench-validate.sh {{N}} {{SEED}}
 
-# Benchmark the solver on the CPU: training tokens/s, one per-example gradient, peak memory,
-# for the default (tiny) and a larger (small) model. `FEATURES=cuda` benchmarks the GPU build.
-bench-train:
-    cargo build --release -q -p solver-train {{ if env_var_or_default("FEATURES", "") != "" { "--features " + env_var("FEATURES") } else { "" } }}
-    ./target/release/solver-train bench --size tiny
-    ./target/release/solver-train bench --size small
+# Benchmark the solver against the same model in PyTorch on the CPU (training tokens/s, one
+# per-example gradient, peak memory) for the tiny and small sizes; installs torch into
+# WORKDIR/venv-hf the first time (several GB). `FEATURES=cuda` builds the GPU backend.
+bench-train *SIZES:
+    bash scripts/bench-train.sh {{SIZES}}
 
 # All benchmarks.
 bench: bench-validate bench-train

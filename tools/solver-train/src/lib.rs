@@ -417,8 +417,15 @@ fn run_training(
         metrics.push(m.clone());
         bar.set_position(m.step as u64);
         bar.set_message(format!("loss {:.3}  {:.0} tok/s", m.loss, m.tokens_per_s));
-        if m.step % 50 == 0 {
-            tracing::debug!("step {} loss {:.4} lr {:.2e}", m.step, m.loss, m.lr);
+        if m.step.is_multiple_of(25) || m.step == total {
+            tracing::info!(
+                "step {}/{total}: loss {:.4}, lr {:.2e}, {:.0} tokens/s, {:.0} s",
+                m.step,
+                m.loss,
+                m.lr,
+                m.tokens_per_s,
+                m.elapsed_s
+            );
         }
         if let Some((every, save)) = periodic.as_mut()
             && *every > 0
