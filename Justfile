@@ -41,6 +41,11 @@ bench-validate N="100" SEED="1": setup
 # All benchmarks.
 bench: bench-validate
 
+# EXECUTOR=native JOBS=2 run it natively; docs/yield.md has the measured table.
+# Valid yield of the baseline generator on N training candidates, overall and per operator.
+yield N="500" SEED="1": setup
+    SOCRATIC_WORKDIR={{workdir}} bash scripts/yield.sh {{N}} {{SEED}}
+
 # Regenerate schemas/json/ from the Rust record types.
 schemas:
     cargo run -q -p schemas --example write-json-schemas
