@@ -49,6 +49,17 @@ bench-train *SIZES:
 # All benchmarks.
 bench: bench-validate bench-train
 
+# EXECUTOR=native JOBS=2 run it natively; docs/yield.md has the measured table.
+# Valid yield of the baseline generator on N training candidates, overall and per operator.
+yield N="500" SEED="1": setup
+    SOCRATIC_WORKDIR={{workdir}} bash scripts/yield.sh {{N}} {{SEED}}
+
+# BUDGET, SEED, EXECUTOR, JOBS as in scripts/eval-set.sh; `--check` verifies the checked-in
+# set against data/eval/SHA256SUMS and the task schema instead of rebuilding it.
+# Build the held-out evaluation set data/eval/eval-set.jsonl with the bug mix of scripts/eval-weights.toml.
+eval-set *FLAGS: setup
+    SOCRATIC_WORKDIR={{workdir}} bash scripts/eval-set.sh {{FLAGS}}
+
 # Regenerate schemas/json/ from the Rust record types.
 schemas:
     cargo run -q -p schemas --example write-json-schemas

@@ -9,6 +9,13 @@
 //! The `random` strategy is the fixed-mutation baseline: each draw picks an
 //! operator uniformly among those with sites left, then a repository uniformly
 //! among those where that operator applies, then one of its edits uniformly.
+//! With `--operator-weights` ([`OperatorWeights`]) the operator is drawn in
+//! proportion to its weight instead; the evaluation set is drawn this way, with
+//! the natural bug mix of `scripts/eval-weights.toml`.
+
+mod weights;
+
+pub use weights::OperatorWeights;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -29,7 +36,8 @@ const EXAMPLES: &str = "\
 Examples:
   task-gen --strategy random --budget 500 --seed 1 .socratic/corpus.jsonl -o candidates.jsonl
   task-gen --budget 100 --operators cmp-swap,off-by-one --stats .socratic/corpus.jsonl
-  task-gen --budget 300 --split test --seed 7 | task-validate -o eval.jsonl";
+  task-gen --budget 300 --split test --seed 7 | task-validate -o eval.jsonl
+  task-gen --budget 340 --split test --operator-weights scripts/eval-weights.toml .socratic/corpus.jsonl";
 
 /// How candidates are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -82,6 +90,10 @@ pub struct Cli {
     /// Only these operator ids, comma-separated (default: all)
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     pub operators: Vec<String>,
+    /// Draw operators in proportion to the weights of the `[operators]` table of this
+    /// TOML file (`id = weight`; unlisted operators weigh 0) instead of uniformly
+    #[arg(long, value_name = "FILE")]
+    pub operator_weights: Option<PathBuf>,
     /// Print counts per operator and per repository on stderr
     #[arg(long)]
     pub stats: bool,
@@ -95,7 +107,26 @@ pub struct Cli {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let ops = select_operators(&cli.operators)?;
+    let mut ops = select_operators(&cli.operators)?;
+    let weights = match &cli.operator_weights {
+        None => None,
+        Some(path) => {
+            let weights = OperatorWeights::read(path)?;
+            ops.retain(|op| weights.weight(op.id) > 0.0);
+            if ops.is_empty() {
+                return Err(BadInput::new(
+                    "no operator of --operators has a positive weight in this file",
+                )
+                .in_source(path.display().to_string())
+                .into());
+            }
+            Some(
+                ops.iter()
+                    .map(|op| weights.weight(op.id))
+                    .collect::<Vec<f64>>(),
+            )
+        }
+    };
     let corpus = cli
         .corpus
         .clone()
@@ -109,7 +140,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .in_source(corpus.display().to_string())
         .into());
     }
-    let tasks = generate(&repos, &ops, cli.budget, cli.run.seed)?;
+    let tasks = generate(&repos, &ops, weights.as_deref(), cli.budget, cli.run.seed)?;
     let mut out = Output::create(cli.out.output.as_deref())?;
     for task in &tasks {
         if cli.run.shard.is_none_or(|s| s.contains(&task.instance_id)) {
@@ -271,16 +302,41 @@ fn below(rng: &mut ChaCha8Rng, n: usize) -> usize {
     (rng.next_u64() % n as u64) as usize
 }
 
+/// One of `keys` drawn in proportion to its weight (weights > 0, keys nonempty).
+fn weighted(rng: &mut ChaCha8Rng, keys: impl Iterator<Item = (usize, f64)> + Clone) -> usize {
+    let total: f64 = keys.clone().map(|(_, w)| w).sum();
+    // 53 random bits: a uniform float in [0, 1).
+    let x = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
+    let mut sum = 0.0;
+    let mut last = None;
+    for (key, w) in keys {
+        sum += w;
+        if x < sum {
+            return key;
+        }
+        last = Some(key);
+    }
+    last.expect("nonempty")
+}
+
 /// Up to `budget` distinct candidate Tasks from `repos`, drawn with `seed`: an
-/// operator uniformly among those with edits left, a repository uniformly among
-/// those where it has edits, an edit uniformly; edits whose buggy file does not
-/// parse are dropped.
+/// operator uniformly among those with edits left (or, with `weights`, one
+/// weight per operator of `ops`, in proportion to its weight among those with
+/// edits left), a repository uniformly among those where it has edits, an edit
+/// uniformly; edits whose buggy file does not parse are dropped.
 pub fn generate(
     repos: &[RepoTree],
     ops: &[&'static Operator],
+    weights: Option<&[f64]>,
     budget: u64,
     seed: u64,
 ) -> anyhow::Result<Vec<Task>> {
+    if let Some(weights) = weights {
+        anyhow::ensure!(
+            weights.len() == ops.len() && weights.iter().all(|w| w.is_finite() && *w > 0.0),
+            "one positive weight per operator"
+        );
+    }
     let parsed: Vec<Vec<(String, Module)>> = repos
         .iter()
         .map(parse_repo)
@@ -305,10 +361,13 @@ pub fn generate(
     let mut seen = HashSet::new();
     let mut tasks = Vec::new();
     while (tasks.len() as u64) < budget && !pools.is_empty() {
-        let oi = *pools
-            .keys()
-            .nth(below(&mut rng, pools.len()))
-            .expect("nonempty");
+        let oi = match weights {
+            None => *pools
+                .keys()
+                .nth(below(&mut rng, pools.len()))
+                .expect("nonempty"),
+            Some(weights) => weighted(&mut rng, pools.keys().map(|&oi| (oi, weights[oi]))),
+        };
         let by_repo = pools.get_mut(&oi).expect("drawn key");
         let ri = *by_repo
             .keys()

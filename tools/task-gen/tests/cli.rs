@@ -185,3 +185,101 @@ fn a_file_that_does_not_parse_is_skipped_with_a_warning() {
         assert_eq!(task["provenance"]["site"]["path"], "pkg/good.py");
     }
 }
+
+fn operator_counts(tasks: &[Value]) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for task in tasks {
+        let op = task["provenance"]["operator"].as_str().unwrap().to_string();
+        *counts.entry(op).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[test]
+fn operator_weights_set_the_mix_and_keep_the_output_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mix = dir.path().join("mix.toml");
+    std::fs::write(
+        &mix,
+        "[operators]\nvar-misuse = 3\ncmp-swap = 1\nif-invert = 0\n",
+    )
+    .unwrap();
+    let (c, m) = (corpus(), mix.to_str().unwrap().to_string());
+    let run = |seed: &str| {
+        task_gen(&[
+            "--budget",
+            "200",
+            "--seed",
+            seed,
+            "--operator-weights",
+            &m,
+            &c,
+        ])
+    };
+    let (a, b) = (run("5"), run("5"));
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert_eq!(a.stdout, b.stdout);
+    let counts = operator_counts(&records(&a.stdout));
+    assert_eq!(counts.values().sum::<usize>(), 200);
+    assert_eq!(counts.len(), 2, "{counts:?}");
+    // 3:1 in expectation: 150 of 200, sd ~6.
+    let misuse = counts["var-misuse"];
+    assert!((125..=175).contains(&misuse), "{counts:?}");
+
+    // --operators narrows the weighted set further.
+    let out = task_gen(&[
+        "--budget",
+        "10",
+        "--operators",
+        "cmp-swap,if-invert",
+        "--operator-weights",
+        &m,
+        &c,
+    ]);
+    assert!(out.status.success());
+    assert_eq!(
+        operator_counts(&records(&out.stdout))
+            .keys()
+            .collect::<Vec<_>>(),
+        ["cmp-swap"]
+    );
+}
+
+#[test]
+fn a_bad_weights_file_is_a_usage_error_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let mix = dir.path().join("mix.toml");
+    std::fs::write(&mix, "[operators]\ncmp-swap = 1\nvar-misuse = -2\n").unwrap();
+    let m = mix.to_str().unwrap();
+    let out = task_gen(&["--budget", "5", "--operator-weights", m, &corpus()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{m}:3: field operators.var-misuse:")),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+
+    // Weights that leave none of --operators: also a usage error.
+    std::fs::write(&mix, "[operators]\ncmp-swap = 1\n").unwrap();
+    let out = task_gen(&[
+        "--budget",
+        "5",
+        "--operators",
+        "if-invert",
+        "--operator-weights",
+        m,
+        &corpus(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = task_gen(&[
+        "--budget",
+        "5",
+        "--operator-weights",
+        "/no/such/mix.toml",
+        &corpus(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/mix.toml"));
+}
