@@ -6,7 +6,7 @@
 # validate → score → train) is wired here as its stages land.
 #
 #   scripts/evolve.sh WORKDIR
-# Variables: CANDIDATES=20 SEED=1 BASE_STEPS=250 SFT_STEPS=150 EVAL=data/eval/eval-set.jsonl
+# Variables: CANDIDATES=20 SEED=1 BASE_STEPS=150 SFT_STEPS=60 EVAL=data/eval/eval-set.jsonl
 set -euo pipefail
 workdir=${1:-.socratic}
 candidates=${CANDIDATES:-20}
@@ -35,14 +35,14 @@ echo "evolve: round 1: $(wc -l < "$round/candidates.jsonl") candidates, $(wc -l 
 base=$workdir/run/base
 if [ ! -f "$base/checkpoint.json" ]; then
     "$bin/solver-train" init "$workdir/corpus.jsonl" -o "$base" \
-        --steps "${BASE_STEPS:-250}" --seed "$seed" >/dev/null
+        --steps "${BASE_STEPS:-150}" --seed "$seed" >/dev/null
 fi
 eval_set=${EVAL:-$root/data/eval/eval-set.jsonl}
 eval_args=()
 [ -f "$eval_set" ] && eval_args=(--eval "$eval_set")
 if [ -s "$round/valid.jsonl" ]; then
     "$bin/solver-train" sft --from "$base" "$round/valid.jsonl" -o "$round/solver" \
-        --workdir "$workdir" --steps "${SFT_STEPS:-150}" --seed "$seed" "${eval_args[@]}" \
+        --workdir "$workdir" --steps "${SFT_STEPS:-60}" --seed "$seed" "${eval_args[@]}" \
         > "$round/checkpoint.jsonl"
     echo "evolve: round 1: solver checkpoint in $round/solver ($(grep -o '"eval_top1":[0-9.e-]*' "$round/checkpoint.jsonl" || echo 'no eval set'))" >&2
 fi
