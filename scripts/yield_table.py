@@ -29,6 +29,7 @@ BUG_REASONS = (
     ("pytest was interrupted", "pytest interrupted (exit 2, e.g. the import breaks)"),
     ("pytest usage error", "pytest usage error (exit 4)"),
     ("time limit", "time limit"),
+    ("memory limit", "memory limit"),
     ("with the bug, ", "the buggy run did not end normally"),
 )
 

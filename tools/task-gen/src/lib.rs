@@ -37,7 +37,7 @@ Examples:
   task-gen --strategy random --budget 500 --seed 1 .socratic/corpus.jsonl -o candidates.jsonl
   task-gen --budget 100 --operators cmp-swap,off-by-one --stats .socratic/corpus.jsonl
   task-gen --budget 300 --split test --seed 7 | task-validate -o eval.jsonl
-  task-gen --budget 340 --split test --operator-weights scripts/eval-weights.toml .socratic/corpus.jsonl";
+  task-gen --budget 300 --split test --operator-weights scripts/eval-weights.toml .socratic/corpus.jsonl";
 
 /// How candidates are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
