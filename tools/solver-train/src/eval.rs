@@ -12,7 +12,7 @@ use schemas::Task;
 use serde::Serialize;
 use solver::config::ModelConfig;
 use solver::data::{Budget, encode};
-use solver::example::{LineEdit, RepairExample};
+use solver::example::{LineEdit, RepairExample, common_ends};
 use solver::model::Solver;
 use solver::tokenizer::SolverTokenizer;
 use solver::train::score_all;
@@ -56,15 +56,7 @@ pub fn edit_kind(edit: &LineEdit) -> String {
     let old = edit.old.concat();
     let new = edit.new.concat();
     let (a, b) = (rough_tokens(&old), rough_tokens(&new));
-    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let room = a.len().min(b.len()) - prefix;
-    let suffix = a
-        .iter()
-        .rev()
-        .zip(b.iter().rev())
-        .take(room)
-        .take_while(|(x, y)| x == y)
-        .count();
+    let (prefix, suffix) = common_ends(&a, &b);
     let mid = |v: &[&str]| v[prefix..v.len() - suffix].concat();
     format!("{}\u{2192}{}", mid(&a).trim(), mid(&b).trim())
 }

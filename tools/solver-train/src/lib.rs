@@ -292,25 +292,28 @@ struct RunRecord<'a> {
     base_step: u64,
     parent: Option<String>,
     data: Vec<schemas::DataRef>,
-    metrics: &'a [StepMetrics],
-    extra_metrics: Vec<(String, f64)>,
 }
 
 impl RunRecord<'_> {
-    fn checkpoint_record(&self, step: usize) -> schemas::Checkpoint {
+    fn checkpoint_record(
+        &self,
+        step: usize,
+        steps: &[StepMetrics],
+        extra_metrics: &[(String, f64)],
+    ) -> schemas::Checkpoint {
         let mut metrics = std::collections::BTreeMap::new();
-        let tail: Vec<&StepMetrics> = self.metrics.iter().rev().take(20).collect();
+        let tail: Vec<&StepMetrics> = steps.iter().rev().take(20).collect();
         if !tail.is_empty() {
             metrics.insert(
                 "loss".into(),
                 tail.iter().map(|m| m.loss).sum::<f64>() / tail.len() as f64,
             );
         }
-        if let Some(last) = self.metrics.last() {
+        if let Some(last) = steps.last() {
             metrics.insert("tokens_per_s".into(), last.tokens_per_s);
             metrics.insert("train_seconds".into(), last.elapsed_s);
         }
-        for (name, value) in &self.extra_metrics {
+        for (name, value) in extra_metrics {
             metrics.insert(name.clone(), *value);
         }
         let model = match serde_json::to_value(self.config) {
@@ -336,7 +339,12 @@ impl RunRecord<'_> {
     }
 
     /// Writes the whole checkpoint directory and returns its record.
-    fn save(&self, state: &TrainState<TrainBackend>) -> Result<schemas::Checkpoint> {
+    fn save(
+        &self,
+        state: &TrainState<TrainBackend>,
+        steps: &[StepMetrics],
+        extra_metrics: &[(String, f64)],
+    ) -> Result<schemas::Checkpoint> {
         let staging = Staging::new(self.output)?;
         let dir = &staging.dir;
         std::fs::write(dir.join(checkpoint::CONFIG), self.config.to_json())?;
@@ -345,12 +353,12 @@ impl RunRecord<'_> {
         checkpoint::save_resume_model(&state.model, dir)?;
         state.save_optimizer(dir)?;
         let mut lines = String::new();
-        for m in self.metrics {
+        for m in steps {
             lines.push_str(&serde_json::to_string(m)?);
             lines.push('\n');
         }
         std::fs::write(dir.join("metrics.jsonl"), lines)?;
-        let record = self.checkpoint_record(state.step);
+        let record = self.checkpoint_record(state.step, steps, extra_metrics);
         std::fs::write(
             dir.join(checkpoint::RECORD),
             schemas::Record::to_json_line(&record) + "\n",
@@ -358,6 +366,20 @@ impl RunRecord<'_> {
         staging.commit()?;
         Ok(record)
     }
+}
+
+/// The exact training state saved in `dir` (model with its parameter ids, optimizer, step)
+/// and the metrics of the steps already taken.
+fn resume_state(
+    model: Solver<TrainBackend>,
+    dir: &Path,
+    options: &TrainOptions,
+) -> Result<(TrainState<TrainBackend>, Vec<StepMetrics>)> {
+    let device = device();
+    let model = checkpoint::load_resume_model(model, dir, &device).map_err(bad_input)?;
+    let state = TrainState::resume(model, dir, options, &device).map_err(bad_input)?;
+    let metrics = earlier_metrics(dir, state.step);
+    Ok((state, metrics))
 }
 
 /// Earlier metrics of a resumed run, up to the step it resumes from.
@@ -464,9 +486,7 @@ fn init(args: InitArgs) -> Result<()> {
     let (config, tokenizer, mut state, metrics, options) = if let Some(dir) = &args.resume {
         let loaded = load_checkpoint(dir)?;
         let options = args.schedule.options(250, 8, 2e-3);
-        let model = checkpoint::load_resume_model(loaded.model, dir, &device).map_err(bad_input)?;
-        let state = TrainState::resume(model, dir, &options, &device).map_err(bad_input)?;
-        let metrics = earlier_metrics(dir, state.step);
+        let (state, metrics) = resume_state(loaded.model, dir, &options)?;
         (loaded.config, loaded.tokenizer, state, metrics, options)
     } else {
         let tokenizer = SolverTokenizer::train(texts.iter(), args.vocab)?;
@@ -488,20 +508,17 @@ fn init(args: InitArgs) -> Result<()> {
         path: args.corpus.display().to_string(),
         sha256: sha256_file(&args.corpus)?,
     }];
+    let run = RunRecord {
+        output: &args.output,
+        config: &config,
+        tokenizer: &tokenizer,
+        round: 0,
+        base_step: 0,
+        parent: None,
+        data,
+    };
     let mut saver = |state: &TrainState<TrainBackend>, metrics: &[StepMetrics]| {
-        RunRecord {
-            output: &args.output,
-            config: &config,
-            tokenizer: &tokenizer,
-            round: 0,
-            base_step: 0,
-            parent: None,
-            data: data.clone(),
-            metrics,
-            extra_metrics: Vec::new(),
-        }
-        .save(state)
-        .map(|_| ())
+        run.save(state, metrics, &[]).map(|_| ())
     };
     let metrics = run_training(
         &mut state,
@@ -514,18 +531,7 @@ fn init(args: InitArgs) -> Result<()> {
             .save_every
             .map(|n| (n, &mut saver as &mut Saver)),
     )?;
-    let record = RunRecord {
-        output: &args.output,
-        config: &config,
-        tokenizer: &tokenizer,
-        round: 0,
-        base_step: 0,
-        parent: None,
-        data,
-        metrics: &metrics,
-        extra_metrics: Vec::new(),
-    }
-    .save(&state)?;
+    let record = run.save(&state, &metrics, &[])?;
     print_record(&record)
 }
 
@@ -583,10 +589,7 @@ fn sft(args: SftArgs) -> Result<()> {
         nll_weight: args.nll_weight,
     };
     let (mut state, metrics) = if let Some(dir) = &args.resume {
-        let model = checkpoint::load_resume_model(loaded.model, dir, &device).map_err(bad_input)?;
-        let state = TrainState::resume(model, dir, &options, &device).map_err(bad_input)?;
-        let metrics = earlier_metrics(dir, state.step);
-        (state, metrics)
+        resume_state(loaded.model, dir, &options)?
     } else {
         TrainBackend::seed(&device, args.schedule.seed);
         (TrainState::fresh(loaded.model, &options), Vec::new())
@@ -602,31 +605,17 @@ fn sft(args: SftArgs) -> Result<()> {
     }
     let config = loaded.config.clone();
     let tokenizer = loaded.tokenizer.clone();
-    fn record_for<'a>(
-        args: &'a SftArgs,
-        config: &'a ModelConfig,
-        tokenizer: &'a SolverTokenizer,
-        (round, base_step, parent, data): (u32, u64, &Option<String>, &[schemas::DataRef]),
-        metrics: &'a [StepMetrics],
-        extra_metrics: Vec<(String, f64)>,
-    ) -> RunRecord<'a> {
-        RunRecord {
-            output: &args.output,
-            config,
-            tokenizer,
-            round,
-            base_step,
-            parent: parent.clone(),
-            data: data.to_vec(),
-            metrics,
-            extra_metrics,
-        }
-    }
-    let lineage = (round, base_step, &parent, data.as_slice());
+    let run = RunRecord {
+        output: &args.output,
+        config: &config,
+        tokenizer: &tokenizer,
+        round,
+        base_step,
+        parent,
+        data,
+    };
     let mut saver = |state: &TrainState<TrainBackend>, metrics: &[StepMetrics]| {
-        record_for(&args, &config, &tokenizer, lineage, metrics, Vec::new())
-            .save(state)
-            .map(|_| ())
+        run.save(state, metrics, &[]).map(|_| ())
     };
     let metrics = run_training(
         &mut state,
@@ -657,7 +646,7 @@ fn sft(args: SftArgs) -> Result<()> {
         tracing::info!("{}", summary.headline());
         extra.extend(summary.metrics());
     }
-    let record = record_for(&args, &config, &tokenizer, lineage, &metrics, extra).save(&state)?;
+    let record = run.save(&state, &metrics, &extra)?;
     print_record(&record)
 }
 

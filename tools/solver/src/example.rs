@@ -17,6 +17,21 @@ use sha2::{Digest, Sha256};
 
 use crate::tokenizer::{CODE, EDIT, END, PROBLEM, REPLACE, SEARCH};
 
+/// How many leading and trailing items `a` and `b` share, without overlap: `a[prefix..len -
+/// suffix]` and `b[prefix..len - suffix]` are where they differ.
+pub fn common_ends<T: PartialEq>(a: &[T], b: &[T]) -> (usize, usize) {
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let room = a.len().min(b.len()) - prefix;
+    let suffix = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(room)
+        .take_while(|(x, y)| x == y)
+        .count();
+    (prefix, suffix)
+}
+
 /// A replacement of whole lines: lines `start..start + old.len()` (1-based) become `new`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LineEdit {
@@ -30,15 +45,7 @@ impl LineEdit {
     pub fn between(old: &str, new: &str) -> Option<LineEdit> {
         let a: Vec<&str> = old.split_inclusive('\n').collect();
         let b: Vec<&str> = new.split_inclusive('\n').collect();
-        let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-        let room = a.len().min(b.len()) - prefix;
-        let suffix = a
-            .iter()
-            .rev()
-            .zip(b.iter().rev())
-            .take(room)
-            .take_while(|(x, y)| x == y)
-            .count();
+        let (prefix, suffix) = common_ends(&a, &b);
         if prefix == a.len() && prefix == b.len() {
             return None;
         }
