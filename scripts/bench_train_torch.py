@@ -10,10 +10,12 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hf_venv import in_venv  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {  # mirror solver::config::ModelConfig presets
@@ -21,16 +23,6 @@ SIZES = {  # mirror solver::config::ModelConfig presets
     "tiny": dict(hidden_size=192, intermediate_size=512, num_hidden_layers=4, num_attention_heads=6, num_key_value_heads=2),
     "small": dict(hidden_size=384, intermediate_size=1024, num_hidden_layers=8, num_attention_heads=6, num_key_value_heads=2),
 }
-
-
-def in_venv(venv: Path) -> None:
-    python = venv / "bin" / "python"
-    if Path(sys.executable).resolve() == python.resolve():
-        return
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "torch", "transformers", "safetensors"], check=True)
-    os.execv(str(python), [str(python), __file__, *sys.argv[1:]])
 
 
 def main() -> int:

@@ -9,23 +9,15 @@ same token ids and prints the largest absolute difference of the logits (must be
 """
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hf_venv import in_venv  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def in_venv(venv: Path) -> None:
-    python = venv / "bin" / "python"
-    if Path(sys.executable).resolve() == python.resolve():
-        return
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "torch", "transformers", "safetensors"], check=True)
-    os.execv(str(python), [str(python), __file__, *sys.argv[1:]])
 
 
 def main() -> int:
