@@ -24,6 +24,7 @@ pub mod junit;
 pub mod line_map;
 pub mod native;
 pub use patches as patch;
+pub mod testbed;
 pub mod wasm;
 
 pub use line_map::{LineMap, Selection};

@@ -2,36 +2,15 @@
 //! reproducible.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 use anyhow::Context;
 use sandbox::patch::{self, FileChanges};
-use sandbox::{
-    Executor, Limits, RunEnd, Selection, TestOutcome, TestRequest, TestRun, copy_tree, pytest_args,
-    select_tests,
-};
+use sandbox::testbed::{RepoTree, TestBed};
+use sandbox::{RunEnd, Selection, TestOutcome, TestRun, pytest_args, select_tests};
 use schemas::{GateStage, Rejection, Task};
-use sha2::{Digest, Sha256};
 
-use crate::cache::ResultCache;
 use crate::statement::problem_statement;
-
-/// A repository of the corpus, ready to copy.
-pub struct RepoTree {
-    pub root: PathBuf,
-    /// Hash of every file under `root`: results keyed by it survive nothing but
-    /// identical content.
-    pub tree_hash: String,
-}
-
-impl RepoTree {
-    pub fn new(root: PathBuf) -> anyhow::Result<RepoTree> {
-        let tree_hash =
-            hash_tree(&root).with_context(|| format!("cannot read {}", root.display()))?;
-        Ok(RepoTree { root, tree_hash })
-    }
-}
 
 /// What the gate decided about one candidate.
 pub enum Verdict {
@@ -42,11 +21,7 @@ pub enum Verdict {
 /// Runs the gate with one executor and one result cache.
 pub struct Validator {
     pub repos: HashMap<String, RepoTree>,
-    pub executor: Box<dyn Executor>,
-    pub cache: ResultCache,
-    pub limits: Limits,
-    /// Test runs the executor made (cache misses and reruns).
-    pub runs: AtomicU64,
+    pub bed: TestBed,
     /// Run only the tests that execute a changed line (`--full` turns it off).
     pub select: bool,
 }
@@ -97,7 +72,7 @@ impl Validator {
         };
 
         // (b) clean code: every selected test passes
-        let clean = self.run_cached(repo, &FileChanges::new(), &args, "")?;
+        let clean = self.bed.run_cached(repo, &FileChanges::new(), &args, "")?;
         if let Err(why) = all_green(&clean) {
             return Ok(Err(reject(
                 GateStage::Clean,
@@ -126,7 +101,7 @@ impl Validator {
             Some(ids) => select_tests(&args, ids),
             None => args.clone(),
         };
-        let buggy = self.run_cached(repo, &bug, &bug_args, "")?;
+        let buggy = self.bed.run_cached(repo, &bug, &bug_args, "")?;
         if let Some(why) = violation(&buggy) {
             return Ok(Err(reject(
                 GateStage::Bug,
@@ -195,7 +170,9 @@ impl Validator {
         let all_clean: Vec<String> = passing.iter().rev().map(|id| id.to_string()).collect();
         let mut reversed = all_clean.clone();
         reversed.extend(new_failures.iter().map(|id| id.to_string()));
-        let rerun = self.run_fresh(repo, &bug, &select_tests(&args, &reversed))?;
+        let rerun = self
+            .bed
+            .run(repo, &bug, &select_tests(&args, &reversed), false)?;
         if let Some(why) = violation(&rerun) {
             return Ok(Err(reject(
                 GateStage::Reproducible,
@@ -221,7 +198,7 @@ impl Validator {
             .filter(|id| !passes_again(id) && !passed_in_bug_run(id))
             .map(|id| id.to_string())
             .collect();
-        let clean_again = self.run_cached(
+        let clean_again = self.bed.run_cached(
             repo,
             &FileChanges::new(),
             &select_tests(&args, &all_clean),
@@ -274,11 +251,7 @@ impl Validator {
         if !self.select {
             return Ok(Selection::All);
         }
-        let key = self.key(repo, &FileChanges::new(), args, "line-map");
-        let traced = self
-            .cache
-            .get_or_run(&key, || self.run(repo, &FileChanges::new(), args, true))?;
-        let Some(map) = traced.line_map else {
+        let Some(map) = self.bed.clean_line_map(repo, args)? else {
             tracing::warn!(
                 "no line map for {}; running every test",
                 repo.root.display()
@@ -290,70 +263,6 @@ impl Validator {
             .map(|(path, (old, new))| (path.clone(), patch::changed_lines(old, new)))
             .collect();
         Ok(map.select(&changed))
-    }
-
-    /// Runs `args` on the repository with `changes` applied, through the cache.
-    fn run_cached(
-        &self,
-        repo: &RepoTree,
-        changes: &FileChanges,
-        args: &[String],
-        salt: &str,
-    ) -> anyhow::Result<TestRun> {
-        let key = self.key(repo, changes, args, salt);
-        self.cache
-            .get_or_run(&key, || self.run_fresh(repo, changes, args))
-    }
-
-    fn run_fresh(
-        &self,
-        repo: &RepoTree,
-        changes: &FileChanges,
-        args: &[String],
-    ) -> anyhow::Result<TestRun> {
-        self.run(repo, changes, args, false)
-    }
-
-    fn run(
-        &self,
-        repo: &RepoTree,
-        changes: &FileChanges,
-        args: &[String],
-        trace_lines: bool,
-    ) -> anyhow::Result<TestRun> {
-        self.runs.fetch_add(1, Ordering::Relaxed);
-        let copy = tempfile::Builder::new()
-            .prefix("socratic-copy-")
-            .tempdir()
-            .context("cannot create a working copy")?;
-        copy_tree(&repo.root, copy.path()).context("cannot copy the repository")?;
-        patch::write_changes(copy.path(), changes).context("cannot write the patched files")?;
-        self.executor.run(&TestRequest {
-            repo_dir: copy.path().to_path_buf(),
-            pytest_args: args.to_vec(),
-            limits: self.limits.clone(),
-            trace_lines,
-        })
-    }
-
-    fn key(&self, repo: &RepoTree, changes: &FileChanges, args: &[String], salt: &str) -> String {
-        let mut hasher = Sha256::new();
-        for part in [self.executor.fingerprint().as_str(), &repo.tree_hash, salt] {
-            hasher.update(part.as_bytes());
-            hasher.update([0]);
-        }
-        for (path, (_, new)) in changes {
-            hasher.update(path.as_bytes());
-            hasher.update([0]);
-            hasher.update(Sha256::digest(new.as_bytes()));
-        }
-        hasher.update([1]);
-        for arg in args {
-            hasher.update(arg.as_bytes());
-            hasher.update([0]);
-        }
-        hasher.update(self.limits.timeout.as_millis().to_le_bytes());
-        hex(&hasher.finalize())
     }
 }
 
@@ -419,42 +328,6 @@ fn all_green(run: &TestRun) -> Result<(), String> {
         RunEnd::Exited(0) => Err("pytest reported no tests".into()),
         ref end => Err(end.to_string()),
     }
-}
-
-fn hash_tree(root: &Path) -> std::io::Result<String> {
-    let mut files = Vec::new();
-    collect_files(root, root, &mut files)?;
-    files.sort();
-    let mut hasher = Sha256::new();
-    for relative in files {
-        hasher.update(relative.to_string_lossy().as_bytes());
-        hasher.update([0]);
-        hasher.update(Sha256::digest(std::fs::read(root.join(&relative))?));
-    }
-    Ok(hex(&hasher.finalize()))
-}
-
-fn collect_files(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            collect_files(root, &entry.path(), files)?;
-        } else if kind.is_file() {
-            files.push(
-                entry
-                    .path()
-                    .strip_prefix(root)
-                    .expect("under root")
-                    .to_path_buf(),
-            );
-        }
-    }
-    Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Counts of rejections by gate stage, for the summary line.

@@ -11,37 +11,27 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use rayon::prelude::*;
 use sandbox::Limits;
-use sandbox::native::NativeExecutor;
-use sandbox::wasm::{WasmConfig, WasmExecutor};
+pub use sandbox::testbed::ExecutorKind;
+use sandbox::testbed::{RepoTree, ResultCache, TestBed, make_executor};
 use schemas::Task;
 use stage_io::cli::{LogArgs, OutputArgs, RunArgs};
 use stage_io::input::Inputs;
 use stage_io::output::Output;
 use stage_io::{BadInput, progress};
 
-mod cache;
 pub mod gate;
 pub mod statement;
 
-use cache::ResultCache;
-use gate::{RepoTree, Validator, Verdict};
+use gate::{Validator, Verdict};
 
 const EXAMPLES: &str = "\
 Examples:
   task-validate candidates.jsonl -o valid.jsonl --rejects rejects.jsonl
   task-gen --budget 100 .socratic/corpus.jsonl | task-validate --jobs 2 > valid.jsonl
   task-validate --executor native --shard 0/4 candidates.jsonl -o valid-0.jsonl";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExecutorKind {
-    /// CPython for WASI in wasmtime (sandboxed; the default)
-    Wasm,
-    /// A host Python subprocess with resource limits (for C extensions; the speed reference)
-    Native,
-}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -120,13 +110,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let cache_dir = cli.workdir.join("cache");
     let validator = Validator {
         repos: trees,
-        executor: make_executor(cli.executor, &cli.workdir, &cache_dir)?,
-        cache: ResultCache::new((!cli.no_cache).then(|| cache_dir.join("test-results"))),
-        limits: Limits {
-            timeout: Duration::from_secs(cli.timeout),
-            ..Limits::default()
-        },
-        runs: Default::default(),
+        bed: TestBed::new(
+            make_executor(cli.executor, &cli.workdir, &cache_dir)?,
+            ResultCache::new((!cli.no_cache).then(|| cache_dir.join("test-results"))),
+            Limits {
+                timeout: Duration::from_secs(cli.timeout),
+                ..Limits::default()
+            },
+        ),
         select: !cli.full,
     };
 
@@ -175,8 +166,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(out) = rejects {
         out.finish()?;
     }
-    let hits = validator.cache.hits();
-    let runs = validator.runs.load(std::sync::atomic::Ordering::Relaxed);
+    let hits = validator.bed.cache.hits();
+    let runs = validator.bed.runs();
     let by_stage: Vec<String> = gate::rejection_counts(rejected.iter().copied())
         .into_iter()
         .map(|(stage, n)| format!("{stage} {n}"))
@@ -200,24 +191,4 @@ fn read_corpus(path: &Path) -> anyhow::Result<HashMap<String, PathBuf>> {
         .into_iter()
         .map(|(repo, root)| (repo.id, root))
         .collect())
-}
-
-fn make_executor(
-    kind: ExecutorKind,
-    workdir: &Path,
-    cache_dir: &Path,
-) -> anyhow::Result<Box<dyn sandbox::Executor>> {
-    let site_packages = workdir.join("site-packages");
-    Ok(match kind {
-        ExecutorKind::Wasm => Box::new(WasmExecutor::new(&WasmConfig {
-            python_wasm: workdir.join("python/python.wasm"),
-            site_packages,
-            cache_dir: cache_dir.join("sandbox"),
-        })?),
-        ExecutorKind::Native => Box::new(NativeExecutor::new(
-            &workdir.join("venv/bin/python"),
-            &site_packages,
-            &cache_dir.join("sandbox"),
-        )?),
-    })
 }

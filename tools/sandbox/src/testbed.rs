@@ -1,0 +1,271 @@
+//! Test runs on copies of corpus repositories, cached by the content they ran on.
+//!
+//! Shared by every stage that runs tests: `task-validate` (the gate) and
+//! `swe-rollout` (the solver's attempts). A result is keyed by the executor's
+//! fingerprint, the repository's tree hash, the changed files' content, the
+//! pytest arguments and the time limit, so the same run is never made twice.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+
+use crate::patch::{self, FileChanges};
+use crate::{Executor, Limits, LineMap, RunEnd, TestRequest, TestRun, copy_tree, hex};
+
+/// A repository of the corpus, ready to copy.
+pub struct RepoTree {
+    pub root: PathBuf,
+    /// Hash of every file under `root`: results keyed by it survive nothing but
+    /// identical content.
+    pub tree_hash: String,
+}
+
+impl RepoTree {
+    pub fn new(root: PathBuf) -> anyhow::Result<RepoTree> {
+        let tree_hash =
+            hash_tree(&root).with_context(|| format!("cannot read {}", root.display()))?;
+        Ok(RepoTree { root, tree_hash })
+    }
+}
+
+/// Which executor runs the tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExecutorKind {
+    /// CPython for WASI in wasmtime (sandboxed; the default)
+    Wasm,
+    /// A host Python subprocess with resource limits (for C extensions; the speed reference)
+    Native,
+}
+
+/// The executor of `kind` over what `just setup` put in `workdir`; compiled
+/// modules and the driver go under `cache_dir`.
+pub fn make_executor(
+    kind: ExecutorKind,
+    workdir: &Path,
+    cache_dir: &Path,
+) -> anyhow::Result<Box<dyn Executor>> {
+    let site_packages = workdir.join("site-packages");
+    Ok(match kind {
+        ExecutorKind::Wasm => Box::new(crate::wasm::WasmExecutor::new(&crate::wasm::WasmConfig {
+            python_wasm: workdir.join("python/python.wasm"),
+            site_packages,
+            cache_dir: cache_dir.join("sandbox"),
+        })?),
+        ExecutorKind::Native => Box::new(crate::native::NativeExecutor::new(
+            &workdir.join("venv/bin/python"),
+            &site_packages,
+            &cache_dir.join("sandbox"),
+        )?),
+    })
+}
+
+/// One executor, its limits and a result cache.
+pub struct TestBed {
+    pub executor: Box<dyn Executor>,
+    pub cache: ResultCache,
+    pub limits: Limits,
+    /// Test runs the executor made (cache misses and reruns).
+    pub runs: AtomicU64,
+}
+
+impl TestBed {
+    pub fn new(executor: Box<dyn Executor>, cache: ResultCache, limits: Limits) -> TestBed {
+        TestBed {
+            executor,
+            cache,
+            limits,
+            runs: AtomicU64::new(0),
+        }
+    }
+
+    /// Runs `args` on the repository with `changes` applied, through the cache;
+    /// `salt` tells apart runs that must not share a result (a rerun in another order).
+    pub fn run_cached(
+        &self,
+        repo: &RepoTree,
+        changes: &FileChanges,
+        args: &[String],
+        salt: &str,
+    ) -> anyhow::Result<TestRun> {
+        let key = self.key(repo, changes, args, salt);
+        self.cache
+            .get_or_run(&key, || self.run(repo, changes, args, false))
+    }
+
+    /// Like [`TestBed::run_cached`], also recording which lines each test executes.
+    pub fn run_traced(
+        &self,
+        repo: &RepoTree,
+        changes: &FileChanges,
+        args: &[String],
+    ) -> anyhow::Result<TestRun> {
+        let key = self.key(repo, changes, args, "line-map");
+        self.cache
+            .get_or_run(&key, || self.run(repo, changes, args, true))
+    }
+
+    /// The line map of the clean suite (one traced run per repository and
+    /// arguments, cached); `None` when the driver could not trace.
+    pub fn clean_line_map(
+        &self,
+        repo: &RepoTree,
+        args: &[String],
+    ) -> anyhow::Result<Option<LineMap>> {
+        Ok(self.run_traced(repo, &FileChanges::new(), args)?.line_map)
+    }
+
+    /// Runs `args` on a fresh copy of the repository with `changes` applied, uncached.
+    pub fn run(
+        &self,
+        repo: &RepoTree,
+        changes: &FileChanges,
+        args: &[String],
+        trace_lines: bool,
+    ) -> anyhow::Result<TestRun> {
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        let copy = tempfile::Builder::new()
+            .prefix("socratic-copy-")
+            .tempdir()
+            .context("cannot create a working copy")?;
+        copy_tree(&repo.root, copy.path()).context("cannot copy the repository")?;
+        patch::write_changes(copy.path(), changes).context("cannot write the patched files")?;
+        self.executor.run(&TestRequest {
+            repo_dir: copy.path().to_path_buf(),
+            pytest_args: args.to_vec(),
+            limits: self.limits.clone(),
+            trace_lines,
+        })
+    }
+
+    /// Test runs made so far (not served from the cache).
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
+    }
+
+    fn key(&self, repo: &RepoTree, changes: &FileChanges, args: &[String], salt: &str) -> String {
+        let mut hasher = Sha256::new();
+        for part in [self.executor.fingerprint().as_str(), &repo.tree_hash, salt] {
+            hasher.update(part.as_bytes());
+            hasher.update([0]);
+        }
+        for (path, (_, new)) in changes {
+            hasher.update(path.as_bytes());
+            hasher.update([0]);
+            hasher.update(Sha256::digest(new.as_bytes()));
+        }
+        hasher.update([1]);
+        for arg in args {
+            hasher.update(arg.as_bytes());
+            hasher.update([0]);
+        }
+        hasher.update(self.limits.timeout.as_millis().to_le_bytes());
+        hex(&hasher.finalize())
+    }
+}
+
+/// Results by key, in memory and (unless disabled) on disk as `<key>.json`.
+/// Concurrent requests for one key run once; the others wait for its result.
+#[derive(Default)]
+pub struct ResultCache {
+    dir: Option<PathBuf>,
+    entries: Mutex<HashMap<String, Arc<Mutex<Option<TestRun>>>>>,
+    hits: AtomicU64,
+}
+
+impl ResultCache {
+    /// A cache that persists in `dir` (`None`: this process only).
+    pub fn new(dir: Option<PathBuf>) -> ResultCache {
+        ResultCache {
+            dir,
+            ..ResultCache::default()
+        }
+    }
+
+    /// The cached result for `key`, or the result of `run` (then cached when the
+    /// run ended by itself: a limit hit may depend on the machine's load).
+    pub fn get_or_run(
+        &self,
+        key: &str,
+        run: impl FnOnce() -> anyhow::Result<TestRun>,
+    ) -> anyhow::Result<TestRun> {
+        let slot = self
+            .entries
+            .lock()
+            .expect("cache lock")
+            .entry(key.to_string())
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().expect("cache slot lock");
+        if let Some(result) = slot.as_ref() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(result.clone());
+        }
+        if let Some(result) = self.load(key) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            *slot = Some(result.clone());
+            return Ok(result);
+        }
+        let result = run()?;
+        if matches!(result.end, RunEnd::Exited(_)) {
+            self.store(key, &result);
+            *slot = Some(result.clone());
+        }
+        Ok(result)
+    }
+
+    /// Results served without running, so far.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    fn load(&self, key: &str) -> Option<TestRun> {
+        let path = self.dir.as_ref()?.join(format!("{key}.json"));
+        let text = std::fs::read_to_string(path).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    fn store(&self, key: &str, result: &TestRun) {
+        let Some(dir) = &self.dir else { return };
+        let path = dir.join(format!("{key}.json"));
+        let text = serde_json::to_vec(result).expect("test runs serialize");
+        if let Err(err) = stage_io::output::write_atomic(&path, &text) {
+            tracing::warn!("cannot cache a test result: {err:#}");
+        }
+    }
+}
+
+fn hash_tree(root: &Path) -> std::io::Result<String> {
+    let mut files = Vec::new();
+    collect_files(root, root, &mut files)?;
+    files.sort();
+    let mut hasher = Sha256::new();
+    for relative in files {
+        hasher.update(relative.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        hasher.update(Sha256::digest(std::fs::read(root.join(&relative))?));
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+fn collect_files(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            collect_files(root, &entry.path(), files)?;
+        } else if kind.is_file() {
+            files.push(
+                entry
+                    .path()
+                    .strip_prefix(root)
+                    .expect("under root")
+                    .to_path_buf(),
+            );
+        }
+    }
+    Ok(())
+}
