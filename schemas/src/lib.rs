@@ -40,4 +40,7 @@ pub use score::Score;
 pub use skill::{Condition, ConditionOp, Evidence, Operation, Phase, Skill};
 pub use tag::{KINDS, SchemaTag, TagError};
 pub use task::{GateStage, Provenance, Rejection, Site, Task};
-pub use trace::{Cost, Outcome, OutcomeStatus, Sampling, SolverInfo, Step, TestCounts, Trace};
+pub use trace::{
+    Analysis, Cost, Localization, Outcome, OutcomeStatus, Sampling, SolverInfo, Step,
+    SuspiciousFunction, SuspiciousLine, TestCounts, Trace,
+};

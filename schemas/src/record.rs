@@ -51,6 +51,9 @@ pub trait Record: Serialize + DeserializeOwned + JsonSchema + Sized {
     const KIND: &'static str;
     /// The major version this build reads and writes.
     const MAJOR: u32;
+    /// The minor version this build writes: it only adds optional fields, so any
+    /// minor of [`Record::MAJOR`] is read.
+    const MINOR: u32 = 0;
 
     /// The stable id used for sharding and joins (`instance_id` for a task).
     fn id(&self) -> Cow<'_, str>;
@@ -60,9 +63,12 @@ pub trait Record: Serialize + DeserializeOwned + JsonSchema + Sized {
         Ok(())
     }
 
-    /// The tag that new records of this kind carry, e.g. `task/1`.
+    /// The tag that new records of this kind carry, e.g. `task/1` or `trace/1.1`.
     fn tag() -> String {
-        format!("{}/{}", Self::KIND, Self::MAJOR)
+        match Self::MINOR {
+            0 => format!("{}/{}", Self::KIND, Self::MAJOR),
+            minor => format!("{}/{}.{minor}", Self::KIND, Self::MAJOR),
+        }
     }
 
     /// Reads a record from a parsed JSON value: checks the schema tag first (so a

@@ -1,4 +1,6 @@
 //! `trace/1`: one attempt of the solver at one task.
+//!
+//! 1.1 adds `error`, `localization` and `analysis` (all optional).
 
 use std::borrow::Cow;
 
@@ -12,7 +14,7 @@ use crate::record::{Extra, Record};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(title = "Trace", description = "One attempt of the solver at one task")]
 pub struct Trace {
-    /// `trace/1`.
+    /// `trace/1` or `trace/1.1`.
     #[schemars(regex(pattern = r"^trace/1(\.[0-9]+)?$"))]
     pub schema: String,
     pub trace_id: String,
@@ -26,8 +28,72 @@ pub struct Trace {
     pub outcome: Outcome,
     #[serde(default)]
     pub cost: Cost,
+    /// Set when the attempt could not be made (a missing repository, a sandbox
+    /// failure): an error of the harness, not a failure of the solver. (1.1)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Where the solver looked for the bug, most suspicious first. (1.1)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub localization: Option<Localization>,
+    /// Facts about the task for analysis (the bug's true place, its operator):
+    /// written after the attempt, never shown to the solver. (1.1)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// The ranking of suspicious code that the solver worked from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Localization {
+    /// How the ranking was made, e.g. `ochiai+traceback`.
+    pub method: String,
+    /// The most suspicious lines.
+    pub lines: Vec<SuspiciousLine>,
+    /// The most suspicious functions (module-level code counts as `<module>`).
+    pub functions: Vec<SuspiciousFunction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SuspiciousLine {
+    pub path: String,
+    /// 1-based, in the buggy file.
+    pub line: u32,
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SuspiciousFunction {
+    pub path: String,
+    pub name: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub score: f64,
+}
+
+/// What is known about the task but hidden from the solver.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Analysis {
+    pub repo: String,
+    /// The bug operator and its family, from the task's provenance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    /// The file and first buggy line that the gold patch repairs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bug_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bug_line: Option<u32>,
+    /// 1-based rank of the bug's line and of its function in the localization;
+    /// absent when it was not ranked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line_rank: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_rank: Option<u32>,
+    /// Whether the repair templates proposed the gold repair at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gold_proposed: Option<bool>,
 }
 
 /// Which solver made the attempt and how it sampled.
@@ -132,6 +198,7 @@ pub struct Cost {
 impl Record for Trace {
     const KIND: &'static str = "trace";
     const MAJOR: u32 = 1;
+    const MINOR: u32 = 1;
 
     fn id(&self) -> Cow<'_, str> {
         Cow::Borrowed(&self.trace_id)
