@@ -23,7 +23,7 @@ build:
     cargo build --release --workspace --bins -q
 
 # The main job: rounds of rollout, distill, generate, validate, score and train
-# (today: one round of task-gen and task-validate; CANDIDATES and SEED set its size and seed).
+# (today: one round of task-gen, task-validate, solver-train and swe-rollout; see scripts/evolve.sh).
 evolve: setup
     bash scripts/evolve.sh {{workdir}}
 
@@ -33,7 +33,7 @@ test: setup
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -q -- -D warnings
     cargo test --workspace -q
-    cargo check -q -p solver-train --features cuda
+    cargo check -q -p solver-train -p swe-rollout --features solver-train/cuda,swe-rollout/cuda
     {{records}} check -q examples/*.jsonl
 
 # Benchmark the execution gate: validated tasks per minute, naive native vs default wasm (N candidates).

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs the evolve loop as far as the stages that exist, and says what is missing.
-# Today: round 1 of the fixed-mutation generator, the execution gate and the solver
+# Today: round 1 of the fixed-mutation generator, the execution gate, the solver and its rollouts
 #   task-gen --strategy random → task-validate → solver-train init (once) → solver-train sft
+#   → swe-rollout on the first ROLLOUT_TASKS tasks of the evaluation set
 # into WORKDIR/run/ (base/ and round-1/). The full loop (rollout → distill → generate →
 # validate → score → train) is wired here as its stages land.
 #
 #   scripts/evolve.sh WORKDIR
-# Variables: CANDIDATES=20 SEED=1 BASE_STEPS=150 SFT_STEPS=60 EVAL=data/eval/eval-set.jsonl
+# Variables: CANDIDATES=20 SEED=1 BASE_STEPS=150 SFT_STEPS=60 ROLLOUT_TASKS=12
+#            EVAL=data/eval/eval-set.jsonl
 set -euo pipefail
 workdir=${1:-.socratic}
 candidates=${CANDIDATES:-20}
@@ -21,7 +23,8 @@ for stage in "${stages[@]}"; do
 done
 
 echo "evolve: corpus ready: $(wc -l < "$workdir/corpus.jsonl") repositories in $workdir/corpus.jsonl" >&2
-cargo build --release -q -p task-gen -p task-validate -p solver-train --manifest-path "$root/Cargo.toml"
+cargo build --release -q -p task-gen -p task-validate -p solver-train -p swe-rollout \
+    --manifest-path "$root/Cargo.toml"
 
 round=$workdir/run/round-1
 mkdir -p "$round"
@@ -45,6 +48,12 @@ if [ -s "$round/valid.jsonl" ]; then
         --workdir "$workdir" --steps "${SFT_STEPS:-60}" --seed "$seed" "${eval_args[@]}" \
         > "$round/checkpoint.jsonl"
     echo "evolve: round 1: solver checkpoint in $round/solver ($(grep -o '"eval_top1":[0-9.e-]*' "$round/checkpoint.jsonl" || echo 'no eval set'))" >&2
+    if [ -f "$eval_set" ]; then
+        head -n "${ROLLOUT_TASKS:-12}" "$eval_set" > "$round/eval-tasks.jsonl"
+        "$bin/swe-rollout" --solver "model:$round/solver" --workdir "$workdir" --seed "$seed" \
+            "$round/eval-tasks.jsonl" -o "$round/eval-traces.jsonl" --summary
+        echo "evolve: round 1: $(grep -c '"resolved":true' "$round/eval-traces.jsonl" || true) of $(wc -l < "$round/eval-traces.jsonl") evaluation tasks resolved (traces in $round/eval-traces.jsonl)" >&2
+    fi
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,0 +1,356 @@
+//! `swe-rollout`: runs the solver on repair tasks in the sandbox and writes one Trace per
+//! attempt. The loop (see [`episode`]): reproduce the failure with line tracing, localize
+//! (Ochiai + tracebacks), propose the repair templates' edits in the most suspicious
+//! functions, score them with the model, sample k distinct edits (temperature, top-p,
+//! seeded), test each, let a partial success steer the next draw, and submit the best.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use rayon::prelude::*;
+use sandbox::Limits;
+use sandbox::testbed::{ExecutorKind, RepoTree, ResultCache, TestBed, make_executor};
+use schemas::{Repo, Sampling, SolverInfo, Task, Trace};
+use serde_json::json;
+use stage_io::cli::{LogArgs, OutputArgs, RunArgs};
+use stage_io::input::Inputs;
+use stage_io::output::{Output, write_atomic};
+use stage_io::{BadInput, progress};
+
+mod agent;
+pub mod episode;
+pub mod localize;
+pub mod openai;
+pub mod policy;
+pub mod proposer;
+pub mod summary;
+
+use episode::{Harness, RepoEntry, Settings, SolverImpl};
+use openai::{ChatClient, ClientOptions};
+use proposer::{ModelScorer, SolverSpec};
+
+const EXAMPLES: &str = "\
+Examples:
+  swe-rollout --solver model:.socratic/run/round-1/checkpoint data/eval/eval-set.jsonl \\
+      -o traces.jsonl --summary
+  swe-rollout --solver model:ckpt/base -k 4 --max-steps 2 --temperature 0.7 valid.jsonl \\
+      --predictions preds.jsonl --trajectories trajs/
+  OPENAI_API_KEY=... swe-rollout --solver openai:http://localhost:8000/v1#Qwen2.5-Coder-7B \
+      valid.jsonl -o traces.jsonl
+  swe-rollout --summarize traces.jsonl          # the summary of traces written before";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "swe-rollout",
+    version,
+    about = "Run the solver on repair tasks in the sandbox and write one Trace per attempt",
+    after_help = EXAMPLES
+)]
+pub struct Cli {
+    /// Task files (`-` or none: stdin); with --summarize, Trace files
+    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// `model:CHECKPOINT_DIR` (a solver-train checkpoint) or `openai:BASE_URL#MODEL` (an
+    /// OpenAI-compatible chat-completions server that supports tool calls)
+    #[arg(long, value_name = "SPEC", required_unless_present = "summarize")]
+    pub solver: Option<String>,
+    /// Candidate edits tested per step
+    #[arg(short = 'k', long, default_value_t = 2)]
+    pub k: u32,
+    /// Sampling temperature over the candidates' scores (0: greedy)
+    #[arg(long, default_value_t = 0.7)]
+    pub temperature: f64,
+    /// Nucleus: sample among the most likely candidates holding this much probability
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f64,
+    /// Rounds of sampling and testing before the best attempt is submitted
+    #[arg(long, default_value_t = 3)]
+    pub max_steps: usize,
+    /// Functions, most suspicious first, whose candidate edits are considered
+    #[arg(long, default_value_t = 3)]
+    pub top_functions: usize,
+    /// Weight of the localization's log-suspiciousness beside the model's score
+    #[arg(long, default_value_t = 1.0)]
+    pub loc_weight: f64,
+    /// Chat solver: most replies of the model per task
+    #[arg(long, default_value_t = 30)]
+    pub max_turns: usize,
+    /// Chat solver: the environment variable that holds the API key (none: no key sent)
+    #[arg(long, value_name = "NAME", default_value = "OPENAI_API_KEY")]
+    pub api_key_env: String,
+    /// Chat solver: seconds one request may take
+    #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
+    pub request_timeout: f64,
+    /// Chat solver: retries of a request after a rate limit (429), a server error, a timeout
+    /// or a malformed reply, with exponential backoff from 1 s
+    #[arg(long, default_value_t = 4)]
+    pub retries: u32,
+    /// Print the summary (resolve rate with a 95% interval, per family and repo) on stderr
+    #[arg(long)]
+    pub summary: bool,
+    /// Read Trace files and print their summary on stdout; run nothing
+    #[arg(long, conflicts_with_all = ["solver", "predictions", "trajectories"])]
+    pub summarize: bool,
+    /// Also write SWE-bench predictions (instance_id, model_patch, model_name_or_path)
+    #[arg(long, value_name = "FILE")]
+    pub predictions: Option<PathBuf>,
+    /// Also write one mini-swe-agent-style trajectory JSON per task into DIR
+    #[arg(long, value_name = "DIR")]
+    pub trajectories: Option<PathBuf>,
+    /// The work directory that `just setup` filled
+    #[arg(long, env = "SOCRATIC_WORKDIR", default_value = ".socratic")]
+    pub workdir: PathBuf,
+    /// Repo records (default: WORKDIR/corpus.jsonl)
+    #[arg(long, value_name = "FILE")]
+    pub corpus: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Wasm)]
+    pub executor: ExecutorKind,
+    /// Tasks attempted at once (default: number of cores)
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Wall-time limit of one test run, in seconds
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    /// Do not read or write cached test results
+    #[arg(long)]
+    pub no_cache: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.summarize {
+        return summarize(&cli);
+    }
+    let spec_text = cli.solver.clone().expect("clap requires --solver");
+    let spec: SolverSpec = spec_text.parse().map_err(BadInput::new)?;
+    if !(cli.top_p > 0.0 && cli.top_p <= 1.0) {
+        return Err(BadInput::new("--top-p must be in (0, 1]").into());
+    }
+
+    let opened = Inputs::open(&cli.inputs)?;
+    let tasks: Vec<Task> = opened
+        .records::<Task>()
+        .shard(cli.run.shard)
+        .allow_empty()
+        .collect::<Result<_, _>>()?;
+    let (solver_impl, checkpoint) = match &spec {
+        SolverSpec::Model(path) => {
+            let scorer =
+                ModelScorer::load(path).map_err(|err| BadInput::new(format!("{err:#}")))?;
+            (
+                SolverImpl::Model(Box::new(Mutex::new(scorer))),
+                Some(path.display().to_string()),
+            )
+        }
+        SolverSpec::OpenAi { base_url, model } => {
+            let api_key = std::env::var(&cli.api_key_env)
+                .ok()
+                .filter(|k| !k.is_empty());
+            let options = ClientOptions {
+                timeout: Duration::from_secs_f64(cli.request_timeout.max(0.001)),
+                retries: cli.retries,
+                backoff: Duration::from_secs(1),
+            };
+            let client = ChatClient::new(base_url, model, api_key, options);
+            (SolverImpl::Chat(client), None)
+        }
+    };
+
+    let corpus_path = cli
+        .corpus
+        .clone()
+        .unwrap_or_else(|| cli.workdir.join("corpus.jsonl"));
+    let wanted: BTreeSet<&str> = tasks.iter().map(|t| t.repo.as_str()).collect();
+    let repos = load_repos(&corpus_path, &wanted)?;
+
+    let cache_dir = cli.workdir.join("cache");
+    let sampling = Sampling {
+        temperature: cli.temperature,
+        top_p: cli.top_p,
+        k: cli.k,
+        seed: cli.run.seed,
+    };
+    let harness = Harness {
+        repos,
+        bed: TestBed::new(
+            make_executor(cli.executor, &cli.workdir, &cache_dir)?,
+            ResultCache::new((!cli.no_cache).then(|| cache_dir.join("test-results"))),
+            Limits {
+                timeout: Duration::from_secs(cli.timeout),
+                ..Limits::default()
+            },
+        ),
+        solver_impl,
+        solver: SolverInfo {
+            name: spec.to_string(),
+            checkpoint,
+            sampling,
+            extra: Default::default(),
+        },
+        settings: Settings {
+            sampling: Sampling {
+                temperature: cli.temperature,
+                top_p: cli.top_p,
+                k: cli.k,
+                seed: cli.run.seed,
+            },
+            max_steps: cli.max_steps,
+            top_functions: cli.top_functions,
+            loc_weight: cli.loc_weight,
+            max_window_lines: solver::example::ExampleOptions::default().max_window_lines,
+            max_turns: cli.max_turns,
+        },
+    };
+
+    let jobs = cli
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()?;
+    let bar = progress::items(tasks.len() as u64, "solving");
+    let traces: Vec<Trace> = pool.install(|| {
+        tasks
+            .par_iter()
+            .map(|task| {
+                let trace = harness.attempt(task);
+                if let Some(err) = &trace.error {
+                    tracing::warn!("{}: {err}", task.instance_id);
+                }
+                bar.inc(1);
+                trace
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+
+    let mut out = Output::create(cli.out.output.as_deref())?;
+    for trace in &traces {
+        out.write(trace)?;
+    }
+    if let Some(path) = &cli.predictions {
+        write_predictions(path, &traces)?;
+    }
+    if let Some(dir) = &cli.trajectories {
+        write_trajectories(dir, &traces)?;
+    }
+    out.finish()?;
+
+    let resolved = traces
+        .iter()
+        .filter(|t| t.outcome.resolved && t.error.is_none())
+        .count();
+    let errors = traces.iter().filter(|t| t.error.is_some()).count();
+    tracing::info!(
+        "{resolved} of {} tasks resolved; {errors} could not be attempted; test runs: {}, cache hits: {}",
+        traces.len(),
+        harness.bed.runs(),
+        harness.bed.cache.hits()
+    );
+    if cli.summary {
+        eprint!("{}", summary::render(&traces));
+    }
+    Ok(())
+}
+
+fn summarize(cli: &Cli) -> anyhow::Result<()> {
+    let opened = Inputs::open(&cli.inputs)?;
+    let traces: Vec<Trace> = opened.records::<Trace>().collect::<Result<_, _>>()?;
+    print!("{}", summary::render(&traces));
+    Ok(())
+}
+
+/// The corpus's repositories that `wanted` names; one whose source is missing on disk is
+/// kept as [`RepoEntry::Missing`], so only its tasks fail.
+fn load_repos(path: &Path, wanted: &BTreeSet<&str>) -> anyhow::Result<HashMap<String, RepoEntry>> {
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut repos = HashMap::new();
+    for repo in Inputs::open(&[path.to_path_buf()])?.records::<Repo>() {
+        let repo = repo?;
+        if !wanted.contains(repo.id.as_str()) {
+            continue;
+        }
+        let root = base.join(&repo.root);
+        let entry = if root.is_dir() {
+            let sources = pyast::files::source_files(&root, &repo.src_dirs)
+                .with_context(|| format!("cannot list the sources of {}", root.display()))?
+                .into_iter()
+                .collect();
+            RepoEntry::Ready {
+                tree: RepoTree::new(root)?,
+                sources,
+            }
+        } else {
+            RepoEntry::Missing(format!(
+                "the source of repository `{}` is missing at {}; run `just setup` to unpack the corpus",
+                repo.id,
+                root.display()
+            ))
+        };
+        repos.insert(repo.id.clone(), entry);
+    }
+    Ok(repos)
+}
+
+/// SWE-bench predictions: one JSON object a line.
+fn write_predictions(path: &Path, traces: &[Trace]) -> anyhow::Result<()> {
+    let mut out = Output::create(Some(path))?;
+    for trace in traces {
+        out.write_line(
+            &json!({
+                "instance_id": trace.instance_id,
+                "model_patch": trace.patch,
+                "model_name_or_path": trace.solver.name,
+            })
+            .to_string(),
+        )?;
+    }
+    out.finish()
+}
+
+/// One `<instance_id>.traj.json` per trace in the shape of mini-swe-agent's trajectories:
+/// the actions as assistant messages, the observations as user messages.
+fn write_trajectories(dir: &Path, traces: &[Trace]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for trace in traces {
+        let mut messages = vec![json!({
+            "role": "system",
+            "content": "Repair the bug that the failing tests show. Choose among candidate edits.",
+        })];
+        for step in &trace.steps {
+            messages.push(json!({"role": "assistant", "content": step.action}));
+            messages.push(json!({"role": "user", "content": step.observation}));
+        }
+        let exit_status = match (&trace.error, trace.patch.is_empty()) {
+            (Some(_), _) => "Error",
+            (None, false) => "Submitted",
+            (None, true) => "NoPatch",
+        };
+        let document = json!({
+            "trajectory_format": "mini-swe-agent-1",
+            "instance_id": trace.instance_id,
+            "info": {
+                "exit_status": exit_status,
+                "submission": trace.patch,
+                "error": trace.error,
+                "model_stats": {"api_calls": trace.steps.len(), "tokens": trace.cost.tokens},
+                "resolved": trace.outcome.resolved,
+            },
+            "messages": messages,
+        });
+        let name = format!("{}.traj.json", trace.instance_id.replace('/', "_"));
+        write_atomic(
+            &dir.join(name),
+            serde_json::to_string_pretty(&document)?.as_bytes(),
+        )?;
+    }
+    Ok(())
+}
