@@ -3,7 +3,7 @@
 //! how often the same textual change was the gold repair in training (DESIGN: report the
 //! model's gain over the prior, and per family).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -12,78 +12,12 @@ use schemas::Task;
 use serde::Serialize;
 use solver::config::ModelConfig;
 use solver::data::{Budget, encode};
-use solver::example::{LineEdit, RepairExample, common_ends};
 use solver::model::Solver;
+use solver::prior::EditPrior;
 use solver::tokenizer::SolverTokenizer;
 use solver::train::score_all;
 
 use crate::{EvalArgs, bad_input, build_examples, load_tasks};
-
-/// Rough Python tokens: identifier/number runs, whitespace runs, operator runs, and single
-/// other characters (brackets, quotes, commas).
-fn rough_tokens(text: &str) -> Vec<&str> {
-    fn class(c: char) -> u8 {
-        if c.is_alphanumeric() || c == '_' {
-            0
-        } else if c.is_whitespace() {
-            1
-        } else if "<>=!+-*/%&|^~@".contains(c) {
-            2
-        } else {
-            3
-        }
-    }
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut prev: Option<u8> = None;
-    for (i, c) in text.char_indices() {
-        let k = class(c);
-        if prev.is_some_and(|p| p != k || k == 3) {
-            out.push(&text[start..i]);
-            start = i;
-        }
-        prev = Some(k);
-    }
-    if start < text.len() {
-        out.push(&text[start..]);
-    }
-    out
-}
-
-/// The change an edit makes, without its context, at token granularity: `<=` → `<` for a
-/// comparison swap.
-pub fn edit_kind(edit: &LineEdit) -> String {
-    let old = edit.old.concat();
-    let new = edit.new.concat();
-    let (a, b) = (rough_tokens(&old), rough_tokens(&new));
-    let (prefix, suffix) = common_ends(&a, &b);
-    let mid = |v: &[&str]| v[prefix..v.len() - suffix].concat();
-    format!("{}\u{2192}{}", mid(&a).trim(), mid(&b).trim())
-}
-
-/// Counts of each edit kind among the gold repairs of training examples.
-#[derive(Debug, Default)]
-pub struct Prior {
-    counts: HashMap<String, usize>,
-}
-
-impl Prior {
-    pub fn from_examples(examples: &[RepairExample]) -> Prior {
-        let mut counts = HashMap::new();
-        for example in examples {
-            if let Some(gold) = example.gold {
-                *counts
-                    .entry(edit_kind(&example.candidates[gold].edit))
-                    .or_default() += 1;
-            }
-        }
-        Prior { counts }
-    }
-
-    fn score(&self, edit: &LineEdit) -> f64 {
-        self.counts.get(&edit_kind(edit)).copied().unwrap_or(0) as f64
-    }
-}
 
 /// Expected hit@k when ties are broken at random: the gold candidate is beaten by `better`
 /// candidates and tied with `ties` others.
@@ -196,7 +130,7 @@ pub fn evaluate<B: burn::tensor::backend::Backend>(
     let started = Instant::now();
     let built = build_examples(tasks, corpus, &Default::default())?;
     let prior = match prior_tasks {
-        Some(prior_tasks) => Some(Prior::from_examples(
+        Some(prior_tasks) => Some(EditPrior::from_examples(
             &build_examples(prior_tasks, corpus, &Default::default())?.examples,
         )),
         None => None,
@@ -223,7 +157,7 @@ pub fn evaluate<B: burn::tensor::backend::Backend>(
                 let prior_scores: Vec<f64> = example
                     .candidates
                     .iter()
-                    .map(|c| prior.score(&c.edit))
+                    .map(|c| prior.count(&c.edit) as f64)
                     .collect();
                 let (b, t) = standing(&prior_scores, gold);
                 (hit_at(1, b, t), hit_at(5, b, t))
@@ -282,22 +216,6 @@ pub fn run(args: EvalArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn edit_kinds_keep_the_change_only() {
-        let edit = LineEdit {
-            start: 3,
-            old: vec!["    if a <= b:\n".into()],
-            new: vec!["    if a < b:\n".into()],
-        };
-        assert_eq!(edit_kind(&edit), "<=\u{2192}<");
-        let edit = LineEdit {
-            start: 3,
-            old: vec!["    x = f(a, b)\n".into()],
-            new: vec!["    x = f(b, a)\n".into()],
-        };
-        assert_eq!(edit_kind(&edit), "a, b\u{2192}b, a");
-    }
 
     #[test]
     fn ties_share_the_hit() {

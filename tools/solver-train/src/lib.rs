@@ -25,6 +25,7 @@ use solver::checkpoint::{self, Staging};
 use solver::config::ModelConfig;
 use solver::data::{Budget, code_chunks, encode};
 use solver::model::Solver;
+use solver::prior::EditPrior;
 use solver::tokenizer::SolverTokenizer;
 use solver::train::{Objective, StepMetrics, TrainOptions, TrainState, train};
 use solver::{TrainBackend, device};
@@ -292,6 +293,8 @@ struct RunRecord<'a> {
     base_step: u64,
     parent: Option<String>,
     data: Vec<schemas::DataRef>,
+    /// The edit-kind prior of every task in the checkpoint's lineage.
+    prior: Option<EditPrior>,
 }
 
 impl RunRecord<'_> {
@@ -349,6 +352,9 @@ impl RunRecord<'_> {
         let dir = &staging.dir;
         std::fs::write(dir.join(checkpoint::CONFIG), self.config.to_json())?;
         self.tokenizer.save(&dir.join(checkpoint::TOKENIZER))?;
+        if let Some(prior) = &self.prior {
+            prior.save(dir)?;
+        }
         checkpoint::save_weights(&state.model, &dir.join(checkpoint::WEIGHTS))?;
         checkpoint::save_resume_model(&state.model, dir)?;
         state.save_optimizer(dir)?;
@@ -516,6 +522,7 @@ fn init(args: InitArgs) -> Result<()> {
         base_step: 0,
         parent: None,
         data,
+        prior: None,
     };
     let mut saver = |state: &TrainState<TrainBackend>, metrics: &[StepMetrics]| {
         run.save(state, metrics, &[]).map(|_| ())
@@ -603,6 +610,15 @@ fn sft(args: SftArgs) -> Result<()> {
             });
         }
     }
+    // A resumed run saved its lineage's prior already; a new one adds its tasks to its parent's.
+    let prior = match EditPrior::load(start).map_err(bad_input)? {
+        Some(saved) if args.resume.is_some() => saved,
+        inherited => {
+            let mut prior = inherited.unwrap_or_default();
+            prior.merge(&EditPrior::from_examples(&built.examples));
+            prior
+        }
+    };
     let config = loaded.config.clone();
     let tokenizer = loaded.tokenizer.clone();
     let run = RunRecord {
@@ -613,6 +629,7 @@ fn sft(args: SftArgs) -> Result<()> {
         base_step,
         parent,
         data,
+        prior: Some(prior),
     };
     let mut saver = |state: &TrainState<TrainBackend>, metrics: &[StepMetrics]| {
         run.save(state, metrics, &[]).map(|_| ())

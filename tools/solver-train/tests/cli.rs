@@ -131,6 +131,19 @@ fn init_sft_and_eval_write_checkpoints_and_a_summary() {
     assert_eq!(record["parent"], base.to_str().unwrap());
     assert!(record["metrics"]["eval_top1"].as_f64().is_some());
     assert_eq!(record["data"][0]["sha256"].as_str().unwrap().len(), 64);
+    // The edit-kind prior of the tuned tasks travels with the checkpoint; the base has none.
+    assert!(!base.join("edit-prior.json").exists());
+    let prior: Value =
+        serde_json::from_str(&std::fs::read_to_string(tuned.join("edit-prior.json")).unwrap())
+            .unwrap();
+    let total = prior["total"].as_u64().unwrap();
+    let counted: u64 = prior["counts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert!(total >= 1 && counted == total, "{prior}");
 
     let summary = ok(solver_train(&[
         "eval",

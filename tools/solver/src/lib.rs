@@ -13,6 +13,7 @@ pub mod config;
 pub mod data;
 pub mod example;
 pub mod model;
+pub mod prior;
 pub mod tokenizer;
 pub mod train;
 

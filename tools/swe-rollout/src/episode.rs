@@ -36,6 +36,8 @@ pub struct Settings {
     pub top_functions: usize,
     /// Weight of the localization's log-suspiciousness beside the model's score.
     pub loc_weight: f64,
+    /// Weight of the checkpoint's edit-kind prior (log-probability) beside the model's score.
+    pub prior_weight: f64,
     /// Most lines of a code window shown to the model.
     pub max_window_lines: usize,
     /// Chat solver: most replies of the model in one attempt.
@@ -353,9 +355,14 @@ impl Harness {
                 gold_enumerated: false,
                 family: String::new(),
             };
-            let (scores, tokens) = scorer.lock().expect("scorer lock").score(&example);
+            let (scores, priors, tokens) = {
+                let scorer = scorer.lock().expect("scorer lock");
+                let (scores, tokens) = scorer.score(&example);
+                (scores, scorer.prior_log_probs(&example), tokens)
+            };
             trace.cost.tokens += tokens;
-            for (candidate, score) in example.candidates.into_iter().zip(scores) {
+            let scored = scores.into_iter().zip(priors);
+            for (candidate, (score, prior)) in example.candidates.into_iter().zip(scored) {
                 let edit = &candidate.edit;
                 let span = edit.start as u32..=(edit.end().max(edit.start) as u32);
                 let suspicious = span
@@ -367,7 +374,9 @@ impl Harness {
                     path: function.path.clone(),
                     candidate,
                     function: index,
-                    logit: score + settings.loc_weight * (suspicious / top_score).ln(),
+                    logit: score
+                        + settings.prior_weight * prior
+                        + settings.loc_weight * (suspicious / top_score).ln(),
                 });
             }
         }

@@ -77,6 +77,10 @@ pub struct Cli {
     /// Weight of the localization's log-suspiciousness beside the model's score
     #[arg(long, default_value_t = 1.0)]
     pub loc_weight: f64,
+    /// Weight of the checkpoint's edit-kind prior (how often each kind of change was the
+    /// gold repair in its training tasks) beside the model's score; 0 ignores it
+    #[arg(long, default_value_t = 1.0)]
+    pub prior_weight: f64,
     /// Chat solver: most replies of the model per task
     #[arg(long, default_value_t = 30)]
     pub max_turns: usize,
@@ -145,6 +149,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         SolverSpec::Model(path) => {
             let scorer =
                 ModelScorer::load(path).map_err(|err| BadInput::new(format!("{err:#}")))?;
+            if scorer.has_prior() && cli.prior_weight != 0.0 {
+                tracing::info!(
+                    "scoring with the checkpoint's edit-kind prior (weight {})",
+                    cli.prior_weight
+                );
+            }
             (
                 SolverImpl::Model(Box::new(Mutex::new(scorer))),
                 Some(path.display().to_string()),
@@ -205,6 +215,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             max_steps: cli.max_steps,
             top_functions: cli.top_functions,
             loc_weight: cli.loc_weight,
+            prior_weight: cli.prior_weight,
             max_window_lines: solver::example::ExampleOptions::default().max_window_lines,
             max_turns: cli.max_turns,
         },

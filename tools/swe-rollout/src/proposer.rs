@@ -8,6 +8,7 @@ use solver::config::ModelConfig;
 use solver::data::{Budget, encode};
 use solver::example::RepairExample;
 use solver::model::Solver;
+use solver::prior::EditPrior;
 use solver::tokenizer::SolverTokenizer;
 use solver::train::score_all;
 
@@ -60,6 +61,8 @@ pub struct ModelScorer {
     config: ModelConfig,
     tokenizer: SolverTokenizer,
     budget: Budget,
+    /// The edit-kind prior the checkpoint carries (`sft` writes it; a base model has none).
+    prior: Option<EditPrior>,
 }
 
 /// Candidates scored in one forward pass.
@@ -74,7 +77,22 @@ impl ModelScorer {
             config: loaded.config,
             tokenizer: loaded.tokenizer,
             budget: Budget::default(),
+            prior: EditPrior::load(dir)?,
         })
+    }
+
+    /// Whether the checkpoint carries an edit-kind prior.
+    pub fn has_prior(&self) -> bool {
+        self.prior.is_some()
+    }
+
+    /// The prior's log-probability of each candidate's edit kind (0 without a prior).
+    pub fn prior_log_probs(&self, example: &RepairExample) -> Vec<f64> {
+        example
+            .candidates
+            .iter()
+            .map(|c| self.prior.as_ref().map_or(0.0, |p| p.log_prob(&c.edit)))
+            .collect()
     }
 
     /// The score of every candidate of `example` and the number of tokens read.

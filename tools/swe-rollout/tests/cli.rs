@@ -478,3 +478,64 @@ fn an_unreachable_endpoint_is_an_error_of_each_task_not_a_solver_failure() {
         "{error}"
     );
 }
+
+#[test]
+fn the_checkpoints_edit_prior_steers_which_edit_is_tried() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = micro_checkpoint(dir.path());
+    let task = small_task();
+    let root = repos()[&task.repo].clone();
+    let (_, (clean, buggy)) = patch::apply_in_memory(&root, &task.bug_patch)
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    let gold = solver::example::LineEdit::between(&buggy, &clean).unwrap();
+    let kind = solver::prior::edit_kind(&gold);
+    let prior = solver::prior::EditPrior {
+        counts: [(kind.clone(), 1000)].into(),
+        total: 1000,
+    };
+    prior.save(&checkpoint).unwrap();
+    let tasks = write_tasks(dir.path(), "one.jsonl", std::slice::from_ref(&task));
+    let solver = format!("model:{}", checkpoint.display());
+    let out = rollout(&[
+        "--solver",
+        &solver,
+        "-k",
+        "1",
+        "--max-steps",
+        "1",
+        "--temperature",
+        "0",
+        "--loc-weight",
+        "0",
+        "--prior-weight",
+        "100",
+        tasks.to_str().unwrap(),
+    ]);
+    let trace = &traces(&out)[0];
+    let edit = trace
+        .steps
+        .iter()
+        .find(|s| s.action.starts_with("edit "))
+        .expect("one edit tried");
+    let lines: Vec<&str> = edit.observation.lines().collect();
+    let old: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix('-'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let new: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix('+'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let tried = solver::example::LineEdit { start: 1, old, new };
+    assert_eq!(
+        solver::prior::edit_kind(&tried),
+        kind,
+        "{}",
+        edit.observation
+    );
+}
