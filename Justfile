@@ -36,6 +36,11 @@ test: setup
     cargo check -q -p solver-train -p swe-rollout --features solver-train/cuda,swe-rollout/cuda
     {{records}} check -q examples/*.jsonl
 
+# Resolve rate on the evaluation set of a base solver and of one fine-tuned on random
+# validated training tasks (CANDIDATES=2800 SFT_STEPS=300 EVERY=1 EXECUTOR=wasm; resumable).
+rollout-eval *OUT: setup
+    bash scripts/rollout-eval.sh {{OUT}}
+
 # Benchmark the execution gate: validated tasks per minute, naive native vs default wasm (N candidates).
 bench-validate N="100" SEED="1": setup
     bash scripts/bench-validate.sh {{N}} {{SEED}}

@@ -91,7 +91,7 @@ pub struct Analysis {
     pub line_rank: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_rank: Option<u32>,
-    /// Whether the repair templates proposed the gold repair at all.
+    /// Whether the gold repair was among the candidate edits the solver chose from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gold_proposed: Option<bool>,
 }

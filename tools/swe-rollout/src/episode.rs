@@ -380,6 +380,8 @@ impl Harness {
                 });
             }
         }
+        let enumerated = pool.len();
+        let pool = on_failing_path(work, pool)?;
         proposed.extend(
             pool.iter()
                 .map(|p| (p.path.clone(), p.candidate.edit.clone())),
@@ -387,9 +389,9 @@ impl Harness {
         trace.steps.push(note(
             "propose",
             &format!(
-                "{} candidate edits in {} functions",
-                pool.len(),
-                functions.len().min(settings.top_functions)
+                "{enumerated} candidate edits in {} functions, {} on the path of every failing test",
+                functions.len().min(settings.top_functions),
+                pool.len()
             ),
         ));
 
@@ -612,6 +614,50 @@ impl Harness {
         }
         analysis
     }
+}
+
+/// The proposals whose edited lines every failing test executes (in the reproduction run):
+/// an edit off a failing test's path leaves that test failing, so it cannot resolve the
+/// task. Without a line map, or when no proposal qualifies, all are kept.
+fn on_failing_path(work: &Work, pool: Vec<Proposal>) -> Result<Vec<Proposal>> {
+    let Some(map) = work.reproduced.line_map.as_ref() else {
+        return Ok(pool);
+    };
+    let failing: Vec<&String> = work
+        .problem
+        .fail_to_pass
+        .iter()
+        .filter(|id| work.reproduced.outcomes.get(id.as_str()) != Some(&TestOutcome::Passed))
+        .collect();
+    let mut texts: HashMap<String, String> = HashMap::new();
+    let mut feasible = Vec::with_capacity(pool.len());
+    for (index, proposal) in pool.iter().enumerate() {
+        if !texts.contains_key(&proposal.path) {
+            let text = buggy_text(&work.repo.root, &work.problem.bug, &proposal.path)?;
+            texts.insert(proposal.path.clone(), text);
+        }
+        let buggy = &texts[&proposal.path];
+        let Some(edited) = proposal.candidate.edit.apply(buggy) else {
+            continue;
+        };
+        let changed =
+            BTreeMap::from([(proposal.path.clone(), patch::changed_lines(buggy, &edited))]);
+        let reaches_all = match map.select(&changed) {
+            Selection::All => true,
+            Selection::Tests(ids) => failing.iter().all(|id| ids.contains(*id)),
+        };
+        if reaches_all {
+            feasible.push(index);
+        }
+    }
+    if feasible.is_empty() {
+        return Ok(pool);
+    }
+    let mut pool: Vec<Option<Proposal>> = pool.into_iter().map(Some).collect();
+    Ok(feasible
+        .into_iter()
+        .filter_map(|i| pool[i].take())
+        .collect())
 }
 
 /// The text of `path` with the bug applied.

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Resolve rate on the held-out evaluation set of a base solver and of the same solver
+# fine-tuned on random validated training tasks (issue 6):
+#   task-gen --strategy random (training repos) → task-validate → solver-train init → sft
+#   → swe-rollout of both checkpoints on data/eval/eval-set.jsonl → summaries
+# Every step writes into OUT and is skipped when its output exists, so a killed run resumes.
+#
+#   scripts/rollout-eval.sh [OUT]          (default OUT=WORKDIR/run/rollout-eval)
+# Variables: CANDIDATES=2800 (≈ 2,000 valid at the measured ~71% yield) SEED=1
+#   EXECUTOR=wasm (native is faster and gives the same verdicts; see docs/yield.md)
+#   BASE_STEPS=250 SFT_STEPS=300 EVERY=1 (evaluate every EVERY-th task of the evaluation set)
+#   ROLLOUT_FLAGS="" (extra swe-rollout flags, e.g. "-k 4 --max-steps 2")
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+workdir=${SOCRATIC_WORKDIR:-$root/.socratic}
+out=${1:-$workdir/run/rollout-eval}
+candidates=${CANDIDATES:-2800}
+seed=${SEED:-1}
+executor=${EXECUTOR:-wasm}
+every=${EVERY:-1}
+bin=${CARGO_TARGET_DIR:-$root/target}/release
+mkdir -p "$out"
+cargo build --release -q -p task-gen -p task-validate -p solver-train -p swe-rollout \
+    --manifest-path "$root/Cargo.toml"
+
+step() { echo "rollout-eval: $*" >&2; }
+timed() { # timed NAME COMMAND...: runs COMMAND and records its wall time in OUT/times.tsv
+    local name=$1 start
+    shift
+    start=$(date +%s)
+    "$@"
+    printf '%s\t%s\n' "$name" "$(($(date +%s) - start))" >> "$out/times.tsv"
+}
+
+if [ ! -f "$out/candidates.jsonl" ]; then
+    step "generating $candidates candidates (seed $seed)"
+    timed task-gen "$bin/task-gen" --strategy random --budget "$candidates" --seed "$seed" \
+        "$workdir/corpus.jsonl" -o "$out/candidates.jsonl"
+fi
+if [ ! -f "$out/train.jsonl" ]; then
+    step "validating with the $executor executor"
+    timed task-validate "$bin/task-validate" --executor "$executor" --workdir "$workdir" \
+        "$out/candidates.jsonl" -o "$out/train.jsonl" --rejects "$out/rejects.jsonl"
+fi
+step "$(wc -l < "$out/train.jsonl") validated training tasks"
+if [ ! -f "$out/base/checkpoint.json" ]; then
+    step "pretraining the base model (${BASE_STEPS:-250} steps)"
+    timed init "$bin/solver-train" init "$workdir/corpus.jsonl" -o "$out/base" \
+        --steps "${BASE_STEPS:-250}" --seed "$seed" > /dev/null
+fi
+if [ ! -f "$out/tuned/checkpoint.json" ]; then
+    step "fine-tuning on the training tasks (${SFT_STEPS:-300} steps)"
+    timed sft "$bin/solver-train" sft --from "$out/base" "$out/train.jsonl" -o "$out/tuned" \
+        --workdir "$workdir" --steps "${SFT_STEPS:-300}" --seed "$seed" > /dev/null
+fi
+
+awk -v every="$every" '(NR - 1) % every == 0' "$root/data/eval/eval-set.jsonl" > "$out/eval-tasks.jsonl"
+for model in base tuned; do
+    if [ ! -f "$out/traces-$model.jsonl" ]; then
+        step "rollouts of $model on $(wc -l < "$out/eval-tasks.jsonl") evaluation tasks"
+        # shellcheck disable=SC2086
+        timed "rollout-$model" "$bin/swe-rollout" --solver "model:$out/$model" --workdir "$workdir" \
+            --seed "$seed" ${ROLLOUT_FLAGS:-} "$out/eval-tasks.jsonl" -o "$out/traces-$model.jsonl"
+    fi
+    "$bin/swe-rollout" --summarize "$out/traces-$model.jsonl" > "$out/summary-$model.md"
+    echo "## $model" >&2
+    cat "$out/summary-$model.md" >&2
+done
+step "summaries in $out/summary-{base,tuned}.md, wall times in $out/times.tsv"
