@@ -38,9 +38,18 @@ if [ ! -f "$out/candidates.jsonl" ]; then
         "$workdir/corpus.jsonl" -o "$out/candidates.jsonl"
 fi
 if [ ! -f "$out/train.jsonl" ]; then
-    step "validating with the $executor executor"
-    timed task-validate "$bin/task-validate" --executor "$executor" --workdir "$workdir" \
-        "$out/candidates.jsonl" -o "$out/train.jsonl" --rejects "$out/rejects.jsonl"
+    # In shards of ~400 candidates, each kept when done, so a killed run loses one shard at most
+    # (and the test results of that shard are cached).
+    shards=$(((candidates + 399) / 400))
+    for ((i = 0; i < shards; i++)); do
+        [ -f "$out/valid-$i-of-$shards.jsonl" ] && continue
+        step "validating shard $((i + 1)) of $shards with the $executor executor"
+        timed "task-validate-$i" "$bin/task-validate" --executor "$executor" --workdir "$workdir" \
+            --shard "$i/$shards" "$out/candidates.jsonl" -o "$out/valid-$i-of-$shards.jsonl" \
+            --rejects "$out/rejects-$i-of-$shards.jsonl"
+    done
+    for ((i = 0; i < shards; i++)); do cat "$out/valid-$i-of-$shards.jsonl"; done > "$out/train.jsonl.partial"
+    mv "$out/train.jsonl.partial" "$out/train.jsonl"
 fi
 step "$(wc -l < "$out/train.jsonl") validated training tasks"
 if [ ! -f "$out/base/checkpoint.json" ]; then
@@ -55,15 +64,23 @@ if [ ! -f "$out/tuned/checkpoint.json" ]; then
 fi
 
 awk -v every="$every" '(NR - 1) % every == 0' "$root/data/eval/eval-set.jsonl" > "$out/eval-tasks.jsonl"
-for model in base tuned; do
-    if [ ! -f "$out/traces-$model.jsonl" ]; then
-        step "rollouts of $model on $(wc -l < "$out/eval-tasks.jsonl") evaluation tasks"
+# The tuned checkpoint carries the edit-kind prior of its tasks; "tuned-no-prior" runs it
+# without (--prior-weight 0), so the gain of fine-tuning and that of the prior are apart.
+for run in base tuned tuned-no-prior; do
+    case $run in
+        base) model=base flags=() ;;
+        tuned) model=tuned flags=() ;;
+        tuned-no-prior) model=tuned flags=(--prior-weight 0) ;;
+    esac
+    if [ ! -f "$out/traces-$run.jsonl" ]; then
+        step "rollouts of $run on $(wc -l < "$out/eval-tasks.jsonl") evaluation tasks"
         # shellcheck disable=SC2086
-        timed "rollout-$model" "$bin/swe-rollout" --solver "model:$out/$model" --workdir "$workdir" \
-            --seed "$seed" ${ROLLOUT_FLAGS:-} "$out/eval-tasks.jsonl" -o "$out/traces-$model.jsonl"
+        timed "rollout-$run" "$bin/swe-rollout" --solver "model:$out/$model" --workdir "$workdir" \
+            --seed "$seed" "${flags[@]}" ${ROLLOUT_FLAGS:-} "$out/eval-tasks.jsonl" \
+            -o "$out/traces-$run.jsonl"
     fi
-    "$bin/swe-rollout" --summarize "$out/traces-$model.jsonl" > "$out/summary-$model.md"
-    echo "## $model" >&2
-    cat "$out/summary-$model.md" >&2
+    "$bin/swe-rollout" --summarize "$out/traces-$run.jsonl" > "$out/summary-$run.md"
+    echo "## $run" >&2
+    cat "$out/summary-$run.md" >&2
 done
-step "summaries in $out/summary-{base,tuned}.md, wall times in $out/times.tsv"
+step "summaries in $out/summary-*.md, wall times in $out/times.tsv"

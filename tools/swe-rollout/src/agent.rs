@@ -17,9 +17,9 @@ use crate::episode::{
 };
 use crate::openai::{ChatClient, ToolCall};
 
-const SYSTEM: &str = "You repair a bug in a Python repository. Failing tests show it. \
-Use the tools: `view` a file's lines, `search` the code, `edit` a file by replacing one exact \
-occurrence of existing text, `run_tests` to run the failing and the passing tests, and \
+pub(crate) const SYSTEM: &str = "You repair a bug in a Python repository. Failing tests show it. \
+Use the tools: `view` a file's lines, `search` the code, `edit` a source file (not a test) \
+by replacing one exact occurrence of existing text, `run_tests` to run the failing and the passing tests, and \
 `submit` when the tests pass. Change as little as possible.";
 
 /// Most characters of one observation sent back to the model.
@@ -81,20 +81,36 @@ struct WorkingCopy<'w, 'h, 't> {
 }
 
 impl WorkingCopy<'_, '_, '_> {
-    /// A repository-relative path of an existing file, or why not.
+    /// The canonical repository-relative form (`a/b.py`) of a path to an existing regular
+    /// file of the repository, or why not. `.` and doubled `/` are dropped, so the same file
+    /// always has the same key; `..`, absolute paths and symbolic links are refused.
     fn checked_path(&self, path: &str) -> Result<String> {
-        let relative = Path::new(path.trim_start_matches("./"));
-        if relative
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_)))
-        {
-            bail!("`{path}` is not a path inside the repository");
+        let mut parts = Vec::new();
+        for component in Path::new(path).components() {
+            match component {
+                Component::Normal(part) => parts.push(part.to_string_lossy().to_string()),
+                Component::CurDir => {}
+                _ => bail!("`{path}` is not a path inside the repository"),
+            }
         }
-        let clean = relative.to_string_lossy().to_string();
-        if !self.work.repo.root.join(&clean).is_file() {
-            bail!("no file `{clean}` in the repository");
+        if parts.is_empty() {
+            bail!("`{path}` is not a file");
         }
-        Ok(clean)
+        let mut on_disk = self.work.repo.root.clone();
+        for part in &parts {
+            on_disk.push(part);
+            match std::fs::symlink_metadata(&on_disk) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    bail!("`{path}` goes through a symbolic link")
+                }
+                Ok(_) => {}
+                Err(_) => bail!("no file `{}` in the repository", parts.join("/")),
+            }
+        }
+        if !on_disk.is_file() {
+            bail!("`{}` is not a file", parts.join("/"));
+        }
+        Ok(parts.join("/"))
     }
 
     fn text(&self, path: &str) -> Result<String> {
@@ -118,9 +134,12 @@ impl WorkingCopy<'_, '_, '_> {
             .and_then(Value::as_u64)
             .map_or(lines.len(), |e| e as usize)
             .min(lines.len())
-            .min(start + MAX_VIEW_LINES - 1);
+            .min(start.saturating_add(MAX_VIEW_LINES - 1));
         if start > lines.len() {
             bail!("{path} has {} lines", lines.len());
+        }
+        if end < start {
+            bail!("`end` ({end}) comes before `start` ({start})");
         }
         Ok((start..=end)
             .map(|n| format!("{n:>5} {}", lines[n - 1]))
@@ -161,6 +180,12 @@ impl WorkingCopy<'_, '_, '_> {
 
     fn edit(&mut self, args: &Value) -> Result<String> {
         let path = self.checked_path(str_arg(args, "path")?)?;
+        if !editable(&path) {
+            bail!(
+                "{path} is not a source file of the project: tests and their configuration \
+                 stay as they are"
+            );
+        }
         let search = str_arg(args, "search")?;
         let replace = str_arg(args, "replace")?;
         let text = self.text(&path)?;
@@ -182,6 +207,12 @@ impl WorkingCopy<'_, '_, '_> {
         self.edited.insert(path.clone(), new);
         Ok(format!("edited {path}"))
     }
+}
+
+/// Whether the model may edit `path`: a Python file of the project, not a test or a
+/// `conftest.py` (the verdict must come from the task's own tests).
+fn editable(path: &str) -> bool {
+    path.ends_with(".py") && !pyast::files::is_test_path(path)
 }
 
 fn str_arg<'a>(args: &'a Value, name: &str) -> Result<&'a str> {
@@ -249,13 +280,24 @@ pub(crate) fn solve_with_chat(
     let mut idle = 0;
     let mut submitted = false;
     for turn in 0..settings.max_turns {
-        let reply = client.complete(
+        let reply = match client.complete(
             &messages,
             &tools,
             sampling.temperature,
             sampling.top_p,
             sampling.seed.wrapping_add(turn as u64),
-        )?;
+        ) {
+            Ok(reply) => reply,
+            // Before the first reply the endpoint failed, not the solver.
+            Err(err) if turn == 0 => return Err(err),
+            // Later (a context overflow, an outage): judge what the model did so far.
+            Err(err) => {
+                trace
+                    .steps
+                    .push(note("stop", &format!("the endpoint failed: {err:#}")));
+                break;
+            }
+        };
         trace.cost.tokens += reply.tokens;
         messages.push(reply.message.clone());
         if reply.tool_calls.is_empty() {

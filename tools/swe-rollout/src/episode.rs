@@ -227,6 +227,12 @@ impl Harness {
             .steps
             .push(test_step("run_tests", &problem, &reproduced));
         trace.outcome = before.clone();
+        if reproduced.end.hit_limit() {
+            bail!(
+                "the tests on the buggy code hit a limit of the sandbox: {}",
+                reproduced.end
+            );
+        }
         if before.resolved {
             bail!("the tests already pass on the buggy code: the task is not valid");
         }
@@ -432,7 +438,15 @@ impl Harness {
                     continue;
                 };
                 let edits = BTreeMap::from([(proposal.path.clone(), edited.clone())]);
-                let (run, seen) = self.run_edits(work, &edits)?;
+                let (run, seen) = match self.run_edits(work, &edits) {
+                    Ok(ran) => ran,
+                    Err(err) => {
+                        // One broken run must not throw away the attempts before it.
+                        let why = format!("the sandbox failed: {err:#}");
+                        trace.steps.push(note("run_tests", &why));
+                        continue;
+                    }
+                };
                 trace.steps.push(match seen {
                     0 => note(
                         "run_tests",
@@ -507,7 +521,8 @@ impl Harness {
     /// Runs the task's tests on the buggy code with `edits` (path → the file's new text)
     /// applied. Only the tests that can see the edits run: those that execute an edited line
     /// in the reproduction run; the others run as before, so they keep their outcome from
-    /// that run. Returns the merged run and how many tests ran.
+    /// that run. A run that resolves the task this way is confirmed by running every test of
+    /// the task. Returns the merged run and how many tests ran.
     pub(crate) fn run_edits(
         &self,
         work: &Work,
@@ -562,7 +577,15 @@ impl Harness {
         merged.end = run.end;
         merged.output = run.output;
         merged.duration = run.duration;
-        Ok((merged, selected.len()))
+        let ran = selected.len();
+        let everything = problem.fail_to_pass.len() + problem.pass_to_pass.len();
+        if ran < everything && outcome(problem, &merged).resolved {
+            let full = self
+                .bed
+                .run_cached(work.repo, &changes, &problem.args, "")?;
+            return Ok((full, everything));
+        }
+        Ok((merged, ran))
     }
 
     /// The facts hidden from the solver: where the bug really is and how the localization
@@ -585,32 +608,50 @@ impl Harness {
         let Ok(bug) = patch::apply_in_memory(&repo.root, &task.bug_patch) else {
             return analysis;
         };
-        let Some((path, (clean, buggy))) = bug.iter().next() else {
+        // The lines the gold repair touches, in the buggy files (every hunk of every file).
+        let changed: Vec<(&String, BTreeSet<u32>)> = bug
+            .iter()
+            .map(|(path, (clean, buggy))| (path, patch::changed_lines(buggy, clean)))
+            .filter(|(_, lines)| !lines.is_empty())
+            .collect();
+        let Some((first_path, first_lines)) = changed.first() else {
             return analysis;
         };
-        let Some(gold) = LineEdit::between(buggy, clean) else {
-            return analysis;
+        analysis.bug_path = Some(first_path.to_string());
+        analysis.bug_line = first_lines.first().copied();
+        let is_bug_line = |path: &str, line: u32| {
+            changed
+                .iter()
+                .any(|(p, l)| p.as_str() == path && l.contains(&line))
         };
-        let (start, end) = (gold.start as u32, gold.end().max(gold.start) as u32);
-        analysis.bug_path = Some(path.clone());
-        analysis.bug_line = Some(start);
         if let Some(loc) = &trace.localization {
             analysis.line_rank = loc
                 .lines
                 .iter()
-                .position(|l| &l.path == path && (start..=end).contains(&l.line))
+                .position(|l| is_bug_line(&l.path, l.line))
                 .map(|i| i as u32 + 1);
             analysis.function_rank = loc
                 .functions
                 .iter()
                 .position(|f| {
-                    &f.path == path && f.start_line <= start && end <= f.end_line.max(f.start_line)
+                    changed.iter().any(|(p, lines)| {
+                        p.as_str() == f.path
+                            && lines
+                                .iter()
+                                .any(|l| (f.start_line..=f.end_line.max(f.start_line)).contains(l))
+                    })
                 })
                 .map(|i| i as u32 + 1);
         }
-        if trace.error.is_none() {
+        // Which candidates the built-in model chose from (the chat solver has none).
+        if trace.error.is_none()
+            && matches!(self.solver_impl, SolverImpl::Model(_))
+            && let [(path, _)] = changed.as_slice()
+            && let Some((clean, buggy)) = bug.get(*path)
+            && let Some(gold) = LineEdit::between(buggy, clean)
+        {
             analysis.gold_proposed =
-                Some(proposed.iter().any(|(p, edit)| p == path && *edit == gold));
+                Some(proposed.iter().any(|(p, edit)| p == *path && *edit == gold));
         }
         analysis
     }
@@ -627,7 +668,12 @@ fn on_failing_path(work: &Work, pool: Vec<Proposal>) -> Result<Vec<Proposal>> {
         .problem
         .fail_to_pass
         .iter()
-        .filter(|id| work.reproduced.outcomes.get(id.as_str()) != Some(&TestOutcome::Passed))
+        .filter(|id| {
+            !matches!(
+                work.reproduced.outcomes.get(id.as_str()),
+                Some(TestOutcome::Passed | TestOutcome::Skipped)
+            )
+        })
         .collect();
     let mut texts: HashMap<String, String> = HashMap::new();
     let mut feasible = Vec::with_capacity(pool.len());

@@ -39,7 +39,7 @@ Examples:
       -o traces.jsonl --summary
   swe-rollout --solver model:ckpt/base -k 4 --max-steps 2 --temperature 0.7 valid.jsonl \\
       --predictions preds.jsonl --trajectories trajs/
-  OPENAI_API_KEY=... swe-rollout --solver openai:http://localhost:8000/v1#Qwen2.5-Coder-7B \
+  OPENAI_API_KEY=... swe-rollout --solver openai:http://localhost:8000/v1#Qwen2.5-Coder-7B \\
       valid.jsonl -o traces.jsonl
   swe-rollout --summarize traces.jsonl          # the summary of traces written before";
 
@@ -59,8 +59,8 @@ pub struct Cli {
     /// OpenAI-compatible chat-completions server that supports tool calls)
     #[arg(long, value_name = "SPEC", required_unless_present = "summarize")]
     pub solver: Option<String>,
-    /// Candidate edits tested per step
-    #[arg(short = 'k', long, default_value_t = 2)]
+    /// Built-in model: candidate edits tested per step
+    #[arg(short = 'k', long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     pub k: u32,
     /// Sampling temperature over the candidates' scores (0: greedy)
     #[arg(long, default_value_t = 0.7)]
@@ -68,16 +68,16 @@ pub struct Cli {
     /// Nucleus: sample among the most likely candidates holding this much probability
     #[arg(long, default_value_t = 0.95)]
     pub top_p: f64,
-    /// Rounds of sampling and testing before the best attempt is submitted
+    /// Built-in model: rounds of sampling and testing before the best attempt is submitted
     #[arg(long, default_value_t = 3)]
     pub max_steps: usize,
-    /// Functions, most suspicious first, whose candidate edits are considered
+    /// Built-in model: functions, most suspicious first, whose candidate edits are considered
     #[arg(long, default_value_t = 3)]
     pub top_functions: usize,
-    /// Weight of the localization's log-suspiciousness beside the model's score
+    /// Built-in model: weight of the localization's log-suspiciousness beside the model's score
     #[arg(long, default_value_t = 1.0)]
     pub loc_weight: f64,
-    /// Weight of the checkpoint's edit-kind prior (how often each kind of change was the
+    /// Built-in model: weight of the checkpoint's edit-kind prior (how often each kind of change was the
     /// gold repair in its training tasks) beside the model's score; 0 ignores it
     #[arg(long, default_value_t = 1.0)]
     pub prior_weight: f64,
@@ -332,18 +332,22 @@ fn write_predictions(path: &Path, traces: &[Trace]) -> anyhow::Result<()> {
 fn write_trajectories(dir: &Path, traces: &[Trace]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for trace in traces {
-        let mut messages = vec![json!({
-            "role": "system",
-            "content": "Repair the bug that the failing tests show. Choose among candidate edits.",
-        })];
+        let system = if trace.solver.name.starts_with("openai:") {
+            agent::SYSTEM
+        } else {
+            "Repair the bug that the failing tests show by choosing among candidate edits."
+        };
+        let mut messages = vec![json!({"role": "system", "content": system})];
         for step in &trace.steps {
             messages.push(json!({"role": "assistant", "content": step.action}));
             messages.push(json!({"role": "user", "content": step.observation}));
         }
-        let exit_status = match (&trace.error, trace.patch.is_empty()) {
-            (Some(_), _) => "Error",
-            (None, false) => "Submitted",
-            (None, true) => "NoPatch",
+        let submitted = trace.steps.iter().any(|s| s.action == "submit");
+        let exit_status = match (&trace.error, trace.patch.is_empty(), submitted) {
+            (Some(_), _, _) => "Error",
+            (None, true, _) => "NoPatch",
+            (None, false, true) => "Submitted",
+            (None, false, false) => "Stopped",
         };
         let document = json!({
             "trajectory_format": "mini-swe-agent-1",
@@ -352,7 +356,7 @@ fn write_trajectories(dir: &Path, traces: &[Trace]) -> anyhow::Result<()> {
                 "exit_status": exit_status,
                 "submission": trace.patch,
                 "error": trace.error,
-                "model_stats": {"api_calls": trace.steps.len(), "tokens": trace.cost.tokens},
+                "model_stats": {"steps": trace.steps.len(), "tokens": trace.cost.tokens},
                 "resolved": trace.outcome.resolved,
             },
             "messages": messages,

@@ -39,14 +39,20 @@ pub fn ochiai(map: &LineMap, failing: &BTreeSet<String>) -> BTreeMap<(String, u3
 
 /// The `path:line` frames of each failing test's traceback in pytest's output (`--tb=short`
 /// prints `path.py:12: in name`; Python's own `File "path.py", line 12` is read too), outer
-/// frames first. Each failure section (`____ test ____`) is one traceback.
+/// frames first. Each failure section (`____ test ____`) is one traceback; the warnings
+/// summary (`path.py:12: DeprecationWarning`) is not read.
 pub fn traceback_frames(output: &str) -> Vec<Vec<(String, u32)>> {
     let mut sections: Vec<Vec<(String, u32)>> = vec![Vec::new()];
+    let mut in_warnings = false;
     for line in output.lines() {
         if line.starts_with("____") || line.starts_with("====") {
+            in_warnings = line.starts_with("====") && line.contains("warnings summary");
             if !sections.last().is_some_and(Vec::is_empty) {
                 sections.push(Vec::new());
             }
+            continue;
+        }
+        if in_warnings {
             continue;
         }
         if let Some(frame) = short_frame(line).or_else(|| python_frame(line)) {
@@ -234,6 +240,8 @@ src/pkg/m.py:12: in g
 E   AssertionError: assert 1 == 2
 ________________________________ test_b ________________________________
   File \"/work/src/pkg/m.py\", line 40, in h
+=============================== warnings summary ===============================
+src/pkg/m.py:7: DeprecationWarning: old
 =========================== short test summary info ============================
 FAILED tests/test_m.py::test_a - AssertionError
 ";

@@ -82,7 +82,10 @@ impl Tally {
     fn row(&self, name: &str) -> String {
         let (lo, hi) = wilson(self.resolved, self.attempted);
         let pct = |x: f64| format!("{:.1}", 100.0 * x);
-        let top = |i: usize| pct(Self::rate(self.top[i], self.located));
+        let top = |i: usize| match self.located {
+            0 => "–".to_string(),
+            n => pct(Self::rate(self.top[i], n)),
+        };
         format!(
             "| {name} | {} | {} [{}, {}] | {} | {:.2} | {} / {} / {} | {} |",
             self.attempted,

@@ -383,6 +383,13 @@ fn the_chat_solver_repairs_through_retries_and_tools_without_seeing_the_gold_pat
     let replace = format!("{before}\n{}", gold.new.concat());
     let edit = serde_json::json!({"path": path, "search": search, "replace": replace}).to_string();
     let view = serde_json::json!({"path": path, "start": gold.start - 3, "end": gold.start + 3});
+    // The same file through `.`: the tools must see the buggy text, never the clean one on disk.
+    let odd_path = path.replacen('/', "/./", 1);
+    let odd_view =
+        serde_json::json!({"path": odd_path, "start": gold.start, "end": gold.start}).to_string();
+    let test_file = task.fail_to_pass[0].split("::").next().unwrap().to_string();
+    let test_edit =
+        serde_json::json!({"path": test_file, "search": "assert", "replace": "pass"}).to_string();
 
     let (url, requests) = serve(vec![
         Answer {
@@ -396,8 +403,11 @@ fn the_chat_solver_repairs_through_retries_and_tools_without_seeing_the_gold_pat
             ..Answer::ok(tool_reply(&[("submit", "{}".into())]))
         },
         Answer::ok("<html>502 bad gateway</html>".into()),
-        Answer::ok(tool_reply(&[("view", view.to_string())])),
-        Answer::ok(tool_reply(&[("edit", "{oops".into())])),
+        Answer::ok(tool_reply(&[
+            ("view", view.to_string()),
+            ("view", odd_view),
+        ])),
+        Answer::ok(tool_reply(&[("edit", "{oops".into()), ("edit", test_edit)])),
         Answer::ok(tool_reply(&[("edit", edit)])),
         Answer::ok(tool_reply(&[
             ("run_tests", "{}".into()),
@@ -421,22 +431,36 @@ fn the_chat_solver_repairs_through_retries_and_tools_without_seeing_the_gold_pat
     assert!(trace.outcome.resolved, "{:#?}", trace.steps);
     assert_eq!(trace.cost.tokens, 4 * 110);
     let actions: Vec<&str> = trace.steps.iter().map(|s| s.action.as_str()).collect();
-    let edit_action = format!("edit {path}");
     let view_action = format!("view {path}");
     assert!(actions.contains(&view_action.as_str()), "{actions:?}");
     assert!(actions.contains(&"run_tests") && actions.contains(&"submit"));
     let edits: Vec<&schemas::Step> = trace
         .steps
         .iter()
-        .filter(|s| s.action == edit_action || s.action == "edit")
+        .filter(|s| s.action.starts_with("edit"))
         .collect();
-    assert_eq!(edits.len(), 2, "{actions:?}");
+    assert_eq!(edits.len(), 3, "{actions:?}");
     assert!(
         edits[0].observation.starts_with("error:"),
         "{}",
         edits[0].observation
     );
-    assert_eq!(edits[1].observation, format!("edited {path}"));
+    assert!(
+        edits[1].observation.contains("not a source file"),
+        "{}",
+        edits[1].observation
+    );
+    assert_eq!(edits[2].observation, format!("edited {path}"));
+    let odd = trace
+        .steps
+        .iter()
+        .find(|s| s.action == format!("view {odd_path}"))
+        .unwrap();
+    assert!(
+        odd.observation.contains(gold.old[0].trim()),
+        "{}",
+        odd.observation
+    );
     let outcomes = rerun_with(&task, &trace.patch);
     assert!(
         task.fail_to_pass
