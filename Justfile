@@ -33,7 +33,7 @@ test: setup
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -q -- -D warnings
     cargo test --workspace -q
-    cargo check -q -p solver-train -p swe-rollout --features solver-train/cuda,swe-rollout/cuda
+    cargo check -q -p solver-train -p swe-rollout -p grad-score --features solver-train/cuda,swe-rollout/cuda,grad-score/cuda
     {{records}} check -q examples/*.jsonl
 
 # Resolve rate on the evaluation set of a base solver and of one fine-tuned on random

@@ -1,0 +1,433 @@
+//! `grad-score`: the solver-gradient alignment reward. For each valid task, the gradient of
+//! the solver's ranking loss on the task's gold repair (the loss `solver-train sft`
+//! minimises) is projected to `--dim` dimensions; its cosine with the target direction — the
+//! mean projected gradient over trusted tasks the solver still fails — is the task's
+//! alignment, and reward = validity × alignment. `--keep-top K` / `--keep-frac F` keep the
+//! best tasks for training.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use schemas::{Record, Score, Task, Trace};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use solver::checkpoint;
+use solver::data::{Budget, encode};
+use solver::example::ExampleOptions;
+use solver_train::{CorpusArgs, build_examples, load_tasks};
+use stage_io::cli::{LogArgs, OutputArgs, RunArgs};
+use stage_io::input::Inputs;
+use stage_io::output::{Output, write_atomic};
+use stage_io::{BadInput, progress};
+
+pub mod project;
+
+use project::{Projector, cosine, norm};
+
+const EXAMPLES: &str = "\
+Examples:
+  grad-score --checkpoint ckpt/r1 --target dev.jsonl --target-traces dev-traces.jsonl \\
+      --target-out target.json valid.jsonl -o scores.jsonl --keep-top 200 --kept kept.jsonl
+  grad-score --checkpoint ckpt/r1 --target-in target.json valid.jsonl --keep-frac 0.5 --kept kept.jsonl";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "grad-score",
+    version,
+    about = "Score valid tasks by how well the solver's gradient on them aligns with its gradient on the tasks it fails",
+    after_help = EXAMPLES
+)]
+pub struct Cli {
+    /// Valid Task files to score (`-` or none: stdin)
+    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// The solver checkpoint whose gradients are compared
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: PathBuf,
+    /// Trusted (dev) tasks that define the target direction
+    #[arg(long, value_name = "FILE", required_unless_present = "target_in")]
+    pub target: Option<PathBuf>,
+    /// The solver's traces on the --target tasks: only the tasks it failed define the target
+    #[arg(long, value_name = "FILE", requires = "target")]
+    pub target_traces: Option<PathBuf>,
+    /// Save the target direction here, to reuse for the round
+    #[arg(long, value_name = "FILE")]
+    pub target_out: Option<PathBuf>,
+    /// A target direction saved by --target-out
+    #[arg(long, value_name = "FILE", conflicts_with = "target")]
+    pub target_in: Option<PathBuf>,
+    /// Write the kept tasks here
+    #[arg(long, value_name = "FILE")]
+    pub kept: Option<PathBuf>,
+    /// Keep the K tasks of highest reward (ties: smaller instance_id first)
+    #[arg(
+        long,
+        value_name = "K",
+        requires = "kept",
+        conflicts_with = "keep_frac"
+    )]
+    pub keep_top: Option<usize>,
+    /// Keep this fraction of the tasks, by reward
+    #[arg(long, value_name = "F", requires = "kept")]
+    pub keep_frac: Option<f64>,
+    /// Dimension of the projected gradients
+    #[arg(long, default_value_t = 8192)]
+    pub dim: usize,
+    /// Output dimensions each gradient coordinate is hashed to
+    #[arg(long, default_value_t = 4)]
+    pub nonzeros: usize,
+    /// Candidates in the ranking loss of one task (the gold repair and the first others)
+    #[arg(long, default_value_t = 16)]
+    pub max_candidates: usize,
+    #[command(flatten)]
+    pub corpus: CorpusArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// A saved target direction.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Target {
+    pub id: String,
+    pub dim: usize,
+    pub nonzeros: usize,
+    pub seed: u64,
+    /// sha256 of the checkpoint's tokenizer.json: gradients of another model do not compare.
+    pub tokenizer_sha256: String,
+    pub tasks: Vec<String>,
+    pub vector: Vec<f64>,
+}
+
+/// One task's projected gradient and the norm of the full one.
+struct Gradient {
+    projected: Vec<f64>,
+    norm: f64,
+}
+
+/// The solver and everything needed to take per-task gradients.
+struct Scorer {
+    model: solver::model::Solver<solver::TrainBackend>,
+    config: solver::config::ModelConfig,
+    tokenizer: solver::tokenizer::SolverTokenizer,
+    projector: Projector,
+    max_candidates: usize,
+    corpus: PathBuf,
+    seed: u64,
+}
+
+impl Scorer {
+    /// The gradient of every task that gives a training example (in input order; `None` for
+    /// the others: rejected, several files changed, no gold repair).
+    fn gradients(&self, tasks: &[Task], what: &str) -> Result<Vec<Option<Gradient>>> {
+        let options = ExampleOptions {
+            seed: self.seed,
+            ..ExampleOptions::default()
+        };
+        let built = build_examples(tasks, &self.corpus, &options)?;
+        let budget = Budget::default();
+        let mut out: Vec<Option<Gradient>> = (0..tasks.len()).map(|_| None).collect();
+        let bar = progress::items(built.examples.len() as u64, what);
+        for (example, &index) in built.examples.iter().zip(&built.task_index) {
+            let encoded = encode(example, &self.tokenizer, &budget);
+            let flat = solver::train::example_gradient(
+                &self.model,
+                &encoded,
+                &self.config,
+                self.tokenizer.pad,
+                self.max_candidates,
+            );
+            bar.inc(1);
+            let Some(flat) = flat else { continue };
+            if flat.iter().any(|g| !g.is_finite()) {
+                bail!(
+                    "the gradient of task {} is not finite (NaN or infinite): the checkpoint may \
+                     have diverged; score with an earlier one",
+                    tasks[index].instance_id
+                );
+            }
+            let full_norm = flat
+                .iter()
+                .map(|&g| f64::from(g) * f64::from(g))
+                .sum::<f64>()
+                .sqrt();
+            out[index] = Some(Gradient {
+                projected: self.projector.project(&flat),
+                norm: full_norm,
+            });
+        }
+        bar.finish_and_clear();
+        Ok(out)
+    }
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Tasks of `tasks` whose trace in `traces` did not resolve them (harness errors excluded).
+fn failed_tasks(tasks: Vec<Task>, traces: &Path) -> Result<Vec<Task>> {
+    let mut failed = std::collections::BTreeSet::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for trace in Inputs::open(&[traces.to_path_buf()])?.records::<Trace>() {
+        let trace = trace?;
+        if trace.error.is_some() {
+            continue;
+        }
+        seen.insert(trace.instance_id.clone());
+        if !trace.outcome.resolved {
+            failed.insert(trace.instance_id);
+        }
+    }
+    let total = tasks
+        .iter()
+        .filter(|t| seen.contains(&t.instance_id))
+        .count();
+    let kept: Vec<Task> = tasks
+        .into_iter()
+        .filter(|t| failed.contains(&t.instance_id))
+        .collect();
+    if kept.is_empty() {
+        return Err(BadInput::new(format!(
+            "the solver fails none of the {total} target tasks traced in {}: there is nothing \
+             to align with; give a harder dev set, or --target alone to align with all of it",
+            traces.display()
+        ))
+        .into());
+    }
+    Ok(kept)
+}
+
+fn target_id(tasks: &[String], projector: &Projector) -> String {
+    let mut hasher = Sha256::new();
+    for id in tasks {
+        hasher.update(id.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.update(format!(
+        "{}/{}/{}",
+        projector.dim, projector.nonzeros, projector.seed
+    ));
+    let digest: String = hasher
+        .finalize()
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("target-{digest}-n{}", tasks.len())
+}
+
+/// Indices of the tasks to keep: the `k` of highest reward, ties broken by instance id.
+pub fn select_top(scores: &[Score], k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| {
+        scores[b]
+            .reward
+            .total_cmp(&scores[a].reward)
+            .then_with(|| scores[a].instance_id.cmp(&scores[b].instance_id))
+    });
+    order.truncate(k);
+    order.sort_unstable();
+    order
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    if cli.dim == 0 || cli.nonzeros == 0 {
+        return Err(BadInput::new("--dim and --nonzeros must be at least 1").into());
+    }
+    if let Some(f) = cli.keep_frac
+        && !(0.0..=1.0).contains(&f)
+    {
+        return Err(BadInput::new("--keep-frac must be in [0, 1]").into());
+    }
+    let loaded = checkpoint::load::<solver::TrainBackend>(&cli.checkpoint, &solver::device())
+        .map_err(|err| BadInput::new(format!("{err:#}")))?;
+    let tokenizer_sha256 = sha256_file(&cli.checkpoint.join(checkpoint::TOKENIZER))?;
+    let projector = Projector {
+        dim: cli.dim,
+        nonzeros: cli.nonzeros,
+        seed: cli.run.seed,
+    };
+    let scorer = Scorer {
+        model: loaded.model,
+        config: loaded.config,
+        tokenizer: loaded.tokenizer,
+        projector,
+        max_candidates: cli.max_candidates.max(2),
+        corpus: cli.corpus.path(),
+        seed: cli.run.seed,
+    };
+
+    let target = match &cli.target_in {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let target: Target = serde_json::from_str(&text)
+                .map_err(|err| BadInput::new(format!("{}: not a target: {err}", path.display())))?;
+            if (target.dim, target.nonzeros, target.seed) != (cli.dim, cli.nonzeros, cli.run.seed) {
+                return Err(BadInput::new(format!(
+                    "{} was projected with --dim {} --nonzeros {} --seed {}; pass the same flags",
+                    path.display(),
+                    target.dim,
+                    target.nonzeros,
+                    target.seed
+                ))
+                .into());
+            }
+            if target.tokenizer_sha256 != tokenizer_sha256 {
+                return Err(BadInput::new(format!(
+                    "{} was computed with another tokenizer than {}'s: recompute it with --target",
+                    path.display(),
+                    cli.checkpoint.display()
+                ))
+                .into());
+            }
+            target
+        }
+        None => {
+            let path = cli
+                .target
+                .as_ref()
+                .expect("clap requires --target or --target-in");
+            let mut tasks = load_tasks(std::slice::from_ref(path))?;
+            if let Some(traces) = &cli.target_traces {
+                tasks = failed_tasks(tasks, traces)?;
+            }
+            let gradients = scorer.gradients(&tasks, "target gradients")?;
+            let mut vector = vec![0.0; cli.dim];
+            let mut ids = Vec::new();
+            for (task, gradient) in tasks.iter().zip(&gradients) {
+                if let Some(gradient) = gradient {
+                    for (v, g) in vector.iter_mut().zip(&gradient.projected) {
+                        *v += g;
+                    }
+                    ids.push(task.instance_id.clone());
+                }
+            }
+            if ids.is_empty() {
+                return Err(BadInput::new(format!(
+                    "none of the {} target tasks in {} gives a training example",
+                    tasks.len(),
+                    path.display()
+                ))
+                .into());
+            }
+            for v in &mut vector {
+                *v /= ids.len() as f64;
+            }
+            Target {
+                id: target_id(&ids, &projector),
+                dim: cli.dim,
+                nonzeros: cli.nonzeros,
+                seed: cli.run.seed,
+                tokenizer_sha256,
+                tasks: ids,
+                vector,
+            }
+        }
+    };
+    if norm(&target.vector) == 0.0 {
+        bail!("the target direction is zero: its tasks give no gradient");
+    }
+    if let Some(path) = &cli.target_out {
+        write_atomic(path, serde_json::to_string(&target)?.as_bytes())?;
+    }
+
+    let tasks: Vec<Task> = Inputs::open(&cli.inputs)?
+        .records::<Task>()
+        .shard(cli.run.shard)
+        .allow_empty()
+        .collect::<Result<_, _>>()?;
+    let gradients = scorer.gradients(&tasks, "scoring")?;
+    let checkpoint = cli.checkpoint.display().to_string();
+    let scores: Vec<Score> = tasks
+        .iter()
+        .zip(&gradients)
+        .map(|(task, gradient)| {
+            let valid = task.rejection.is_none() && !task.fail_to_pass.is_empty();
+            let (alignment, grad_norm) = gradient.as_ref().map_or((0.0, 0.0), |g| {
+                (cosine(&g.projected, &target.vector), g.norm)
+            });
+            Score {
+                schema: Score::tag(),
+                instance_id: task.instance_id.clone(),
+                valid,
+                alignment,
+                reward: if valid { alignment } else { 0.0 },
+                grad_norm,
+                target_id: target.id.clone(),
+                checkpoint: Some(checkpoint.clone()),
+                extra: Default::default(),
+            }
+        })
+        .collect();
+
+    let mut out = Output::create(cli.out.output.as_deref())?;
+    for score in &scores {
+        out.write(score)?;
+    }
+    if let Some(path) = &cli.kept {
+        let k = match (cli.keep_top, cli.keep_frac) {
+            (Some(k), _) => k,
+            (None, Some(f)) => (f * scores.len() as f64).round() as usize,
+            (None, None) => scores.len(),
+        };
+        let mut kept = Output::create(Some(path))?;
+        for index in select_top(&scores, k) {
+            kept.write(&tasks[index])?;
+        }
+        kept.finish()?;
+    }
+    out.finish()?;
+    let scored = gradients.iter().filter(|g| g.is_some()).count();
+    let mean = scores.iter().map(|s| s.alignment).sum::<f64>() / scores.len().max(1) as f64;
+    tracing::info!(
+        "{scored} of {} tasks scored against {} ({} tasks); mean alignment {mean:.3}",
+        tasks.len(),
+        target.id,
+        target.tasks.len()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(id: &str, reward: f64) -> Score {
+        Score {
+            schema: Score::tag(),
+            instance_id: id.into(),
+            valid: true,
+            alignment: reward,
+            reward,
+            grad_norm: 1.0,
+            target_id: "t".into(),
+            checkpoint: None,
+            extra: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_top_k_by_reward_are_kept_with_ties_broken_by_id() {
+        let scores = [
+            score("d", 0.5),
+            score("c", 0.9),
+            score("b", 0.5),
+            score("a", -0.2),
+            score("e", 0.5),
+        ];
+        // 0.9 (c), then the 0.5 tie in id order: b, d, e.
+        assert_eq!(select_top(&scores, 3), [0, 1, 2]);
+        assert_eq!(select_top(&scores, 1), [1]);
+        assert_eq!(select_top(&scores, 9).len(), 5);
+        assert!(select_top(&scores, 0).is_empty());
+    }
+}

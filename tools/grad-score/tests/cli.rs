@@ -1,0 +1,226 @@
+//! `grad-score` as a command on real tasks with a micro checkpoint: a task identical to the
+//! target scores at the top, scores repeat for a seed, a saved target is reused, and bad
+//! input is refused. Needs `just setup`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use schemas::{Record, Score, Task};
+use solver::config::ModelConfig;
+use solver::model::Solver;
+use solver::tokenizer::SolverTokenizer;
+
+fn workdir() -> PathBuf {
+    let dir = std::env::var_os("SOCRATIC_WORKDIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.socratic"),
+        PathBuf::from,
+    );
+    assert!(dir.join("corpus.jsonl").is_file(), "run `just setup` first");
+    dir
+}
+
+fn eval_tasks(n: usize) -> Vec<Task> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/eval/eval-set.jsonl");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .take(n)
+        .map(|line| Task::from_value(serde_json::from_str(line).unwrap()).unwrap())
+        .collect()
+}
+
+/// A micro checkpoint with seeded random weights, its tokenizer trained on `text`.
+fn micro_checkpoint(dir: &Path, name: &str, text: &str) -> PathBuf {
+    use burn::tensor::backend::Backend;
+    static SEEDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = SEEDING.lock().unwrap();
+    let out = dir.join(name);
+    std::fs::create_dir_all(&out).unwrap();
+    let tokenizer = SolverTokenizer::train(std::iter::repeat_n(text, 100), 300).unwrap();
+    let config = ModelConfig::micro(tokenizer.vocab_size());
+    std::fs::write(out.join("config.json"), config.to_json()).unwrap();
+    tokenizer.save(&out.join("tokenizer.json")).unwrap();
+    solver::Backend::seed(&solver::device(), 5);
+    let model = Solver::<solver::Backend>::new(&config, &solver::device());
+    solver::checkpoint::save_weights(&model, &out.join("model.safetensors")).unwrap();
+    out
+}
+
+fn write_tasks(dir: &Path, name: &str, tasks: &[Task]) -> PathBuf {
+    let path = dir.join(name);
+    let text: String = tasks.iter().map(|t| t.to_json_line() + "\n").collect();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn grad_score(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_grad-score"))
+        .args(args)
+        .env("SOCRATIC_WORKDIR", workdir())
+        .output()
+        .unwrap()
+}
+
+fn scores(output: &Output) -> Vec<Score> {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| Score::from_value(serde_json::from_str(line).unwrap()).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_task_like_the_target_scores_first_and_scores_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = micro_checkpoint(dir.path(), "micro", "def f(a, b):\n    return a < b\n");
+    let tasks = eval_tasks(6);
+    let target = write_tasks(dir.path(), "target.jsonl", &tasks[2..3]);
+    let valid = write_tasks(dir.path(), "valid.jsonl", &tasks);
+    let kept = dir.path().join("kept.jsonl");
+    let saved = dir.path().join("target.json");
+    let ckpt = checkpoint.to_str().unwrap();
+    let first = scores(&grad_score(&[
+        "--checkpoint",
+        ckpt,
+        "--target",
+        target.to_str().unwrap(),
+        "--target-out",
+        saved.to_str().unwrap(),
+        "--dim",
+        "1024",
+        "--keep-top",
+        "1",
+        "--kept",
+        kept.to_str().unwrap(),
+        valid.to_str().unwrap(),
+    ]));
+    assert_eq!(first.len(), 6);
+    assert!(first.iter().all(|s| s.valid && s.grad_norm > 0.0));
+    assert!(
+        (first[2].alignment - 1.0).abs() < 1e-9,
+        "{}",
+        first[2].alignment
+    );
+    assert!(
+        first
+            .iter()
+            .enumerate()
+            .all(|(i, s)| i == 2 || s.alignment < 0.999)
+    );
+    let kept_tasks = std::fs::read_to_string(&kept).unwrap();
+    assert_eq!(kept_tasks.lines().count(), 1);
+    assert!(kept_tasks.contains(&tasks[2].instance_id));
+
+    let again = scores(&grad_score(&[
+        "--checkpoint",
+        ckpt,
+        "--target-in",
+        saved.to_str().unwrap(),
+        "--dim",
+        "1024",
+        valid.to_str().unwrap(),
+    ]));
+    assert_eq!(again, first);
+
+    // A target saved with another tokenizer does not compare.
+    let other = micro_checkpoint(dir.path(), "other", "x = [i * 2 for i in range(9)]\n");
+    let out = grad_score(&[
+        "--checkpoint",
+        other.to_str().unwrap(),
+        "--target-in",
+        saved.to_str().unwrap(),
+        "--dim",
+        "1024",
+        valid.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another tokenizer"));
+}
+
+#[test]
+fn a_target_the_solver_never_fails_is_refused_with_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = micro_checkpoint(dir.path(), "micro", "def f(a, b):\n    return a < b\n");
+    let tasks = eval_tasks(2);
+    let target = write_tasks(dir.path(), "target.jsonl", &tasks);
+    let traces: String = tasks
+        .iter()
+        .map(|t| {
+            format!(
+                "{{\"schema\":\"trace/1.1\",\"trace_id\":\"{id}-s0\",\"instance_id\":\"{id}\",\
+                 \"solver\":{{\"name\":\"model:x\"}},\"outcome\":{{\"resolved\":true,\
+                 \"f2p_passed\":1,\"f2p_total\":1,\"p2p_failed\":0,\"p2p_total\":0}}}}\n",
+                id = t.instance_id
+            )
+        })
+        .collect();
+    let traces_path = dir.path().join("traces.jsonl");
+    std::fs::write(&traces_path, traces).unwrap();
+    let out = grad_score(&[
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--target",
+        target.to_str().unwrap(),
+        "--target-traces",
+        traces_path.to_str().unwrap(),
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("fails none of the 2 target tasks"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn projected_cosines_of_real_gradients_match_the_exact_ones_within_0_03() {
+    use grad_score::project::{Projector, cosine};
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = micro_checkpoint(dir.path(), "micro", "def f(a, b):\n    return a < b\n");
+    let loaded =
+        solver::checkpoint::load::<solver::TrainBackend>(&checkpoint, &solver::device()).unwrap();
+    let tasks = eval_tasks(4);
+    let corpus = workdir().join("corpus.jsonl");
+    let built = solver_train::build_examples(&tasks, &corpus, &Default::default()).unwrap();
+    let budget = solver::data::Budget::default();
+    let gradients: Vec<Vec<f32>> = built
+        .examples
+        .iter()
+        .map(|e| {
+            let encoded = solver::data::encode(e, &loaded.tokenizer, &budget);
+            solver::train::example_gradient(
+                &loaded.model,
+                &encoded,
+                &loaded.config,
+                loaded.tokenizer.pad,
+                16,
+            )
+            .unwrap()
+        })
+        .collect();
+    assert!(gradients.len() >= 3);
+    let projector = Projector {
+        dim: 8192,
+        nonzeros: 4,
+        seed: 0,
+    };
+    let wide = |g: &[f32]| g.iter().map(|&x| f64::from(x)).collect::<Vec<_>>();
+    for i in 0..gradients.len() {
+        for j in i + 1..gradients.len() {
+            let exact = cosine(&wide(&gradients[i]), &wide(&gradients[j]));
+            let projected = cosine(
+                &projector.project(&gradients[i]),
+                &projector.project(&gradients[j]),
+            );
+            assert!(
+                (exact - projected).abs() < 0.03,
+                "tasks {i}, {j}: exact {exact:.4}, projected {projected:.4}"
+            );
+        }
+    }
+}
