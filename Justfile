@@ -51,8 +51,13 @@ bench-validate N="100" SEED="1": setup
 bench-train *SIZES:
     bash scripts/bench-train.sh {{SIZES}}
 
+# Benchmark grad-score: tasks scored per minute, time per task against a training step, peak
+# memory (N evaluation tasks, tiny model, CPU; FEATURES=cuda for the GPU build).
+bench-score N="40": setup
+    bash scripts/bench-score.sh {{N}}
+
 # All benchmarks.
-bench: bench-validate bench-train
+bench: bench-validate bench-train bench-score
 
 # EXECUTOR=native JOBS=2 run it natively; docs/yield.md has the measured table.
 # Valid yield of the baseline generator on N training candidates, overall and per operator.
