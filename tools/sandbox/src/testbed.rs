@@ -63,6 +63,48 @@ pub fn make_executor(
     })
 }
 
+/// The flags of every stage that runs tests: where `just setup` put things, which
+/// executor, the time limit and the result cache.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TestBedArgs {
+    /// The work directory that `just setup` filled
+    #[arg(long, env = "SOCRATIC_WORKDIR", default_value = ".socratic")]
+    pub workdir: PathBuf,
+    /// Repo records (default: WORKDIR/corpus.jsonl)
+    #[arg(long, value_name = "FILE")]
+    pub corpus: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Wasm)]
+    pub executor: ExecutorKind,
+    /// Wall-time limit of one test run, in seconds
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    /// Do not read or write cached test results
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+impl TestBedArgs {
+    /// The corpus file: `--corpus`, or WORKDIR/corpus.jsonl.
+    pub fn corpus_path(&self) -> PathBuf {
+        self.corpus
+            .clone()
+            .unwrap_or_else(|| self.workdir.join("corpus.jsonl"))
+    }
+
+    /// The test bed these flags describe; caches live under WORKDIR/cache.
+    pub fn test_bed(&self) -> anyhow::Result<TestBed> {
+        let cache_dir = self.workdir.join("cache");
+        Ok(TestBed::new(
+            make_executor(self.executor, &self.workdir, &cache_dir)?,
+            ResultCache::new((!self.no_cache).then(|| cache_dir.join("test-results"))),
+            Limits {
+                timeout: std::time::Duration::from_secs(self.timeout),
+                ..Limits::default()
+            },
+        ))
+    }
+}
+
 /// One executor, its limits and a result cache.
 pub struct TestBed {
     pub executor: Box<dyn Executor>,

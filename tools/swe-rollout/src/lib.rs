@@ -12,8 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use rayon::prelude::*;
-use sandbox::Limits;
-use sandbox::testbed::{ExecutorKind, RepoTree, ResultCache, TestBed, make_executor};
+use sandbox::testbed::{RepoTree, TestBedArgs};
 use schemas::{Repo, Sampling, SolverInfo, Task, Trace};
 use serde_json::json;
 use stage_io::cli::{LogArgs, OutputArgs, RunArgs};
@@ -106,23 +105,11 @@ pub struct Cli {
     /// Also write one mini-swe-agent-style trajectory JSON per task into DIR
     #[arg(long, value_name = "DIR")]
     pub trajectories: Option<PathBuf>,
-    /// The work directory that `just setup` filled
-    #[arg(long, env = "SOCRATIC_WORKDIR", default_value = ".socratic")]
-    pub workdir: PathBuf,
-    /// Repo records (default: WORKDIR/corpus.jsonl)
-    #[arg(long, value_name = "FILE")]
-    pub corpus: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = ExecutorKind::Wasm)]
-    pub executor: ExecutorKind,
+    #[command(flatten)]
+    pub bed: TestBedArgs,
     /// Tasks attempted at once (default: number of cores)
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
-    /// Wall-time limit of one test run, in seconds
-    #[arg(long, default_value_t = 300)]
-    pub timeout: u64,
-    /// Do not read or write cached test results
-    #[arg(long)]
-    pub no_cache: bool,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
@@ -174,14 +161,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
     };
 
-    let corpus_path = cli
-        .corpus
-        .clone()
-        .unwrap_or_else(|| cli.workdir.join("corpus.jsonl"));
+    let corpus_path = cli.bed.corpus_path();
     let wanted: BTreeSet<&str> = tasks.iter().map(|t| t.repo.as_str()).collect();
     let repos = load_repos(&corpus_path, &wanted)?;
 
-    let cache_dir = cli.workdir.join("cache");
     let sampling = Sampling {
         temperature: cli.temperature,
         top_p: cli.top_p,
@@ -190,28 +173,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let harness = Harness {
         repos,
-        bed: TestBed::new(
-            make_executor(cli.executor, &cli.workdir, &cache_dir)?,
-            ResultCache::new((!cli.no_cache).then(|| cache_dir.join("test-results"))),
-            Limits {
-                timeout: Duration::from_secs(cli.timeout),
-                ..Limits::default()
-            },
-        ),
+        bed: cli.bed.test_bed()?,
         solver_impl,
         solver: SolverInfo {
             name: spec.to_string(),
             checkpoint,
-            sampling,
+            sampling: sampling.clone(),
             extra: Default::default(),
         },
         settings: Settings {
-            sampling: Sampling {
-                temperature: cli.temperature,
-                top_p: cli.top_p,
-                k: cli.k,
-                seed: cli.run.seed,
-            },
+            sampling,
             max_steps: cli.max_steps,
             top_functions: cli.top_functions,
             loc_weight: cli.loc_weight,

@@ -8,14 +8,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use rayon::prelude::*;
-use sandbox::Limits;
 pub use sandbox::testbed::ExecutorKind;
-use sandbox::testbed::{RepoTree, ResultCache, TestBed, make_executor};
+use sandbox::testbed::{RepoTree, TestBedArgs};
 use schemas::Task;
 use stage_io::cli::{LogArgs, OutputArgs, RunArgs};
 use stage_io::input::Inputs;
@@ -48,23 +46,11 @@ pub struct Cli {
     /// Write rejected candidates here, each with `rejection: {stage, reason}`
     #[arg(long, value_name = "FILE")]
     pub rejects: Option<PathBuf>,
-    /// The work directory that `just setup` filled
-    #[arg(long, env = "SOCRATIC_WORKDIR", default_value = ".socratic")]
-    pub workdir: PathBuf,
-    /// Repo records (default: WORKDIR/corpus.jsonl)
-    #[arg(long, value_name = "FILE")]
-    pub corpus: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = ExecutorKind::Wasm)]
-    pub executor: ExecutorKind,
+    #[command(flatten)]
+    pub bed: TestBedArgs,
     /// Candidates validated at once (default: number of cores)
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
-    /// Wall-time limit of one test run, in seconds
-    #[arg(long, default_value_t = 300)]
-    pub timeout: u64,
-    /// Do not read or write cached test results
-    #[arg(long)]
-    pub no_cache: bool,
     /// Run the whole suite for every candidate instead of only the tests that
     /// execute a changed line
     #[arg(long)]
@@ -76,10 +62,7 @@ pub struct Cli {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let corpus_path = cli
-        .corpus
-        .clone()
-        .unwrap_or_else(|| cli.workdir.join("corpus.jsonl"));
+    let corpus_path = cli.bed.corpus_path();
     let repos = read_corpus(&corpus_path)?;
 
     let opened = Inputs::open(&cli.inputs)?;
@@ -107,17 +90,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             trees.insert(task.repo.clone(), RepoTree::new(repos[&task.repo].clone())?);
         }
     }
-    let cache_dir = cli.workdir.join("cache");
     let validator = Validator {
         repos: trees,
-        bed: TestBed::new(
-            make_executor(cli.executor, &cli.workdir, &cache_dir)?,
-            ResultCache::new((!cli.no_cache).then(|| cache_dir.join("test-results"))),
-            Limits {
-                timeout: Duration::from_secs(cli.timeout),
-                ..Limits::default()
-            },
-        ),
+        bed: cli.bed.test_bed()?,
         select: !cli.full,
     };
 
