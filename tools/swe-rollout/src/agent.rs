@@ -244,10 +244,6 @@ fn cut(text: &str) -> String {
     format!("{kept}\n… (cut)")
 }
 
-fn step(action: String, observation: &str) -> Step {
-    note(&action, observation)
-}
-
 /// The first message: the problem statement, the failing tests and the localization.
 fn task_message(work: &Work) -> String {
     let problem = &work.problem;
@@ -301,7 +297,7 @@ pub(crate) fn solve_with_chat(
         trace.cost.tokens += reply.tokens;
         messages.push(reply.message.clone());
         if reply.tool_calls.is_empty() {
-            trace.steps.push(step("say".into(), &reply.content));
+            trace.steps.push(note("say", &reply.content));
             idle += 1;
             if idle >= MAX_IDLE_REPLIES {
                 break;
@@ -369,7 +365,7 @@ fn execute(harness: &Harness, copy: &mut WorkingCopy, call: &ToolCall) -> Result
                 "error: the arguments of `{}` are not a JSON object",
                 call.name
             );
-            return Ok((step(call.name.clone(), &observation), false));
+            return Ok((note(&call.name, &observation), false));
         }
     };
     let describe = |key: &str| {
@@ -412,5 +408,5 @@ fn execute(harness: &Harness, copy: &mut WorkingCopy, call: &ToolCall) -> Result
         Ok(text) => text,
         Err(err) => format!("error: {err:#}"),
     };
-    Ok((step(action, &cut(&observation)), done))
+    Ok((note(&action, &cut(&observation)), done))
 }

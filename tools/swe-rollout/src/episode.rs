@@ -81,7 +81,8 @@ pub(crate) struct Problem<'t> {
     pub bug: FileChanges,
     /// pytest arguments that run exactly FAIL_TO_PASS and PASS_TO_PASS.
     pub args: Vec<String>,
-    pub test_cmd: &'t str,
+    /// The test command's own pytest arguments, to select tests from.
+    pub base_args: Vec<String>,
 }
 
 /// A reproduced and localized task, ready for a solver.
@@ -109,11 +110,7 @@ impl Attempt {
     /// Better attempts sort first: resolved, then more FAIL_TO_PASS passing, then fewer
     /// PASS_TO_PASS broken.
     fn rank_key(&self) -> (bool, u32, std::cmp::Reverse<u32>) {
-        (
-            self.outcome.resolved,
-            self.outcome.f2p_passed,
-            std::cmp::Reverse(self.outcome.p2p_failed),
-        )
+        rank_of(&self.outcome)
     }
 }
 
@@ -183,7 +180,8 @@ impl Harness {
             .collect();
         tests.sort();
         tests.dedup();
-        let args = select_tests(&pytest_args(&task.test_cmd)?, &tests);
+        let base_args = pytest_args(&task.test_cmd)?;
+        let args = select_tests(&base_args, &tests);
         Ok(Problem {
             instance_id: &task.instance_id,
             statement: &task.problem_statement,
@@ -191,7 +189,7 @@ impl Harness {
             pass_to_pass: &task.pass_to_pass,
             bug,
             args,
-            test_cmd: &task.test_cmd,
+            base_args,
         })
     }
 
@@ -564,10 +562,12 @@ impl Harness {
         if selected.is_empty() {
             return Ok((merged, 0));
         }
-        let base = pytest_args(problem.test_cmd)?;
-        let run = self
-            .bed
-            .run_cached(work.repo, &changes, &select_tests(&base, &selected), "")?;
+        let run = self.bed.run_cached(
+            work.repo,
+            &changes,
+            &select_tests(&problem.base_args, &selected),
+            "",
+        )?;
         for id in &selected {
             merged.outcomes.remove(id);
             merged.messages.remove(id);

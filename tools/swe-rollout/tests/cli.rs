@@ -370,12 +370,7 @@ fn serve(script: Vec<Answer>) -> (String, std::sync::Arc<std::sync::Mutex<Vec<St
 fn the_chat_solver_repairs_through_retries_and_tools_without_seeing_the_gold_patch() {
     let dir = tempfile::tempdir().unwrap();
     let task = small_task();
-    let root = repos()[&task.repo].clone();
-    let (path, (clean, buggy)) = patch::apply_in_memory(&root, &task.bug_patch)
-        .unwrap()
-        .into_iter()
-        .next()
-        .unwrap();
+    let (path, clean, buggy) = solver::example::task_files(&task, &repos()[&task.repo]).unwrap();
     let gold = solver::example::LineEdit::between(&buggy, &clean).unwrap();
     assert!(gold.start > 1 && !gold.old.is_empty());
     let before = buggy.lines().nth(gold.start - 2).unwrap();
@@ -508,12 +503,7 @@ fn the_checkpoints_edit_prior_steers_which_edit_is_tried() {
     let dir = tempfile::tempdir().unwrap();
     let checkpoint = micro_checkpoint(dir.path());
     let task = small_task();
-    let root = repos()[&task.repo].clone();
-    let (_, (clean, buggy)) = patch::apply_in_memory(&root, &task.bug_patch)
-        .unwrap()
-        .into_iter()
-        .next()
-        .unwrap();
+    let (_, clean, buggy) = solver::example::task_files(&task, &repos()[&task.repo]).unwrap();
     let gold = solver::example::LineEdit::between(&buggy, &clean).unwrap();
     let kind = solver::prior::edit_kind(&gold);
     let prior = solver::prior::EditPrior {
