@@ -4,7 +4,8 @@
 #   - seconds per task against one training step on the same tasks (`sft` with batch 1 and a
 #     group of 16, the candidates grad-score differentiates): the target is <= 2x;
 #   - peak resident memory of each.
-#   scripts/bench-score.sh [N]        (default 40; FEATURES=cuda builds the GPU backend)
+#   scripts/bench-score.sh [N]        (default 40; FEATURES=cuda builds the GPU backend;
+#                                      BIN=DIR runs prebuilt solver-train and grad-score from DIR)
 # The weights are a 2-step base model: speed does not depend on training.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,8 +13,13 @@ n=${1:-40}
 workdir=${SOCRATIC_WORKDIR:-$root/.socratic}
 features=()
 [ -n "${FEATURES:-}" ] && features=(--features "$FEATURES")
-cargo build --release -q -p solver-train -p grad-score "${features[@]}" --manifest-path "$root/Cargo.toml"
-bin=$root/target/release
+if [ -n "${BIN:-}" ]; then
+    bin=$(cd "$BIN" && pwd)
+else
+    cargo build --release -q -p solver-train -p grad-score "${features[@]}" \
+        --manifest-path "$root/Cargo.toml"
+    bin=$root/target/release
+fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -22,13 +28,19 @@ head -n 8 "$out/tasks.jsonl" > "$out/target.jsonl"
 "$bin/solver-train" init "$workdir/corpus.jsonl" -o "$out/base" --size tiny --steps 2 -q \
     > /dev/null
 
-# seconds and peak RSS (MB) of a command, on one line.
+# seconds and peak RSS (MB) of a command, on one line (stderr shown if it fails).
 measure() {
-    /usr/bin/time -f "%e %M" -o "$out/time" "$@" > /dev/null 2> "$out/stderr" || {
-        cat "$out/stderr" >&2
-        exit 1
-    }
-    awk '{printf "%s %.0f\n", $1, $2 / 1024}' "$out/time"
+    python3 - "$out/stderr" "$@" <<'PY'
+import resource, subprocess, sys, time
+started = time.perf_counter()
+with open(sys.argv[1], "w") as err:
+    code = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=err).returncode
+if code != 0:
+    sys.stderr.write(open(sys.argv[1]).read())
+    sys.exit(code)
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(f"{time.perf_counter() - started:.2f} {peak:.0f}")
+PY
 }
 
 # The target on its own, then the scoring with the saved target (what a round does).
