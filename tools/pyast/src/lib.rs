@@ -24,11 +24,12 @@
 
 use tree_sitter::{InputEdit, Node, Parser, Point, Tree};
 
+pub mod condition;
 pub mod files;
 pub mod operators;
 mod site;
 
-pub use site::{Construct, Features, Site};
+pub use site::{Construct, Features, Site, features};
 
 /// Why a source file cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -121,6 +121,12 @@ pub struct Line {
 }
 
 impl Line {
+    /// The line as a record of kind `R`, checked against its schema; a bad one is a
+    /// [`BadInput`] that points at this line and field.
+    pub fn record<R: Record>(&self) -> Result<R, BadInput> {
+        R::from_value(self.value.clone()).map_err(|err| self.error(err.field, err.message))
+    }
+
     /// A [`BadInput`] that points at this line.
     pub fn error(&self, field: Option<String>, message: impl Into<String>) -> BadInput {
         BadInput::new(message)
