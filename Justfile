@@ -34,7 +34,7 @@ test: setup
     cargo clippy --workspace --all-targets -q -- -D warnings
     cargo test --workspace -q
     cargo check -q -p solver-train -p swe-rollout -p grad-score --features solver-train/cuda,swe-rollout/cuda,grad-score/cuda
-    {{records}} check -q examples/*.jsonl
+    {{records}} check -q examples/*.jsonl examples/skills/*.jsonl
 
 # Resolve rate on the evaluation set of a base solver and of one fine-tuned on random
 # validated training tasks (CANDIDATES=2800 SFT_STEPS=300 EVERY=1 EXECUTOR=wasm; resumable).

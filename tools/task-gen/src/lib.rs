@@ -13,19 +13,22 @@
 //! proportion to its weight instead; the evaluation set is drawn this way, with
 //! the natural bug mix of `scripts/eval-weights.toml`.
 
+pub mod policy;
+pub mod skilled;
 mod weights;
 
+pub use policy::Policy;
 pub use weights::OperatorWeights;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use pyast::operators::{self, Operator};
 use pyast::{Edit, Module, Site};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
-use schemas::{Provenance, Record, Repo, Split, Task};
+use schemas::{Provenance, Record, Repo, Score, Split, Task};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use stage_io::BadInput;
@@ -37,13 +40,19 @@ Examples:
   task-gen --strategy random --budget 500 --seed 1 .socratic/corpus.jsonl -o candidates.jsonl
   task-gen --budget 100 --operators cmp-swap,off-by-one --stats .socratic/corpus.jsonl
   task-gen --budget 300 --split test --seed 7 | task-validate -o eval.jsonl
-  task-gen --budget 300 --split test --operator-weights scripts/eval-weights.toml .socratic/corpus.jsonl";
+  task-gen --budget 300 --split test --operator-weights scripts/eval-weights.toml .socratic/corpus.jsonl
+  task-gen --strategy skills --skills skills.jsonl --policy policy.json --budget 500 -o candidates.jsonl
+  task-gen update-policy --skills skills.jsonl --tasks candidates.jsonl --scores scores.jsonl \
+      --policy policy.json -o policy.json";
 
 /// How candidates are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Strategy {
     /// Fixed mutation: operators, repositories and sites drawn uniformly
     Random,
+    /// Skill-guided: skills drawn by the policy (and the solver's failure rate on them),
+    /// sites where their conditions hold, their operators
+    Skills,
 }
 
 /// Which repositories bugs go into.
@@ -72,9 +81,13 @@ impl From<SplitArg> for Split {
     name = "task-gen",
     version,
     about = "Inject bugs into real repositories and write candidate repair tasks",
-    after_help = EXAMPLES
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Repo records (default: WORKDIR/corpus.jsonl); source roots are relative to its directory
     pub corpus: Option<PathBuf>,
     #[command(flatten)]
@@ -82,8 +95,18 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = Strategy::Random)]
     pub strategy: Strategy,
     /// Number of candidates to write (fewer when the sites run out)
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    pub budget: u64,
+    #[arg(long, required = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub budget: Option<u64>,
+    /// Skills that steer `--strategy skills` (skill-distill's output)
+    #[arg(long, value_name = "FILE", required_if_eq("strategy", "skills"))]
+    pub skills: Option<PathBuf>,
+    /// Generator policy of `--strategy skills` (default: a fresh one, the skills' failure
+    /// rates alone)
+    #[arg(long, value_name = "FILE", requires = "skills")]
+    pub policy: Option<PathBuf>,
+    /// Round recorded in the candidates' provenance
+    #[arg(long, default_value_t = 0)]
+    pub round: u32,
     /// Repositories of this split only
     #[arg(long, value_enum, default_value_t = SplitArg::Train)]
     pub split: SplitArg,
@@ -92,7 +115,7 @@ pub struct Cli {
     pub operators: Vec<String>,
     /// Draw operators in proportion to the weights of the `[operators]` table of this
     /// TOML file (`id = weight`; unlisted operators weigh 0) instead of uniformly
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "skills")]
     pub operator_weights: Option<PathBuf>,
     /// Print counts per operator and per repository on stderr
     #[arg(long)]
@@ -106,7 +129,41 @@ pub struct Cli {
     pub log: LogArgs,
 }
 
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Update the generator policy by REINFORCE from the rewards of the candidates it drew
+    UpdatePolicy(UpdatePolicyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpdatePolicyArgs {
+    /// The skills the candidates were drawn with
+    #[arg(long, value_name = "FILE")]
+    pub skills: PathBuf,
+    /// Candidates drawn by `--strategy skills` (a candidate without a Score earned 0: it did
+    /// not validate)
+    #[arg(long, value_name = "FILE", required = true)]
+    pub tasks: Vec<PathBuf>,
+    /// Score records of grad-score (reward = validity x alignment)
+    #[arg(long, value_name = "FILE")]
+    pub scores: Vec<PathBuf>,
+    /// The policy to update (default: a fresh one)
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Learning rate of the policy-gradient step
+    #[arg(long, default_value_t = 1.0)]
+    pub lr: f64,
+    /// Write the updated policy here (atomically)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::UpdatePolicy(args)) = &cli.command {
+        return update_policy(args);
+    }
+    let budget = cli.budget.expect("clap requires --budget");
     let mut ops = select_operators(&cli.operators)?;
     let weights = match &cli.operator_weights {
         None => None,
@@ -140,7 +197,26 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .in_source(corpus.display().to_string())
         .into());
     }
-    let tasks = generate(&repos, &ops, weights.as_deref(), cli.budget, cli.run.seed)?;
+    let tasks = match cli.strategy {
+        Strategy::Random => generate(&repos, &ops, weights.as_deref(), budget, cli.run.seed)?,
+        Strategy::Skills => {
+            let path = cli.skills.as_deref().expect("clap requires --skills");
+            let mut skills = skilled::read_skills(path)?;
+            if !cli.operators.is_empty() {
+                // --operators narrows every skill to the listed operators.
+                skills.retain(|s| {
+                    skilled::skill_operators(s)
+                        .iter()
+                        .any(|op| ops.iter().any(|o| o.id == op.id))
+                });
+            }
+            let policy = match &cli.policy {
+                Some(path) => Policy::read(path)?,
+                None => Policy::default(),
+            };
+            skilled::generate(&repos, &skills, &policy, budget, cli.run.seed, cli.round)?
+        }
+    };
     let mut out = Output::create(cli.out.output.as_deref())?;
     for task in &tasks {
         if cli.run.shard.is_none_or(|s| s.contains(&task.instance_id)) {
@@ -397,11 +473,53 @@ pub fn generate(
     Ok(tasks)
 }
 
-/// Counts per operator and per repository, one `name count` per line.
+fn update_policy(args: &UpdatePolicyArgs) -> anyhow::Result<()> {
+    let skills = skilled::read_skills(&args.skills)?;
+    let tasks: Vec<Task> = stage_io::input::Inputs::open(&args.tasks)?
+        .records::<Task>()
+        .collect::<Result<_, _>>()?;
+    let mut rewards = HashMap::new();
+    if !args.scores.is_empty() {
+        for score in stage_io::input::Inputs::open(&args.scores)?
+            .records::<Score>()
+            .allow_empty()
+        {
+            let score = score?;
+            rewards.insert(score.instance_id.clone(), score.reward);
+        }
+    }
+    let outcomes = skilled::outcomes(&tasks, &rewards);
+    if outcomes.is_empty() {
+        return Err(BadInput::new(
+            "none of the --tasks was drawn by `--strategy skills`: nothing to learn from",
+        )
+        .into());
+    }
+    let mut policy = match &args.policy {
+        Some(path) => Policy::read(path)?,
+        None => Policy::default(),
+    };
+    let choices = skilled::choices(&skills);
+    policy.update(&outcomes, &choices, args.lr);
+    policy.write(&args.output)?;
+    let mean = outcomes.iter().map(|o| o.reward).sum::<f64>() / outcomes.len() as f64;
+    tracing::info!(
+        "policy update {}: {} candidates, mean reward {mean:.4}",
+        policy.updates,
+        outcomes.len()
+    );
+    Ok(())
+}
+
+/// Counts per operator, per skill (when any) and per repository, one `name count` per line.
 pub fn stats(tasks: &[Task]) -> String {
     let mut by_op: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut by_skill: BTreeMap<&str, u64> = BTreeMap::new();
     let mut by_repo: BTreeMap<&str, u64> = BTreeMap::new();
     for task in tasks {
+        for skill in &task.provenance.skill_ids {
+            *by_skill.entry(skill).or_default() += 1;
+        }
         *by_op
             .entry(task.provenance.operator.as_deref().unwrap_or("-"))
             .or_default() += 1;
@@ -410,6 +528,12 @@ pub fn stats(tasks: &[Task]) -> String {
     let mut out = format!("{} candidates\nper operator:\n", tasks.len());
     for (op, n) in by_op {
         out.push_str(&format!("  {op:<16} {n}\n"));
+    }
+    if !by_skill.is_empty() {
+        out.push_str("per skill:\n");
+        for (skill, n) in by_skill {
+            out.push_str(&format!("  {skill:<24} {n}\n"));
+        }
     }
     out.push_str("per repository:\n");
     for (repo, n) in by_repo {
