@@ -22,8 +22,8 @@ setup:
 build:
     cargo build --release --workspace --bins -q
 
-# The main job: rounds of rollout, distill, generate, validate, score and train
-# (today: one round of task-gen, task-validate, solver-train and swe-rollout; see scripts/evolve.sh).
+# The main job: a base solver, then rounds of generate, validate, score, rollout, distill and
+# train, with the held-out resolve rate per round (scripts/evolve.sh; ROUNDS=2, resumable).
 evolve: setup
     bash scripts/evolve.sh {{workdir}}
 
@@ -40,6 +40,11 @@ test: setup
 # validated training tasks (CANDIDATES=2800 SFT_STEPS=300 EVERY=1 EXECUTOR=wasm; resumable).
 rollout-eval *OUT: setup
     bash scripts/rollout-eval.sh {{OUT}}
+
+# Skill-guided against random generation at equal budget: the operator-family mix of each and
+# their valid yields (N candidates each, EXECUTOR=wasm|native).
+skills-yield SKILLS N="100" SEED="1": setup
+    bash scripts/skills-yield.sh {{SKILLS}} {{N}} {{SEED}}
 
 # Benchmark the execution gate: validated tasks per minute, naive native vs default wasm (N candidates).
 bench-validate N="100" SEED="1": setup
