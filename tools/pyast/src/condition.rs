@@ -6,7 +6,7 @@
 //! as "contains", `ne` as "does not contain", `in` as "shares an element with" and `not_in` as
 //! "shares none with".
 
-use schemas::{Condition, ConditionOp};
+use schemas::{Condition, ConditionOp, Skill};
 use serde_json::Value;
 
 use crate::Features;
@@ -115,6 +115,27 @@ pub fn check(condition: &Condition) -> Result<(), ConditionError> {
             _ => "a string",
         }))
     }
+}
+
+/// Checks every condition of `skill` and the bug operator ids its operations name; the error
+/// names the field (`conditions[1]`, `operations[0].operators`) and what is wrong.
+pub fn check_skill(skill: &Skill) -> Result<(), (String, String)> {
+    for (i, condition) in skill.conditions.iter().enumerate() {
+        check(condition).map_err(|err| (format!("conditions[{i}]"), err.to_string()))?;
+    }
+    for (i, op) in skill.operations.iter().enumerate() {
+        if let Some(id) = op
+            .operators
+            .iter()
+            .find(|id| crate::operators::by_id(id).is_none())
+        {
+            return Err((
+                format!("operations[{i}].operators"),
+                format!("unknown bug operator `{id}`"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether `condition` holds for `features`; a condition that fails [`check`] never holds.

@@ -168,16 +168,15 @@ fn read_tasks(paths: &[PathBuf]) -> Result<HashMap<String, Task>> {
     Ok(tasks)
 }
 
-/// Previous skills, with every condition checked: one naming an unknown feature is bad input.
+/// Previous skills, each checked ([`pyast::condition::check_skill`]): a condition naming an
+/// unknown feature or an unknown operator id is bad input.
 pub fn read_skills(path: &Path) -> Result<Vec<Skill>> {
     let mut skills = Vec::new();
     for line in Inputs::open(&[path.to_path_buf()])?.lines() {
         let line = line?;
         let skill: Skill = line.record()?;
-        for (i, condition) in skill.conditions.iter().enumerate() {
-            pyast::condition::check(condition)
-                .map_err(|err| line.error(Some(format!("conditions[{i}]")), err.to_string()))?;
-        }
+        pyast::condition::check_skill(&skill)
+            .map_err(|(field, message)| line.error(Some(field), message))?;
         skills.push(skill);
     }
     Ok(skills)

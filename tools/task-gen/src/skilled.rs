@@ -46,30 +46,14 @@ pub fn skill_operators(skill: &Skill) -> Vec<&'static Operator> {
     }
 }
 
-/// Skills from `path`, each checked: conditions over known features, known operator ids.
+/// Skills from `path`, each checked ([`pyast::condition::check_skill`]).
 pub fn read_skills(path: &Path) -> anyhow::Result<Vec<Skill>> {
     let mut skills = Vec::new();
     for line in Inputs::open(&[path.to_path_buf()])?.lines() {
         let line = line?;
         let skill: Skill = line.record()?;
-        for (i, condition) in skill.conditions.iter().enumerate() {
-            pyast::condition::check(condition)
-                .map_err(|err| line.error(Some(format!("conditions[{i}]")), err.to_string()))?;
-        }
-        for (i, op) in skill.operations.iter().enumerate() {
-            if let Some(id) = op
-                .operators
-                .iter()
-                .find(|id| operators::by_id(id).is_none())
-            {
-                return Err(line
-                    .error(
-                        Some(format!("operations[{i}].operators")),
-                        format!("unknown bug operator `{id}`"),
-                    )
-                    .into());
-            }
-        }
+        pyast::condition::check_skill(&skill)
+            .map_err(|(field, message)| line.error(Some(field), message))?;
         skills.push(skill);
     }
     Ok(skills)
