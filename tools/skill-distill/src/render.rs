@@ -231,7 +231,7 @@ pub fn skill(cluster: &Cluster, cx: &Context) -> Skill {
         Operation {
             phase: Phase::Arise,
             text: format!(
-                "{} turns a `{kinds}`{context} into the bug.",
+                "{}: the bug sits at a `{kinds}` node{context}.",
                 capitalise(&ops)
             ),
             operators: ids,
