@@ -7,7 +7,7 @@ SCORES: grad-score output; TASKS: the scored tasks (their provenance names the o
 family); TRACES: the solver's traces on training tasks, whose tasks are in TRACE_TASKS
 (default TASKS). Prints per family the tasks scored, mean and median alignment, and the
 solver's failure rate; then the mean alignment of the tasks of the families the solver fails
-most (failure rate above the median family) against the others, with a one-sided
+most (failure rate at or above the median family's) against the others, with a one-sided
 permutation p-value (10,000 seeded shuffles).
 """
 import json
@@ -52,8 +52,8 @@ def main() -> int:
         print("too few families with traces to compare")
         return 0
     cut = statistics.median(rate[f] for f in known)
-    weak = [a for f in known if rate[f] > cut for a in by_family[f]]
-    rest = [a for f in known if rate[f] <= cut for a in by_family[f]]
+    weak = [a for f in known if rate[f] >= cut for a in by_family[f]]
+    rest = [a for f in known if rate[f] < cut for a in by_family[f]]
     if not weak or not rest:
         print("every family fails equally often: nothing to compare")
         return 0
@@ -62,7 +62,7 @@ def main() -> int:
     for _ in range(10_000):
         rng.shuffle(pooled)
         hits += statistics.mean(pooled[: len(weak)]) - statistics.mean(pooled[len(weak):]) >= diff
-    print(f"families the solver fails most (failure rate > {cut:.2f}): {len(weak)} tasks, "
+    print(f"families the solver fails most (failure rate >= {cut:.2f}): {len(weak)} tasks, "
           f"mean alignment {statistics.mean(weak):.4f}; others: {len(rest)} tasks, "
           f"{statistics.mean(rest):.4f}; difference {diff:+.4f}, one-sided p = {hits / 10_000:.4f}")
     return 0
