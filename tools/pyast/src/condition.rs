@@ -6,8 +6,12 @@
 //! as "contains", `ne` as "does not contain", `in` as "shares an element with" and `not_in` as
 //! "shares none with".
 
+use std::path::Path;
+
 use schemas::{Condition, ConditionOp, Skill};
 use serde_json::Value;
+use stage_io::BadInput;
+use stage_io::input::Inputs;
 
 use crate::Features;
 
@@ -136,6 +140,19 @@ pub fn check_skill(skill: &Skill) -> Result<(), (String, String)> {
         }
     }
     Ok(())
+}
+
+/// The skills of a JSONL file, each checked with [`check_skill`]; a bad one is a
+/// [`BadInput`] naming the file, line and field.
+pub fn read_skills(path: &Path) -> Result<Vec<Skill>, BadInput> {
+    let mut skills = Vec::new();
+    for line in Inputs::open(&[path.to_path_buf()])?.lines() {
+        let line = line?;
+        let skill: Skill = line.record()?;
+        check_skill(&skill).map_err(|(field, message)| line.error(Some(field), message))?;
+        skills.push(skill);
+    }
+    Ok(skills)
 }
 
 /// Whether `condition` holds for `features`; a condition that fails [`check`] never holds.

@@ -108,7 +108,7 @@ pub fn run(cli: Cli) -> Result<()> {
         .map(|(repo, root)| (repo.id, root))
         .collect();
     let previous = match &cli.skills {
-        Some(path) => read_skills(path)?,
+        Some(path) => pyast::condition::read_skills(path)?,
         None => Vec::new(),
     };
     let round = cli
@@ -166,20 +166,6 @@ fn read_tasks(paths: &[PathBuf]) -> Result<HashMap<String, Task>> {
         tasks.insert(task.instance_id.clone(), task);
     }
     Ok(tasks)
-}
-
-/// Previous skills, each checked ([`pyast::condition::check_skill`]): a condition naming an
-/// unknown feature or an unknown operator id is bad input.
-pub fn read_skills(path: &Path) -> Result<Vec<Skill>> {
-    let mut skills = Vec::new();
-    for line in Inputs::open(&[path.to_path_buf()])?.lines() {
-        let line = line?;
-        let skill: Skill = line.record()?;
-        pyast::condition::check_skill(&skill)
-            .map_err(|(field, message)| line.error(Some(field), message))?;
-        skills.push(skill);
-    }
-    Ok(skills)
 }
 
 /// Every trace analysed, in input order, and the number skipped (errors not about the

@@ -250,6 +250,7 @@ pub fn skill(cluster: &Cluster, cx: &Context) -> Skill {
             operators: Vec::new(),
         },
     ];
+    let trace_ids = examples(cluster, &name, cx);
     Skill {
         schema: Skill::tag(),
         skill_id: skill_id(&name),
@@ -260,7 +261,7 @@ pub fn skill(cluster: &Cluster, cx: &Context) -> Skill {
         evidence: Evidence {
             support: support as u32,
             failure_rate,
-            trace_ids: examples(cluster, cx),
+            trace_ids,
         },
         round: cx.round,
         extra: Default::default(),
@@ -276,7 +277,7 @@ fn capitalise(text: &str) -> String {
 }
 
 /// Up to [`EXAMPLES`] member trace ids, drawn with the seed, in sorted order.
-fn examples(cluster: &Cluster, cx: &Context) -> Vec<String> {
+fn examples(cluster: &Cluster, name: &str, cx: &Context) -> Vec<String> {
     let mut ids: Vec<&str> = cluster
         .members
         .iter()
@@ -284,7 +285,7 @@ fn examples(cluster: &Cluster, cx: &Context) -> Vec<String> {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let salt = Sha256::digest(name(cluster).as_bytes());
+    let salt = Sha256::digest(name.as_bytes());
     let mut rng =
         ChaCha8Rng::seed_from_u64(cx.seed ^ u64::from_le_bytes(salt[..8].try_into().unwrap()));
     // A partial Fisher-Yates shuffle picks the examples.

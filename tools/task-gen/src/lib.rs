@@ -201,7 +201,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Strategy::Random => generate(&repos, &ops, weights.as_deref(), budget, cli.run.seed)?,
         Strategy::Skills => {
             let path = cli.skills.as_deref().expect("clap requires --skills");
-            let mut skills = skilled::read_skills(path)?;
+            let mut skills = pyast::condition::read_skills(path)?;
             if !cli.operators.is_empty() {
                 // --operators narrows every skill to the listed operators.
                 skills.retain(|s| {
@@ -474,7 +474,7 @@ pub fn generate(
 }
 
 fn update_policy(args: &UpdatePolicyArgs) -> anyhow::Result<()> {
-    let skills = skilled::read_skills(&args.skills)?;
+    let skills = pyast::condition::read_skills(&args.skills)?;
     let tasks: Vec<Task> = stage_io::input::Inputs::open(&args.tasks)?
         .records::<Task>()
         .collect::<Result<_, _>>()?;

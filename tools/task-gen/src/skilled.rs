@@ -4,14 +4,12 @@
 //! edit among the sites of that operator where all the skill's conditions hold.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
 
 use pyast::operators::{self, Operator};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 use schemas::{Phase, Skill, Task};
 use stage_io::BadInput;
-use stage_io::input::Inputs;
 
 use crate::policy::{Choices, Policy};
 use crate::{RepoTree, below, make_task, parse_repo, weighted};
@@ -44,19 +42,6 @@ pub fn skill_operators(skill: &Skill) -> Vec<&'static Operator> {
         ops.dedup_by_key(|op| op.id);
         ops
     }
-}
-
-/// Skills from `path`, each checked ([`pyast::condition::check_skill`]).
-pub fn read_skills(path: &Path) -> anyhow::Result<Vec<Skill>> {
-    let mut skills = Vec::new();
-    for line in Inputs::open(&[path.to_path_buf()])?.lines() {
-        let line = line?;
-        let skill: Skill = line.record()?;
-        pyast::condition::check_skill(&skill)
-            .map_err(|(field, message)| line.error(Some(field), message))?;
-        skills.push(skill);
-    }
-    Ok(skills)
 }
 
 /// The alternatives of each choice, for the policy: every skill with its failure rate, its

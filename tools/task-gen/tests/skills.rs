@@ -5,33 +5,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{Value, json};
 
-fn corpus() -> String {
-    let dir = std::env::var_os("SOCRATIC_WORKDIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.socratic"),
-        PathBuf::from,
-    );
-    assert!(dir.join("corpus.jsonl").is_file(), "run `just setup` first");
-    dir.join("corpus.jsonl").to_str().unwrap().to_string()
-}
-
-fn task_gen(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_task-gen"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn records(stdout: &[u8]) -> Vec<Value> {
-    std::str::from_utf8(stdout)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
-}
+mod support;
+use support::{corpus, records, task_gen};
 
 fn skill(id: &str, failure_rate: f64, conditions: Value, operators: &[&str]) -> Value {
     json!({
