@@ -11,15 +11,27 @@ use tempfile::NamedTempFile;
 /// A file written under a temporary name in the same directory and renamed over
 /// `path` only by [`AtomicFile::commit`]: a crash or an error leaves the old file
 /// (or none), never a half-written one. Dropping it without commit removes the
-/// temporary file.
+/// temporary file. A path that is not a regular file (`/dev/null`, a FIFO,
+/// `/dev/stdout`) is written in place: renaming over it would replace the device.
 pub struct AtomicFile {
-    temp: NamedTempFile,
+    sink: Target,
     path: PathBuf,
+}
+
+enum Target {
+    Temp(NamedTempFile),
+    Special(fs::File),
 }
 
 impl AtomicFile {
     /// Starts writing `path`; creates missing parent directories.
     pub fn create(path: &Path) -> io::Result<AtomicFile> {
+        if fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir()) {
+            return Ok(AtomicFile {
+                sink: Target::Special(fs::OpenOptions::new().write(true).open(path)?),
+                path: path.to_path_buf(),
+            });
+        }
         let dir = match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
@@ -35,15 +47,19 @@ impl AtomicFile {
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .tempfile_in(dir)?;
         Ok(AtomicFile {
-            temp,
+            sink: Target::Temp(temp),
             path: path.to_path_buf(),
         })
     }
 
     /// Makes the content durable and moves it into place.
     pub fn commit(self) -> io::Result<()> {
-        self.temp.as_file().sync_all()?;
-        let file = self.temp.persist(&self.path).map_err(|err| err.error)?;
+        let temp = match self.sink {
+            Target::Temp(temp) => temp,
+            Target::Special(mut file) => return file.flush(),
+        };
+        temp.as_file().sync_all()?;
+        let file = temp.persist(&self.path).map_err(|err| err.error)?;
         drop(file);
         if let Some(dir) = self.path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             // The rename is durable only once the directory entry is.
@@ -59,11 +75,17 @@ impl AtomicFile {
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.temp.write(buf)
+        match &mut self.sink {
+            Target::Temp(temp) => temp.write(buf),
+            Target::Special(file) => file.write(buf),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.temp.flush()
+        match &mut self.sink {
+            Target::Temp(temp) => temp.flush(),
+            Target::Special(file) => file.flush(),
+        }
     }
 }
 
