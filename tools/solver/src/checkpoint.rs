@@ -37,7 +37,40 @@ pub fn save_weights<B: Backend>(model: &Solver<B>, path: &Path) -> Result<()> {
         .overwrite(true);
     model
         .save_into(&mut store)
-        .map_err(|e| anyhow!("writing {}: {e}", path.display()))
+        .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+    sort_safetensors_header(path)
+}
+
+/// Rewrites a safetensors header with its keys sorted: burn writes the `__metadata__` map
+/// in hash order, so two saves of the same weights would differ in bytes. The tensor data is
+/// left as it is (the header's offsets point into it in any key order).
+fn sort_safetensors_header(path: &Path) -> Result<()> {
+    use std::collections::BTreeMap;
+    fn sorted(value: serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Object(map) => serde_json::to_value(
+                map.into_iter()
+                    .map(|(k, v)| (k, sorted(v)))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+            .expect("a map of JSON values serializes"),
+            other => other,
+        }
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let broken = || anyhow!("{}: not a safetensors file", path.display());
+    let len = u64::from_le_bytes(bytes.get(..8).ok_or_else(broken)?.try_into()?) as usize;
+    let header = bytes.get(8..8 + len).ok_or_else(broken)?;
+    let value: serde_json::Value = serde_json::from_slice(header).map_err(|_| broken())?;
+    let mut text = serde_json::to_string(&sorted(value))?;
+    while text.len() % 8 != 0 {
+        text.push(' ');
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&bytes[8 + len..]);
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Reads HF-named safetensors weights (ours or a Llama/Qwen2 model's) into `model`. Every
