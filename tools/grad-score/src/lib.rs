@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use schemas::{Record, Score, Task, Trace};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -29,23 +29,32 @@ const EXAMPLES: &str = "\
 Examples:
   grad-score --checkpoint ckpt/r1 --target dev.jsonl --target-traces dev-traces.jsonl \\
       --target-out target.json valid.jsonl -o scores.jsonl --keep-top 200 --kept kept.jsonl
-  grad-score --checkpoint ckpt/r1 --target-in target.json valid.jsonl --keep-frac 0.5 --kept kept.jsonl";
+  grad-score --checkpoint ckpt/r1 --target-in target.json valid.jsonl --keep-frac 0.5 --kept kept.jsonl
+  # shards scored apart, then one selection over all their scores:
+  cat scores-*.jsonl > scores.jsonl
+  grad-score keep --scores scores.jsonl valid.jsonl --keep-frac 0.5 -o kept.jsonl
+  # the control without the filter: the same number of tasks, drawn at random
+  grad-score keep --random --seed 1 valid.jsonl --keep-frac 0.5 -o kept.jsonl";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "grad-score",
     version,
     about = "Score valid tasks by how well the solver's gradient on them aligns with its gradient on the tasks it fails",
-    after_help = EXAMPLES
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Valid Task files to score (`-` or none: stdin)
     pub inputs: Vec<PathBuf>,
     #[command(flatten)]
     pub out: OutputArgs,
     /// The solver checkpoint whose gradients are compared
-    #[arg(long, value_name = "DIR")]
-    pub checkpoint: PathBuf,
+    #[arg(long, value_name = "DIR", required = true)]
+    pub checkpoint: Option<PathBuf>,
     /// Trusted (dev) tasks that define the target direction
     #[arg(long, value_name = "FILE", required_unless_present = "target_in")]
     pub target: Option<PathBuf>,
@@ -83,6 +92,48 @@ pub struct Cli {
     pub max_candidates: usize,
     #[command(flatten)]
     pub corpus: CorpusArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Keep the best tasks by the rewards of Score files (the merged shards of a run), or a
+    /// seeded random draw of the same size (`--random`, the control without the filter)
+    Keep(KeepArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeepArgs {
+    /// The Task files to choose from (`-` or none: stdin)
+    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// Score records of these tasks (a task without one has reward 0)
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "random",
+        conflicts_with = "random"
+    )]
+    pub scores: Vec<PathBuf>,
+    /// Draw the tasks at random (seeded) instead of by reward
+    #[arg(long)]
+    pub random: bool,
+    /// Keep K tasks
+    #[arg(
+        long,
+        value_name = "K",
+        conflicts_with = "keep_frac",
+        required_unless_present = "keep_frac"
+    )]
+    pub keep_top: Option<usize>,
+    /// Keep this fraction of the tasks (rounded to the nearest count)
+    #[arg(long, value_name = "F")]
+    pub keep_frac: Option<f64>,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
@@ -238,18 +289,120 @@ pub fn select_top(scores: &[Score], k: usize) -> Vec<usize> {
     order
 }
 
-pub fn run(cli: Cli) -> Result<()> {
-    if cli.dim == 0 || cli.nonzeros == 0 {
-        return Err(BadInput::new("--dim and --nonzeros must be at least 1").into());
-    }
-    if let Some(f) = cli.keep_frac
+/// How many of `n` tasks `--keep-top K` / `--keep-frac F` keep.
+fn keep_count(keep_top: Option<usize>, keep_frac: Option<f64>, n: usize) -> Result<usize> {
+    if let Some(f) = keep_frac
         && !(0.0..=1.0).contains(&f)
     {
         return Err(BadInput::new("--keep-frac must be in [0, 1]").into());
     }
-    let loaded = checkpoint::load::<solver::TrainBackend>(&cli.checkpoint, &solver::device())
+    Ok(match (keep_top, keep_frac) {
+        (Some(k), _) => k,
+        (None, Some(f)) => (f * n as f64).round() as usize,
+        (None, None) => n,
+    })
+}
+
+/// Indices of `k` of the tasks drawn at random for `seed`: each task's rank is a hash of the
+/// seed and its id, so the draw does not depend on the tasks' order or on sharding.
+pub fn select_random(ids: &[String], k: usize, seed: u64) -> Vec<usize> {
+    let rank = |id: &str| {
+        let mut hasher = Sha256::new();
+        hasher.update(seed.to_le_bytes());
+        hasher.update(id.as_bytes());
+        hasher.finalize()
+    };
+    let mut order: Vec<(_, usize)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (rank(id), i))
+        .collect();
+    order.sort();
+    let mut kept: Vec<usize> = order.into_iter().take(k).map(|(_, i)| i).collect();
+    kept.sort_unstable();
+    kept
+}
+
+fn keep(args: &KeepArgs) -> Result<()> {
+    if args.run.shard.is_some() {
+        return Err(BadInput::new(
+            "keep chooses among all tasks: --shard does not apply (merge the shards' scores first)",
+        )
+        .into());
+    }
+    let tasks: Vec<Task> = Inputs::open(&args.inputs)?
+        .records::<Task>()
+        .allow_empty()
+        .collect::<Result<_, _>>()?;
+    let k = keep_count(args.keep_top, args.keep_frac, tasks.len())?;
+    let chosen = if args.random {
+        let ids: Vec<String> = tasks.iter().map(|t| t.instance_id.clone()).collect();
+        select_random(&ids, k, args.run.seed)
+    } else {
+        let mut rewards = std::collections::HashMap::new();
+        for score in Inputs::open(&args.scores)?.records::<Score>().allow_empty() {
+            let score = score?;
+            rewards.insert(score.instance_id.clone(), score);
+        }
+        let scores: Vec<Score> = tasks
+            .iter()
+            .map(|task| {
+                rewards
+                    .get(&task.instance_id)
+                    .cloned()
+                    .unwrap_or_else(|| Score {
+                        schema: Score::tag(),
+                        instance_id: task.instance_id.clone(),
+                        valid: false,
+                        alignment: 0.0,
+                        reward: 0.0,
+                        grad_norm: 0.0,
+                        target_id: String::new(),
+                        checkpoint: None,
+                        extra: Default::default(),
+                    })
+            })
+            .collect();
+        let missing = tasks.len()
+            - tasks
+                .iter()
+                .filter(|t| rewards.contains_key(&t.instance_id))
+                .count();
+        if missing > 0 {
+            tracing::warn!("{missing} of {} tasks have no score: reward 0", tasks.len());
+        }
+        select_top(&scores, k)
+    };
+    let mut out = Output::create(args.out.output.as_deref())?;
+    for &index in &chosen {
+        out.write(&tasks[index])?;
+    }
+    out.finish()?;
+    tracing::info!(
+        "kept {} of {} tasks ({})",
+        chosen.len(),
+        tasks.len(),
+        if args.random {
+            "at random"
+        } else {
+            "by reward"
+        }
+    );
+    Ok(())
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    if let Some(Command::Keep(args)) = &cli.command {
+        return keep(args);
+    }
+    let checkpoint_dir = cli.checkpoint.clone().expect("clap requires --checkpoint");
+    if cli.dim == 0 || cli.nonzeros == 0 {
+        return Err(BadInput::new("--dim and --nonzeros must be at least 1").into());
+    }
+    keep_count(cli.keep_top, cli.keep_frac, 0)?;
+    let loaded = checkpoint::load::<solver::TrainBackend>(&checkpoint_dir, &solver::device())
         .map_err(|err| BadInput::new(format!("{err:#}")))?;
-    let tokenizer_sha256 = sha256_file(&cli.checkpoint.join(checkpoint::TOKENIZER))?;
+    let tokenizer_sha256 = sha256_file(&checkpoint_dir.join(checkpoint::TOKENIZER))?;
     let projector = Projector {
         dim: cli.dim,
         nonzeros: cli.nonzeros,
@@ -285,7 +438,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 return Err(BadInput::new(format!(
                     "{} was computed with another tokenizer than {}'s: recompute it with --target",
                     path.display(),
-                    cli.checkpoint.display()
+                    checkpoint_dir.display()
                 ))
                 .into());
             }
@@ -346,7 +499,7 @@ pub fn run(cli: Cli) -> Result<()> {
         .allow_empty()
         .collect::<Result<_, _>>()?;
     let gradients = scorer.gradients(&tasks, "scoring")?;
-    let checkpoint = cli.checkpoint.display().to_string();
+    let checkpoint = checkpoint_dir.display().to_string();
     let scores: Vec<Score> = tasks
         .iter()
         .zip(&gradients)
@@ -374,11 +527,7 @@ pub fn run(cli: Cli) -> Result<()> {
         out.write(score)?;
     }
     if let Some(path) = &cli.kept {
-        let k = match (cli.keep_top, cli.keep_frac) {
-            (Some(k), _) => k,
-            (None, Some(f)) => (f * scores.len() as f64).round() as usize,
-            (None, None) => scores.len(),
-        };
+        let k = keep_count(cli.keep_top, cli.keep_frac, scores.len())?;
         let mut kept = Output::create(Some(path))?;
         for index in select_top(&scores, k) {
             kept.write(&tasks[index])?;
@@ -429,5 +578,26 @@ mod tests {
         assert_eq!(select_top(&scores, 1), [1]);
         assert_eq!(select_top(&scores, 9).len(), 5);
         assert!(select_top(&scores, 0).is_empty());
+    }
+
+    #[test]
+    fn a_random_draw_depends_on_the_seed_and_ids_not_on_their_order() {
+        let ids: Vec<String> = (0..20).map(|i| format!("task-{i}")).collect();
+        let kept = select_random(&ids, 5, 7);
+        assert_eq!(kept.len(), 5);
+        let mut reversed = ids.clone();
+        reversed.reverse();
+        let kept_reversed: std::collections::BTreeSet<&String> = select_random(&reversed, 5, 7)
+            .iter()
+            .map(|&i| &reversed[i])
+            .collect();
+        let kept_ids: std::collections::BTreeSet<&String> = kept.iter().map(|&i| &ids[i]).collect();
+        assert_eq!(kept_ids, kept_reversed);
+        assert_ne!(
+            select_random(&ids, 5, 8),
+            kept,
+            "another seed draws other tasks"
+        );
+        assert_eq!(select_random(&ids, 30, 7).len(), 20);
     }
 }

@@ -126,6 +126,45 @@ fn a_task_like_the_target_scores_first_and_scores_repeat() {
     ]));
     assert_eq!(again, first);
 
+    // Two shards scored apart, merged, then kept by `keep`: the unsharded run's scores and
+    // kept tasks.
+    let mut merged = Vec::new();
+    for shard in ["0/2", "1/2"] {
+        merged.extend(scores(&grad_score(&[
+            "--checkpoint",
+            ckpt,
+            "--target-in",
+            saved.to_str().unwrap(),
+            "--dim",
+            "1024",
+            "--shard",
+            shard,
+            valid.to_str().unwrap(),
+        ])));
+    }
+    merged.sort_by_key(|s| first.iter().position(|f| f.instance_id == s.instance_id));
+    assert_eq!(merged, first);
+    let merged_path = dir.path().join("merged.jsonl");
+    let text: String = merged.iter().map(|s| s.to_json_line() + "\n").collect();
+    std::fs::write(&merged_path, text).unwrap();
+    let kept_again = dir.path().join("kept-again.jsonl");
+    let out = grad_score(&[
+        "keep",
+        "--scores",
+        merged_path.to_str().unwrap(),
+        "--keep-top",
+        "1",
+        "-o",
+        kept_again.to_str().unwrap(),
+        valid.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&kept_again).unwrap(), kept_tasks);
+
     // A target saved with another tokenizer does not compare.
     let other = micro_checkpoint(dir.path(), "other", "x = [i * 2 for i in range(9)]\n");
     let out = grad_score(&[
