@@ -22,10 +22,38 @@ setup:
 build:
     cargo build --release --workspace --bins -q
 
-# The main job: a base solver, then rounds of generate, validate, score, rollout, distill and
-# train, with the held-out resolve rate per round (scripts/evolve.sh; ROUNDS=2, resumable).
+# scripts/evolve.py; ROUNDS=2, SEEDS=N for seeds 1..N; resumable: a finished stage is skipped
+# while its inputs are unchanged.
+# The main job: base solver, then rounds of generate, validate, score, train, rollout, distill.
 evolve: setup
-    bash scripts/evolve.sh {{workdir}}
+    {{python}} scripts/evolve.py --workdir {{workdir}}
+
+# Random generation, the kept tasks drawn at random (no skills, no grad-score); the same pool
+# size, training steps and evaluation as `just evolve`.
+# The equal-budget baseline.
+baseline: setup
+    STRATEGY=baseline {{python}} scripts/evolve.py --workdir {{workdir}}
+
+# The two ablations: skills without the grad-score filter, grad-score without skills.
+ablate: setup
+    STRATEGY=skills-only,score-only {{python}} scripts/evolve.py --workdir {{workdir}}
+
+# Socratic against the baseline and both ablations over SEEDS seeds (default 3), then the report.
+compare SEEDS="3": setup
+    STRATEGY=socratic,baseline,skills-only,score-only SEEDS={{SEEDS}} {{python}} scripts/evolve.py --workdir {{workdir}}
+
+# Rounds 1..N of the run (STRATEGY, SEED as for evolve).
+round N: setup
+    ROUNDS={{N}} {{python}} scripts/evolve.py --workdir {{workdir}}
+
+# Rerun one stage of a round on the cached files of the stages before it (round 0: base).
+stage STAGE N: setup
+    {{python}} scripts/evolve.py --workdir {{workdir}} --only {{STAGE}} --round {{N}}
+
+# report.md and SVG plots in WORKDIR/run/plots/.
+# The runs under WORKDIR/run compared: resolve rate per round per strategy with intervals.
+report:
+    {{python}} scripts/evolve_report.py --compare {{workdir}}/run --plots {{workdir}}/run/plots | tee {{workdir}}/run/report.md
 
 # fmt check, clippy -D warnings, the whole test suite, the CUDA build check (needs no CUDA
 # toolkit) and the record checks (what CI runs).
@@ -33,6 +61,8 @@ test: setup
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -q -- -D warnings
     cargo test --workspace -q
+    cargo build --workspace --bins -q
+    {{python}} -m unittest discover -s scripts/tests
     cargo check -q -p solver-train -p swe-rollout -p grad-score --features solver-train/cuda,swe-rollout/cuda,grad-score/cuda
     {{records}} check -q examples/*.jsonl examples/skills/*.jsonl
 

@@ -1,18 +1,31 @@
 #!/usr/bin/env python3
-"""The report of an evolve run (markdown on stdout): per round, candidates → valid → kept, the
-mean reward of the scored tasks, the skills, the held-out resolve rate with a Wilson 95%
-interval, and the wall time of every stage (from times.tsv).
+"""Reports of evolve runs (scripts/evolve.py), as markdown on stdout.
 
-    python3 scripts/evolve_report.py RUN_DIR ROUNDS
+    python3 scripts/evolve_report.py RUN_DIR                  # one run
+    python3 scripts/evolve_report.py --compare RUNS_DIR [--plots DIR]
+
+One run: per round, candidates → valid → pooled → kept, the rejects per gate stage, reward
+statistics, the skills, the held-out resolve rate with a Wilson 95% interval and the partial
+rate; round 0 is the base solver. Then the seconds of every stage (from the stamps).
+
+--compare: every run under RUNS_DIR (WORKDIR/run), grouped by strategy; per round the
+held-out resolve rate pooled over seeds (Wilson interval over task × seed attempts) and the
+rate of each seed, and the wall time of each strategy. --plots writes resolve-rate.svg (rate
+per round per strategy with intervals) and operator-mix.svg (the candidates' operator families
+per round per strategy).
 """
+from __future__ import annotations
+
+import argparse
 import json
 import math
+import statistics
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 
-def lines(path: Path) -> list:
+def records(path: Path) -> list:
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -27,36 +40,250 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def config(run: Path) -> dict:
+    path = run / "config.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def base_dir(run: Path) -> Path:
+    return run.parent / f"base-seed{config(run).get('seed', 1)}"
+
+
+def round_dir(run: Path, r: int) -> Path:
+    return base_dir(run) if r == 0 else run / f"round-{r}"
+
+
+def rounds_of(run: Path) -> list:
+    found = sorted(int(d.name.split("-")[1]) for d in run.glob("round-*") if d.is_dir())
+    return [0] + [r for r in found if r > 0]
+
+
+def evaluation(run: Path, r: int) -> dict:
+    """Resolved, partial and attempted held-out tasks of round r (errors are not attempts)."""
+    traces = [t for t in records(round_dir(run, r) / "eval-traces.jsonl") if not t.get("error")]
+    resolved = sum(bool(t["outcome"]["resolved"]) for t in traces)
+    partial = sum(not t["outcome"]["resolved"] and t["outcome"].get("f2p_passed", 0) > 0
+                  for t in traces)
+    return {"resolved": resolved, "partial": partial, "n": len(traces)}
+
+
+def seconds(stamps: Path, rounds: set | None = None) -> dict:
+    """Seconds per (round, stage) from a run's stamps, shards summed."""
+    out = defaultdict(float)
+    for stamp in stamps.glob("*.json"):
+        s = json.loads(stamp.read_text())
+        if rounds is None or s["round"] in rounds:
+            out[(s["round"], s["stage"].removesuffix("-merge"))] += s["seconds"]
+    return out
+
+
+def run_seconds(run: Path) -> dict:
+    times = seconds(base_dir(run) / ".stamps", {0})
+    times.update(seconds(run / ".stamps"))
+    return times
+
+
+def single(run: Path) -> str:
+    cfg = config(run)
+    out = [f"# evolve: {run.name} ({cfg.get('strategy', '?')}, seed {cfg.get('seed', '?')})\n"]
+    out.append("| round | generator | candidates | valid | pooled | kept | rejected by stage | "
+               "reward mean ± sd | skills | resolved (held-out) | 95% interval | partial | seconds |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    times = run_seconds(run)
+    for r in rounds_of(run):
+        d = round_dir(run, r)
+        ev = evaluation(run, r)
+        lo, hi = wilson(ev["resolved"], ev["n"])
+        secs = sum(v for (rr, _), v in times.items() if rr == r)
+        rate = f"{ev['resolved']}/{ev['n']}"
+        interval = f"[{lo:.2f}, {hi:.2f}]"
+        partial = f"{ev['partial']}/{ev['n']}"
+        if r == 0:
+            out.append(f"| 0 (base) | - | - | - | - | - | - | - | - | {rate} | {interval} | "
+                       f"{partial} | {secs:.0f} |")
+            continue
+        candidates = records(d / "candidates.jsonl")
+        generator = candidates[0]["provenance"]["strategy"] if candidates else "-"
+        rejected = Counter(t["rejection"]["stage"] for t in records(d / "rejects.jsonl"))
+        rejected_text = ", ".join(f"{k} {v}" for k, v in sorted(rejected.items())) or "-"
+        rewards = [s["reward"] for s in records(d / "scores.jsonl")]
+        reward = (f"{statistics.mean(rewards):.3f} ± {statistics.pstdev(rewards):.3f}"
+                  if rewards else "-")
+        out.append(
+            f"| {r} | {generator} | {len(candidates)} | {len(records(d / 'valid.jsonl'))} | "
+            f"{len(records(d / 'pool.jsonl'))} | {len(records(d / 'kept.jsonl'))} | "
+            f"{rejected_text} | {reward} | {len(records(d / 'skills.jsonl'))} | {rate} | "
+            f"{interval} | {partial} | {secs:.0f} |")
+    out.append("\nSeconds per stage:\n")
+    stages = sorted({s for (_, s) in times}, key=stage_order)
+    out.append("| round | " + " | ".join(stages) + " |")
+    out.append("|---|" + "---|" * len(stages))
+    for r in sorted({r for (r, _) in times}):
+        out.append(f"| {r} | " + " | ".join(
+            f"{times[(r, s)]:.0f}" if (r, s) in times else "" for s in stages) + " |")
+    return "\n".join(out) + "\n"
+
+
+STAGE_ORDER = ["base", "dev-gen", "dev-validate", "dev-set", "eval-tasks", "task-gen",
+               "task-validate", "pool", "dev-rollout", "target", "grad-score", "keep",
+               "rollout-tasks", "train-rollout", "skill-distill", "update-policy",
+               "solver-train", "eval-rollout"]
+
+
+def stage_order(name: str) -> int:
+    return STAGE_ORDER.index(name) if name in STAGE_ORDER else len(STAGE_ORDER)
+
+
+def runs_by_strategy(runs_dir: Path) -> dict:
+    by = defaultdict(list)
+    for run in sorted(runs_dir.iterdir()):
+        cfg = config(run)
+        if run.is_dir() and cfg.get("strategy"):
+            by[cfg["strategy"]].append(run)
+    return dict(by)
+
+
+def compare(runs_dir: Path, plots: Path | None) -> str:
+    by = runs_by_strategy(runs_dir)
+    if not by:
+        return f"no evolve run under {runs_dir}\n"
+    out = [f"# evolve: strategies compared ({runs_dir})\n"]
+    out.append("Held-out resolve rate per round, pooled over seeds (resolved / task×seed "
+               "attempts, Wilson 95% interval), then each seed's rate.\n")
+    out.append("| strategy | seeds | round | resolved | rate | 95% interval | partial | "
+               "per seed | valid → kept | wall s |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    curves = {}
+    mix = {}
+    for strategy, runs in sorted(by.items()):
+        rounds = sorted(set.intersection(*(set(rounds_of(run)) for run in runs)))
+        curve = []
+        for r in rounds:
+            evs = [evaluation(run, r) for run in runs]
+            k, n = sum(e["resolved"] for e in evs), sum(e["n"] for e in evs)
+            partial = sum(e["partial"] for e in evs)
+            lo, hi = wilson(k, n)
+            per_seed = " ".join(f"{e['resolved']}/{e['n']}" for e in evs)
+            valid = sum(len(records(round_dir(run, r) / "pool.jsonl")) for run in runs)
+            kept = sum(len(records(round_dir(run, r) / "kept.jsonl")) for run in runs)
+            wall = sum(v for run in runs for (rr, _), v in run_seconds(run).items() if rr == r)
+            flow = f"{valid} → {kept}" if r else "-"
+            out.append(f"| {strategy} | {len(runs)} | {r} | {k}/{n} | "
+                       f"{k / n if n else 0:.3f} | [{lo:.2f}, {hi:.2f}] | {partial}/{n} | "
+                       f"{per_seed} | {flow} | {wall:.0f} |")
+            curve.append((r, k / n if n else 0.0, lo, hi))
+            if r:
+                families = Counter(
+                    t["provenance"].get("operator_family", "?")
+                    for run in runs for t in records(round_dir(run, r) / "candidates.jsonl"))
+                mix[(strategy, r)] = families
+        curves[strategy] = curve
+    out.append("\nWall time per strategy (all rounds and seeds, round 0 included):\n")
+    for strategy, runs in sorted(by.items()):
+        total = sum(sum(run_seconds(run).values()) for run in runs)
+        out.append(f"- {strategy}: {total:.0f} s over {len(runs)} seed(s)")
+    if mix:
+        families = sorted({f for c in mix.values() for f in c})
+        out.append("\nCandidates per operator family:\n")
+        out.append("| strategy | round | " + " | ".join(families) + " |")
+        out.append("|---|---|" + "---|" * len(families))
+        for (strategy, r), counts in sorted(mix.items()):
+            out.append(f"| {strategy} | {r} | " + " | ".join(
+                str(counts.get(f, 0)) for f in families) + " |")
+    if plots is not None:
+        plots.mkdir(parents=True, exist_ok=True)
+        (plots / "resolve-rate.svg").write_text(resolve_rate_svg(curves))
+        (plots / "operator-mix.svg").write_text(operator_mix_svg(mix))
+        out.append(f"\n![resolve rate]({plots / 'resolve-rate.svg'})\n"
+                   f"![operator mix]({plots / 'operator-mix.svg'})")
+    return "\n".join(out) + "\n"
+
+
+COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
+           "#7f7f7f"]
+
+
+def resolve_rate_svg(curves: dict) -> str:
+    """Resolve rate per round per strategy, with the 95% interval as an error bar."""
+    w, h, left, bottom, top, right = 560, 340, 60, 50, 30, 140
+    rounds = sorted({r for c in curves.values() for r, *_ in c}) or [0]
+    top_rate = max([hi for c in curves.values() for *_, hi in c] + [0.1])
+    x = lambda r: left + (r - rounds[0]) * (w - left - right) / max(1, rounds[-1] - rounds[0])
+    y = lambda v: h - bottom - v / top_rate * (h - bottom - top)
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<rect width="{w}" height="{h}" fill="white"/>',
+           f'<text x="{w / 2 - 60}" y="18">held-out resolve rate</text>',
+           f'<line x1="{left}" y1="{y(0)}" x2="{w - right}" y2="{y(0)}" stroke="black"/>',
+           f'<line x1="{left}" y1="{y(0)}" x2="{left}" y2="{top}" stroke="black"/>']
+    for r in rounds:
+        svg.append(f'<text x="{x(r) - 4}" y="{h - bottom + 18}">{r}</text>')
+    svg.append(f'<text x="{(w - right) / 2}" y="{h - 10}">round</text>')
+    for i in range(5):
+        v = top_rate * i / 4
+        svg.append(f'<text x="8" y="{y(v) + 4}">{v:.2f}</text>')
+    for i, (strategy, curve) in enumerate(sorted(curves.items())):
+        colour = COLOURS[i % len(COLOURS)]
+        shift = (i - (len(curves) - 1) / 2) * 6
+        points = " ".join(f"{x(r) + shift:.1f},{y(v):.1f}" for r, v, _, _ in curve)
+        svg.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for r, v, lo, hi in curve:
+            cx = x(r) + shift
+            svg.append(f'<line x1="{cx:.1f}" y1="{y(lo):.1f}" x2="{cx:.1f}" y2="{y(hi):.1f}" '
+                       f'stroke="{colour}"/>')
+            svg.append(f'<circle cx="{cx:.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"/>')
+        ly = top + 16 * i
+        svg.append(f'<rect x="{w - right + 12}" y="{ly}" width="10" height="10" fill="{colour}"/>')
+        svg.append(f'<text x="{w - right + 28}" y="{ly + 9}">{strategy}</text>')
+    svg.append("</svg>")
+    return "\n".join(svg) + "\n"
+
+
+def operator_mix_svg(mix: dict) -> str:
+    """The share of each operator family among the candidates, one bar per strategy × round."""
+    families = sorted({f for c in mix.values() for f in c})
+    bars = sorted(mix)
+    w, h, left, bottom, top = max(400, 70 * len(bars) + 180), 340, 40, 70, 30
+    bw = 40
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+           f'font-family="sans-serif" font-size="11">',
+           f'<rect width="{w}" height="{h}" fill="white"/>',
+           f'<text x="{left}" y="18">operator families of the candidates</text>']
+    for j, key in enumerate(bars):
+        counts = mix[key]
+        total = sum(counts.values()) or 1
+        bx, base = left + j * 70, h - bottom
+        for i, family in enumerate(families):
+            share = counts.get(family, 0) / total
+            height = share * (h - bottom - top)
+            base -= height
+            svg.append(f'<rect x="{bx}" y="{base:.1f}" width="{bw}" height="{height:.1f}" '
+                       f'fill="{COLOURS[i % len(COLOURS)]}"/>')
+        strategy, r = key
+        svg.append(f'<text x="{bx}" y="{h - bottom + 14}">{strategy[:9]}</text>')
+        svg.append(f'<text x="{bx}" y="{h - bottom + 28}">round {r}</text>')
+    for i, family in enumerate(families):
+        lx, ly = left + len(bars) * 70 + 10, top + 16 * i
+        svg.append(f'<rect x="{lx}" y="{ly}" width="10" height="10" '
+                   f'fill="{COLOURS[i % len(COLOURS)]}"/>')
+        svg.append(f'<text x="{lx + 16}" y="{ly + 9}">{family}</text>')
+    svg.append("</svg>")
+    return "\n".join(svg) + "\n"
+
+
 def main() -> int:
-    run, rounds = Path(sys.argv[1]), int(sys.argv[2])
-    times = defaultdict(dict)
-    if (run / "times.tsv").is_file():
-        for row in (run / "times.tsv").read_text().splitlines():
-            r, stage, seconds = row.split("\t")
-            times[r][stage] = times[r].get(stage, 0) + int(seconds)
-    print(f"# evolve: {run}\n")
-    print("| round | strategy | candidates | valid | kept | mean reward | skills | resolved (eval) | 95% interval | seconds |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for r in range(1, rounds + 1):
-        d = run / f"round-{r}"
-        candidates = lines(d / "candidates.jsonl")
-        strategy = candidates[0]["provenance"]["strategy"] if candidates else "-"
-        scores = lines(d / "scores.jsonl")
-        reward = sum(s["reward"] for s in scores) / len(scores) if scores else float("nan")
-        traces = lines(d / "eval-traces.jsonl")
-        attempted = [t for t in traces if not t.get("error")]
-        resolved = sum(t["outcome"]["resolved"] for t in attempted)
-        lo, hi = wilson(resolved, len(attempted))
-        seconds = sum(times[str(r)].values())
-        print(f"| {r} | {strategy} | {len(candidates)} | {len(lines(d / 'valid.jsonl'))} | "
-              f"{len(lines(d / 'kept.jsonl'))} | {reward:.3f} | {len(lines(d / 'skills.jsonl'))} | "
-              f"{resolved}/{len(attempted)} | [{lo:.2f}, {hi:.2f}] | {seconds} |")
-    print("\nSeconds per stage:\n")
-    stages = sorted({s for r in times.values() for s in r})
-    print("| round | " + " | ".join(stages) + " |")
-    print("|---|" + "---|" * len(stages))
-    for r in sorted(times, key=int):
-        print(f"| {r} | " + " | ".join(str(times[r].get(s, "")) for s in stages) + " |")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, nargs="?", help="one run directory")
+    parser.add_argument("--compare", type=Path, metavar="RUNS_DIR")
+    parser.add_argument("--plots", type=Path, metavar="DIR")
+    args = parser.parse_args()
+    if args.compare:
+        sys.stdout.write(compare(args.compare, args.plots))
+    elif args.run:
+        sys.stdout.write(single(args.run))
+    else:
+        parser.error("give a RUN_DIR or --compare RUNS_DIR")
     return 0
 
 

@@ -1,0 +1,611 @@
+#!/usr/bin/env python3
+"""The evolve loop: a base solver and a dev set, then ROUNDS rounds of
+
+    task-gen        random in round 1, then skill-guided by the last round's skills and policy
+                    (the `random` generator of the baseline stays random)
+    task-validate   the execution gate                                            [shardable]
+    pool            TASK_FILTER (a custom stage, any language), then the first VALID tasks
+    dev-rollout     the round's input solver on the dev set: its failures are the target [shardable]
+    target          grad-score's target direction from those failures
+    grad-score      the alignment of every pooled task with the target             [shardable]
+    keep            the best KEEP_FRAC of the pool by reward (or the same number at random)
+    train-rollout   the input solver on TRAIN_ROLLOUT pooled tasks: the traces     [shardable]
+    skill-distill   traces (and the last round's skills) become the round's skills
+    update-policy   REINFORCE on the generator policy from the round's rewards
+    solver-train    sft of the input solver on the kept tasks: the round's solver
+    eval-rollout    that solver on the first ROLLOUT_TASKS held-out tasks          [shardable]
+
+Strategies (STRATEGY): socratic = skills + grad-score; baseline = random generation, the
+kept tasks drawn at random; skills-only and score-only are the two ablations. Every strategy
+gets the same pool size, training steps and evaluation. A run lives in
+WORKDIR/run/<strategy>-seed<S>/ (base solver, dev set and round-0 evaluation are shared by all
+strategies of a seed in WORKDIR/run/base-seed<S>/; RUNS=DIR puts runs elsewhere).
+
+Every stage records the sha256 of its command and of its inputs in .stamps/; it is skipped
+when its outputs exist and that record still matches, so a killed run resumes where it
+stopped and a stage whose inputs changed runs again. `--only STAGE --round N` reruns one
+stage on the cached files of the stages before it. SHARDS=N splits the shardable stages over N
+processes (`--shard I/N` of each tool) and merges them in input order; on a cluster,
+`--only STAGE --round N --shard I/N` runs one shard (scripts/slurm/).
+
+    python3 scripts/evolve.py [--workdir W] [--only STAGE --round N [--shard I/N]]
+                              [--until STAGE --round N]
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(os.environ.get("BIN", ROOT / "target" / "release"))
+TOOLS = ["task-gen", "task-validate", "grad-score", "solver-train", "swe-rollout", "skill-distill"]
+
+# generator, filter
+STRATEGIES = {
+    "socratic": ("skills", "grad"),
+    "baseline": ("random", "random"),
+    "skills-only": ("skills", "random"),
+    "score-only": ("random", "grad"),
+}
+SHARDABLE = {"task-validate", "dev-rollout", "grad-score", "train-rollout", "eval-rollout"}
+ROUND_STAGES = [
+    "task-gen", "task-validate", "pool", "dev-rollout", "target", "grad-score", "keep",
+    "rollout-tasks", "train-rollout", "skill-distill", "update-policy", "solver-train", "eval-rollout",
+]
+BASE_STAGES = ["base", "dev-gen", "dev-validate", "dev-set", "eval-tasks", "eval-rollout"]
+
+
+def log(message: str) -> None:
+    print(f"evolve: {message}", file=sys.stderr, flush=True)
+
+
+class Failed(Exception):
+    """A stage failed or the run cannot go on; the message says why."""
+
+
+class Stop(Exception):
+    """The run reached what --only or --until asked for."""
+
+
+@dataclass
+class Config:
+    workdir: Path
+    strategy: str
+    seed: int
+    rounds: int
+    candidates: int
+    valid: int
+    base_steps: int
+    sft_steps: int
+    dev_candidates: int
+    dev_tasks: int
+    train_rollout: int
+    rollout_tasks: int
+    keep_frac: float
+    min_support: int
+    executor: str
+    eval_set: Path
+    shards: int
+    task_filter: list[str]
+    run_name: str
+    runs: Path
+
+    @staticmethod
+    def from_env(workdir: Path, strategy: str, seed: int) -> "Config":
+        env = os.environ.get
+        return Config(
+            workdir=workdir,
+            strategy=strategy,
+            seed=seed,
+            rounds=int(env("ROUNDS", "2")),
+            candidates=int(env("CANDIDATES", "16")),
+            valid=int(env("VALID", "8")),
+            base_steps=int(env("BASE_STEPS", "150")),
+            sft_steps=int(env("SFT_STEPS", "60")),
+            dev_candidates=int(env("DEV_CANDIDATES", "16")),
+            dev_tasks=int(env("DEV_TASKS", "6")),
+            train_rollout=int(env("TRAIN_ROLLOUT", "6")),
+            rollout_tasks=int(env("ROLLOUT_TASKS", "8")),
+            keep_frac=float(env("KEEP_FRAC", "0.5")),
+            min_support=int(env("MIN_SUPPORT", "2")),
+            executor=env("EXECUTOR", "wasm"),
+            eval_set=Path(env("EVAL", str(ROOT / "data/eval/eval-set.jsonl"))),
+            shards=int(env("SHARDS", "1")),
+            task_filter=shlex.split(env("TASK_FILTER", "")),
+            run_name=f"{strategy}-seed{seed}",
+            runs=Path(env("RUNS", str(workdir / "run"))),
+        )
+
+
+def sha256_of(path: Path) -> str:
+    """Content hash of a file, or of a directory's files and their names; 'missing' if absent."""
+    digest = hashlib.sha256()
+    if path.is_file():
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    elif path.is_dir():
+        for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(str(child.relative_to(path)).encode() + b"\0")
+            digest.update(sha256_of(child).encode())
+    else:
+        return "missing"
+    return digest.hexdigest()
+
+
+def records(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_lines_atomic(path: Path, lines: list[str]) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text("".join(lines))
+    partial.replace(path)
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    """Leaves a file with this content as it is (its time included)."""
+    if not path.is_file() or path.read_text() != text:
+        write_lines_atomic(path, [text])
+
+
+def fewest_tests(n: int, source: Path, out: Path) -> None:
+    """The n tasks of SOURCE with the fewest tests, in their file order (a rollout reruns
+    every FAIL_TO_PASS and PASS_TO_PASS test with line tracing: this bounds its time)."""
+    lines = [line for line in source.read_text().splitlines(keepends=True) if line.strip()]
+    size = [len(t["FAIL_TO_PASS"]) + len(t["PASS_TO_PASS"]) for t in map(json.loads, lines)]
+    keep = sorted(sorted(range(len(lines)), key=lambda i: (size[i], i))[:n])
+    write_lines_atomic(out, [lines[i] for i in keep])
+
+
+def merge_in_input_order(parts: list[Path], order_of: Path, out: Path) -> None:
+    """Concatenates shard outputs, records in the order of their instance_id in ORDER_OF
+    (stable: several records of one task keep their shard order)."""
+    position = {t["instance_id"]: i for i, t in enumerate(records(order_of))}
+    lines = [line for part in parts for line in part.read_text().splitlines(keepends=True)
+             if line.strip()]
+    lines.sort(key=lambda line: position.get(json.loads(line)["instance_id"], len(position)))
+    write_lines_atomic(out, lines)
+
+
+@dataclass
+class Stage:
+    round: int
+    name: str
+    outputs: list[Path]
+    inputs: list[Path]
+    command: list[str] | None = None
+    action: object = None  # a callable when the stage is Python, not a command
+    describe: str = ""
+    stdout: Path | None = None  # where the command's stdout goes (atomically), if anywhere
+    shard: tuple[int, int] | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        shard = f" shard {self.shard[0]}/{self.shard[1]}" if self.shard else ""
+        return f"round {self.round}: {self.name}{shard}"
+
+
+class Runner:
+    def __init__(self, cfg: Config, only=None, until=None, only_shard=None):
+        self.cfg = cfg
+        self.only = only  # (stage, round): run that stage alone, then stop
+        self.until = until  # (stage, round): stop before it
+        self.only_shard = only_shard
+
+    def stamp_path(self, run_dir: Path, stage: Stage) -> Path:
+        shard = f".shard-{stage.shard[0]}-of-{stage.shard[1]}" if stage.shard else ""
+        return run_dir / ".stamps" / f"round-{stage.round}.{stage.name}{shard}.json"
+
+    def key(self, stage: Stage) -> tuple[str, dict]:
+        inputs = {str(p): sha256_of(p) for p in stage.inputs}
+        what = stage.command if stage.command is not None else stage.describe
+        blob = json.dumps({"do": what, "inputs": inputs}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest(), inputs
+
+    def up_to_date(self, run_dir: Path, stage: Stage) -> bool:
+        stamp = self.stamp_path(run_dir, stage)
+        if not stamp.is_file() or not all(o.exists() for o in stage.outputs):
+            return False
+        return json.loads(stamp.read_text()).get("key") == self.key(stage)[0]
+
+    def run(self, run_dir: Path, stage: Stage) -> None:
+        wanted = (stage.name.removesuffix("-merge"), stage.round)
+        if self.until == wanted:
+            raise Stop(f"stopped before {stage.label}")
+        if self.only is not None:
+            if wanted != self.only:
+                if not all(o.exists() for o in stage.outputs):
+                    raise Failed(f"{stage.label} has not run yet: run the loop up to there first")
+                return
+            if self.only_shard is not None and stage.shard != self.only_shard:
+                return
+        elif self.up_to_date(run_dir, stage):
+            log(f"{stage.label}: up to date, skipped")
+            return
+        self.execute(run_dir, stage)
+        if self.only is not None:
+            if stage.shard is None:
+                raise Stop(f"ran {stage.label}")
+
+    def execute(self, run_dir: Path, stage: Stage) -> None:
+        key, inputs = self.key(stage)
+        stamp = self.stamp_path(run_dir, stage)
+        stamp.unlink(missing_ok=True)
+        log(f"{stage.label} ...")
+        for path in stage.outputs + ([stage.stdout] if stage.stdout else []):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        if stage.command is not None:
+            stdout = None
+            partial = None
+            if stage.stdout is not None:
+                partial = stage.stdout.with_name(stage.stdout.name + ".partial")
+                stdout = partial.open("w")
+            try:
+                proc = subprocess.run(stage.command, stdout=stdout)
+            finally:
+                if stdout is not None:
+                    stdout.close()
+            if proc.returncode != 0:
+                raise Failed(f"{stage.label} failed (exit {proc.returncode}): "
+                             + " ".join(shlex.quote(c) for c in stage.command))
+            if partial is not None:
+                partial.replace(stage.stdout)
+        else:
+            stage.action()
+        seconds = time.monotonic() - started
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        partial = stamp.with_name(stamp.name + ".partial")
+        partial.write_text(json.dumps({
+            "round": stage.round, "stage": stage.name, "shard": stage.shard,
+            "key": key, "seconds": round(seconds, 3), "inputs": inputs,
+            "command": stage.command, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }, indent=1) + "\n")
+        partial.replace(stamp)
+        log(f"{stage.label}: {seconds:.0f} s")
+
+    def sharded(self, run_dir: Path, stage: Stage, flag_output: str, order_of: Path,
+                extra_outputs: dict | None = None) -> None:
+        """Runs a shardable stage whole, or as SHARDS shards in parallel and merges them.
+        `flag_output` is the flag the command writes its output with; `extra_outputs` maps
+        other output flags (--rejects) to their merged files."""
+        n = self.cfg.shards
+        if n <= 1:
+            self.run(run_dir, stage)
+            return
+        parts_dir = stage.outputs[0].parent / "shards"
+        parts_dir.mkdir(parents=True, exist_ok=True)
+        extra_outputs = extra_outputs or {}
+        shards = []
+        for i in range(n):
+            part = lambda path: parts_dir / f"{path.stem}.{i}-of-{n}{path.suffix}"
+            command = list(stage.command)
+            outputs = [part(stage.outputs[0])]
+            command[command.index(flag_output) + 1] = str(outputs[0])
+            for flag, merged in extra_outputs.items():
+                command[command.index(flag) + 1] = str(part(merged))
+                outputs.append(part(merged))
+            command += ["--shard", f"{i}/{n}"]
+            shards.append(Stage(stage.round, stage.name, outputs, stage.inputs, command,
+                                shard=(i, n)))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=n) as pool:
+            for future in [pool.submit(self.run, run_dir, s) for s in shards]:
+                future.result()
+        if self.only == (stage.name, stage.round) and self.only_shard is not None:
+            raise Stop(f"ran {stage.label} shard {self.only_shard[0]}/{n}")
+        merged = [stage.outputs[0]] + list(extra_outputs.values())
+
+        def merge() -> None:
+            for k, out in enumerate(merged):
+                merge_in_input_order([s.outputs[k] for s in shards], order_of, out)
+
+        self.run(run_dir, Stage(stage.round, f"{stage.name}-merge", merged,
+                                [o for s in shards for o in s.outputs],
+                                action=merge, describe=f"merge {n} shards in input order"))
+
+
+def tool(name: str) -> str:
+    return str(BIN / name)
+
+
+def base_and_dev(runner: Runner, base_dir: Path) -> None:
+    """Round 0, shared by every strategy of a seed: the base solver, the dev set (trusted
+    tasks of the dev split) and the base solver's held-out resolve rate."""
+    cfg = runner.cfg
+    w, seed, ex = cfg.workdir, str(cfg.seed), ["--executor", cfg.executor]
+    corpus = w / "corpus.jsonl"
+    base = base_dir / "base"
+    runner.run(base_dir, Stage(
+        0, "base", [base / "checkpoint.json"], [corpus],
+        [tool("solver-train"), "init", str(corpus), "-o", str(base),
+         "--steps", str(cfg.base_steps), "--seed", seed, "-q"],
+        stdout=base_dir / "base.jsonl"))
+    runner.run(base_dir, Stage(
+        0, "dev-gen", [base_dir / "dev-candidates.jsonl"],
+        [corpus, ROOT / "scripts/eval-weights.toml"],
+        [tool("task-gen"), "--split", "dev", "--budget", str(cfg.dev_candidates),
+         "--seed", seed, "--operator-weights", str(ROOT / "scripts/eval-weights.toml"),
+         str(corpus), "-o", str(base_dir / "dev-candidates.jsonl"), "-q"]))
+    runner.run(base_dir, Stage(
+        0, "dev-validate", [base_dir / "dev-valid.jsonl"], [base_dir / "dev-candidates.jsonl"],
+        [tool("task-validate"), str(base_dir / "dev-candidates.jsonl"), "--workdir", str(w),
+         *ex, "-q", "-o", str(base_dir / "dev-valid.jsonl")]))
+    runner.run(base_dir, Stage(
+        0, "dev-set", [base_dir / "dev.jsonl"], [base_dir / "dev-valid.jsonl"],
+        action=lambda: fewest_tests(cfg.dev_tasks, base_dir / "dev-valid.jsonl",
+                                    base_dir / "dev.jsonl"),
+        describe=f"fewest_tests {cfg.dev_tasks}"))
+    if not records(base_dir / "dev.jsonl") and runner.only is None:
+        raise Failed("no valid dev task: raise DEV_CANDIDATES")
+    eval_tasks = base_dir / "eval-tasks.jsonl"
+    runner.run(base_dir, Stage(
+        0, "eval-tasks", [eval_tasks], [cfg.eval_set],
+        action=lambda: write_lines_atomic(
+            eval_tasks, cfg.eval_set.read_text().splitlines(keepends=True)[:cfg.rollout_tasks]),
+        describe=f"head {cfg.rollout_tasks}"))
+    rollout(runner, base_dir, 0, "eval-rollout", base, eval_tasks,
+            base_dir / "eval-traces.jsonl")
+
+
+def rollout(runner: Runner, run_dir: Path, r: int, name: str, solver: Path, tasks: Path,
+            out: Path) -> None:
+    cfg = runner.cfg
+    runner.sharded(run_dir, Stage(
+        r, name, [out], [solver, tasks],
+        [tool("swe-rollout"), "--solver", f"model:{solver}", "--workdir", str(cfg.workdir),
+         "--executor", cfg.executor, "--seed", str(cfg.seed), "-q", str(tasks), "-o", str(out)]),
+        "-o", tasks)
+
+
+def pool(cfg: Config, valid: Path, out: Path) -> None:
+    """TASK_FILTER over the valid tasks (a custom stage: `CMD IN -o OUT`), then the first
+    VALID of them: every strategy trains on pools of the same size."""
+    source = valid
+    if cfg.task_filter:
+        filtered = out.with_name("filtered.jsonl")
+        proc = subprocess.run(cfg.task_filter + [str(valid), "-o", str(filtered)])
+        if proc.returncode != 0:
+            raise Failed(f"TASK_FILTER failed (exit {proc.returncode}): {' '.join(cfg.task_filter)}")
+        source = filtered
+    lines = [line for line in source.read_text().splitlines(keepends=True) if line.strip()]
+    if len(lines) < cfg.valid:
+        log(f"only {len(lines)} valid tasks for a pool of VALID={cfg.valid}: raise CANDIDATES")
+    write_lines_atomic(out, lines[:cfg.valid])
+
+
+def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
+              eval_tasks: Path) -> Path:
+    cfg = runner.cfg
+    w, seed, ex = cfg.workdir, str(cfg.seed), ["--executor", cfg.executor]
+    generator, keep_by = STRATEGIES[cfg.strategy]
+    d, prev = run_dir / f"round-{r}", run_dir / f"round-{r - 1}"
+    d.mkdir(parents=True, exist_ok=True)
+    corpus = w / "corpus.jsonl"
+    skills_in = prev / "skills.jsonl"
+    policy_in = prev / "policy.json"
+
+    gen = [tool("task-gen"), "--strategy", "random"]
+    gen_inputs = [corpus]
+    if generator == "skills" and records(skills_in):
+        gen = [tool("task-gen"), "--strategy", "skills", "--skills", str(skills_in)]
+        gen_inputs.append(skills_in)
+        if policy_in.is_file():
+            gen += ["--policy", str(policy_in)]
+            gen_inputs.append(policy_in)
+    runner.run(run_dir, Stage(
+        r, "task-gen", [d / "candidates.jsonl"], gen_inputs,
+        gen + ["--budget", str(cfg.candidates), "--seed", str(cfg.seed + r), "--round", str(r),
+               str(corpus), "-o", str(d / "candidates.jsonl"), "-q"]))
+    runner.sharded(run_dir, Stage(
+        r, "task-validate", [d / "valid.jsonl", d / "rejects.jsonl"], [d / "candidates.jsonl"],
+        [tool("task-validate"), str(d / "candidates.jsonl"), "--workdir", str(w), *ex, "-q",
+         "-o", str(d / "valid.jsonl"), "--rejects", str(d / "rejects.jsonl")]),
+        "-o", d / "candidates.jsonl", {"--rejects": d / "rejects.jsonl"})
+    filter_inputs = [Path(a) for a in cfg.task_filter if Path(a).is_file()]
+    runner.run(run_dir, Stage(
+        r, "pool", [d / "pool.jsonl"], [d / "valid.jsonl", *filter_inputs],
+        action=lambda: pool(cfg, d / "valid.jsonl", d / "pool.jsonl"),
+        describe=f"filter {cfg.task_filter} then head {cfg.valid}"))
+    if not records(d / "pool.jsonl") and runner.only is None:
+        raise Failed(f"round {r}: no candidate passed the gate; raise CANDIDATES")
+    pooled = len(records(d / "pool.jsonl"))
+    keep_n = round(cfg.keep_frac * pooled)
+
+    scores = d / "scores.jsonl"
+    if keep_by == "grad":
+        rollout(runner, run_dir, r, "dev-rollout", solver, dev, d / "dev-traces.jsonl")
+        # The target: the dev tasks the solver fails, or all of them when it fails none.
+        target = ["--target", str(dev)]
+        target_inputs = [solver, dev, d / "dev-traces.jsonl"]
+        if any(not t.get("outcome", {}).get("resolved", False)
+               for t in records(d / "dev-traces.jsonl")):
+            target += ["--target-traces", str(d / "dev-traces.jsonl")]
+        runner.run(run_dir, Stage(
+            r, "target", [d / "target.json"], target_inputs,
+            [tool("grad-score"), "--checkpoint", str(solver), *target,
+             "--target-out", str(d / "target.json"), "--workdir", str(w), "--seed", seed, "-q",
+             "-o", os.devnull, os.devnull]))
+        runner.sharded(run_dir, Stage(
+            r, "grad-score", [scores], [solver, d / "target.json", d / "pool.jsonl"],
+            [tool("grad-score"), "--checkpoint", str(solver), "--target-in",
+             str(d / "target.json"), "--workdir", str(w), "--seed", seed, "-q",
+             str(d / "pool.jsonl"), "-o", str(scores)]),
+            "-o", d / "pool.jsonl")
+        keep = [tool("grad-score"), "keep", "--scores", str(scores)]
+        keep_inputs = [d / "pool.jsonl", scores]
+    else:
+        keep = [tool("grad-score"), "keep", "--random"]
+        keep_inputs = [d / "pool.jsonl"]
+    runner.run(run_dir, Stage(
+        r, "keep", [d / "kept.jsonl"], keep_inputs,
+        keep + ["--keep-top", str(keep_n), "--seed", str(cfg.seed + r), "-q",
+                str(d / "pool.jsonl"), "-o", str(d / "kept.jsonl")]))
+
+    if generator == "skills":
+        runner.run(run_dir, Stage(
+            r, "rollout-tasks", [d / "rollout-tasks.jsonl"], [d / "pool.jsonl"],
+            action=lambda: fewest_tests(cfg.train_rollout, d / "pool.jsonl",
+                                        d / "rollout-tasks.jsonl"),
+            describe=f"fewest_tests {cfg.train_rollout}"))
+        rollout(runner, run_dir, r, "train-rollout", solver, d / "rollout-tasks.jsonl",
+                d / "traces.jsonl")
+        previous = ["--skills", str(skills_in)] if records(skills_in) else []
+        runner.run(run_dir, Stage(
+            r, "skill-distill", [d / "skills.jsonl"],
+            [d / "traces.jsonl", d / "pool.jsonl"] + ([skills_in] if previous else []),
+            [tool("skill-distill"), str(d / "traces.jsonl"), "--tasks", str(d / "pool.jsonl"),
+             *previous, "--round", str(r), "--min-support", str(cfg.min_support),
+             "--workdir", str(w), "--seed", seed, "-q", "-o", str(d / "skills.jsonl"),
+             "--export-dir", str(d / "skills")]))
+        used_skills = "--skills" in gen
+        if used_skills and keep_by == "grad":
+            previous_policy = ["--policy", str(policy_in)] if policy_in.is_file() else []
+            runner.run(run_dir, Stage(
+                r, "update-policy", [d / "policy.json"],
+                [skills_in, d / "candidates.jsonl", scores]
+                + ([policy_in] if previous_policy else []),
+                [tool("task-gen"), "update-policy", "--skills", str(skills_in),
+                 "--tasks", str(d / "candidates.jsonl"), "--scores", str(scores),
+                 *previous_policy, "-q", "-o", str(d / "policy.json")]))
+        elif policy_in.is_file():
+            runner.run(run_dir, Stage(
+                r, "update-policy", [d / "policy.json"], [policy_in],
+                action=lambda: write_lines_atomic(d / "policy.json", [policy_in.read_text()]),
+                describe="copy the last policy"))
+
+    runner.run(run_dir, Stage(
+        r, "solver-train", [d / "solver" / "checkpoint.json"], [solver, d / "kept.jsonl"],
+        [tool("solver-train"), "sft", "--from", str(solver), str(d / "kept.jsonl"),
+         "-o", str(d / "solver"), "--workdir", str(w), "--steps", str(cfg.sft_steps),
+         "--seed", seed, "-q"],
+        stdout=d / "checkpoint.jsonl"))
+    rollout(runner, run_dir, r, "eval-rollout", d / "solver", eval_tasks,
+            d / "eval-traces.jsonl")
+    resolved = sum(t["outcome"]["resolved"] for t in records(d / "eval-traces.jsonl")
+                   if not t.get("error"))
+    log(f"round {r}: {len(records(d / 'candidates.jsonl'))} candidates, "
+        f"{len(records(d / 'valid.jsonl'))} valid, {pooled} pooled, "
+        f"{len(records(d / 'kept.jsonl'))} kept, {len(records(d / 'skills.jsonl'))} skills; "
+        f"{resolved} of {len(records(d / 'eval-traces.jsonl'))} held-out tasks resolved")
+    return d / "solver"
+
+
+def build() -> None:
+    packages = [arg for t in TOOLS for arg in ("-p", t)]
+    subprocess.run(["cargo", "build", "--release", "-q", *packages, "--manifest-path",
+                    str(ROOT / "Cargo.toml")], check=True)
+
+
+def evolve(args, cfg: Config, only_shard) -> Path:
+    """One run: base and dev set, then the rounds; returns the run directory."""
+    runner = Runner(
+        cfg,
+        only=(args.only, args.round) if args.only else None,
+        until=(args.until, args.round) if args.until else None,
+        only_shard=only_shard,
+    )
+    base_dir = cfg.runs / f"base-seed{cfg.seed}"
+    run_dir = cfg.runs / cfg.run_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_if_changed(run_dir / "config.json", json.dumps(
+        {k: str(v) if isinstance(v, Path) else v for k, v in vars(cfg).items()},
+        indent=1) + "\n")
+    log(f"{cfg.strategy}, seed {cfg.seed}, {cfg.rounds} rounds, executor {cfg.executor}; "
+        f"run in {run_dir}")
+    try:
+        base_and_dev(runner, base_dir)
+        solver = base_dir / "base"
+        for r in range(1, cfg.rounds + 1):
+            solver = one_round(runner, run_dir, r, solver, base_dir / "dev.jsonl",
+                               base_dir / "eval-tasks.jsonl")
+    except Stop as stop:
+        log(str(stop))
+        return run_dir
+    if runner.only is not None:
+        raise Failed(f"{args.only} of round {args.round} is not a stage of a {cfg.strategy} "
+                     f"run of {cfg.rounds} rounds")
+    if runner.until is not None:
+        log(f"{args.until} of round {args.round} is not a stage of a {cfg.strategy} run of "
+            f"{cfg.rounds} rounds: ran it whole")
+    report = report_of([str(run_dir)])
+    write_if_changed(run_dir / "report.md", report)
+    print(report, end="")
+    return run_dir
+
+
+def report_of(args: list[str]) -> str:
+    return subprocess.run([sys.executable, str(ROOT / "scripts/evolve_report.py"), *args],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Variables (environment): STRATEGY=socratic (or a comma list of socratic, "
+               "baseline, skills-only, score-only) SEED=1, or SEEDS=N for seeds 1..N; "
+               "ROUNDS=2 CANDIDATES=16 VALID=8 BASE_STEPS=150 SFT_STEPS=60 DEV_CANDIDATES=16 "
+               "DEV_TASKS=6 TRAIN_ROLLOUT=6 ROLLOUT_TASKS=8 KEEP_FRAC=0.5 MIN_SUPPORT=2 "
+               "EXECUTOR=wasm|native SHARDS=1 TASK_FILTER='CMD' "
+               "EVAL=data/eval/eval-set.jsonl RUNS=WORKDIR/run (where runs go) "
+               "BIN=target/release (the tools; another BIN is not rebuilt)")
+    parser.add_argument("--workdir", type=Path,
+                        default=Path(os.environ.get("SOCRATIC_WORKDIR", ".socratic")))
+    parser.add_argument("--only", metavar="STAGE", help="rerun this stage alone (needs --round)")
+    parser.add_argument("--until", metavar="STAGE", help="stop before this stage (needs --round)")
+    parser.add_argument("--round", type=int, help="the round of --only / --until (0: base)")
+    parser.add_argument("--shard", metavar="I/N", help="with --only: run this shard alone")
+    parser.add_argument("--no-build", action="store_true", help="use the built tools as they are")
+    args = parser.parse_args()
+    try:
+        strategies = os.environ.get("STRATEGY", "socratic").split(",")
+        for strategy in strategies:
+            if strategy not in STRATEGIES:
+                raise Failed(f"STRATEGY={strategy}: one of {', '.join(STRATEGIES)}")
+        seeds = ([int(os.environ.get("SEED", "1"))] if not os.environ.get("SEEDS")
+                 else list(range(1, int(os.environ["SEEDS"]) + 1)))
+        stages = set(ROUND_STAGES) | set(BASE_STAGES)
+        for flag in ("only", "until"):
+            name = getattr(args, flag)
+            if name is not None:
+                if args.round is None:
+                    raise Failed(f"--{flag} needs --round")
+                if name not in stages:
+                    raise Failed(f"--{flag} {name}: not a stage ({', '.join(sorted(stages))})")
+        shards = int(os.environ.get("SHARDS", "1"))
+        only_shard = None
+        if args.shard:
+            i, n = (int(x) for x in args.shard.split("/"))
+            if not args.only or args.only not in SHARDABLE or n != shards or not 0 <= i < n:
+                raise Failed(f"--shard {args.shard} needs --only with a shardable stage "
+                             f"({', '.join(sorted(SHARDABLE))}) and SHARDS={n}")
+            only_shard = (i, n)
+        if not args.no_build and "BIN" not in os.environ:
+            build()
+        runs = [evolve(args, Config.from_env(args.workdir, strategy, seed), only_shard)
+                for strategy in strategies for seed in seeds]
+        if len(runs) > 1 and args.only is None and args.until is None:
+            runs_dir = runs[0].parent
+            report = report_of(["--compare", str(runs_dir), "--plots", str(runs_dir / "plots")])
+            write_if_changed(runs_dir / "report.md", report)
+            print(report, end="")
+        return 0
+    except Failed as failed:
+        log(f"error: {failed}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""The evolve loop as a user runs it, on tiny budgets (two rounds, native executor): a run
+killed mid-stage and resumed ends with the files of an uninterrupted run; rerunning one stage
+touches no other stage's files; a Python stage (TASK_FILTER) runs inside the rounds; SHARDS=2
+gives the files of an unsharded run. Needs `just setup` and the debug build of the tools
+(`cargo build --workspace --bins`); `just test` runs it.
+
+    python3 -m unittest discover -s scripts/tests -v
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKDIR = Path(os.environ.get("SOCRATIC_WORKDIR", ROOT / ".socratic")).resolve()
+TINY = {
+    "EXECUTOR": "native", "ROUNDS": "2", "CANDIDATES": "6", "VALID": "3", "BASE_STEPS": "2",
+    "SFT_STEPS": "2", "DEV_CANDIDATES": "6", "DEV_TASKS": "1", "TRAIN_ROLLOUT": "2",
+    "ROLLOUT_TASKS": "1", "MIN_SUPPORT": "1", "SEED": "1", "STRATEGY": "socratic",
+    "BIN": str(ROOT / "target" / "debug"), "SOCRATIC_WORKDIR": str(WORKDIR),
+    "TASK_FILTER": f"{sys.executable} {ROOT / 'examples/stages/drop_comment_bugs.py'}",
+}
+# Fields that hold wall time or throughput: they differ between any two runs.
+TIMING_KEYS = {"seconds", "tokens_per_s", "train_seconds", "elapsed_s"}
+TIMING_TEXT = re.compile(r"\d+(\.\d+)?s\b")
+
+
+def evolve(runs: Path, *args: str, extra: dict | None = None, **popen) -> subprocess.Popen:
+    env = {**os.environ, **TINY, "RUNS": str(runs), **(extra or {})}
+    return subprocess.Popen([sys.executable, str(ROOT / "scripts/evolve.py"), *args], env=env,
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, **popen)
+
+
+def finish(proc: subprocess.Popen) -> str:
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise AssertionError(f"evolve failed ({proc.returncode}):\n{err[-3000:]}")
+    return err
+
+
+def canonical(value, runs: str):
+    if isinstance(value, dict):
+        return {k: canonical(v, runs) for k, v in value.items() if k not in TIMING_KEYS}
+    if isinstance(value, list):
+        return [canonical(v, runs) for v in value]
+    if isinstance(value, str):
+        return TIMING_TEXT.sub("Ts", value.replace(runs, "RUNS"))
+    return value
+
+
+def snapshot(runs: Path) -> dict:
+    """Every result file of the runs under RUNS: JSON canonical (paths under RUNS and timings
+    masked), other files by content; stamps, shard parts and reports left out, and the
+    `resume/` state of checkpoints (burn records carry parameter ids that are new in every
+    process; the weights are compared in model.safetensors)."""
+    files = {}
+    for path in sorted(runs.rglob("*")):
+        rel = path.relative_to(runs)
+        if not path.is_file() or {".stamps", "shards", "resume"} & set(rel.parts):
+            continue
+        if path.name in ("report.md", "config.json", "metrics.jsonl"):
+            continue
+        if path.suffix in (".jsonl", ".json"):
+            text = path.read_text()
+            lines = text.splitlines() if path.suffix == ".jsonl" else [text]
+            files[str(rel)] = [canonical(json.loads(line), str(runs)) for line in lines if line.strip()]
+        else:
+            files[str(rel)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return files
+
+
+def mtimes(runs: Path) -> dict:
+    return {str(p.relative_to(runs)): p.stat().st_mtime_ns for p in runs.rglob("*") if p.is_file()}
+
+
+class EvolveLoop(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not (WORKDIR / "corpus.jsonl").is_file():
+            raise unittest.SkipTest("run `just setup` first")
+        cls.tmp = Path(tempfile.mkdtemp(prefix="evolve-test-"))
+        cls.reference = cls.tmp / "reference"
+        cls.log = finish(evolve(cls.reference))
+        cls.files = snapshot(cls.reference)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def assertSameRuns(self, runs: Path):
+        files = snapshot(runs)
+        self.assertEqual(sorted(files), sorted(self.files))
+        for name, content in self.files.items():
+            self.assertEqual(files[name], content, f"{name} differs")
+
+    def test_a_round_runs_every_stage_and_the_python_stage(self):
+        run = self.reference / "socratic-seed1"
+        for r in (1, 2):
+            for name in ("candidates", "valid", "filtered", "pool", "scores", "kept", "traces",
+                         "skills", "eval-traces"):
+                self.assertTrue((run / f"round-{r}" / f"{name}.jsonl").is_file(), (r, name))
+            self.assertTrue((run / f"round-{r}" / "solver" / "model.safetensors").is_file())
+        self.assertIn("drop_comment_bugs: kept", self.log)
+        candidates = (run / "round-2" / "candidates.jsonl").read_text()
+        self.assertIn('"strategy":"skills"', candidates, "round 2 is not skill-guided")
+        report = (run / "report.md").read_text()
+        self.assertRegex(report, r"\| 2 \| skills \| 6 \|")
+
+    def test_a_finished_run_is_skipped_and_one_stage_reruns_alone(self):
+        before = mtimes(self.reference)
+        err = finish(evolve(self.reference))
+        self.assertNotIn(" ...", err, "a finished run ran a stage again")
+        self.assertEqual(mtimes(self.reference), before)
+        finish(evolve(self.reference, "--only", "grad-score", "--round", "1"))
+        after = mtimes(self.reference)
+        changed = {f for f in after if after[f] != before.get(f)}
+        self.assertEqual(changed, {"socratic-seed1/round-1/scores.jsonl",
+                                   "socratic-seed1/.stamps/round-1.grad-score.json"})
+        self.assertEqual(snapshot(self.reference), self.files, "the rerun scored differently")
+
+    def test_a_run_killed_mid_stage_resumes_to_the_same_files(self):
+        runs = self.tmp / "killed"
+        proc = evolve(runs)
+        stamp = runs / "socratic-seed1" / ".stamps" / "round-1.pool.json"
+        deadline = time.monotonic() + 600
+        while not stamp.exists():
+            self.assertIsNone(proc.poll(), "the run ended before it was killed")
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.2)
+        time.sleep(3)  # inside dev-rollout
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        self.assertFalse((runs / "socratic-seed1" / "round-1" / "eval-traces.jsonl").exists())
+        err = finish(evolve(runs))
+        self.assertIn("round 1: task-validate: up to date, skipped", err)
+        self.assertSameRuns(runs)
+
+    def test_two_shards_give_the_files_of_one(self):
+        runs = self.tmp / "sharded"
+        err = finish(evolve(runs, extra={"SHARDS": "2"}))
+        self.assertIn("task-validate shard 1/2", err)
+        self.assertTrue((runs / "socratic-seed1" / "round-1" / "shards").is_dir())
+        self.assertSameRuns(runs)
+
+    def test_the_slurm_template_gives_the_files_of_one_run(self):
+        # A stand-in for sbatch that runs each job at once, an array as its tasks in turn.
+        runs = self.tmp / "slurm"
+        fake = self.tmp / "bin"
+        fake.mkdir(exist_ok=True)
+        (fake / "sbatch").write_text(SBATCH)
+        (fake / "sbatch").chmod(0o755)
+        path = f"{fake}:{os.environ['PATH']}"
+        for r in range(0, 3):
+            proc = subprocess.run(["bash", str(ROOT / "scripts/slurm/round.sh"), str(r)],
+                                  env={**os.environ, **TINY, "RUNS": str(runs), "SHARDS": "2",
+                                       "PATH": path},
+                                  cwd=ROOT, capture_output=True, text=True)
+            self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+        self.assertTrue((runs / "socratic-seed1" / "round-2" / "shards").is_dir())
+        self.assertSameRuns(runs)
+
+
+SBATCH = """#!/usr/bin/env bash
+# Test stand-in: runs the job now; --array=0-K runs tasks 0..K with SLURM_ARRAY_TASK_* set.
+set -euo pipefail
+array=
+while [[ $# -gt 0 && $1 == --* ]]; do
+    case $1 in --array=*) array=${1#--array=} ;; esac
+    shift
+done
+if [ -n "$array" ]; then
+    last=${array#*-}
+    for i in $(seq 0 "$last"); do
+        SLURM_ARRAY_TASK_ID=$i SLURM_ARRAY_TASK_COUNT=$((last + 1)) bash "$@" >&2
+    done
+else
+    bash "$@" >&2
+fi
+echo "$RANDOM"
+"""
+
+
+if __name__ == "__main__":
+    unittest.main()
