@@ -22,7 +22,7 @@ setup:
 build:
     cargo build --release --workspace --bins -q
 
-# scripts/evolve.py; ROUNDS=2, SEEDS=N for seeds 1..N; resumable: a finished stage is skipped
+# scripts/evolve.py; ROUNDS=3, SEEDS=N for seeds 1..N; resumable: a finished stage is skipped
 # while its inputs are unchanged.
 # The main job: base solver, then rounds of generate, validate, score, train, rollout, distill.
 evolve: setup

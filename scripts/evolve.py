@@ -17,7 +17,11 @@
 
 Strategies (STRATEGY): socratic = skills + grad-score; baseline = random generation, the
 kept tasks drawn at random; skills-only and score-only are the two ablations. Every strategy
-gets the same pool size, training steps and evaluation. A run lives in
+gets the same pool size, training steps and evaluation. The default budgets fit a fresh
+2-core machine in about 30 minutes (docs/evolve.md); they are there to show the loop, not to
+train a good solver: raise them for research. EXECUTOR=native by default here (a host venv
+with resource limits): the loop runs the corpus' own tests on our bug operators' and our
+solver's edits, and wasm runs them about 2.5x slower; EXECUTOR=wasm sandboxes every run. A run lives in
 WORKDIR/run/<strategy>-seed<S>/ (base solver, dev set and round-0 evaluation are shared by all
 strategies of a seed in WORKDIR/run/base-seed<S>/; RUNS=DIR puts runs elsewhere).
 
@@ -106,18 +110,18 @@ class Config:
             workdir=workdir,
             strategy=strategy,
             seed=seed,
-            rounds=int(env("ROUNDS", "2")),
-            candidates=int(env("CANDIDATES", "16")),
-            valid=int(env("VALID", "8")),
-            base_steps=int(env("BASE_STEPS", "150")),
-            sft_steps=int(env("SFT_STEPS", "60")),
-            dev_candidates=int(env("DEV_CANDIDATES", "16")),
-            dev_tasks=int(env("DEV_TASKS", "6")),
-            train_rollout=int(env("TRAIN_ROLLOUT", "6")),
-            rollout_tasks=int(env("ROLLOUT_TASKS", "8")),
+            rounds=int(env("ROUNDS", "3")),
+            candidates=int(env("CANDIDATES", "10")),
+            valid=int(env("VALID", "6")),
+            base_steps=int(env("BASE_STEPS", "100")),
+            sft_steps=int(env("SFT_STEPS", "30")),
+            dev_candidates=int(env("DEV_CANDIDATES", "10")),
+            dev_tasks=int(env("DEV_TASKS", "3")),
+            train_rollout=int(env("TRAIN_ROLLOUT", "3")),
+            rollout_tasks=int(env("ROLLOUT_TASKS", "6")),
             keep_frac=float(env("KEEP_FRAC", "0.5")),
             min_support=int(env("MIN_SUPPORT", "2")),
-            executor=env("EXECUTOR", "wasm"),
+            executor=env("EXECUTOR", "native"),
             eval_set=Path(env("EVAL", str(ROOT / "data/eval/eval-set.jsonl"))),
             shards=int(env("SHARDS", "1")),
             task_filter=shlex.split(env("TASK_FILTER", "")),
@@ -556,9 +560,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Variables (environment): STRATEGY=socratic (or a comma list of socratic, "
                "baseline, skills-only, score-only) SEED=1, or SEEDS=N for seeds 1..N; "
-               "ROUNDS=2 CANDIDATES=16 VALID=8 BASE_STEPS=150 SFT_STEPS=60 DEV_CANDIDATES=16 "
-               "DEV_TASKS=6 TRAIN_ROLLOUT=6 ROLLOUT_TASKS=8 KEEP_FRAC=0.5 MIN_SUPPORT=2 "
-               "EXECUTOR=wasm|native SHARDS=1 TASK_FILTER='CMD' "
+               "ROUNDS=3 CANDIDATES=10 VALID=6 BASE_STEPS=100 SFT_STEPS=30 DEV_CANDIDATES=10 "
+               "DEV_TASKS=3 TRAIN_ROLLOUT=3 ROLLOUT_TASKS=6 KEEP_FRAC=0.5 MIN_SUPPORT=2 "
+               "EXECUTOR=native|wasm SHARDS=1 TASK_FILTER='CMD' "
                "EVAL=data/eval/eval-set.jsonl RUNS=WORKDIR/run (where runs go) "
                "BIN=target/release (the tools; another BIN is not rebuilt)")
     parser.add_argument("--workdir", type=Path,
@@ -594,8 +598,9 @@ def main() -> int:
             only_shard = (i, n)
         if not args.no_build and "BIN" not in os.environ:
             build()
+        # Seed-major: a long comparison has whole seeds (every strategy) done first.
         runs = [evolve(args, Config.from_env(args.workdir, strategy, seed), only_shard)
-                for strategy in strategies for seed in seeds]
+                for seed in seeds for strategy in strategies]
         if len(runs) > 1 and args.only is None and args.until is None:
             runs_dir = runs[0].parent
             report = report_of(["--compare", str(runs_dir), "--plots", str(runs_dir / "plots")])
