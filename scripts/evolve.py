@@ -46,7 +46,7 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +74,10 @@ def log(message: str) -> None:
 
 class Failed(Exception):
     """A stage failed or the run cannot go on; the message says why."""
+
+
+class BadUsage(Failed):
+    """A flag or variable the loop cannot run with (exit 2)."""
 
 
 class Stop(Exception):
@@ -194,7 +198,6 @@ class Stage:
     describe: str = ""
     stdout: Path | None = None  # where the command's stdout goes (atomically), if anywhere
     shard: tuple[int, int] | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -577,7 +580,7 @@ def main() -> int:
         strategies = os.environ.get("STRATEGY", "socratic").split(",")
         for strategy in strategies:
             if strategy not in STRATEGIES:
-                raise Failed(f"STRATEGY={strategy}: one of {', '.join(STRATEGIES)}")
+                raise BadUsage(f"STRATEGY={strategy}: one of {', '.join(STRATEGIES)}")
         seeds = ([int(os.environ.get("SEED", "1"))] if not os.environ.get("SEEDS")
                  else list(range(1, int(os.environ["SEEDS"]) + 1)))
         stages = set(ROUND_STAGES) | set(BASE_STAGES)
@@ -585,15 +588,15 @@ def main() -> int:
             name = getattr(args, flag)
             if name is not None:
                 if args.round is None:
-                    raise Failed(f"--{flag} needs --round")
+                    raise BadUsage(f"--{flag} needs --round")
                 if name not in stages:
-                    raise Failed(f"--{flag} {name}: not a stage ({', '.join(sorted(stages))})")
+                    raise BadUsage(f"--{flag} {name}: not a stage ({', '.join(sorted(stages))})")
         shards = int(os.environ.get("SHARDS", "1"))
         only_shard = None
         if args.shard:
             i, n = (int(x) for x in args.shard.split("/"))
             if not args.only or args.only not in SHARDABLE or n != shards or not 0 <= i < n:
-                raise Failed(f"--shard {args.shard} needs --only with a shardable stage "
+                raise BadUsage(f"--shard {args.shard} needs --only with a shardable stage "
                              f"({', '.join(sorted(SHARDABLE))}) and SHARDS={n}")
             only_shard = (i, n)
         if not args.no_build and "BIN" not in os.environ:
@@ -609,7 +612,7 @@ def main() -> int:
         return 0
     except Failed as failed:
         log(f"error: {failed}")
-        return 1
+        return 2 if isinstance(failed, BadUsage) else 1
 
 
 if __name__ == "__main__":

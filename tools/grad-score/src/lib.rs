@@ -277,12 +277,22 @@ fn target_id(tasks: &[String], projector: &Projector) -> String {
 
 /// Indices of the tasks to keep: the `k` of highest reward, ties broken by instance id.
 pub fn select_top(scores: &[Score], k: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
+    let ranked: Vec<(f64, &str)> = scores
+        .iter()
+        .map(|s| (s.reward, s.instance_id.as_str()))
+        .collect();
+    top_by_reward(&ranked, k)
+}
+
+/// Indices of the `k` (reward, instance id) pairs of highest reward, ties broken by id, in
+/// input order.
+fn top_by_reward(ranked: &[(f64, &str)], k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..ranked.len()).collect();
     order.sort_by(|&a, &b| {
-        scores[b]
-            .reward
-            .total_cmp(&scores[a].reward)
-            .then_with(|| scores[a].instance_id.cmp(&scores[b].instance_id))
+        ranked[b]
+            .0
+            .total_cmp(&ranked[a].0)
+            .then_with(|| ranked[a].1.cmp(ranked[b].1))
     });
     order.truncate(k);
     order.sort_unstable();
@@ -342,36 +352,23 @@ fn keep(args: &KeepArgs) -> Result<()> {
         let mut rewards = std::collections::HashMap::new();
         for score in Inputs::open(&args.scores)?.records::<Score>().allow_empty() {
             let score = score?;
-            rewards.insert(score.instance_id.clone(), score);
+            rewards.insert(score.instance_id, score.reward);
         }
-        let scores: Vec<Score> = tasks
+        let mut missing = 0;
+        let ranked: Vec<(f64, &str)> = tasks
             .iter()
             .map(|task| {
-                rewards
-                    .get(&task.instance_id)
-                    .cloned()
-                    .unwrap_or_else(|| Score {
-                        schema: Score::tag(),
-                        instance_id: task.instance_id.clone(),
-                        valid: false,
-                        alignment: 0.0,
-                        reward: 0.0,
-                        grad_norm: 0.0,
-                        target_id: String::new(),
-                        checkpoint: None,
-                        extra: Default::default(),
-                    })
+                let reward = rewards.get(&task.instance_id).copied().unwrap_or_else(|| {
+                    missing += 1;
+                    0.0
+                });
+                (reward, task.instance_id.as_str())
             })
             .collect();
-        let missing = tasks.len()
-            - tasks
-                .iter()
-                .filter(|t| rewards.contains_key(&t.instance_id))
-                .count();
         if missing > 0 {
             tracing::warn!("{missing} of {} tasks have no score: reward 0", tasks.len());
         }
-        select_top(&scores, k)
+        top_by_reward(&ranked, k)
     };
     let mut out = Output::create(args.out.output.as_deref())?;
     for &index in &chosen {
