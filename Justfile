@@ -23,32 +23,33 @@ build:
     cargo build --release --workspace --bins -q
 
 # scripts/evolve.py; ROUNDS=3, SEEDS=N for seeds 1..N; resumable: a finished stage is skipped
-# while its inputs are unchanged.
+# while its inputs are unchanged. `--setup` runs `just setup`'s downloads beside the release
+# build of the tools.
 # The main job: base solver, then rounds of generate, validate, score, train, rollout, distill.
-evolve: setup
-    {{python}} scripts/evolve.py --workdir {{workdir}}
+evolve:
+    {{python}} scripts/evolve.py --setup --workdir {{workdir}}
 
 # Random generation, the kept tasks drawn at random (no skills, no grad-score); the same pool
 # size, training steps and evaluation as `just evolve`.
 # The equal-budget baseline.
-baseline: setup
-    STRATEGY=baseline {{python}} scripts/evolve.py --workdir {{workdir}}
+baseline:
+    STRATEGY=baseline {{python}} scripts/evolve.py --setup --workdir {{workdir}}
 
 # The two ablations: skills without the grad-score filter, grad-score without skills.
-ablate: setup
-    STRATEGY=skills-only,score-only {{python}} scripts/evolve.py --workdir {{workdir}}
+ablate:
+    STRATEGY=skills-only,score-only {{python}} scripts/evolve.py --setup --workdir {{workdir}}
 
 # Socratic against the baseline and both ablations over SEEDS seeds (default 3), then the report.
-compare SEEDS="3": setup
-    STRATEGY=socratic,baseline,skills-only,score-only SEEDS={{SEEDS}} {{python}} scripts/evolve.py --workdir {{workdir}}
+compare SEEDS="3":
+    STRATEGY=socratic,baseline,skills-only,score-only SEEDS={{SEEDS}} {{python}} scripts/evolve.py --setup --workdir {{workdir}}
 
 # Rounds 1..N of the run (STRATEGY, SEED as for evolve).
-round N: setup
-    ROUNDS={{N}} {{python}} scripts/evolve.py --workdir {{workdir}}
+round N:
+    ROUNDS={{N}} {{python}} scripts/evolve.py --setup --workdir {{workdir}}
 
 # Rerun one stage of a round on the cached files of the stages before it (round 0: base).
-stage STAGE N: setup
-    {{python}} scripts/evolve.py --workdir {{workdir}} --only {{STAGE}} --round {{N}}
+stage STAGE N:
+    {{python}} scripts/evolve.py --setup --workdir {{workdir}} --only {{STAGE}} --round {{N}}
 
 # report.md and SVG plots in WORKDIR/run/plots/.
 # The runs under WORKDIR/run compared: resolve rate per round per strategy with intervals.

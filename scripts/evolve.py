@@ -117,8 +117,8 @@ class Config:
             rounds=int(env("ROUNDS", "3")),
             candidates=int(env("CANDIDATES", "10")),
             valid=int(env("VALID", "6")),
-            base_steps=int(env("BASE_STEPS", "100")),
-            sft_steps=int(env("SFT_STEPS", "30")),
+            base_steps=int(env("BASE_STEPS", "60")),
+            sft_steps=int(env("SFT_STEPS", "20")),
             dev_candidates=int(env("DEV_CANDIDATES", "10")),
             dev_tasks=int(env("DEV_TASKS", "3")),
             train_rollout=int(env("TRAIN_ROLLOUT", "3")),
@@ -510,10 +510,30 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
     return d / "solver"
 
 
-def build() -> None:
-    packages = [arg for t in TOOLS for arg in ("-p", t)]
-    subprocess.run(["cargo", "build", "--release", "-q", *packages, "--manifest-path",
-                    str(ROOT / "Cargo.toml")], check=True)
+def build_and_setup(workdir: Path, build: bool, setup: bool) -> None:
+    """The release build of the tools and `just setup`'s downloads, side by side (one is
+    CPU-bound, the other mostly waits on the network); then the corpus check."""
+    building = None
+    if build:
+        packages = [arg for t in [*TOOLS, "records"] for arg in ("-p", t)]
+        building = subprocess.Popen(["cargo", "build", "--release", "-q", *packages,
+                                     "--manifest-path", str(ROOT / "Cargo.toml")])
+    try:
+        if setup:
+            proc = subprocess.run([sys.executable, str(ROOT / "scripts/setup.py"),
+                                   "--workdir", str(workdir)])
+            if proc.returncode != 0:
+                raise Failed(f"scripts/setup.py failed (exit {proc.returncode})")
+        if building is not None and building.wait() != 0:
+            raise Failed(f"cargo build failed (exit {building.returncode})")
+    finally:
+        if building is not None and building.poll() is None:
+            building.kill()
+    if setup:
+        proc = subprocess.run([tool("records"), "check", "--kind", "repo", "-q",
+                               str(workdir / "corpus.jsonl")])
+        if proc.returncode != 0:
+            raise Failed(f"{workdir / 'corpus.jsonl'} does not hold valid repo records")
 
 
 def evolve(args, cfg: Config, only_shard) -> Path:
@@ -563,7 +583,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Variables (environment): STRATEGY=socratic (or a comma list of socratic, "
                "baseline, skills-only, score-only) SEED=1, or SEEDS=N for seeds 1..N; "
-               "ROUNDS=3 CANDIDATES=10 VALID=6 BASE_STEPS=100 SFT_STEPS=30 DEV_CANDIDATES=10 "
+               "ROUNDS=3 CANDIDATES=10 VALID=6 BASE_STEPS=60 SFT_STEPS=20 DEV_CANDIDATES=10 "
                "DEV_TASKS=3 TRAIN_ROLLOUT=3 ROLLOUT_TASKS=6 KEEP_FRAC=0.5 MIN_SUPPORT=2 "
                "EXECUTOR=native|wasm SHARDS=1 TASK_FILTER='CMD' "
                "EVAL=data/eval/eval-set.jsonl RUNS=WORKDIR/run (where runs go) "
@@ -575,6 +595,8 @@ def main() -> int:
     parser.add_argument("--round", type=int, help="the round of --only / --until (0: base)")
     parser.add_argument("--shard", metavar="I/N", help="with --only: run this shard alone")
     parser.add_argument("--no-build", action="store_true", help="use the built tools as they are")
+    parser.add_argument("--setup", action="store_true",
+                        help="run `just setup` (scripts/setup.py) first, beside the build")
     args = parser.parse_args()
     try:
         strategies = os.environ.get("STRATEGY", "socratic").split(",")
@@ -599,8 +621,8 @@ def main() -> int:
                 raise BadUsage(f"--shard {args.shard} needs --only with a shardable stage "
                              f"({', '.join(sorted(SHARDABLE))}) and SHARDS={n}")
             only_shard = (i, n)
-        if not args.no_build and "BIN" not in os.environ:
-            build()
+        build_and_setup(args.workdir, build=not args.no_build and "BIN" not in os.environ,
+                        setup=args.setup)
         # Seed-major: a long comparison has whole seeds (every strategy) done first.
         runs = [evolve(args, Config.from_env(args.workdir, strategy, seed), only_shard)
                 for seed in seeds for strategy in strategies]

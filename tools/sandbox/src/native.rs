@@ -111,9 +111,24 @@ impl NativeExecutor {
         }
         let memory = request.limits.memory_bytes as libc::rlim_t;
         let cpu = request.limits.timeout.as_secs().saturating_add(1) as libc::rlim_t;
-        // SAFETY: only async-signal-safe calls (setrlimit) between fork and exec.
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: only async-signal-safe calls (prctl, getppid, setrlimit) between fork
+        // and exec.
         unsafe {
             command.pre_exec(move || {
+                // The child leads its own process group, so a killed stage would leave it
+                // running; it dies with the thread that started it, which waits for it.
+                #[cfg(target_os = "linux")]
+                {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    if libc::getppid() != parent {
+                        return Err(std::io::Error::other(
+                            "the stage died while starting pytest",
+                        ));
+                    }
+                }
                 set_limit(libc::RLIMIT_AS, memory)?;
                 set_limit(libc::RLIMIT_CPU, cpu)?;
                 set_limit(libc::RLIMIT_NOFILE, 1024)?;

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -78,6 +79,12 @@ pub struct TestBedArgs {
     /// Wall-time limit of one test run, in seconds
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
+    /// A run on changed code (a bug, a repair attempt) stops after F times the wall time of
+    /// its reference run on the same suite (the clean suite, the reproduction), at least 10 s
+    /// and at most --timeout: a mutation that makes a loop endless costs seconds, not
+    /// minutes. 0: only --timeout
+    #[arg(long, value_name = "F", default_value_t = 3.0)]
+    pub time_factor: f64,
     /// Do not read or write cached test results
     #[arg(long)]
     pub no_cache: bool,
@@ -101,7 +108,8 @@ impl TestBedArgs {
                 timeout: std::time::Duration::from_secs(self.timeout),
                 ..Limits::default()
             },
-        ))
+        )
+        .with_time_factor(self.time_factor))
     }
 }
 
@@ -112,7 +120,13 @@ pub struct TestBed {
     pub limits: Limits,
     /// Test runs the executor made (cache misses and reruns).
     pub runs: AtomicU64,
+    /// See [`TestBed::limit_after`]; 0 turns relative limits off.
+    pub time_factor: f64,
 }
+
+/// The shortest limit [`TestBed::limit_after`] gives: start-up and collection alone
+/// take seconds on a loaded machine.
+pub const MIN_RELATIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl TestBed {
     pub fn new(executor: Box<dyn Executor>, cache: ResultCache, limits: Limits) -> TestBed {
@@ -121,7 +135,29 @@ impl TestBed {
             cache,
             limits,
             runs: AtomicU64::new(0),
+            time_factor: 0.0,
         }
+    }
+
+    /// Runs on changed code stop after `factor` times their reference run (see
+    /// [`TestBed::limit_after`]).
+    pub fn with_time_factor(mut self, factor: f64) -> TestBed {
+        self.time_factor = factor.max(0.0);
+        self
+    }
+
+    /// The time limit of a run on changed code whose suite took `reference` on other
+    /// code: `time_factor` times that, at least [`MIN_RELATIVE_TIMEOUT`], at most the
+    /// bed's limit.
+    pub fn limit_after(&self, reference: &TestRun) -> Duration {
+        if self.time_factor <= 0.0 {
+            return self.limits.timeout;
+        }
+        reference
+            .duration
+            .mul_f64(self.time_factor)
+            .max(MIN_RELATIVE_TIMEOUT)
+            .min(self.limits.timeout)
     }
 
     /// Runs `args` on the repository with `changes` applied, through the cache;
@@ -133,9 +169,25 @@ impl TestBed {
         args: &[String],
         salt: &str,
     ) -> anyhow::Result<TestRun> {
+        self.run_cached_within(repo, changes, args, salt, self.limits.timeout)
+    }
+
+    /// Like [`TestBed::run_cached`], stopped after `timeout` (at most the bed's limit).
+    pub fn run_cached_within(
+        &self,
+        repo: &RepoTree,
+        changes: &FileChanges,
+        args: &[String],
+        salt: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<TestRun> {
+        let timeout = timeout.min(self.limits.timeout);
+        // Keyed without the relative limit: a run that ended by itself is the same under
+        // any longer limit, and one that hit its limit is not cached.
         let key = self.key(repo, changes, args, salt);
-        self.cache
-            .get_or_run(&key, || self.run(repo, changes, args, false))
+        self.cache.get_or_run(&key, || {
+            self.run_within(repo, changes, args, false, timeout)
+        })
     }
 
     /// Like [`TestBed::run_cached`], also recording which lines each test executes.
@@ -168,6 +220,18 @@ impl TestBed {
         args: &[String],
         trace_lines: bool,
     ) -> anyhow::Result<TestRun> {
+        self.run_within(repo, changes, args, trace_lines, self.limits.timeout)
+    }
+
+    /// Like [`TestBed::run`], stopped after `timeout` (at most the bed's limit).
+    pub fn run_within(
+        &self,
+        repo: &RepoTree,
+        changes: &FileChanges,
+        args: &[String],
+        trace_lines: bool,
+        timeout: Duration,
+    ) -> anyhow::Result<TestRun> {
         self.runs.fetch_add(1, Ordering::Relaxed);
         let copy = tempfile::Builder::new()
             .prefix("socratic-copy-")
@@ -178,7 +242,10 @@ impl TestBed {
         self.executor.run(&TestRequest {
             repo_dir: copy.path().to_path_buf(),
             pytest_args: args.to_vec(),
-            limits: self.limits.clone(),
+            limits: Limits {
+                timeout: timeout.min(self.limits.timeout),
+                ..self.limits.clone()
+            },
             trace_lines,
         })
     }
@@ -310,4 +377,51 @@ fn collect_files(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> std::io::
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Unused;
+
+    impl Executor for Unused {
+        fn name(&self) -> &'static str {
+            "unused"
+        }
+        fn fingerprint(&self) -> String {
+            "unused".into()
+        }
+        fn run(&self, _: &crate::TestRequest) -> anyhow::Result<TestRun> {
+            unreachable!("limit_after runs nothing")
+        }
+    }
+
+    fn took(seconds: u64) -> TestRun {
+        TestRun {
+            outcomes: Default::default(),
+            messages: Default::default(),
+            violations: Vec::new(),
+            line_map: None,
+            end: crate::RunEnd::Exited(0),
+            duration: Duration::from_secs(seconds),
+            output: String::new(),
+            output_truncated: false,
+        }
+    }
+
+    #[test]
+    fn changed_code_gets_a_multiple_of_its_reference_time_within_the_bounds() {
+        let limits = Limits {
+            timeout: Duration::from_secs(300),
+            ..Limits::default()
+        };
+        let bed = TestBed::new(Box::new(Unused), ResultCache::new(None), limits.clone())
+            .with_time_factor(3.0);
+        assert_eq!(bed.limit_after(&took(20)), Duration::from_secs(60));
+        assert_eq!(bed.limit_after(&took(1)), MIN_RELATIVE_TIMEOUT);
+        assert_eq!(bed.limit_after(&took(200)), Duration::from_secs(300));
+        let off = TestBed::new(Box::new(Unused), ResultCache::new(None), limits);
+        assert_eq!(off.limit_after(&took(1)), Duration::from_secs(300));
+    }
 }

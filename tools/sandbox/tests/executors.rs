@@ -187,6 +187,62 @@ fn a_runaway_test_is_stopped_at_the_time_limit() {
     }
 }
 
+/// Run as a child process by the next test, which kills it in the middle of this run.
+#[test]
+#[ignore = "started by a_killed_stage_takes_its_native_test_run_with_it"]
+fn native_run_that_never_ends() {
+    if let Some(repo) = std::env::var_os("SANDBOX_TEST_ENDLESS_REPO") {
+        let request = request(Path::new(&repo), "pytest", Duration::from_secs(120));
+        let _ = native().run(&request);
+    }
+}
+
+#[test]
+fn a_killed_stage_takes_its_native_test_run_with_it() {
+    let repo = mini_repo(&[(
+        "test_wait.py",
+        "import os, time\n\ndef test_wait():\n    with open('pid.txt', 'w') as f:\n        \
+         f.write(str(os.getpid()))\n    time.sleep(120)\n",
+    )]);
+    let mut stage = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "native_run_that_never_ends", "--ignored"])
+        .env("SANDBOX_TEST_ENDLESS_REPO", repo.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = repo.path().join("pid.txt");
+    let waited = std::time::Instant::now();
+    let pid = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|text| text.parse::<u32>().ok())
+        {
+            break pid;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "the test never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    stage.kill().unwrap();
+    stage.wait().unwrap();
+    // Gone, or a zombie waiting for init to reap it.
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
+    };
+    let killed = std::time::Instant::now();
+    while alive() && killed.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!alive(), "pytest (pid {pid}) outlived the killed stage");
+}
+
 #[test]
 fn the_guest_sees_no_host_files_and_no_environment() {
     let secret = tempfile::NamedTempFile::new().unwrap();

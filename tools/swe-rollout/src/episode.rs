@@ -562,11 +562,13 @@ impl Harness {
         if selected.is_empty() {
             return Ok((merged, 0));
         }
-        let run = self.bed.run_cached(
+        let limit = self.bed.limit_after(&work.reproduced);
+        let run = self.bed.run_cached_within(
             work.repo,
             &changes,
             &select_tests(&problem.base_args, &selected),
             "",
+            limit,
         )?;
         for id in &selected {
             merged.outcomes.remove(id);
@@ -582,7 +584,7 @@ impl Harness {
         if ran < everything && outcome(problem, &merged).resolved {
             let full = self
                 .bed
-                .run_cached(work.repo, &changes, &problem.args, "")?;
+                .run_cached_within(work.repo, &changes, &problem.args, "", limit)?;
             return Ok((full, everything));
         }
         Ok((merged, ran))

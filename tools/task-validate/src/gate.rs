@@ -101,7 +101,10 @@ impl Validator {
             Some(ids) => select_tests(&args, ids),
             None => args.clone(),
         };
-        let buggy = self.bed.run_cached(repo, &bug, &bug_args, "")?;
+        let limit = self.bed.limit_after(&clean);
+        let buggy = self
+            .bed
+            .run_cached_within(repo, &bug, &bug_args, "", limit)?;
         if let Some(why) = violation(&buggy) {
             return Ok(Err(reject(
                 GateStage::Bug,
@@ -115,10 +118,16 @@ impl Validator {
                 buggy.end,
                 buggy.output
             );
-            return Ok(Err(reject(
-                GateStage::Bug,
-                format!("with the bug, {}", buggy.end),
-            )));
+            let why = match buggy.end {
+                RunEnd::TimedOut => format!(
+                    "with the bug, {} after {:.0} s (the clean suite took {:.1} s)",
+                    buggy.end,
+                    limit.as_secs_f64(),
+                    clean.duration.as_secs_f64()
+                ),
+                _ => format!("with the bug, {}", buggy.end),
+            };
+            return Ok(Err(reject(GateStage::Bug, why)));
         }
         // A test outside the selection cannot see the bug, so it passes as on
         // the clean code.
@@ -170,9 +179,9 @@ impl Validator {
         let all_clean: Vec<String> = passing.iter().rev().map(|id| id.to_string()).collect();
         let mut reversed = all_clean.clone();
         reversed.extend(new_failures.iter().map(|id| id.to_string()));
-        let rerun = self
-            .bed
-            .run(repo, &bug, &select_tests(&args, &reversed), false)?;
+        let rerun =
+            self.bed
+                .run_within(repo, &bug, &select_tests(&args, &reversed), false, limit)?;
         if let Some(why) = violation(&rerun) {
             return Ok(Err(reject(
                 GateStage::Reproducible,

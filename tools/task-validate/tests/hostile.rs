@@ -103,7 +103,7 @@ fn hostile_candidates_are_rejected_and_the_host_is_unchanged() {
             format!("    __import__('subprocess').run(['touch', {:?}])\n", planted.display().to_string()),
             &["start a process"],
         ),
-        ("loop-forever", "    while True:\n        pass\n".into(), &["time limit"]),
+        ("loop-forever", "    while True:\n        pass\n".into(), &["time limit hit after"]),
         (
             "allocate-10-gib",
             "    _hog = [bytearray(1 << 27) for _ in range(80)]\n".into(),
@@ -149,7 +149,7 @@ fn hostile_candidates_are_rejected_and_the_host_is_unchanged() {
     let started = std::time::Instant::now();
     let result = Command::new(env!("CARGO_BIN_EXE_task-validate"))
         .arg(&input)
-        .args(["--no-cache", "--jobs", "2", "--timeout", "30", "-o"])
+        .args(["--no-cache", "--jobs", "2", "--timeout", "60", "-o"])
         .arg(&valid)
         .arg("--rejects")
         .arg(&rejects)
@@ -161,7 +161,7 @@ fn hostile_candidates_are_rejected_and_the_host_is_unchanged() {
         "{}",
         String::from_utf8_lossy(&result.stderr)
     );
-    // Each candidate costs at most a few runs, each bounded by the 30 s limit.
+    // Each candidate costs at most a few runs, each bounded by the 60 s limit.
     assert!(
         started.elapsed() < std::time::Duration::from_secs(600),
         "took {:?}",
@@ -197,6 +197,20 @@ fn hostile_candidates_are_rejected_and_the_host_is_unchanged() {
             "{id}: expected one of {expected:?} in `{reason}`"
         );
     }
+    // The endless loop is stopped at 3× the clean suite's time (at least 10 s), not at
+    // --timeout.
+    let endless = rejected
+        .iter()
+        .find(|task| task["instance_id"] == format!("{REPO}.hostile.loop-forever"))
+        .unwrap();
+    let reason = endless["rejection"]["reason"].as_str().unwrap();
+    let seconds: f64 = reason
+        .split("after ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no limit in `{reason}`"));
+    assert!((10.0..60.0).contains(&seconds), "{reason}");
 
     home_secret.assert_untouched();
     outside.assert_untouched();
