@@ -2,7 +2,8 @@
 //! the solver's ranking loss on the task's gold repair (the loss `solver-train sft`
 //! minimises) is projected to `--dim` dimensions; its cosine with the target direction — the
 //! mean projected gradient over trusted tasks the solver still fails — is the task's
-//! alignment, and reward = validity × alignment. `--keep-top K` / `--keep-frac F` keep the
+//! alignment, and reward = validity × alignment. `--params` restricts the gradient to some
+//! parameters; `--precondition adam` compares Adam's step instead of the raw gradient. `--keep-top K` / `--keep-frac F` keep the
 //! best tasks for training.
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,9 @@ use sha2::{Digest, Sha256};
 use solver::checkpoint;
 use solver::data::{Budget, encode};
 use solver::example::ExampleOptions;
+use solver::gradient::{
+    AdamPreconditioner, GradientView, ParamSelection, example_gradient, select_parameters,
+};
 use solver_train::{CorpusArgs, build_examples, load_tasks};
 use stage_io::cli::{LogArgs, OutputArgs, RunArgs};
 use stage_io::input::Inputs;
@@ -30,6 +34,9 @@ Examples:
   grad-score --checkpoint ckpt/r1 --target dev.jsonl --target-traces dev-traces.jsonl \\
       --target-out target.json valid.jsonl -o scores.jsonl --keep-top 200 --kept kept.jsonl
   grad-score --checkpoint ckpt/r1 --target-in target.json valid.jsonl --keep-frac 0.5 --kept kept.jsonl
+  # LESS-style: Adam steps of the last layers against the plain target gradient
+  grad-score --checkpoint ckpt/r1 --target dev.jsonl --params 'layers.3.*,norm.*' \\
+      --precondition adam valid.jsonl -o scores.jsonl
   # shards scored apart, then one selection over all their scores:
   cat scores-*.jsonl > scores.jsonl
   grad-score keep --scores scores.jsonl valid.jsonl --keep-frac 0.5 -o kept.jsonl
@@ -90,12 +97,27 @@ pub struct Cli {
     /// Candidates in the ranking loss of one task (the gold repair and the first others)
     #[arg(long, default_value_t = 16)]
     pub max_candidates: usize,
+    /// The parameters whose gradient is compared: comma-separated globs over dotted paths
+    /// (`layers.3.*,norm.*`; `*` matches any run of characters)
+    #[arg(long, value_name = "GLOBS", default_value = "*", value_parser = ParamSelection::parse)]
+    pub params: ParamSelection,
+    /// Turn each scored task's gradient into the Adam step the checkpoint's optimizer state
+    /// would take (as LESS does; the target stays the plain gradient). Needs the `resume/`
+    /// state that solver-train saves
+    #[arg(long, value_enum, default_value_t = Precondition::None)]
+    pub precondition: Precondition,
     #[command(flatten)]
     pub corpus: CorpusArgs,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precondition {
+    None,
+    Adam,
 }
 
 /// Subcommands.
@@ -149,8 +171,15 @@ pub struct Target {
     pub seed: u64,
     /// sha256 of the checkpoint's tokenizer.json: gradients of another model do not compare.
     pub tokenizer_sha256: String,
+    /// The `--params` globs the gradients cover.
+    #[serde(default = "all_params")]
+    pub params: String,
     pub tasks: Vec<String>,
     pub vector: Vec<f64>,
+}
+
+fn all_params() -> String {
+    ParamSelection::default().spec()
 }
 
 /// One task's projected gradient and the norm of the full one.
@@ -166,14 +195,26 @@ struct Scorer {
     tokenizer: solver::tokenizer::SolverTokenizer,
     projector: Projector,
     max_candidates: usize,
+    selection: ParamSelection,
+    adam: Option<AdamPreconditioner>,
     corpus: PathBuf,
     seed: u64,
 }
 
 impl Scorer {
     /// The gradient of every task that gives a training example (in input order; `None` for
-    /// the others: rejected, several files changed, no gold repair).
-    fn gradients(&self, tasks: &[Task], what: &str) -> Result<Vec<Option<Gradient>>> {
+    /// the others: rejected, several files changed, no gold repair), Adam-preconditioned when
+    /// `precondition` and the scorer has the optimizer state.
+    fn gradients(
+        &self,
+        tasks: &[Task],
+        what: &str,
+        precondition: bool,
+    ) -> Result<Vec<Option<Gradient>>> {
+        let view = GradientView {
+            selection: self.selection.clone(),
+            adam: self.adam.as_ref().filter(|_| precondition),
+        };
         let options = ExampleOptions {
             seed: self.seed,
             ..ExampleOptions::default()
@@ -184,12 +225,13 @@ impl Scorer {
         let bar = progress::items(built.examples.len() as u64, what);
         for (example, &index) in built.examples.iter().zip(&built.task_index) {
             let encoded = encode(example, &self.tokenizer, &budget);
-            let flat = solver::train::example_gradient(
+            let flat = example_gradient(
                 &self.model,
                 &encoded,
                 &self.config,
                 self.tokenizer.pad,
                 self.max_candidates,
+                &view,
             );
             bar.inc(1);
             let Some(flat) = flat else { continue };
@@ -256,7 +298,7 @@ fn failed_tasks(tasks: Vec<Task>, traces: &Path) -> Result<Vec<Task>> {
     Ok(kept)
 }
 
-fn target_id(tasks: &[String], projector: &Projector) -> String {
+fn target_id(tasks: &[String], projector: &Projector, params: &ParamSelection) -> String {
     let mut hasher = Sha256::new();
     for id in tasks {
         hasher.update(id.as_bytes());
@@ -266,6 +308,9 @@ fn target_id(tasks: &[String], projector: &Projector) -> String {
         "{}/{}/{}",
         projector.dim, projector.nonzeros, projector.seed
     ));
+    if *params != ParamSelection::default() {
+        hasher.update(format!("/{}", params.spec()));
+    }
     let digest: String = hasher
         .finalize()
         .iter()
@@ -397,8 +442,26 @@ pub fn run(cli: Cli) -> Result<()> {
         return Err(BadInput::new("--dim and --nonzeros must be at least 1").into());
     }
     keep_count(cli.keep_top, cli.keep_frac, 0)?;
-    let loaded = checkpoint::load::<solver::TrainBackend>(&checkpoint_dir, &solver::device())
+    let device = solver::device();
+    let mut loaded = checkpoint::load::<solver::TrainBackend>(&checkpoint_dir, &device)
         .map_err(|err| BadInput::new(format!("{err:#}")))?;
+    select_parameters(&loaded.model, &cli.params).map_err(BadInput::new)?;
+    let adam = match cli.precondition {
+        Precondition::None => None,
+        Precondition::Adam => {
+            // The optimizer state is keyed by the parameter ids of the resume copy.
+            loaded.model = checkpoint::load_resume_model(loaded.model, &checkpoint_dir, &device)
+                .map_err(|err| BadInput::new(format!("--precondition adam: {err:#}")))?;
+            let adam = AdamPreconditioner::load(&checkpoint_dir, &loaded.model, &device)
+                .map_err(|err| BadInput::new(format!("--precondition adam: {err:#}")))?;
+            tracing::info!(
+                "Adam state of {} parameters from {}",
+                adam.covered(),
+                checkpoint_dir.display()
+            );
+            Some(adam)
+        }
+    };
     let tokenizer_sha256 = sha256_file(&checkpoint_dir.join(checkpoint::TOKENIZER))?;
     let projector = Projector {
         dim: cli.dim,
@@ -411,6 +474,8 @@ pub fn run(cli: Cli) -> Result<()> {
         tokenizer: loaded.tokenizer,
         projector,
         max_candidates: cli.max_candidates.max(2),
+        selection: cli.params.clone(),
+        adam,
         corpus: cli.corpus.path(),
         seed: cli.run.seed,
     };
@@ -428,6 +493,15 @@ pub fn run(cli: Cli) -> Result<()> {
                     target.dim,
                     target.nonzeros,
                     target.seed
+                ))
+                .into());
+            }
+            if target.params != cli.params.spec() {
+                return Err(BadInput::new(format!(
+                    "{} covers the parameters `{}`; pass --params {}",
+                    path.display(),
+                    target.params,
+                    target.params
                 ))
                 .into());
             }
@@ -450,7 +524,7 @@ pub fn run(cli: Cli) -> Result<()> {
             if let Some(traces) = &cli.target_traces {
                 tasks = failed_tasks(tasks, traces)?;
             }
-            let gradients = scorer.gradients(&tasks, "target gradients")?;
+            let gradients = scorer.gradients(&tasks, "target gradients", false)?;
             let mut vector = vec![0.0; cli.dim];
             let mut ids = Vec::new();
             for (task, gradient) in tasks.iter().zip(&gradients) {
@@ -473,11 +547,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 *v /= ids.len() as f64;
             }
             Target {
-                id: target_id(&ids, &projector),
+                id: target_id(&ids, &projector, &cli.params),
                 dim: cli.dim,
                 nonzeros: cli.nonzeros,
                 seed: cli.run.seed,
                 tokenizer_sha256,
+                params: cli.params.spec(),
                 tasks: ids,
                 vector,
             }
@@ -495,7 +570,7 @@ pub fn run(cli: Cli) -> Result<()> {
         .shard(cli.run.shard)
         .allow_empty()
         .collect::<Result<_, _>>()?;
-    let gradients = scorer.gradients(&tasks, "scoring")?;
+    let gradients = scorer.gradients(&tasks, "scoring", true)?;
     let checkpoint = checkpoint_dir.display().to_string();
     let scores: Vec<Score> = tasks
         .iter()

@@ -232,12 +232,13 @@ fn projected_cosines_of_real_gradients_match_the_exact_ones_within_0_03() {
         .iter()
         .map(|e| {
             let encoded = solver::data::encode(e, &loaded.tokenizer, &budget);
-            solver::train::example_gradient(
+            solver::gradient::example_gradient(
                 &loaded.model,
                 &encoded,
                 &loaded.config,
                 loaded.tokenizer.pad,
                 16,
+                &Default::default(),
             )
             .unwrap()
         })
@@ -262,4 +263,98 @@ fn projected_cosines_of_real_gradients_match_the_exact_ones_within_0_03() {
             );
         }
     }
+}
+
+/// `micro_checkpoint` trained for a few next-token steps, with the optimizer state that
+/// solver-train saves in `resume/`.
+fn trained_micro_checkpoint(dir: &Path, name: &str, text: &str) -> PathBuf {
+    use solver::train::{Objective, TrainOptions, TrainState, train};
+    let out = micro_checkpoint(dir, name, text);
+    let loaded = solver::checkpoint::load::<solver::TrainBackend>(&out, &solver::device()).unwrap();
+    let tokens = loaded.tokenizer.encode(&text.repeat(8));
+    let chunks: Vec<Vec<u32>> = tokens.chunks(16).map(<[u32]>::to_vec).collect();
+    let options = TrainOptions {
+        steps: 3,
+        batch_size: 2,
+        warmup: 0,
+        ..TrainOptions::default()
+    };
+    let mut state = TrainState::fresh(loaded.model, &options);
+    train(
+        &mut state,
+        &Objective::Language { chunks },
+        &loaded.config,
+        &options,
+        loaded.tokenizer.pad,
+        |_, _| Ok(()),
+    )
+    .unwrap();
+    solver::checkpoint::save_weights(&state.model, &out.join("model.safetensors")).unwrap();
+    solver::checkpoint::save_resume_model(&state.model, &out).unwrap();
+    state.save_optimizer(&out).unwrap();
+    out
+}
+
+#[test]
+fn adam_preconditioning_and_parameter_subsets_change_what_is_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "def f(a, b):\n    return a < b\n";
+    let tasks = eval_tasks(4);
+    let target = write_tasks(dir.path(), "target.jsonl", &tasks[1..2]);
+    let valid = write_tasks(dir.path(), "valid.jsonl", &tasks);
+    let run = |checkpoint: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+            "--dim",
+            "1024",
+            valid.to_str().unwrap(),
+        ];
+        if !extra.contains(&"--target-in") {
+            args.extend(["--target", target.to_str().unwrap()]);
+        }
+        args.extend_from_slice(extra);
+        grad_score(&args)
+    };
+
+    let untrained = micro_checkpoint(dir.path(), "untrained", text);
+    let out = run(&untrained, &["--precondition", "adam"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resume"));
+
+    let trained = trained_micro_checkpoint(dir.path(), "trained", text);
+    let plain = scores(&run(&trained, &[]));
+    let adam = scores(&run(&trained, &["--precondition", "adam"]));
+    assert_eq!(adam, scores(&run(&trained, &["--precondition", "adam"])));
+    assert!((plain[1].alignment - 1.0).abs() < 1e-9);
+    assert!(
+        plain
+            .iter()
+            .zip(&adam)
+            .all(|(p, a)| (p.alignment - a.alignment).abs() > 1e-6),
+        "{plain:?}\n{adam:?}"
+    );
+
+    let saved = dir.path().join("target.json");
+    let last = scores(&run(
+        &trained,
+        &[
+            "--params",
+            "layers.*.mlp.*",
+            "--target-out",
+            saved.to_str().unwrap(),
+        ],
+    ));
+    assert!((last[1].alignment - 1.0).abs() < 1e-9);
+    assert!(
+        last.iter()
+            .zip(&plain)
+            .all(|(l, p)| l.grad_norm < p.grad_norm)
+    );
+    let out = run(&trained, &["--target-in", saved.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--params layers.*.mlp.*"));
+    let out = run(&trained, &["--params", "decoder.*"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("layers.0.*"));
 }

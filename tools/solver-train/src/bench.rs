@@ -10,8 +10,9 @@ use clap::Args;
 use serde::Serialize;
 use solver::config::ModelConfig;
 use solver::data::EncodedExample;
+use solver::gradient::{GradientView, example_gradient};
 use solver::model::Solver;
-use solver::train::{Objective, TrainOptions, TrainState, example_gradient, train};
+use solver::train::{Objective, TrainOptions, TrainState, train};
 use solver::{TrainBackend, device};
 
 #[derive(Debug, Args)]
@@ -112,11 +113,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
         candidates: (0..8).map(|c| ids(32, args.vocab, 2000 + c)).collect(),
         gold: Some(0),
     };
-    let _ = example_gradient(&state.model, &example, &config, 0, 8);
+    let view = GradientView::default();
+    let _ = example_gradient(&state.model, &example, &config, 0, 8, &view);
     let started = Instant::now();
     let mut floats = 0;
     for _ in 0..args.gradients {
-        floats = example_gradient(&state.model, &example, &config, 0, 8).map_or(0, |g| g.len());
+        floats =
+            example_gradient(&state.model, &example, &config, 0, 8, &view).map_or(0, |g| g.len());
     }
     let gradient_ms = started.elapsed().as_secs_f64() * 1000.0 / args.gradients.max(1) as f64;
 

@@ -113,10 +113,22 @@ pub struct TrainState<B: AutodiffBackend> {
     pub step: usize,
 }
 
+/// Adam's constants: `grad-score --precondition adam` replays a step with them.
+pub const ADAM_BETA_1: f32 = 0.9;
+pub const ADAM_BETA_2: f32 = 0.999;
+pub const ADAM_EPSILON: f32 = 1e-5;
+/// Each parameter's gradient is clipped to this L2 norm before the Adam step.
+pub const GRAD_CLIP_NORM: f32 = 1.0;
+
 pub fn optimizer<B: AutodiffBackend>(options: &TrainOptions) -> Adam<B> {
     AdamWConfig::new()
+        .with_beta_1(ADAM_BETA_1)
+        .with_beta_2(ADAM_BETA_2)
+        .with_epsilon(ADAM_EPSILON)
         .with_weight_decay(options.weight_decay as f32)
-        .with_grad_clipping(Some(burn::grad_clipping::GradientClippingConfig::Norm(1.0)))
+        .with_grad_clipping(Some(burn::grad_clipping::GradientClippingConfig::Norm(
+            GRAD_CLIP_NORM,
+        )))
         .init()
 }
 
@@ -325,55 +337,4 @@ pub fn score_all<B: burn::tensor::backend::Backend>(
 /// The inference copy of a trained model (no autodiff graph).
 pub fn inference_model<B: AutodiffBackend>(model: &Solver<B>) -> Solver<B::InnerBackend> {
     model.valid()
-}
-
-/// Collects every float parameter's gradient, flattened in module order.
-struct FlatGradients<'g, B: AutodiffBackend> {
-    grads: &'g <B as AutodiffBackend>::Gradients,
-    out: Vec<f32>,
-}
-
-impl<B: AutodiffBackend> burn::module::ModuleVisitor<B> for FlatGradients<'_, B> {
-    fn visit_float<const D: usize>(
-        &mut self,
-        param: &burn::module::Param<burn::tensor::Tensor<B, D>>,
-    ) {
-        let value = param.val();
-        match value.grad(self.grads) {
-            Some(grad) => self
-                .out
-                .extend(grad.into_data().to_vec::<f32>().expect("f32 gradients")),
-            None => self
-                .out
-                .extend(std::iter::repeat_n(0.0, value.shape().num_elements())),
-        }
-    }
-}
-
-/// The gradient of the ranking loss of one example (gold against every other candidate, up
-/// to `max_candidates`) with respect to all parameters, flattened: what `grad-score`
-/// projects and compares.
-pub fn example_gradient<B: AutodiffBackend>(
-    model: &Solver<B>,
-    example: &EncodedExample,
-    config: &ModelConfig,
-    pad: u32,
-    max_candidates: usize,
-) -> Option<Vec<f32>> {
-    let gold = example.gold?;
-    let mut chosen: Vec<usize> = (0..example.candidates.len())
-        .filter(|&i| i != gold)
-        .take(max_candidates.saturating_sub(1))
-        .collect();
-    chosen.insert(0, gold);
-    let (batch, spans) = ranking_batch(&[(example, chosen.as_slice())], pad);
-    let scores = candidate_scores(model, &batch, &spans, config);
-    let (loss, _, _) = ranking_loss(scores, &[0], &[1.0], 0.0);
-    let grads = loss.backward();
-    let mut visitor = FlatGradients::<B> {
-        grads: &grads,
-        out: Vec::new(),
-    };
-    burn::module::Module::visit(model, &mut visitor);
-    Some(visitor.out)
 }

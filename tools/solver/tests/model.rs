@@ -317,8 +317,133 @@ fn a_per_example_gradient_covers_every_parameter() {
     let config = tiny();
     let model = Solver::<TrainBackend>::new(&config, &device());
     let example = &copy_examples(1)[0];
-    let gradient = solver::train::example_gradient(&model, example, &config, 0, 4).unwrap();
+    let gradient =
+        solver::gradient::example_gradient(&model, example, &config, 0, 4, &Default::default())
+            .unwrap();
     assert_eq!(gradient.len(), model.num_params());
     assert!(gradient.iter().all(|g| g.is_finite()));
     assert!(gradient.iter().filter(|g| **g != 0.0).count() > gradient.len() / 2);
+}
+
+/// Every float parameter's value, flattened in module order.
+fn flat_parameters(model: &Solver<TrainBackend>) -> Vec<f32> {
+    struct Collect(Vec<f32>);
+    impl burn::module::ModuleVisitor<TrainBackend> for Collect {
+        fn visit_float<const D: usize>(
+            &mut self,
+            param: &burn::module::Param<Tensor<TrainBackend, D>>,
+        ) {
+            self.0
+                .extend(param.val().into_data().to_vec::<f32>().unwrap());
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    burn::module::Module::visit(model, &mut collect);
+    collect.0
+}
+
+#[test]
+fn a_parameter_subset_is_the_matching_slices_of_the_full_gradient() {
+    use solver::gradient::{GradientView, ParamSelection, example_gradient, parameters};
+    let config = tiny();
+    let model = Solver::<TrainBackend>::new(&config, &device());
+    let example = &copy_examples(1)[0];
+    let full = example_gradient(&model, example, &config, 0, 4, &GradientView::default()).unwrap();
+    let selection = ParamSelection::parse("layers.1.*,norm.*").unwrap();
+    let mut expected = Vec::new();
+    let mut offset = 0;
+    let mut chosen = Vec::new();
+    for param in parameters(&model) {
+        if selection.matches(&param.path) {
+            expected.extend_from_slice(&full[offset..offset + param.len]);
+            chosen.push(param.path);
+        }
+        offset += param.len;
+    }
+    assert_eq!(offset, full.len());
+    assert!(chosen.contains(&"layers.1.mlp.down_proj.weight".to_string()));
+    assert!(chosen.iter().all(|p| !p.starts_with("layers.0.")));
+    let view = GradientView {
+        selection,
+        adam: None,
+    };
+    let subset = example_gradient(&model, example, &config, 0, 4, &view).unwrap();
+    assert_eq!(subset, expected);
+    assert!(
+        solver::gradient::select_parameters(&model, &ParamSelection::parse("nothing.*").unwrap())
+            .unwrap_err()
+            .contains("layers.1.*")
+    );
+}
+
+/// LESS's premise: the preconditioned gradient is the direction of the Adam step that the
+/// checkpoint's optimizer would take on this example.
+#[test]
+fn an_adam_preconditioned_gradient_is_the_step_the_saved_optimizer_takes() {
+    use burn::optim::{GradientsParams, Optimizer};
+    use solver::gradient::{AdamPreconditioner, GradientView, example_gradient};
+    let config = tiny();
+    let examples = copy_examples(6);
+    let options = TrainOptions {
+        steps: 4,
+        batch_size: 2,
+        lr: 1e-2,
+        warmup: 0,
+        weight_decay: 0.0,
+        seed: 3,
+        ..TrainOptions::default()
+    };
+    let mut state = TrainState::fresh(Solver::<TrainBackend>::new(&config, &device()), &options);
+    run(&mut state, &ranking(examples.clone()), &config, &options);
+    let dir = tempfile::tempdir().unwrap();
+    checkpoint::save_resume_model(&state.model, dir.path()).unwrap();
+    state.save_optimizer(dir.path()).unwrap();
+
+    let model = checkpoint::load_resume_model(
+        Solver::<TrainBackend>::new(&config, &device()),
+        dir.path(),
+        &device(),
+    )
+    .unwrap();
+    let adam = AdamPreconditioner::load(dir.path(), &model, &device()).unwrap();
+    assert!(adam.covered() > 0);
+    let example = &examples[0];
+    let view = GradientView {
+        adam: Some(&adam),
+        ..GradientView::default()
+    };
+    let preconditioned = example_gradient(&model, example, &config, 0, 4, &view).unwrap();
+    let plain = example_gradient(&model, example, &config, 0, 4, &GradientView::default()).unwrap();
+
+    let mut resumed = TrainState::resume(model.clone(), dir.path(), &options, &device()).unwrap();
+    let chosen = [0, 1, 2, 3];
+    let (batch, spans) = solver::data::ranking_batch(&[(example, chosen.as_slice())], 0);
+    let scores = solver::batch::candidate_scores(&model, &batch, &spans, &config);
+    let (loss, _, _) = solver::batch::ranking_loss(scores, &[0], &[1.0], 0.0);
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let lr = 1e-2;
+    let before = flat_parameters(&model);
+    resumed.model = resumed.optimizer.step(lr, model, grads);
+    let after = flat_parameters(&resumed.model);
+    let step: Vec<f32> = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| (b - a) / lr as f32)
+        .collect();
+    assert_eq!(step.len(), preconditioned.len());
+    let worst = step
+        .iter()
+        .zip(&preconditioned)
+        .map(|(s, p)| (s - p).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 2e-2, "largest difference {worst}");
+    let plain_worst = step
+        .iter()
+        .zip(&plain)
+        .map(|(s, p)| (s - p).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        plain_worst > 0.1,
+        "the plain gradient is not the Adam step ({plain_worst})"
+    );
 }
