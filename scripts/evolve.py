@@ -4,7 +4,11 @@
     task-gen        random in round 1, then skill-guided by the last round's skills and policy
                     (the `random` generator of the baseline stays random)
     task-validate   the execution gate                                            [shardable]
-    pool            TASK_FILTER (a custom stage, any language), then the first VALID tasks
+    filter          TASK_FILTER, a custom stage in any language (when set)
+                    ...then task-gen, task-validate and filter again with a derived seed
+                    (round-N/more-K/, stages *-more-K) while fewer than VALID tasks passed,
+                    at most TOPUP more times
+    pool            the first VALID distinct tasks of those passes
     dev-rollout     the round's input solver on the dev set: its failures are the target [shardable]
     target          grad-score's target direction from those failures
     grad-score      the alignment of every pooled task with the target             [shardable]
@@ -41,7 +45,9 @@ import argparse
 import concurrent.futures
 import hashlib
 import json
+import math
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -62,7 +68,7 @@ STRATEGIES = {
 }
 SHARDABLE = {"task-validate", "dev-rollout", "grad-score", "train-rollout", "eval-rollout"}
 ROUND_STAGES = [
-    "task-gen", "task-validate", "pool", "dev-rollout", "target", "grad-score", "keep",
+    "task-gen", "task-validate", "filter", "pool", "dev-rollout", "target", "grad-score", "keep",
     "rollout-tasks", "train-rollout", "skill-distill", "update-policy", "solver-train", "eval-rollout",
 ]
 BASE_STAGES = ["base", "dev-gen", "dev-validate", "dev-set", "eval-tasks", "eval-rollout"]
@@ -91,6 +97,7 @@ class Config:
     seed: int
     rounds: int
     candidates: int
+    topup: int
     valid: int
     base_steps: int
     sft_steps: int
@@ -117,6 +124,7 @@ class Config:
             rounds=int(env("ROUNDS", "3")),
             candidates=int(env("CANDIDATES", "10")),
             valid=int(env("VALID", "6")),
+            topup=int(env("TOPUP", "2")),
             base_steps=int(env("BASE_STEPS", "60")),
             sft_steps=int(env("SFT_STEPS", "20")),
             dev_candidates=int(env("DEV_CANDIDATES", "10")),
@@ -377,20 +385,81 @@ def rollout(runner: Runner, run_dir: Path, r: int, name: str, solver: Path, task
         "-o", tasks)
 
 
-def pool(cfg: Config, valid: Path, out: Path) -> None:
-    """TASK_FILTER over the valid tasks (a custom stage: `CMD IN -o OUT`), then the first
-    VALID of them: every strategy trains on pools of the same size."""
-    source = valid
-    if cfg.task_filter:
-        filtered = out.with_name("filtered.jsonl")
-        proc = subprocess.run(cfg.task_filter + [str(valid), "-o", str(filtered)])
-        if proc.returncode != 0:
-            raise Failed(f"TASK_FILTER failed (exit {proc.returncode}): {' '.join(cfg.task_filter)}")
-        source = filtered
-    lines = [line for line in source.read_text().splitlines(keepends=True) if line.strip()]
-    if len(lines) < cfg.valid:
-        log(f"only {len(lines)} valid tasks for a pool of VALID={cfg.valid}: raise CANDIDATES")
-    write_lines_atomic(out, lines[:cfg.valid])
+def distinct_tasks(files: list[Path]) -> list[str]:
+    """The task lines of `files` in order, the first of each instance_id."""
+    seen, lines = set(), []
+    for path in files:
+        for line in path.read_text().splitlines(keepends=True):
+            if line.strip():
+                task_id = json.loads(line)["instance_id"]
+                if task_id not in seen:
+                    seen.add(task_id)
+                    lines.append(line)
+    return lines
+
+
+def run_filter(cfg: Config, valid: Path, out: Path) -> None:
+    """TASK_FILTER, a custom stage: `CMD IN -o OUT`."""
+    proc = subprocess.run(cfg.task_filter + [str(valid), "-o", str(out)])
+    if proc.returncode != 0:
+        raise Failed(f"TASK_FILTER failed (exit {proc.returncode}): {' '.join(cfg.task_filter)}")
+
+
+def topup_budget(cfg: Config, have: int, generated: int) -> int:
+    """Candidates for the next pass: 1.5x the shortfall over the yield so far, at most
+    CANDIDATES (all of them when nothing passed yet)."""
+    if have == 0:
+        return cfg.candidates
+    needed = math.ceil(1.5 * (cfg.valid - have) * generated / have)
+    return max(1, min(cfg.candidates, needed))
+
+
+def generate(runner: "Runner", run_dir: Path, r: int, gen: list[str],
+             gen_inputs: list[Path]) -> list[Path]:
+    """task-gen -> task-validate -> TASK_FILTER passes until the round has VALID distinct
+    tasks or TOPUP extra passes are spent, so that every strategy trains on pools of the same
+    size whatever its generator's yield. Pass 0 writes round-N/{candidates,valid,rejects}.jsonl,
+    pass K round-N/more-K/ with seed + 10007 K. Returns each pass' usable tasks file."""
+    cfg = runner.cfg
+    d = run_dir / f"round-{r}"
+    filter_inputs = [Path(a) for a in cfg.task_filter if Path(a).is_file()]
+    usable: list[Path] = []
+    generated = 0
+    for k in range(cfg.topup + 1):
+        p, suffix = (d, "") if k == 0 else (d / f"more-{k}", f"-more-{k}")
+        have = len(distinct_tasks(usable))
+        if k > 0 and have >= cfg.valid:
+            break
+        budget = cfg.candidates if k == 0 else topup_budget(cfg, have, generated)
+        if k > 0:
+            log(f"round {r}: {have} of VALID={cfg.valid} tasks passed: "
+                f"{budget} more candidates (pass {k} of at most {cfg.topup})")
+        generated += budget
+        runner.run(run_dir, Stage(
+            r, f"task-gen{suffix}", [p / "candidates.jsonl"], gen_inputs,
+            gen + ["--budget", str(budget), "--seed", str(cfg.seed + r + 10007 * k),
+                   "--round", str(r), str(cfg.workdir / "corpus.jsonl"),
+                   "-o", str(p / "candidates.jsonl"), "-q"]))
+        runner.sharded(run_dir, Stage(
+            r, f"task-validate{suffix}", [p / "valid.jsonl", p / "rejects.jsonl"],
+            [p / "candidates.jsonl"],
+            [tool("task-validate"), str(p / "candidates.jsonl"), "--workdir", str(cfg.workdir),
+             "--executor", cfg.executor, "-q", "-o", str(p / "valid.jsonl"),
+             "--rejects", str(p / "rejects.jsonl")]),
+            "-o", p / "candidates.jsonl", {"--rejects": p / "rejects.jsonl"})
+        if cfg.task_filter:
+            runner.run(run_dir, Stage(
+                r, f"filter{suffix}", [p / "filtered.jsonl"], [p / "valid.jsonl", *filter_inputs],
+                action=lambda p=p: run_filter(cfg, p / "valid.jsonl", p / "filtered.jsonl"),
+                describe=f"filter {cfg.task_filter}"))
+            usable.append(p / "filtered.jsonl")
+        else:
+            usable.append(p / "valid.jsonl")
+    have = len(distinct_tasks(usable))
+    if have < cfg.valid:
+        log(f"round {r}: only {have} tasks for a pool of VALID={cfg.valid} after "
+            f"{len(usable)} passes: raise CANDIDATES or TOPUP")
+    return usable
 
 
 def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
@@ -412,20 +481,11 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
         if policy_in.is_file():
             gen += ["--policy", str(policy_in)]
             gen_inputs.append(policy_in)
+    usable = generate(runner, run_dir, r, gen, gen_inputs)
     runner.run(run_dir, Stage(
-        r, "task-gen", [d / "candidates.jsonl"], gen_inputs,
-        gen + ["--budget", str(cfg.candidates), "--seed", str(cfg.seed + r), "--round", str(r),
-               str(corpus), "-o", str(d / "candidates.jsonl"), "-q"]))
-    runner.sharded(run_dir, Stage(
-        r, "task-validate", [d / "valid.jsonl", d / "rejects.jsonl"], [d / "candidates.jsonl"],
-        [tool("task-validate"), str(d / "candidates.jsonl"), "--workdir", str(w), *ex, "-q",
-         "-o", str(d / "valid.jsonl"), "--rejects", str(d / "rejects.jsonl")]),
-        "-o", d / "candidates.jsonl", {"--rejects": d / "rejects.jsonl"})
-    filter_inputs = [Path(a) for a in cfg.task_filter if Path(a).is_file()]
-    runner.run(run_dir, Stage(
-        r, "pool", [d / "pool.jsonl"], [d / "valid.jsonl", *filter_inputs],
-        action=lambda: pool(cfg, d / "valid.jsonl", d / "pool.jsonl"),
-        describe=f"filter {cfg.task_filter} then head {cfg.valid}"))
+        r, "pool", [d / "pool.jsonl"], usable,
+        action=lambda: write_lines_atomic(d / "pool.jsonl", distinct_tasks(usable)[:cfg.valid]),
+        describe=f"first {cfg.valid} distinct"))
     if not records(d / "pool.jsonl") and runner.only is None:
         raise Failed(f"round {r}: no candidate passed the gate; raise CANDIDATES")
     pooled = len(records(d / "pool.jsonl"))
@@ -478,14 +538,14 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
              "--workdir", str(w), "--seed", seed, "-q", "-o", str(d / "skills.jsonl"),
              "--export-dir", str(d / "skills")]))
         used_skills = "--skills" in gen
+        candidates = [u.parent / "candidates.jsonl" for u in usable]
         if used_skills and keep_by == "grad":
             previous_policy = ["--policy", str(policy_in)] if policy_in.is_file() else []
             runner.run(run_dir, Stage(
                 r, "update-policy", [d / "policy.json"],
-                [skills_in, d / "candidates.jsonl", scores]
-                + ([policy_in] if previous_policy else []),
+                [skills_in, *candidates, scores] + ([policy_in] if previous_policy else []),
                 [tool("task-gen"), "update-policy", "--skills", str(skills_in),
-                 "--tasks", str(d / "candidates.jsonl"), "--scores", str(scores),
+                 *[a for c in candidates for a in ("--tasks", str(c))], "--scores", str(scores),
                  *previous_policy, "-q", "-o", str(d / "policy.json")]))
         elif policy_in.is_file():
             runner.run(run_dir, Stage(
@@ -503,8 +563,10 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
             d / "eval-traces.jsonl")
     resolved = sum(t["outcome"]["resolved"] for t in records(d / "eval-traces.jsonl")
                    if not t.get("error"))
-    log(f"round {r}: {len(records(d / 'candidates.jsonl'))} candidates, "
-        f"{len(records(d / 'valid.jsonl'))} valid, {pooled} pooled, "
+    passes = [u.parent for u in usable]
+    log(f"round {r}: {sum(len(records(p / 'candidates.jsonl')) for p in passes)} candidates "
+        f"in {len(passes)} passes, {sum(len(records(p / 'valid.jsonl')) for p in passes)} valid, "
+        f"{pooled} pooled, "
         f"{len(records(d / 'kept.jsonl'))} kept, {len(records(d / 'skills.jsonl'))} skills; "
         f"{resolved} of {len(records(d / 'eval-traces.jsonl'))} held-out tasks resolved")
     return d / "solver"
@@ -583,7 +645,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Variables (environment): STRATEGY=socratic (or a comma list of socratic, "
                "baseline, skills-only, score-only) SEED=1, or SEEDS=N for seeds 1..N; "
-               "ROUNDS=3 CANDIDATES=10 VALID=6 BASE_STEPS=60 SFT_STEPS=20 DEV_CANDIDATES=10 "
+               "ROUNDS=3 CANDIDATES=10 VALID=6 TOPUP=2 BASE_STEPS=60 SFT_STEPS=20 DEV_CANDIDATES=10 "
                "DEV_TASKS=3 TRAIN_ROLLOUT=3 ROLLOUT_TASKS=6 KEEP_FRAC=0.5 MIN_SUPPORT=2 "
                "EXECUTOR=native|wasm SHARDS=1 TASK_FILTER='CMD' "
                "EVAL=data/eval/eval-set.jsonl RUNS=WORKDIR/run (where runs go) "
@@ -611,13 +673,14 @@ def main() -> int:
             if name is not None:
                 if args.round is None:
                     raise BadUsage(f"--{flag} needs --round")
-                if name not in stages:
+                if re.sub(r"-more-[1-9][0-9]*$", "", name) not in stages:
                     raise BadUsage(f"--{flag} {name}: not a stage ({', '.join(sorted(stages))})")
         shards = int(os.environ.get("SHARDS", "1"))
         only_shard = None
         if args.shard:
             i, n = (int(x) for x in args.shard.split("/"))
-            if not args.only or args.only not in SHARDABLE or n != shards or not 0 <= i < n:
+            shardable = args.only and re.sub(r"-more-[1-9][0-9]*$", "", args.only) in SHARDABLE
+            if not shardable or n != shards or not 0 <= i < n:
                 raise BadUsage(f"--shard {args.shard} needs --only with a shardable stage "
                              f"({', '.join(sorted(SHARDABLE))}) and SHARDS={n}")
             only_shard = (i, n)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import statistics
 import sys
 from collections import Counter, defaultdict
@@ -53,6 +54,17 @@ def round_dir(run: Path, r: int) -> Path:
     return base_dir(run) if r == 0 else run / f"round-{r}"
 
 
+def passes(d: Path) -> list:
+    """A round's generation passes: the round dir, then its top-ups more-1, more-2, ..."""
+    more = [p for p in d.glob("more-*") if p.is_dir() and p.name[5:].isdigit()]
+    return [d] + sorted(more, key=lambda p: int(p.name[5:]))
+
+
+def over_passes(d: Path, name: str) -> list:
+    """The records of file `name` of every generation pass of round dir d."""
+    return [t for p in passes(d) for t in records(p / name)]
+
+
 def rounds_of(run: Path) -> list:
     found = sorted(int(d.name.split("-")[1]) for d in run.glob("round-*") if d.is_dir())
     return [0] + [r for r in found if r > 0]
@@ -73,7 +85,9 @@ def seconds(stamps: Path, rounds: set | None = None) -> dict:
     for stamp in stamps.glob("*.json"):
         s = json.loads(stamp.read_text())
         if rounds is None or s["round"] in rounds:
-            out[(s["round"], s["stage"].removesuffix("-merge"))] += s["seconds"]
+            # A top-up pass (task-gen-more-2) counts with its stage.
+            stage = re.sub(r"-more-[0-9]+$", "", s["stage"].removesuffix("-merge"))
+            out[(s["round"], stage)] += s["seconds"]
     return out
 
 
@@ -102,15 +116,17 @@ def single(run: Path) -> str:
             out.append(f"| 0 (base) | - | - | - | - | - | - | - | - | {rate} | {interval} | "
                        f"{partial} | {secs:.0f} |")
             continue
-        candidates = records(d / "candidates.jsonl")
+        candidates = over_passes(d, "candidates.jsonl")
         generator = candidates[0]["provenance"]["strategy"] if candidates else "-"
-        rejected = Counter(t["rejection"]["stage"] for t in records(d / "rejects.jsonl"))
+        rejected = Counter(t["rejection"]["stage"] for t in over_passes(d, "rejects.jsonl"))
+        n_passes = len(passes(d))
+        made = f"{len(candidates)}" + (f" ({n_passes} passes)" if n_passes > 1 else "")
         rejected_text = ", ".join(f"{k} {v}" for k, v in sorted(rejected.items())) or "-"
         rewards = [s["reward"] for s in records(d / "scores.jsonl")]
         reward = (f"{statistics.mean(rewards):.3f} ± {statistics.pstdev(rewards):.3f}"
                   if rewards else "-")
         out.append(
-            f"| {r} | {generator} | {len(candidates)} | {len(records(d / 'valid.jsonl'))} | "
+            f"| {r} | {generator} | {made} | {len(over_passes(d, 'valid.jsonl'))} | "
             f"{len(records(d / 'pool.jsonl'))} | {len(records(d / 'kept.jsonl'))} | "
             f"{rejected_text} | {reward} | {len(records(d / 'skills.jsonl'))} | {rate} | "
             f"{interval} | {partial} | {secs:.0f} |")
@@ -125,7 +141,7 @@ def single(run: Path) -> str:
 
 
 STAGE_ORDER = ["base", "dev-gen", "dev-validate", "dev-set", "eval-tasks", "task-gen",
-               "task-validate", "pool", "dev-rollout", "target", "grad-score", "keep",
+               "task-validate", "filter", "pool", "dev-rollout", "target", "grad-score", "keep",
                "rollout-tasks", "train-rollout", "skill-distill", "update-policy",
                "solver-train", "eval-rollout"]
 
@@ -175,7 +191,7 @@ def compare(runs_dir: Path, plots: Path | None) -> str:
             if r:
                 families = Counter(
                     t["provenance"].get("operator_family", "?")
-                    for run in runs for t in records(round_dir(run, r) / "candidates.jsonl"))
+                    for run in runs for t in over_passes(round_dir(run, r), "candidates.jsonl"))
                 mix[(strategy, r)] = families
         curves[strategy] = curve
     out.append("\nWall time per strategy (all rounds and seeds, round 0 included):\n")

@@ -3,7 +3,9 @@
 # stage (task-validate, dev-rollout, grad-score, train-rollout, eval-rollout) as an array of
 # SHARDS jobs, each job depending on the one before. Every job runs scripts/evolve.py, which
 # skips the stages that are done, so a job only adds the missing files; the job after an
-# array merges its shards in input order (the merged file equals an unsharded run's).
+# array merges its shards in input order (the merged file equals an unsharded run's). The
+# top-up passes of a short pool (task-validate-more-K) run in the serial job after the
+# task-validate array, their shards in parallel inside it.
 #
 #   SHARDS=8 STRATEGY=socratic SEED=1 scripts/slurm/round.sh R [sbatch flags...]
 #

@@ -1,7 +1,8 @@
 """The evolve loop as a user runs it, on tiny budgets (two rounds, native executor): a run
 killed mid-stage and resumed ends with the files of an uninterrupted run; rerunning one stage
-touches no other stage's files; a Python stage (TASK_FILTER) runs inside the rounds; SHARDS=2
-gives the files of an unsharded run. Needs `just setup` and the debug build of the tools
+touches no other stage's files; a Python stage (TASK_FILTER) runs inside the rounds; a pool
+short of VALID is topped up by more generation passes; SHARDS=2 gives the files of an
+unsharded run. Needs `just setup` and the debug build of the tools
 (`cargo build --workspace --bins`); `just test` runs it.
 
     python3 -m unittest discover -s scripts/tests -v
@@ -115,7 +116,7 @@ class EvolveLoop(unittest.TestCase):
         candidates = (run / "round-2" / "candidates.jsonl").read_text()
         self.assertIn('"strategy":"skills"', candidates, "round 2 is not skill-guided")
         report = (run / "report.md").read_text()
-        self.assertRegex(report, r"\| 2 \| skills \| 6 \|")
+        self.assertRegex(report, r"\| 2 \| skills \| \d+")
 
     def test_a_finished_run_is_skipped_and_one_stage_reruns_alone(self):
         before = mtimes(self.reference)
@@ -145,6 +146,34 @@ class EvolveLoop(unittest.TestCase):
         err = finish(evolve(runs))
         self.assertIn("round 1: task-validate: up to date, skipped", err)
         self.assertSameRuns(runs)
+
+    def test_a_short_pool_is_topped_up_with_more_passes(self):
+        # Two candidates cannot give a pool of three: more passes with derived seeds follow.
+        runs = self.tmp / "topup"
+        extra = {"STRATEGY": "baseline", "ROUNDS": "1", "CANDIDATES": "2", "TOPUP": "3"}
+        err = finish(evolve(runs, extra=extra))
+        d = runs / "baseline-seed1" / "round-1"
+        self.assertIn("more candidates (pass 1 of at most 3)", err)
+        passes = [d] + sorted(d.glob("more-*"))
+        self.assertGreater(len(passes), 1)
+        seeds = {json.loads(line)["provenance"]["seed"]
+                 for p in passes for line in (p / "candidates.jsonl").read_text().splitlines()}
+        self.assertEqual(seeds, {2 + 10007 * k for k in range(len(passes))})
+        usable, seen = [], set()
+        for p in passes:
+            for line in (p / "filtered.jsonl").read_text().splitlines():
+                if json.loads(line)["instance_id"] not in seen:
+                    seen.add(json.loads(line)["instance_id"])
+                    usable.append(line)
+        pool = (d / "pool.jsonl").read_text().splitlines()
+        self.assertEqual(pool, usable[:3])
+        if len(passes) < 4:
+            self.assertEqual(len(pool), 3, "stopped topping up before the pool was full")
+        report = (runs / "baseline-seed1" / "report.md").read_text()
+        self.assertIn(f"({len(passes)} passes)", report)
+        before = mtimes(runs)
+        self.assertNotIn(" ...", finish(evolve(runs, extra=extra)), "a finished top-up reran")
+        self.assertEqual(mtimes(runs), before)
 
     def test_two_shards_give_the_files_of_one(self):
         runs = self.tmp / "sharded"
