@@ -20,6 +20,7 @@ use stage_io::output::Output;
 
 pub mod analysis;
 pub mod cluster;
+pub mod describe;
 pub mod render;
 
 use analysis::{Analysed, Analyser};
@@ -28,7 +29,10 @@ const EXAMPLES: &str = "\
 Examples:
   skill-distill traces.jsonl --tasks valid.jsonl -o skills.jsonl --stats
   skill-distill round-2/traces.jsonl --tasks round-2/kept.jsonl --skills round-1/skills.jsonl \\
-      --round 2 --min-support 5 --export-dir round-2/skills -o round-2/skills.jsonl";
+      --round 2 --min-support 5 --export-dir round-2/skills -o round-2/skills.jsonl
+  # descriptions written by a served model from each skill's evidence
+  OPENAI_API_KEY=... skill-distill traces.jsonl --tasks valid.jsonl \\
+      --describe openai:http://localhost:8000/v1#Qwen2.5-Coder-7B -o skills.jsonl";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -66,6 +70,12 @@ pub struct Cli {
     /// Print the skills with their support, and the share of failed traces they cover
     #[arg(long)]
     pub stats: bool,
+    /// A served model writes the new skills' descriptions from their evidence (without it:
+    /// templates); the key is read from --api-key-env
+    #[arg(long, value_name = "openai:BASE_URL#MODEL", value_parser = chat::Endpoint::parse_spec)]
+    pub describe: Option<chat::Endpoint>,
+    #[command(flatten)]
+    pub chat: chat::ChatArgs,
     /// The work directory that `just setup` filled
     #[arg(long, env = "SOCRATIC_WORKDIR", default_value = ".socratic")]
     pub workdir: PathBuf,
@@ -133,6 +143,14 @@ pub fn run(cli: Cli) -> Result<()> {
         skipped,
         ..coverage
     };
+    let mut skills = skills;
+    if let Some(endpoint) = &cli.describe {
+        let tokens = describe::describe(&mut skills, &cli.chat.client(endpoint), cli.run.seed)?;
+        tracing::info!(
+            "{} descriptions written by {endpoint} ({tokens} tokens)",
+            skills.len()
+        );
+    }
     let fresh = skills.len();
     let all = update(previous, skills);
 

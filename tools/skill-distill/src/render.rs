@@ -15,7 +15,7 @@ use crate::cluster::{Cluster, Level, covers, median_rank, value_words};
 /// Example trace ids kept in a skill's evidence.
 pub const EXAMPLES: usize = 5;
 const MAX_NAME: usize = 64;
-const MAX_DESCRIPTION: usize = 1024;
+pub(crate) const MAX_DESCRIPTION: usize = 1024;
 
 /// The kebab-case name of a cluster: its pattern, its context at the finest level, its mode.
 pub fn name(cluster: &Cluster) -> String {
@@ -172,7 +172,7 @@ fn repair_words(family: &str) -> &'static str {
 }
 
 /// Cuts `text` to at most `max` characters, at a word boundary, with an ellipsis.
-fn clip(text: String, max: usize) -> String {
+pub(crate) fn clip(text: String, max: usize) -> String {
     if text.chars().count() <= max {
         return text;
     }

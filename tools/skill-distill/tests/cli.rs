@@ -320,3 +320,115 @@ fn unknown_tasks_and_unknown_features_are_bad_input() {
         "{err}"
     );
 }
+
+/// A chat-completions reply whose message says `text`.
+fn text_reply(text: &str) -> String {
+    json!({
+        "choices": [{"index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": 300, "completion_tokens": 40},
+    })
+    .to_string()
+}
+
+#[test]
+fn a_served_model_writes_the_descriptions_from_the_evidence_alone() {
+    use chat::testing::{Answer, serve};
+    let dir = tempfile::tempdir().unwrap();
+    let (tasks, traces, fixture_tasks) = fixture(dir.path());
+    let (tasks, traces) = (tasks.to_str().unwrap(), traces.to_str().unwrap());
+    let out = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let args = |o: &str| {
+        vec![
+            traces.to_string(),
+            "--tasks".into(),
+            tasks.into(),
+            "--min-support".into(),
+            "2".into(),
+            "-o".into(),
+            o.to_string(),
+        ]
+    };
+    let templated = distill(
+        &args(&out("templates.jsonl"))
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(templated.status.success(), "{}", stderr(&templated));
+    let templated = skills(Path::new(&out("templates.jsonl")));
+    assert!(!templated.is_empty());
+
+    // One server error (retried), then a description per skill, fenced and quoted as models do.
+    let mut script = vec![Answer {
+        status: 503,
+        ..Answer::ok("{}".into())
+    }];
+    for i in 0..templated.len() {
+        script.push(Answer::ok(text_reply(&format!(
+            "```\n\"Described {i}: the comparison is off by one.\n   Repair: restore it.\"\n```"
+        ))));
+    }
+    let (url, requests) = serve(script);
+    let mut described_args = args(&out("described.jsonl"));
+    described_args.extend([
+        "--describe".into(),
+        format!("openai:{url}#tiny"),
+        "--api-key-env".into(),
+        "SKILL_DISTILL_TEST_KEY".into(),
+    ]);
+    let output = Command::new(env!("CARGO_BIN_EXE_skill-distill"))
+        .args(&described_args)
+        .arg("--workdir")
+        .arg(workdir())
+        .env("SKILL_DISTILL_TEST_KEY", "secret")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let described = skills(Path::new(&out("described.jsonl")));
+    assert_eq!(described.len(), templated.len());
+    for (i, (d, t)) in described.iter().zip(&templated).enumerate() {
+        assert_eq!(
+            d.description,
+            format!("Described {i}: the comparison is off by one. Repair: restore it.")
+        );
+        assert_eq!(
+            Skill {
+                description: t.description.clone(),
+                ..d.clone()
+            },
+            *t,
+            "only the description changes"
+        );
+    }
+    let requests = requests.lock().unwrap();
+    assert_eq!(requests.len(), templated.len() + 1);
+    for body in requests.iter() {
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["model"], "tiny");
+        assert!(body.get("tools").is_none());
+        let text = body["messages"].to_string();
+        assert!(text.contains("draft_description"));
+        for task in &fixture_tasks {
+            assert!(!text.contains(&task.gold_patch), "the gold patch was sent");
+        }
+    }
+
+    // An endpoint that refuses: the stage fails and names the skill; nothing is written.
+    let (url, _) = serve(vec![Answer {
+        status: 401,
+        ..Answer::ok("{\"error\": \"bad key\"}".into())
+    }]);
+    let mut refused = args(&out("refused.jsonl"));
+    refused.extend(["--describe".into(), format!("openai:{url}#tiny")]);
+    let output = distill(&refused.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("describing skill"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!Path::new(&out("refused.jsonl")).exists());
+    let output = distill(&[traces, "--tasks", tasks, "--describe", "openai:localhost#m"]);
+    assert_eq!(output.status.code(), Some(2));
+}

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::episode::{
     Harness, Work, buggy_text, describe_functions, note, outcome, status_word, test_step,
 };
-use crate::openai::{ChatClient, ToolCall};
+use chat::{ChatClient, ToolCall};
 
 pub(crate) const SYSTEM: &str = "You repair a bug in a Python repository. Failing tests show it. \
 Use the tools: `view` a file's lines, `search` the code, `edit` a source file (not a test) \

@@ -68,7 +68,7 @@ pub enum SolverImpl {
     /// The built-in model ranks the repair templates' edits.
     Model(Box<Mutex<ModelScorer>>),
     /// A chat model behind an OpenAI-compatible endpoint uses tools.
-    Chat(crate::openai::ChatClient),
+    Chat(chat::ChatClient),
 }
 
 /// What the solver may see of a task.

@@ -7,7 +7,6 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -23,13 +22,11 @@ use stage_io::{BadInput, progress};
 mod agent;
 pub mod episode;
 pub mod localize;
-pub mod openai;
 pub mod policy;
 pub mod proposer;
 pub mod summary;
 
 use episode::{Harness, RepoEntry, Settings, SolverImpl};
-use openai::{ChatClient, ClientOptions};
 use proposer::{ModelScorer, SolverSpec};
 
 const EXAMPLES: &str = "\
@@ -83,16 +80,8 @@ pub struct Cli {
     /// Chat solver: most replies of the model per task
     #[arg(long, default_value_t = 30)]
     pub max_turns: usize,
-    /// Chat solver: the environment variable that holds the API key (none: no key sent)
-    #[arg(long, value_name = "NAME", default_value = "OPENAI_API_KEY")]
-    pub api_key_env: String,
-    /// Chat solver: seconds one request may take
-    #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
-    pub request_timeout: f64,
-    /// Chat solver: retries of a request after a rate limit (429), a server error, a timeout
-    /// or a malformed reply, with exponential backoff from 1 s
-    #[arg(long, default_value_t = 4)]
-    pub retries: u32,
+    #[command(flatten)]
+    pub chat: chat::ChatArgs,
     /// Print the summary (resolve rate with a 95% interval, per family and repo) on stderr
     #[arg(long)]
     pub summary: bool,
@@ -147,16 +136,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(path.display().to_string()),
             )
         }
-        SolverSpec::OpenAi { base_url, model } => {
-            let api_key = std::env::var(&cli.api_key_env)
-                .ok()
-                .filter(|k| !k.is_empty());
-            let options = ClientOptions {
-                timeout: Duration::from_secs_f64(cli.request_timeout.max(0.001)),
-                retries: cli.retries,
-                backoff: Duration::from_secs(1),
-            };
-            let client = ChatClient::new(base_url, model, api_key, options);
+        SolverSpec::OpenAi(endpoint) => {
+            let client = cli.chat.client(endpoint);
             (SolverImpl::Chat(client), None)
         }
     };

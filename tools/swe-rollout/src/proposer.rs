@@ -17,7 +17,7 @@ use solver::train::score_all;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SolverSpec {
     Model(PathBuf),
-    OpenAi { base_url: String, model: String },
+    OpenAi(chat::Endpoint),
 }
 
 impl FromStr for SolverSpec {
@@ -27,20 +27,9 @@ impl FromStr for SolverSpec {
         let expected = "expected `model:PATH` or `openai:BASE_URL#MODEL`";
         match spec.split_once(':') {
             Some(("model", path)) if !path.is_empty() => Ok(SolverSpec::Model(path.into())),
-            Some(("openai", rest)) => match rest.rsplit_once('#') {
-                Some((url, model))
-                    if (url.starts_with("http://") || url.starts_with("https://"))
-                        && !model.is_empty() =>
-                {
-                    Ok(SolverSpec::OpenAi {
-                        base_url: url.trim_end_matches('/').to_string(),
-                        model: model.to_string(),
-                    })
-                }
-                _ => Err(format!(
-                    "bad solver `{spec}`: {expected}, e.g. openai:http://localhost:8000/v1#qwen"
-                )),
-            },
+            Some(("openai", rest)) => chat::Endpoint::parse(rest)
+                .map(SolverSpec::OpenAi)
+                .map_err(|err| format!("bad solver `{spec}`: {expected} ({err})")),
             _ => Err(format!("unknown solver `{spec}`: {expected}")),
         }
     }
@@ -50,7 +39,7 @@ impl std::fmt::Display for SolverSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SolverSpec::Model(path) => write!(f, "model:{}", path.display()),
-            SolverSpec::OpenAi { base_url, model } => write!(f, "openai:{base_url}#{model}"),
+            SolverSpec::OpenAi(endpoint) => write!(f, "{endpoint}"),
         }
     }
 }
@@ -132,10 +121,10 @@ mod tests {
             "openai:http://localhost:8000/v1/#qwen2.5-coder"
                 .parse::<SolverSpec>()
                 .unwrap(),
-            SolverSpec::OpenAi {
+            SolverSpec::OpenAi(chat::Endpoint {
                 base_url: "http://localhost:8000/v1".into(),
                 model: "qwen2.5-coder".into()
-            }
+            })
         );
         for bad in [
             "gpt4",

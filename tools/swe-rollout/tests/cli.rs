@@ -3,6 +3,7 @@
 //! a seed, neither `gold_patch` nor provenance reaches what the solver sees, and bad input
 //! is reported. Needs `just setup`.
 
+use chat::testing::{Answer, serve};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -281,25 +282,6 @@ fn summarize_reads_traces_written_before() {
     assert!(all.starts_with("| all | 2 |"), "{table}");
 }
 
-/// One scripted answer of the fake chat server.
-struct Answer {
-    status: u16,
-    body: String,
-    delay_ms: u64,
-    headers: &'static str,
-}
-
-impl Answer {
-    fn ok(body: String) -> Answer {
-        Answer {
-            status: 200,
-            body,
-            delay_ms: 0,
-            headers: "",
-        }
-    }
-}
-
 /// A reply that calls `calls` (tool name, arguments as JSON text), with 110 tokens of usage.
 fn tool_reply(calls: &[(&str, String)]) -> String {
     let calls: Vec<Value> = calls
@@ -317,53 +299,6 @@ fn tool_reply(calls: &[(&str, String)]) -> String {
         "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110},
     })
     .to_string()
-}
-
-/// A chat-completions server on localhost that answers requests with `script`, in order,
-/// and keeps every request body.
-fn serve(script: Vec<Answer>) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = requests.clone();
-    std::thread::spawn(move || {
-        let mut script = script.into_iter();
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = value.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            seen.lock().unwrap().push(String::from_utf8(body).unwrap());
-            let answer = script.next().unwrap_or(Answer {
-                status: 500,
-                body: "{\"error\": \"script exhausted\"}".into(),
-                delay_ms: 0,
-                headers: "",
-            });
-            std::thread::sleep(std::time::Duration::from_millis(answer.delay_ms));
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {} Scripted\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-                 Connection: close\r\n{}\r\n{}",
-                answer.status,
-                answer.body.len(),
-                answer.headers,
-                answer.body
-            );
-        }
-    });
-    (url, requests)
 }
 
 #[test]

@@ -1,11 +1,86 @@
 //! A client of an OpenAI-compatible chat-completions endpoint (vLLM, llama.cpp server, …):
-//! one request with tools, retried with exponential backoff on rate limits (429), server
-//! errors, timeouts and malformed replies; token usage counted from the replies.
+//! one request (with tools or without), retried with exponential backoff on rate limits
+//! (429), server errors, timeouts and malformed replies; token usage counted from the replies.
+//! `swe-rollout --solver openai:…` and `skill-distill --describe openai:…` use it.
 
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use serde_json::{Value, json};
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+/// A served model: the `BASE_URL#MODEL` of an `openai:BASE_URL#MODEL` spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub base_url: String,
+    pub model: String,
+}
+
+impl Endpoint {
+    /// Parses `BASE_URL#MODEL` (the part after `openai:`).
+    pub fn parse(text: &str) -> Result<Endpoint, String> {
+        match text.rsplit_once('#') {
+            Some((url, model))
+                if (url.starts_with("http://") || url.starts_with("https://"))
+                    && !model.is_empty() =>
+            {
+                Ok(Endpoint {
+                    base_url: url.trim_end_matches('/').to_string(),
+                    model: model.to_string(),
+                })
+            }
+            _ => Err(format!(
+                "`{text}`: expected BASE_URL#MODEL, e.g. http://localhost:8000/v1#qwen"
+            )),
+        }
+    }
+
+    /// Parses `openai:BASE_URL#MODEL`.
+    pub fn parse_spec(spec: &str) -> Result<Endpoint, String> {
+        match spec.strip_prefix("openai:") {
+            Some(rest) => Endpoint::parse(rest).map_err(|e| format!("openai:{e}")),
+            None => Err(format!("`{spec}`: expected openai:BASE_URL#MODEL")),
+        }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "openai:{}#{}", self.base_url, self.model)
+    }
+}
+
+/// The flags of a stage that calls an endpoint.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ChatArgs {
+    /// Served model: the environment variable that holds the API key (none: no key sent)
+    #[arg(long, value_name = "NAME", default_value = "OPENAI_API_KEY")]
+    pub api_key_env: String,
+    /// Served model: seconds one request may take
+    #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
+    pub request_timeout: f64,
+    /// Served model: retries of a request after a rate limit (429), a server error, a timeout
+    /// or a malformed reply, with exponential backoff from 1 s
+    #[arg(long, default_value_t = 4)]
+    pub retries: u32,
+}
+
+impl ChatArgs {
+    /// A client of `endpoint` with these flags (the key read from the environment now).
+    pub fn client(&self, endpoint: &Endpoint) -> ChatClient {
+        let api_key = std::env::var(&self.api_key_env)
+            .ok()
+            .filter(|k| !k.is_empty());
+        let options = ClientOptions {
+            timeout: Duration::from_secs_f64(self.request_timeout.max(0.001)),
+            retries: self.retries,
+            backoff: Duration::from_secs(1),
+        };
+        ChatClient::new(&endpoint.base_url, &endpoint.model, api_key, options)
+    }
+}
 
 /// One tool call the model asked for.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,8 +147,8 @@ impl ChatClient {
         format!("{}/chat/completions", self.base_url)
     }
 
-    /// Sends `messages` with `tools`; retries transient failures, then gives up with the
-    /// last reason.
+    /// Sends `messages` with `tools` (none when null or empty); retries transient failures,
+    /// then gives up with the last reason.
     pub fn complete(
         &self,
         messages: &[Value],
@@ -82,16 +157,18 @@ impl ChatClient {
         top_p: f64,
         seed: u64,
     ) -> Result<Reply> {
-        let body = json!({
+        let mut body = json!({
             "model": self.model,
             "messages": messages,
-            "tools": tools,
-            "tool_choice": "auto",
             "temperature": temperature,
             "top_p": top_p,
             "seed": seed,
-        })
-        .to_string();
+        });
+        if tools.as_array().is_some_and(|t| !t.is_empty()) {
+            body["tools"] = tools.clone();
+            body["tool_choice"] = json!("auto");
+        }
+        let body = body.to_string();
         let mut wait = self.options.backoff;
         let mut last = String::new();
         for attempt in 0..=self.options.retries {
@@ -217,5 +294,20 @@ mod tests {
         );
         assert!(parse_reply("<html>oops</html>").is_err());
         assert!(parse_reply(r#"{"choices":[]}"#).is_err());
+    }
+
+    #[test]
+    fn endpoints_parse_from_their_spec() {
+        let endpoint =
+            Endpoint::parse_spec("openai:http://localhost:8000/v1/#qwen2.5-coder").unwrap();
+        assert_eq!(endpoint.base_url, "http://localhost:8000/v1");
+        assert_eq!(endpoint.model, "qwen2.5-coder");
+        assert_eq!(
+            endpoint.to_string(),
+            "openai:http://localhost:8000/v1#qwen2.5-coder"
+        );
+        assert!(Endpoint::parse_spec("openai:localhost#m").is_err());
+        assert!(Endpoint::parse_spec("openai:http://h/v1#").is_err());
+        assert!(Endpoint::parse_spec("http://h/v1#m").is_err());
     }
 }
