@@ -86,7 +86,7 @@ pub struct Cli {
     )]
     pub keep_top: Option<usize>,
     /// Keep this fraction of the tasks, by reward
-    #[arg(long, value_name = "F", requires = "kept")]
+    #[arg(long, value_name = "F", requires = "kept", value_parser = fraction)]
     pub keep_frac: Option<f64>,
     /// Dimension of the projected gradients
     #[arg(long, default_value_t = 8192)]
@@ -154,7 +154,7 @@ pub struct KeepArgs {
     )]
     pub keep_top: Option<usize>,
     /// Keep this fraction of the tasks (rounded to the nearest count)
-    #[arg(long, value_name = "F")]
+    #[arg(long, value_name = "F", value_parser = fraction)]
     pub keep_frac: Option<f64>,
     #[command(flatten)]
     pub run: RunArgs,
@@ -344,18 +344,21 @@ fn top_by_reward(ranked: &[(f64, &str)], k: usize) -> Vec<usize> {
     order
 }
 
-/// How many of `n` tasks `--keep-top K` / `--keep-frac F` keep.
-fn keep_count(keep_top: Option<usize>, keep_frac: Option<f64>, n: usize) -> Result<usize> {
-    if let Some(f) = keep_frac
-        && !(0.0..=1.0).contains(&f)
-    {
-        return Err(BadInput::new("--keep-frac must be in [0, 1]").into());
+/// `--keep-frac`: a number in [0, 1].
+fn fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("`{text}`: expected a fraction in [0, 1]")),
     }
-    Ok(match (keep_top, keep_frac) {
+}
+
+/// How many of `n` tasks `--keep-top K` / `--keep-frac F` keep.
+fn keep_count(keep_top: Option<usize>, keep_frac: Option<f64>, n: usize) -> usize {
+    match (keep_top, keep_frac) {
         (Some(k), _) => k,
         (None, Some(f)) => (f * n as f64).round() as usize,
         (None, None) => n,
-    })
+    }
 }
 
 /// Indices of `k` of the tasks drawn at random for `seed`: each task's rank is a hash of the
@@ -389,7 +392,7 @@ fn keep(args: &KeepArgs) -> Result<()> {
         .records::<Task>()
         .allow_empty()
         .collect::<Result<_, _>>()?;
-    let k = keep_count(args.keep_top, args.keep_frac, tasks.len())?;
+    let k = keep_count(args.keep_top, args.keep_frac, tasks.len());
     let chosen = if args.random {
         let ids: Vec<String> = tasks.iter().map(|t| t.instance_id.clone()).collect();
         select_random(&ids, k, args.run.seed)
@@ -441,7 +444,6 @@ pub fn run(cli: Cli) -> Result<()> {
     if cli.dim == 0 || cli.nonzeros == 0 {
         return Err(BadInput::new("--dim and --nonzeros must be at least 1").into());
     }
-    keep_count(cli.keep_top, cli.keep_frac, 0)?;
     let device = solver::device();
     let mut loaded = checkpoint::load::<solver::TrainBackend>(&checkpoint_dir, &device)
         .map_err(|err| BadInput::new(format!("{err:#}")))?;
@@ -599,7 +601,7 @@ pub fn run(cli: Cli) -> Result<()> {
         out.write(score)?;
     }
     if let Some(path) = &cli.kept {
-        let k = keep_count(cli.keep_top, cli.keep_frac, scores.len())?;
+        let k = keep_count(cli.keep_top, cli.keep_frac, scores.len());
         let mut kept = Output::create(Some(path))?;
         for index in select_top(&scores, k) {
             kept.write(&tasks[index])?;
@@ -650,6 +652,17 @@ mod tests {
         assert_eq!(select_top(&scores, 1), [1]);
         assert_eq!(select_top(&scores, 9).len(), 5);
         assert!(select_top(&scores, 0).is_empty());
+    }
+
+    #[test]
+    fn keep_frac_is_a_fraction_and_rounds_to_the_nearest_count() {
+        assert_eq!(fraction("0.5"), Ok(0.5));
+        assert!(fraction("1.5").is_err());
+        assert!(fraction("-0.1").is_err());
+        assert!(fraction("half").is_err());
+        assert_eq!(keep_count(None, Some(0.5), 5), 3);
+        assert_eq!(keep_count(Some(2), None, 5), 2);
+        assert_eq!(keep_count(None, None, 5), 5);
     }
 
     #[test]
