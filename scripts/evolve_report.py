@@ -167,7 +167,7 @@ def compare(runs_dir: Path, plots: Path | None) -> str:
     out.append("Held-out resolve rate per round, pooled over seeds (resolved / task×seed "
                "attempts, Wilson 95% interval), then each seed's rate.\n")
     out.append("| strategy | seeds | round | resolved | rate | 95% interval | partial | "
-               "per seed | valid → kept | wall s |")
+               "per seed | candidates → pooled → kept | wall s |")
     out.append("|---|---|---|---|---|---|---|---|---|---|")
     curves = {}
     mix = {}
@@ -180,10 +180,11 @@ def compare(runs_dir: Path, plots: Path | None) -> str:
             partial = sum(e["partial"] for e in evs)
             lo, hi = wilson(k, n)
             per_seed = " ".join(f"{e['resolved']}/{e['n']}" for e in evs)
+            made = sum(len(over_passes(round_dir(run, r), "candidates.jsonl")) for run in runs)
             valid = sum(len(records(round_dir(run, r) / "pool.jsonl")) for run in runs)
             kept = sum(len(records(round_dir(run, r) / "kept.jsonl")) for run in runs)
             wall = sum(v for run in runs for (rr, _), v in run_seconds(run).items() if rr == r)
-            flow = f"{valid} → {kept}" if r else "-"
+            flow = f"{made} → {valid} → {kept}" if r else "-"
             out.append(f"| {strategy} | {len(runs)} | {r} | {k}/{n} | "
                        f"{k / n if n else 0:.3f} | [{lo:.2f}, {hi:.2f}] | {partial}/{n} | "
                        f"{per_seed} | {flow} | {wall:.0f} |")
