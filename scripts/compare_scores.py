@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """How much two grad-score variants agree on the same tasks: Spearman rank correlation of the
-alignments and the overlap of their top K (the tasks `--keep-top K` would keep).
+alignments and the overlap of their top K by alignment (for valid tasks the reward is the
+alignment, so these are the tasks `--keep-top K` would keep).
 
     python3 scripts/compare_scores.py BASE.jsonl OTHER.jsonl [OTHER2.jsonl ...] [--top K]
 

@@ -47,8 +47,8 @@ import hashlib
 import json
 import math
 import os
-import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -67,9 +67,12 @@ STRATEGIES = {
     "score-only": ("random", "grad"),
 }
 SHARDABLE = {"task-validate", "dev-rollout", "grad-score", "train-rollout", "eval-rollout"}
+# The stages a top-up pass K repeats, as STAGE-more-K.
+GENERATION_STAGES = {"task-gen", "task-validate", "filter"}
 ROUND_STAGES = [
     "task-gen", "task-validate", "filter", "pool", "dev-rollout", "target", "grad-score", "keep",
-    "rollout-tasks", "train-rollout", "skill-distill", "update-policy", "solver-train", "eval-rollout",
+    "rollout-tasks", "train-rollout", "skill-distill", "policy-tasks", "update-policy",
+    "solver-train", "eval-rollout",
 ]
 BASE_STAGES = ["base", "dev-gen", "dev-validate", "dev-set", "eval-tasks", "eval-rollout"]
 
@@ -385,6 +388,12 @@ def rollout(runner: Runner, run_dir: Path, r: int, name: str, solver: Path, task
         "-o", tasks)
 
 
+def base_stage(name: str) -> str:
+    """The stage a name refers to: `task-validate-more-2` is a top-up pass of task-validate."""
+    base, _, k = name.rpartition("-more-")
+    return base if base in GENERATION_STAGES and k.isdigit() and int(k) > 0 else name
+
+
 def distinct_tasks(files: list[Path]) -> list[str]:
     """The task lines of `files` in order, the first of each instance_id."""
     seen, lines = set(), []
@@ -455,11 +464,32 @@ def generate(runner: "Runner", run_dir: Path, r: int, gen: list[str],
             usable.append(p / "filtered.jsonl")
         else:
             usable.append(p / "valid.jsonl")
+    # Passes of an earlier run that this one did not need (CANDIDATES or VALID changed) go,
+    # so that the round's files are those of its passes.
+    for stale in d.glob("more-*"):
+        k = stale.name.removeprefix("more-")
+        if stale.is_dir() and k.isdigit() and int(k) >= len(usable):
+            shutil.rmtree(stale)
+            for stamp in (run_dir / ".stamps").glob(f"round-{r}.*-more-{k}[.-]*json"):
+                stamp.unlink()
+    if runner.until is not None and runner.until[1] == r and base_stage(runner.until[0]) in GENERATION_STAGES:
+        raise Stop(f"round {r} did not need {runner.until[0]}: stopped before its pool")
     have = len(distinct_tasks(usable))
     if have < cfg.valid:
         log(f"round {r}: only {have} tasks for a pool of VALID={cfg.valid} after "
             f"{len(usable)} passes: raise CANDIDATES or TOPUP")
     return usable
+
+
+def policy_tasks(usable: list[Path], pool: Path, out: Path) -> None:
+    """The candidates that update-policy learns from: every pass' candidates once, without
+    the valid ones that did not make the pool (they have no score, and a missing score
+    means "did not validate" to update-policy)."""
+    pooled = {json.loads(line)["instance_id"] for line in pool.read_text().splitlines() if line.strip()}
+    unpooled = {json.loads(line)["instance_id"] for line in distinct_tasks(usable)} - pooled
+    candidates = distinct_tasks([u.parent / "candidates.jsonl" for u in usable])
+    write_lines_atomic(out, [line for line in candidates
+                             if json.loads(line)["instance_id"] not in unpooled])
 
 
 def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
@@ -538,14 +568,20 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
              "--workdir", str(w), "--seed", seed, "-q", "-o", str(d / "skills.jsonl"),
              "--export-dir", str(d / "skills")]))
         used_skills = "--skills" in gen
-        candidates = [u.parent / "candidates.jsonl" for u in usable]
         if used_skills and keep_by == "grad":
             previous_policy = ["--policy", str(policy_in)] if policy_in.is_file() else []
+            candidates = [u.parent / "candidates.jsonl" for u in usable]
+            runner.run(run_dir, Stage(
+                r, "policy-tasks", [d / "policy-tasks.jsonl"], [*candidates, *usable,
+                                                                d / "pool.jsonl"],
+                action=lambda: policy_tasks(usable, d / "pool.jsonl", d / "policy-tasks.jsonl"),
+                describe="candidates of every pass once, less the valid ones not pooled"))
             runner.run(run_dir, Stage(
                 r, "update-policy", [d / "policy.json"],
-                [skills_in, *candidates, scores] + ([policy_in] if previous_policy else []),
+                [skills_in, d / "policy-tasks.jsonl", scores]
+                + ([policy_in] if previous_policy else []),
                 [tool("task-gen"), "update-policy", "--skills", str(skills_in),
-                 *[a for c in candidates for a in ("--tasks", str(c))], "--scores", str(scores),
+                 "--tasks", str(d / "policy-tasks.jsonl"), "--scores", str(scores),
                  *previous_policy, "-q", "-o", str(d / "policy.json")]))
         elif policy_in.is_file():
             runner.run(run_dir, Stage(
@@ -673,13 +709,13 @@ def main() -> int:
             if name is not None:
                 if args.round is None:
                     raise BadUsage(f"--{flag} needs --round")
-                if re.sub(r"-more-[1-9][0-9]*$", "", name) not in stages:
+                if base_stage(name) not in stages:
                     raise BadUsage(f"--{flag} {name}: not a stage ({', '.join(sorted(stages))})")
         shards = int(os.environ.get("SHARDS", "1"))
         only_shard = None
         if args.shard:
             i, n = (int(x) for x in args.shard.split("/"))
-            shardable = args.only and re.sub(r"-more-[1-9][0-9]*$", "", args.only) in SHARDABLE
+            shardable = args.only and base_stage(args.only) in SHARDABLE
             if not shardable or n != shards or not 0 <= i < n:
                 raise BadUsage(f"--shard {args.shard} needs --only with a shardable stage "
                              f"({', '.join(sorted(SHARDABLE))}) and SHARDS={n}")

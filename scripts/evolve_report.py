@@ -142,7 +142,7 @@ def single(run: Path) -> str:
 
 STAGE_ORDER = ["base", "dev-gen", "dev-validate", "dev-set", "eval-tasks", "task-gen",
                "task-validate", "filter", "pool", "dev-rollout", "target", "grad-score", "keep",
-               "rollout-tasks", "train-rollout", "skill-distill", "update-policy",
+               "rollout-tasks", "train-rollout", "skill-distill", "policy-tasks", "update-policy",
                "solver-train", "eval-rollout"]
 
 

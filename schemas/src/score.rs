@@ -25,7 +25,8 @@ pub struct Score {
     pub alignment: f64,
     /// validity × alignment.
     pub reward: f64,
-    /// L2 norm of the task's (unprojected) gradient.
+    /// L2 norm of the compared (unprojected) gradient: of the `--params` subset, or its Adam
+    /// step under `--precondition adam` (then named in `params` / `precondition`).
     #[schemars(range(min = 0.0))]
     pub grad_norm: f64,
     /// Id of the target direction the cosine was taken with.

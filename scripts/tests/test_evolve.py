@@ -116,7 +116,11 @@ class EvolveLoop(unittest.TestCase):
         candidates = (run / "round-2" / "candidates.jsonl").read_text()
         self.assertIn('"strategy":"skills"', candidates, "round 2 is not skill-guided")
         report = (run / "report.md").read_text()
-        self.assertRegex(report, r"\| 2 \| skills \| \d+")
+        passes = len(list((run / "round-2").glob("more-*"))) + 1
+        made = sum(len((p / "candidates.jsonl").read_text().splitlines())
+                   for p in [run / "round-2", *(run / "round-2").glob("more-*")])
+        self.assertIn(f"| 2 | skills | {made}" + (f" ({passes} passes)" if passes > 1 else "") + " |",
+                      report)
 
     def test_a_finished_run_is_skipped_and_one_stage_reruns_alone(self):
         before = mtimes(self.reference)

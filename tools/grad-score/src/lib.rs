@@ -2,9 +2,9 @@
 //! the solver's ranking loss on the task's gold repair (the loss `solver-train sft`
 //! minimises) is projected to `--dim` dimensions; its cosine with the target direction — the
 //! mean projected gradient over trusted tasks the solver still fails — is the task's
-//! alignment, and reward = validity × alignment. `--params` restricts the gradient to some
-//! parameters; `--precondition adam` compares Adam's step instead of the raw gradient. `--keep-top K` / `--keep-frac F` keep the
-//! best tasks for training.
+//! alignment, and reward = validity × alignment. `--keep-top K` / `--keep-frac F` keep the
+//! best tasks for training. `--params` restricts the gradient to some parameters;
+//! `--precondition adam` compares Adam's step instead of the raw gradient.
 
 use std::path::{Path, PathBuf};
 
@@ -97,8 +97,10 @@ pub struct Cli {
     /// Candidates in the ranking loss of one task (the gold repair and the first others)
     #[arg(long, default_value_t = 16)]
     pub max_candidates: usize,
-    /// The parameters whose gradient is compared: comma-separated globs over dotted paths
-    /// (`layers.3.*,norm.*`; `*` matches any run of characters)
+    /// The parameters whose gradient is compared: comma-separated globs over the model's
+    /// dotted module paths (`embed_tokens.weight`, `layers.N.self_attn.q_proj.weight`,
+    /// `layers.N.mlp.down_proj.weight`, `layers.N.input_layernorm.gamma`, `norm.gamma`,
+    /// `lm_head.weight`; `*` matches any run of characters), e.g. `layers.3.*,norm.*`
     #[arg(long, value_name = "GLOBS", default_value = "*", value_parser = ParamSelection::parse)]
     pub params: ParamSelection,
     /// Turn each scored task's gradient into the Adam step the checkpoint's optimizer state
@@ -182,7 +184,8 @@ fn all_params() -> String {
     ParamSelection::default().spec()
 }
 
-/// One task's projected gradient and the norm of the full one.
+/// One task's projected gradient and the norm of the compared one (the selected parameters'
+/// gradient, or its Adam step).
 struct Gradient {
     projected: Vec<f64>,
     norm: f64,
@@ -381,6 +384,17 @@ pub fn select_random(ids: &[String], k: usize, seed: u64) -> Vec<usize> {
     kept
 }
 
+/// What a score's reward compares: its target and how the task's vector was made.
+fn score_kind(score: &Score) -> String {
+    let field = |key: &str| score.extra.get(key).and_then(|v| v.as_str()).unwrap_or("-");
+    format!(
+        "target {}, params {}, precondition {}",
+        score.target_id,
+        field("params"),
+        field("precondition")
+    )
+}
+
 fn keep(args: &KeepArgs) -> Result<()> {
     if args.run.shard.is_some() {
         return Err(BadInput::new(
@@ -398,9 +412,18 @@ fn keep(args: &KeepArgs) -> Result<()> {
         select_random(&ids, k, args.run.seed)
     } else {
         let mut rewards = std::collections::HashMap::new();
+        let mut kinds = std::collections::BTreeSet::new();
         for score in Inputs::open(&args.scores)?.records::<Score>().allow_empty() {
             let score = score?;
+            kinds.insert(score_kind(&score));
             rewards.insert(score.instance_id, score.reward);
+        }
+        if kinds.len() > 1 {
+            return Err(BadInput::new(format!(
+                "the scores were made in different ways and do not rank together: {}",
+                kinds.into_iter().collect::<Vec<_>>().join("; ")
+            ))
+            .into());
         }
         let mut missing = 0;
         let ranked: Vec<(f64, &str)> = tasks
@@ -454,8 +477,9 @@ pub fn run(cli: Cli) -> Result<()> {
             // The optimizer state is keyed by the parameter ids of the resume copy.
             loaded.model = checkpoint::load_resume_model(loaded.model, &checkpoint_dir, &device)
                 .map_err(|err| BadInput::new(format!("--precondition adam: {err:#}")))?;
-            let adam = AdamPreconditioner::load(&checkpoint_dir, &loaded.model, &device)
-                .map_err(|err| BadInput::new(format!("--precondition adam: {err:#}")))?;
+            let adam =
+                AdamPreconditioner::load(&checkpoint_dir, &loaded.model, &cli.params, &device)
+                    .map_err(|err| BadInput::new(format!("--precondition adam: {err:#}")))?;
             tracing::info!(
                 "Adam state of {} parameters from {}",
                 adam.covered(),
@@ -500,7 +524,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             if target.params != cli.params.spec() {
                 return Err(BadInput::new(format!(
-                    "{} covers the parameters `{}`; pass --params {}",
+                    "{} covers the parameters `{}`; pass --params '{}'",
                     path.display(),
                     target.params,
                     target.params
@@ -574,6 +598,15 @@ pub fn run(cli: Cli) -> Result<()> {
         .collect::<Result<_, _>>()?;
     let gradients = scorer.gradients(&tasks, "scoring", true)?;
     let checkpoint = checkpoint_dir.display().to_string();
+    // How the compared vectors were made, when it is not the default: scores made otherwise
+    // do not rank together.
+    let mut how = schemas::Extra::new();
+    if cli.params != ParamSelection::default() {
+        how.insert("params".into(), cli.params.spec().into());
+    }
+    if cli.precondition == Precondition::Adam {
+        how.insert("precondition".into(), "adam".into());
+    }
     let scores: Vec<Score> = tasks
         .iter()
         .zip(&gradients)
@@ -591,7 +624,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 grad_norm,
                 target_id: target.id.clone(),
                 checkpoint: Some(checkpoint.clone()),
-                extra: Default::default(),
+                extra: how.clone(),
             }
         })
         .collect();

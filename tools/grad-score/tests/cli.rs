@@ -335,6 +335,36 @@ fn adam_preconditioning_and_parameter_subsets_change_what_is_compared() {
         "{plain:?}\n{adam:?}"
     );
 
+    assert!(adam.iter().all(|s| s.extra["precondition"] == "adam"));
+    assert!(plain.iter().all(|s| s.extra.is_empty()));
+    // Scores made with and without preconditioning do not rank together.
+    let mixed = dir.path().join("mixed.jsonl");
+    let text: String = plain[..2]
+        .iter()
+        .chain(&adam[2..])
+        .map(|s| s.to_json_line() + "\n")
+        .collect();
+    std::fs::write(&mixed, text).unwrap();
+    let out = grad_score(&[
+        "keep",
+        "--scores",
+        mixed.to_str().unwrap(),
+        "--keep-top",
+        "1",
+        valid.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("precondition adam"));
+    let out = grad_score(&[
+        "keep",
+        "--random",
+        "--keep-frac",
+        "1.5",
+        valid.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a fraction in [0, 1]"));
+
     let saved = dir.path().join("target.json");
     let last = scores(&run(
         &trained,
@@ -353,7 +383,7 @@ fn adam_preconditioning_and_parameter_subsets_change_what_is_compared() {
     );
     let out = run(&trained, &["--target-in", saved.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--params layers.*.mlp.*"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--params 'layers.*.mlp.*'"));
     let out = run(&trained, &["--params", "decoder.*"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("layers.0.*"));

@@ -173,18 +173,30 @@ struct Moments {
 
 /// The checkpoint's Adam state, to turn a gradient into the update Adam would take from it:
 /// m' = β₁m + (1−β₁)g, v' = β₂v + (1−β₂)g², update = m̂' / (√v̂' + ε) with bias correction
-/// at step t + 1, after the per-parameter norm clipping that training applies.
+/// at step t + 1, after the per-parameter norm clipping that training applies. AdamW's
+/// weight decay is left out: it does not depend on the task.
 pub struct AdamPreconditioner {
     moments: HashMap<ParamId, Moments>,
 }
 
 struct CollectMoments<'r, B: AutodiffBackend> {
     record: &'r mut <Adam<B> as Optimizer<Solver<B>, B>>::Record,
+    selection: &'r ParamSelection,
+    stack: PathStack,
     moments: HashMap<ParamId, Moments>,
 }
 
 impl<B: AutodiffBackend> ModuleVisitor<B> for CollectMoments<'_, B> {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.stack.enter(name);
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.stack.exit();
+    }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if !self.selection.matches(&self.stack.path()) {
+            return;
+        }
         let Some(record) = self.record.remove(&param.id) else {
             return;
         };
@@ -202,11 +214,13 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for CollectMoments<'_, B> {
 }
 
 impl AdamPreconditioner {
-    /// Loads the optimizer state that `solver-train` saved in `dir/resume/`. `model` must
-    /// carry the parameter ids of that state ([`crate::checkpoint::load_resume_model`]).
+    /// Loads the optimizer state that `solver-train` saved in `dir/resume/`, for the
+    /// parameters of `selection`. `model` must carry the parameter ids of that state
+    /// ([`crate::checkpoint::load_resume_model`]).
     pub fn load<B: AutodiffBackend>(
         dir: &Path,
         model: &Solver<B>,
+        selection: &ParamSelection,
         device: &B::Device,
     ) -> Result<Self> {
         let path = dir.join(RESUME).join("optimizer");
@@ -221,13 +235,16 @@ impl AdamPreconditioner {
             })?;
         let mut visitor = CollectMoments::<B> {
             record: &mut record,
+            selection,
+            stack: PathStack::default(),
             moments: HashMap::new(),
         };
         model.visit(&mut visitor);
         if visitor.moments.is_empty() {
             bail!(
-                "{}: the optimizer state covers none of the model's parameters",
-                path.display()
+                "{}: the optimizer state covers none of the parameters of --params {}",
+                path.display(),
+                selection.spec()
             );
         }
         Ok(AdamPreconditioner {
@@ -235,7 +252,8 @@ impl AdamPreconditioner {
         })
     }
 
-    /// How many parameters have a saved state (the others are preconditioned as at step 1).
+    /// How many selected parameters have a saved state (the others are preconditioned as at
+    /// step 1).
     pub fn covered(&self) -> usize {
         self.moments.len()
     }
@@ -337,6 +355,33 @@ pub fn example_gradient<B: AutodiffBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_gradient_is_clipped_before_the_adam_step() {
+        let id = ParamId::new();
+        let state = Moments {
+            time: 9,
+            first: vec![0.02, -0.01],
+            second: vec![0.5, 0.25],
+        };
+        let adam = AdamPreconditioner {
+            moments: HashMap::from([(id, state)]),
+        };
+        // Norm 50: clipped to norm 1, i.e. (0.6, 0.8).
+        let mut gradient = [30.0f32, 40.0];
+        adam.apply(&id, &mut gradient);
+        let step = |m: f32, v: f32, g: f32| {
+            let m = 0.9 * m + 0.1 * g;
+            let v = 0.999 * v + 0.001 * g * g;
+            (m / (1.0 - 0.9f32.powi(10))) / ((v / (1.0 - 0.999f32.powi(10))).sqrt() + 1e-5)
+        };
+        let expected = [step(0.02, 0.5, 0.6), step(-0.01, 0.25, 0.8)];
+        for (got, want) in gradient.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-5, "{gradient:?} vs {expected:?}");
+        }
+        // Without clipping the first coordinate's step would be over 20 times larger.
+        assert!(step(0.02, 0.5, 30.0) > 20.0 * expected[0]);
+    }
 
     #[test]
     fn globs_match_dotted_parameter_paths() {

@@ -405,7 +405,8 @@ fn an_adam_preconditioned_gradient_is_the_step_the_saved_optimizer_takes() {
         &device(),
     )
     .unwrap();
-    let adam = AdamPreconditioner::load(dir.path(), &model, &device()).unwrap();
+    let adam =
+        AdamPreconditioner::load(dir.path(), &model, &Default::default(), &device()).unwrap();
     assert!(adam.covered() > 0);
     let example = &examples[0];
     let view = GradientView {
