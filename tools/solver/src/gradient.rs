@@ -84,37 +84,45 @@ pub struct ParamInfo {
     pub len: usize,
 }
 
-/// Tracks the dotted path of the parameter being visited.
-#[derive(Default)]
-struct PathStack(Vec<String>);
-
-impl PathStack {
-    fn enter(&mut self, name: &str) {
-        self.0.push(name.to_string());
-    }
-    fn exit(&mut self) {
-        self.0.pop();
-    }
-    fn path(&self) -> String {
-        self.0.join(".")
-    }
+/// A visitor of float parameters with their dotted path (`layers.3.mlp.up_proj.weight`).
+trait PathVisitor<B: Backend> {
+    fn visit<const D: usize>(&mut self, path: &str, param: &Param<Tensor<B, D>>);
 }
 
-struct ListParams {
-    stack: PathStack,
-    out: Vec<ParamInfo>,
+/// Runs a [`PathVisitor`] over a module, keeping the path of the parameter it is at.
+struct WithPath<V> {
+    stack: Vec<String>,
+    inner: V,
 }
 
-impl<B: Backend> ModuleVisitor<B> for ListParams {
+impl<B: Backend, V: PathVisitor<B>> ModuleVisitor<B> for WithPath<V> {
     fn enter_module(&mut self, name: &str, _: &str) {
-        self.stack.enter(name);
+        self.stack.push(name.to_string());
     }
     fn exit_module(&mut self, _: &str, _: &str) {
-        self.stack.exit();
+        self.stack.pop();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        self.out.push(ParamInfo {
-            path: self.stack.path(),
+        self.inner.visit(&self.stack.join("."), param);
+    }
+}
+
+/// Visits every float parameter of `model` with `visitor`, then gives the visitor back.
+fn visit_with_paths<B: Backend, V: PathVisitor<B>>(model: &Solver<B>, visitor: V) -> V {
+    let mut walker = WithPath {
+        stack: Vec::new(),
+        inner: visitor,
+    };
+    model.visit(&mut walker);
+    walker.inner
+}
+
+struct ListParams(Vec<ParamInfo>);
+
+impl<B: Backend> PathVisitor<B> for ListParams {
+    fn visit<const D: usize>(&mut self, path: &str, param: &Param<Tensor<B, D>>) {
+        self.0.push(ParamInfo {
+            path: path.to_string(),
             id: param.id,
             len: param.val().shape().num_elements(),
         });
@@ -123,12 +131,7 @@ impl<B: Backend> ModuleVisitor<B> for ListParams {
 
 /// Every float parameter of `model`, in module order.
 pub fn parameters<B: Backend>(model: &Solver<B>) -> Vec<ParamInfo> {
-    let mut visitor = ListParams {
-        stack: PathStack::default(),
-        out: Vec::new(),
-    };
-    model.visit(&mut visitor);
-    visitor.out
+    visit_with_paths(model, ListParams(Vec::new())).0
 }
 
 /// The selected parameters, or an error naming the paths there are.
@@ -182,19 +185,12 @@ pub struct AdamPreconditioner {
 struct CollectMoments<'r, B: AutodiffBackend> {
     record: &'r mut <Adam<B> as Optimizer<Solver<B>, B>>::Record,
     selection: &'r ParamSelection,
-    stack: PathStack,
     moments: HashMap<ParamId, Moments>,
 }
 
-impl<B: AutodiffBackend> ModuleVisitor<B> for CollectMoments<'_, B> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.stack.enter(name);
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.stack.exit();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        if !self.selection.matches(&self.stack.path()) {
+impl<B: AutodiffBackend> PathVisitor<B> for CollectMoments<'_, B> {
+    fn visit<const D: usize>(&mut self, path: &str, param: &Param<Tensor<B, D>>) {
+        if !self.selection.matches(path) {
             return;
         }
         let Some(record) = self.record.remove(&param.id) else {
@@ -233,14 +229,15 @@ impl AdamPreconditioner {
                     path.display()
                 )
             })?;
-        let mut visitor = CollectMoments::<B> {
-            record: &mut record,
-            selection,
-            stack: PathStack::default(),
-            moments: HashMap::new(),
-        };
-        model.visit(&mut visitor);
-        if visitor.moments.is_empty() {
+        let collected = visit_with_paths(
+            model,
+            CollectMoments::<B> {
+                record: &mut record,
+                selection,
+                moments: HashMap::new(),
+            },
+        );
+        if collected.moments.is_empty() {
             bail!(
                 "{}: the optimizer state covers none of the parameters of --params {}",
                 path.display(),
@@ -248,7 +245,7 @@ impl AdamPreconditioner {
             );
         }
         Ok(AdamPreconditioner {
-            moments: visitor.moments,
+            moments: collected.moments,
         })
     }
 
@@ -290,19 +287,12 @@ pub struct GradientView<'a> {
 struct FlatGradients<'g, B: AutodiffBackend> {
     grads: &'g <B as AutodiffBackend>::Gradients,
     view: &'g GradientView<'g>,
-    stack: PathStack,
     out: Vec<f32>,
 }
 
-impl<B: AutodiffBackend> ModuleVisitor<B> for FlatGradients<'_, B> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.stack.enter(name);
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.stack.exit();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        if !self.view.selection.matches(&self.stack.path()) {
+impl<B: AutodiffBackend> PathVisitor<B> for FlatGradients<'_, B> {
+    fn visit<const D: usize>(&mut self, path: &str, param: &Param<Tensor<B, D>>) {
+        if !self.view.selection.matches(path) {
             return;
         }
         let value = param.val();
@@ -342,14 +332,15 @@ pub fn example_gradient<B: AutodiffBackend>(
     let scores = candidate_scores(model, &batch, &spans, config);
     let (loss, _, _) = ranking_loss(scores, &[0], &[1.0], 0.0);
     let grads = loss.backward();
-    let mut visitor = FlatGradients::<B> {
-        grads: &grads,
-        view,
-        stack: PathStack::default(),
-        out: Vec::new(),
-    };
-    model.visit(&mut visitor);
-    Some(visitor.out)
+    let flat = visit_with_paths(
+        model,
+        FlatGradients::<B> {
+            grads: &grads,
+            view,
+            out: Vec::new(),
+        },
+    );
+    Some(flat.out)
 }
 
 #[cfg(test)]
