@@ -433,10 +433,9 @@ def generate(runner: "Runner", run_dir: Path, r: int, gen: list[str],
     d = run_dir / f"round-{r}"
     filter_inputs = [Path(a) for a in cfg.task_filter if Path(a).is_file()]
     usable: list[Path] = []
-    generated = 0
+    generated = have = 0
     for k in range(cfg.topup + 1):
         p, suffix = (d, "") if k == 0 else (d / f"more-{k}", f"-more-{k}")
-        have = len(distinct_tasks(usable))
         if k > 0 and have >= cfg.valid:
             break
         budget = cfg.candidates if k == 0 else topup_budget(cfg, have, generated)
@@ -464,6 +463,7 @@ def generate(runner: "Runner", run_dir: Path, r: int, gen: list[str],
             usable.append(p / "filtered.jsonl")
         else:
             usable.append(p / "valid.jsonl")
+        have = len(distinct_tasks(usable))
     # Passes of an earlier run that this one did not need (CANDIDATES or VALID changed) go,
     # so that the round's files are those of its passes.
     for stale in d.glob("more-*"):
@@ -474,7 +474,6 @@ def generate(runner: "Runner", run_dir: Path, r: int, gen: list[str],
                 stamp.unlink()
     if runner.until is not None and runner.until[1] == r and base_stage(runner.until[0]) in GENERATION_STAGES:
         raise Stop(f"round {r} did not need {runner.until[0]}: stopped before its pool")
-    have = len(distinct_tasks(usable))
     if have < cfg.valid:
         log(f"round {r}: only {have} tasks for a pool of VALID={cfg.valid} after "
             f"{len(usable)} passes: raise CANDIDATES or TOPUP")
@@ -495,7 +494,7 @@ def policy_tasks(usable: list[Path], pool: Path, out: Path) -> None:
 def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
               eval_tasks: Path) -> Path:
     cfg = runner.cfg
-    w, seed, ex = cfg.workdir, str(cfg.seed), ["--executor", cfg.executor]
+    w, seed = cfg.workdir, str(cfg.seed)
     generator, keep_by = STRATEGIES[cfg.strategy]
     d, prev = run_dir / f"round-{r}", run_dir / f"round-{r - 1}"
     d.mkdir(parents=True, exist_ok=True)
