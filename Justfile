@@ -62,7 +62,9 @@ test: setup
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -q -- -D warnings
     cargo test --workspace -q
-    cargo build --workspace --bins -q
+    # The Python tests run target/debug's tools: --all-targets builds them with the features
+    # `cargo test` resolved, so this reuses its artifacts instead of compiling a second set.
+    cargo build --workspace --all-targets -q
     {{python}} -m unittest discover -s scripts/tests
     cargo check -q -p solver-train -p swe-rollout -p grad-score --features solver-train/cuda,swe-rollout/cuda,grad-score/cuda
     {{records}} check -q examples/*.jsonl examples/skills/*.jsonl

@@ -3,7 +3,7 @@ killed mid-stage and resumed ends with the files of an uninterrupted run; rerunn
 touches no other stage's files; a Python stage (TASK_FILTER) runs inside the rounds; a pool
 short of VALID is topped up by more generation passes; SHARDS=2 gives the files of an
 unsharded run. Needs `just setup` and the debug build of the tools
-(`cargo build --workspace --bins`); `just test` runs it.
+(`cargo build --workspace --all-targets`); `just test` runs it.
 
     python3 -m unittest discover -s scripts/tests -v
 """
