@@ -13,11 +13,18 @@
     target          grad-score's target direction from those failures
     grad-score      the alignment of every pooled task with the target             [shardable]
     keep            the best KEEP_FRAC of the pool by reward (or the same number at random)
-    train-rollout   the input solver on TRAIN_ROLLOUT pooled tasks: the traces     [shardable]
-    skill-distill   traces (and the last round's skills) become the round's skills
     update-policy   REINFORCE on the generator policy from the round's rewards
     solver-train    sft of the input solver on the kept tasks: the round's solver
+    train-rollout   the input solver on TRAIN_ROLLOUT pooled tasks: the traces     [shardable]
+    skill-distill   traces (and the last round's skills) become the round's skills
     eval-rollout    that solver on the first ROLLOUT_TASKS held-out tasks          [shardable]
+
+Stages that share no files overlap (OVERLAP=1, the default; OVERLAP=0, --only and --until run
+them one after another in the order above): generation beside the last round's eval-rollout
+and then dev-rollout and target; grad-score, keep, update-policy and solver-train beside
+train-rollout and skill-distill; round 0's base solver beside its dev set. Training keeps
+about one core busy and validation one and a half (the report's "cores busy" table), so a
+stage beside them fills the idle core. The files are the same either way.
 
 Strategies (STRATEGY): socratic = skills + grad-score; baseline = random generation, the
 kept tasks drawn at random; skills-only and score-only are the two ablations. Every strategy
@@ -69,10 +76,11 @@ STRATEGIES = {
 SHARDABLE = {"task-validate", "dev-rollout", "grad-score", "train-rollout", "eval-rollout"}
 # The stages a top-up pass K repeats, as STAGE-more-K.
 GENERATION_STAGES = {"task-gen", "task-validate", "filter"}
+# In the order they run when stages do not overlap.
 ROUND_STAGES = [
     "task-gen", "task-validate", "filter", "pool", "dev-rollout", "target", "grad-score", "keep",
-    "rollout-tasks", "train-rollout", "skill-distill", "policy-tasks", "update-policy",
-    "solver-train", "eval-rollout",
+    "policy-tasks", "update-policy", "solver-train", "rollout-tasks", "train-rollout",
+    "skill-distill", "eval-rollout",
 ]
 BASE_STAGES = ["base", "dev-gen", "dev-validate", "dev-set", "eval-tasks", "eval-rollout"]
 
@@ -116,6 +124,7 @@ class Config:
     task_filter: list[str]
     run_name: str
     runs: Path
+    overlap: bool
 
     @staticmethod
     def from_env(workdir: Path, strategy: str, seed: int) -> "Config":
@@ -142,6 +151,7 @@ class Config:
             task_filter=shlex.split(env("TASK_FILTER", "")),
             run_name=f"{strategy}-seed{seed}",
             runs=Path(env("RUNS", str(workdir / "run"))),
+            overlap=env("OVERLAP", "1") != "0",
         )
 
 
@@ -222,6 +232,23 @@ class Runner:
         self.only = only  # (stage, round): run that stage alone, then stop
         self.until = until  # (stage, round): stop before it
         self.only_shard = only_shard
+        # Independent chains of stages run side by side unless one stage is asked for.
+        self.overlap = cfg.overlap and only is None and until is None
+
+    def together(self, *chains) -> None:
+        """Runs chains of stages that share no files (callables; None is skipped) side by
+        side, one thread each, or one after another when OVERLAP=0 or under --only/--until.
+        Waits for every chain; then raises the first one's failure."""
+        chains = [c for c in chains if c is not None]
+        if not self.overlap or len(chains) < 2:
+            for chain in chains:
+                chain()
+            return
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(chains)) as pool:
+            futures = [pool.submit(chain) for chain in chains]
+            concurrent.futures.wait(futures)
+        for future in futures:
+            future.result()
 
     def stamp_path(self, run_dir: Path, stage: Stage) -> Path:
         shard = f".shard-{stage.shard[0]}-of-{stage.shard[1]}" if stage.shard else ""
@@ -265,7 +292,7 @@ class Runner:
         log(f"{stage.label} ...")
         for path in stage.outputs + ([stage.stdout] if stage.stdout else []):
             path.parent.mkdir(parents=True, exist_ok=True)
-        started = time.monotonic()
+        started, started_at = time.monotonic(), time.time()
         if stage.command is not None:
             stdout = None
             partial = None
@@ -273,23 +300,26 @@ class Runner:
                 partial = stage.stdout.with_name(stage.stdout.name + ".partial")
                 stdout = partial.open("w")
             try:
-                proc = subprocess.run(stage.command, stdout=stdout)
+                code, cpu = run_command(stage.command, stdout)
             finally:
                 if stdout is not None:
                     stdout.close()
-            if proc.returncode != 0:
-                raise Failed(f"{stage.label} failed (exit {proc.returncode}): "
+            if code != 0:
+                raise Failed(f"{stage.label} failed (exit {code}): "
                              + " ".join(shlex.quote(c) for c in stage.command))
             if partial is not None:
                 partial.replace(stage.stdout)
         else:
+            cpu = None
             stage.action()
         seconds = time.monotonic() - started
         stamp.parent.mkdir(parents=True, exist_ok=True)
         partial = stamp.with_name(stamp.name + ".partial")
         partial.write_text(json.dumps({
             "round": stage.round, "stage": stage.name, "shard": stage.shard,
-            "key": key, "seconds": round(seconds, 3), "inputs": inputs,
+            "key": key, "seconds": round(seconds, 3),
+            "started_at": round(started_at, 3), "ended_at": round(time.time(), 3),
+            "cpu_seconds": None if cpu is None else round(cpu, 3), "inputs": inputs,
             "command": stage.command, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }, indent=1) + "\n")
         partial.replace(stamp)
@@ -335,47 +365,77 @@ class Runner:
                                 action=merge, describe=f"merge {n} shards in input order"))
 
 
+def run_command(command: list[str], stdout) -> tuple[int, float]:
+    """Runs a stage's command; its exit code and the CPU seconds (user + system) of it and
+    the processes it waited for (os.wait4: per child, right while shards run in threads)."""
+    proc = subprocess.Popen(command, stdout=stdout)
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_utime + usage.ru_stime
+
+
 def tool(name: str) -> str:
     return str(BIN / name)
 
 
-def base_and_dev(runner: Runner, base_dir: Path) -> None:
+def later(runner: Runner, chain):
+    """A chain that nothing of its round waits for (a held-out rollout): returned to run
+    beside the next round's first stages, or run now when stages do not overlap."""
+    if runner.overlap:
+        return chain
+    chain()
+    return None
+
+
+def base_and_dev(runner: Runner, base_dir: Path):
     """Round 0, shared by every strategy of a seed: the base solver, the dev set (trusted
-    tasks of the dev split) and the base solver's held-out resolve rate."""
+    tasks of the dev split) and the base solver's held-out resolve rate (returned as a chain
+    to run later, see `later`)."""
     cfg = runner.cfg
     w, seed, ex = cfg.workdir, str(cfg.seed), ["--executor", cfg.executor]
     corpus = w / "corpus.jsonl"
     base = base_dir / "base"
-    runner.run(base_dir, Stage(
-        0, "base", [base / "checkpoint.json"], [corpus],
-        [tool("solver-train"), "init", str(corpus), "-o", str(base),
-         "--steps", str(cfg.base_steps), "--seed", seed, "-q"],
-        stdout=base_dir / "base.jsonl"))
-    runner.run(base_dir, Stage(
-        0, "dev-gen", [base_dir / "dev-candidates.jsonl"],
-        [corpus, ROOT / "scripts/eval-weights.toml"],
-        [tool("task-gen"), "--split", "dev", "--budget", str(cfg.dev_candidates),
-         "--seed", seed, "--operator-weights", str(ROOT / "scripts/eval-weights.toml"),
-         str(corpus), "-o", str(base_dir / "dev-candidates.jsonl"), "-q"]))
-    runner.run(base_dir, Stage(
-        0, "dev-validate", [base_dir / "dev-valid.jsonl"], [base_dir / "dev-candidates.jsonl"],
-        [tool("task-validate"), str(base_dir / "dev-candidates.jsonl"), "--workdir", str(w),
-         *ex, "-q", "-o", str(base_dir / "dev-valid.jsonl")]))
-    runner.run(base_dir, Stage(
-        0, "dev-set", [base_dir / "dev.jsonl"], [base_dir / "dev-valid.jsonl"],
-        action=lambda: fewest_tests(cfg.dev_tasks, base_dir / "dev-valid.jsonl",
-                                    base_dir / "dev.jsonl"),
-        describe=f"fewest_tests {cfg.dev_tasks}"))
+    eval_tasks = base_dir / "eval-tasks.jsonl"
+
+    def train_base() -> None:
+        runner.run(base_dir, Stage(
+            0, "base", [base / "checkpoint.json"], [corpus],
+            [tool("solver-train"), "init", str(corpus), "-o", str(base),
+             "--steps", str(cfg.base_steps), "--seed", seed, "-q"],
+            stdout=base_dir / "base.jsonl"))
+
+    def dev_and_eval_sets() -> None:
+        runner.run(base_dir, Stage(
+            0, "dev-gen", [base_dir / "dev-candidates.jsonl"],
+            [corpus, ROOT / "scripts/eval-weights.toml"],
+            [tool("task-gen"), "--split", "dev", "--budget", str(cfg.dev_candidates),
+             "--seed", seed, "--operator-weights", str(ROOT / "scripts/eval-weights.toml"),
+             str(corpus), "-o", str(base_dir / "dev-candidates.jsonl"), "-q"]))
+        runner.run(base_dir, Stage(
+            0, "dev-validate", [base_dir / "dev-valid.jsonl"], [base_dir / "dev-candidates.jsonl"],
+            [tool("task-validate"), str(base_dir / "dev-candidates.jsonl"), "--workdir", str(w),
+             *ex, "-q", "-o", str(base_dir / "dev-valid.jsonl")]))
+        runner.run(base_dir, Stage(
+            0, "dev-set", [base_dir / "dev.jsonl"], [base_dir / "dev-valid.jsonl"],
+            action=lambda: fewest_tests(cfg.dev_tasks, base_dir / "dev-valid.jsonl",
+                                        base_dir / "dev.jsonl"),
+            describe=f"fewest_tests {cfg.dev_tasks}"))
+        runner.run(base_dir, Stage(
+            0, "eval-tasks", [eval_tasks], [cfg.eval_set],
+            action=lambda: write_lines_atomic(
+                eval_tasks, cfg.eval_set.read_text().splitlines(keepends=True)[:cfg.rollout_tasks]),
+            describe=f"head {cfg.rollout_tasks}"))
+
+    runner.together(train_base, dev_and_eval_sets)
     if not records(base_dir / "dev.jsonl") and runner.only is None:
         raise Failed("no valid dev task: raise DEV_CANDIDATES")
-    eval_tasks = base_dir / "eval-tasks.jsonl"
-    runner.run(base_dir, Stage(
-        0, "eval-tasks", [eval_tasks], [cfg.eval_set],
-        action=lambda: write_lines_atomic(
-            eval_tasks, cfg.eval_set.read_text().splitlines(keepends=True)[:cfg.rollout_tasks]),
-        describe=f"head {cfg.rollout_tasks}"))
-    rollout(runner, base_dir, 0, "eval-rollout", base, eval_tasks,
-            base_dir / "eval-traces.jsonl")
+    return later(runner, lambda: rollout(runner, base_dir, 0, "eval-rollout", base, eval_tasks,
+                                         base_dir / "eval-traces.jsonl"))
 
 
 def rollout(runner: Runner, run_dir: Path, r: int, name: str, solver: Path, tasks: Path,
@@ -492,7 +552,11 @@ def policy_tasks(usable: list[Path], pool: Path, out: Path) -> None:
 
 
 def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
-              eval_tasks: Path) -> Path:
+              eval_tasks: Path, pending=None):
+    """Round r from the input `solver`. Stages that share no files overlap (OVERLAP=1):
+    generation beside `pending` (the last round's held-out rollout) then the dev rollout
+    and target; grad-score, keep, update-policy and sft beside the training rollout and
+    skill-distill. Returns the round's solver and its held-out rollout (see `later`)."""
     cfg = runner.cfg
     w, seed = cfg.workdir, str(cfg.seed)
     generator, keep_by = STRATEGIES[cfg.strategy]
@@ -501,6 +565,7 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
     corpus = w / "corpus.jsonl"
     skills_in = prev / "skills.jsonl"
     policy_in = prev / "policy.json"
+    scores = d / "scores.jsonl"
 
     gen = [tool("task-gen"), "--strategy", "random"]
     gen_inputs = [corpus]
@@ -510,64 +575,70 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
         if policy_in.is_file():
             gen += ["--policy", str(policy_in)]
             gen_inputs.append(policy_in)
-    usable = generate(runner, run_dir, r, gen, gen_inputs)
-    runner.run(run_dir, Stage(
-        r, "pool", [d / "pool.jsonl"], usable,
-        action=lambda: write_lines_atomic(d / "pool.jsonl", distinct_tasks(usable)[:cfg.valid]),
-        describe=f"first {cfg.valid} distinct"))
+    usable: list[Path] = []
+
+    def generation() -> None:
+        usable.extend(generate(runner, run_dir, r, gen, gen_inputs))
+        runner.run(run_dir, Stage(
+            r, "pool", [d / "pool.jsonl"], usable,
+            action=lambda: write_lines_atomic(d / "pool.jsonl",
+                                              distinct_tasks(usable)[:cfg.valid]),
+            describe=f"first {cfg.valid} distinct"))
+
+    def dev_target() -> None:
+        if pending is not None:
+            pending()
+        if keep_by != "grad":
+            return
+        rollout(runner, run_dir, r, "dev-rollout", solver, dev, d / "dev-traces.jsonl")
+        # The target: the dev tasks the solver fails, or all of them when it fails none.
+        target = ["--target", str(dev)]
+        if any(not t.get("outcome", {}).get("resolved", False)
+               for t in records(d / "dev-traces.jsonl")):
+            target += ["--target-traces", str(d / "dev-traces.jsonl")]
+        runner.run(run_dir, Stage(
+            r, "target", [d / "target.json"], [solver, dev, d / "dev-traces.jsonl"],
+            [tool("grad-score"), "--checkpoint", str(solver), *target,
+             "--target-out", str(d / "target.json"), "--workdir", str(w), "--seed", seed, "-q",
+             "-o", os.devnull, os.devnull]))
+
+    runner.together(generation, dev_target)
     if not records(d / "pool.jsonl") and runner.only is None:
         raise Failed(f"round {r}: no candidate passed the gate; raise CANDIDATES")
     pooled = len(records(d / "pool.jsonl"))
     keep_n = round(cfg.keep_frac * pooled)
 
-    scores = d / "scores.jsonl"
-    if keep_by == "grad":
-        rollout(runner, run_dir, r, "dev-rollout", solver, dev, d / "dev-traces.jsonl")
-        # The target: the dev tasks the solver fails, or all of them when it fails none.
-        target = ["--target", str(dev)]
-        target_inputs = [solver, dev, d / "dev-traces.jsonl"]
-        if any(not t.get("outcome", {}).get("resolved", False)
-               for t in records(d / "dev-traces.jsonl")):
-            target += ["--target-traces", str(d / "dev-traces.jsonl")]
+    def score_keep_train() -> None:
+        if keep_by == "grad":
+            runner.sharded(run_dir, Stage(
+                r, "grad-score", [scores], [solver, d / "target.json", d / "pool.jsonl"],
+                [tool("grad-score"), "--checkpoint", str(solver), "--target-in",
+                 str(d / "target.json"), "--workdir", str(w), "--seed", seed, "-q",
+                 str(d / "pool.jsonl"), "-o", str(scores)]),
+                "-o", d / "pool.jsonl")
+            keep = [tool("grad-score"), "keep", "--scores", str(scores)]
+            keep_inputs = [d / "pool.jsonl", scores]
+        else:
+            keep = [tool("grad-score"), "keep", "--random"]
+            keep_inputs = [d / "pool.jsonl"]
         runner.run(run_dir, Stage(
-            r, "target", [d / "target.json"], target_inputs,
-            [tool("grad-score"), "--checkpoint", str(solver), *target,
-             "--target-out", str(d / "target.json"), "--workdir", str(w), "--seed", seed, "-q",
-             "-o", os.devnull, os.devnull]))
-        runner.sharded(run_dir, Stage(
-            r, "grad-score", [scores], [solver, d / "target.json", d / "pool.jsonl"],
-            [tool("grad-score"), "--checkpoint", str(solver), "--target-in",
-             str(d / "target.json"), "--workdir", str(w), "--seed", seed, "-q",
-             str(d / "pool.jsonl"), "-o", str(scores)]),
-            "-o", d / "pool.jsonl")
-        keep = [tool("grad-score"), "keep", "--scores", str(scores)]
-        keep_inputs = [d / "pool.jsonl", scores]
-    else:
-        keep = [tool("grad-score"), "keep", "--random"]
-        keep_inputs = [d / "pool.jsonl"]
-    runner.run(run_dir, Stage(
-        r, "keep", [d / "kept.jsonl"], keep_inputs,
-        keep + ["--keep-top", str(keep_n), "--seed", str(cfg.seed + r), "-q",
-                str(d / "pool.jsonl"), "-o", str(d / "kept.jsonl")]))
+            r, "keep", [d / "kept.jsonl"], keep_inputs,
+            keep + ["--keep-top", str(keep_n), "--seed", str(cfg.seed + r), "-q",
+                    str(d / "pool.jsonl"), "-o", str(d / "kept.jsonl")]))
+        update_policy()
+        runner.run(run_dir, Stage(
+            r, "solver-train", [d / "solver" / "checkpoint.json"], [solver, d / "kept.jsonl"],
+            [tool("solver-train"), "sft", "--from", str(solver), str(d / "kept.jsonl"),
+             "-o", str(d / "solver"), "--workdir", str(w), "--steps", str(cfg.sft_steps),
+             "--seed", seed, "-q"],
+            stdout=d / "checkpoint.jsonl"))
 
-    if generator == "skills":
-        runner.run(run_dir, Stage(
-            r, "rollout-tasks", [d / "rollout-tasks.jsonl"], [d / "pool.jsonl"],
-            action=lambda: fewest_tests(cfg.train_rollout, d / "pool.jsonl",
-                                        d / "rollout-tasks.jsonl"),
-            describe=f"fewest_tests {cfg.train_rollout}"))
-        rollout(runner, run_dir, r, "train-rollout", solver, d / "rollout-tasks.jsonl",
-                d / "traces.jsonl")
-        previous = ["--skills", str(skills_in)] if records(skills_in) else []
-        runner.run(run_dir, Stage(
-            r, "skill-distill", [d / "skills.jsonl"],
-            [d / "traces.jsonl", d / "pool.jsonl"] + ([skills_in] if previous else []),
-            [tool("skill-distill"), str(d / "traces.jsonl"), "--tasks", str(d / "pool.jsonl"),
-             *previous, "--round", str(r), "--min-support", str(cfg.min_support),
-             "--workdir", str(w), "--seed", seed, "-q", "-o", str(d / "skills.jsonl"),
-             "--export-dir", str(d / "skills")]))
-        used_skills = "--skills" in gen
-        if used_skills and keep_by == "grad":
+    def update_policy() -> None:
+        """REINFORCE on the generator policy from this round's scores (the policy the round
+        generated with is last round's: it does not wait for this round's skills)."""
+        if generator != "skills":
+            return
+        if "--skills" in gen and keep_by == "grad":
             previous_policy = ["--policy", str(policy_in)] if policy_in.is_file() else []
             candidates = [u.parent / "candidates.jsonl" for u in usable]
             runner.run(run_dir, Stage(
@@ -588,32 +659,52 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
                 action=lambda: write_lines_atomic(d / "policy.json", [policy_in.read_text()]),
                 describe="copy the last policy"))
 
-    runner.run(run_dir, Stage(
-        r, "solver-train", [d / "solver" / "checkpoint.json"], [solver, d / "kept.jsonl"],
-        [tool("solver-train"), "sft", "--from", str(solver), str(d / "kept.jsonl"),
-         "-o", str(d / "solver"), "--workdir", str(w), "--steps", str(cfg.sft_steps),
-         "--seed", seed, "-q"],
-        stdout=d / "checkpoint.jsonl"))
-    rollout(runner, run_dir, r, "eval-rollout", d / "solver", eval_tasks,
-            d / "eval-traces.jsonl")
-    resolved = sum(t["outcome"]["resolved"] for t in records(d / "eval-traces.jsonl")
-                   if not t.get("error"))
-    passes = [u.parent for u in usable]
-    log(f"round {r}: {sum(len(records(p / 'candidates.jsonl')) for p in passes)} candidates "
-        f"in {len(passes)} passes, {sum(len(records(p / 'valid.jsonl')) for p in passes)} valid, "
-        f"{pooled} pooled, "
-        f"{len(records(d / 'kept.jsonl'))} kept, {len(records(d / 'skills.jsonl'))} skills; "
-        f"{resolved} of {len(records(d / 'eval-traces.jsonl'))} held-out tasks resolved")
-    return d / "solver"
+    def traces_to_skills() -> None:
+        if generator != "skills":
+            return
+        runner.run(run_dir, Stage(
+            r, "rollout-tasks", [d / "rollout-tasks.jsonl"], [d / "pool.jsonl"],
+            action=lambda: fewest_tests(cfg.train_rollout, d / "pool.jsonl",
+                                        d / "rollout-tasks.jsonl"),
+            describe=f"fewest_tests {cfg.train_rollout}"))
+        rollout(runner, run_dir, r, "train-rollout", solver, d / "rollout-tasks.jsonl",
+                d / "traces.jsonl")
+        previous = ["--skills", str(skills_in)] if records(skills_in) else []
+        runner.run(run_dir, Stage(
+            r, "skill-distill", [d / "skills.jsonl"],
+            [d / "traces.jsonl", d / "pool.jsonl"] + ([skills_in] if previous else []),
+            [tool("skill-distill"), str(d / "traces.jsonl"), "--tasks", str(d / "pool.jsonl"),
+             *previous, "--round", str(r), "--min-support", str(cfg.min_support),
+             "--workdir", str(w), "--seed", seed, "-q", "-o", str(d / "skills.jsonl"),
+             "--export-dir", str(d / "skills")]))
+
+    runner.together(score_keep_train, traces_to_skills)
+
+    def evaluate() -> None:
+        rollout(runner, run_dir, r, "eval-rollout", d / "solver", eval_tasks,
+                d / "eval-traces.jsonl")
+        resolved = sum(t["outcome"]["resolved"] for t in records(d / "eval-traces.jsonl")
+                       if not t.get("error"))
+        passes = [u.parent for u in usable]
+        log(f"round {r}: {sum(len(records(p / 'candidates.jsonl')) for p in passes)} candidates "
+            f"in {len(passes)} passes, "
+            f"{sum(len(records(p / 'valid.jsonl')) for p in passes)} valid, {pooled} pooled, "
+            f"{len(records(d / 'kept.jsonl'))} kept, {len(records(d / 'skills.jsonl'))} skills; "
+            f"{resolved} of {len(records(d / 'eval-traces.jsonl'))} held-out tasks resolved")
+
+    return d / "solver", later(runner, evaluate)
 
 
-def build_and_setup(workdir: Path, build: bool, setup: bool) -> None:
+def build_and_setup(workdir: Path, build: bool, setup: bool, executor: str) -> None:
     """The release build of the tools and `just setup`'s downloads, side by side (one is
     CPU-bound, the other mostly waits on the network); then the corpus check."""
     building = None
     if build:
         packages = [arg for t in [*TOOLS, "records"] for arg in ("-p", t)]
-        building = subprocess.Popen(["cargo", "build", "--release", "-q", *packages,
+        # With the native executor the tools need no wasmtime: leaving it out (the sandbox's
+        # `wasm` feature) saves about a third of a fresh build.
+        features = [] if executor == "wasm" else ["--no-default-features"]
+        building = subprocess.Popen(["cargo", "build", "--release", "-q", *packages, *features,
                                      "--manifest-path", str(ROOT / "Cargo.toml")])
     try:
         if setup:
@@ -650,11 +741,13 @@ def evolve(args, cfg: Config, only_shard) -> Path:
     log(f"{cfg.strategy}, seed {cfg.seed}, {cfg.rounds} rounds, executor {cfg.executor}; "
         f"run in {run_dir}")
     try:
-        base_and_dev(runner, base_dir)
+        pending = base_and_dev(runner, base_dir)
         solver = base_dir / "base"
         for r in range(1, cfg.rounds + 1):
-            solver = one_round(runner, run_dir, r, solver, base_dir / "dev.jsonl",
-                               base_dir / "eval-tasks.jsonl")
+            solver, pending = one_round(runner, run_dir, r, solver, base_dir / "dev.jsonl",
+                                        base_dir / "eval-tasks.jsonl", pending)
+        if pending is not None:
+            pending()
     except Stop as stop:
         log(str(stop))
         return run_dir
@@ -682,7 +775,7 @@ def main() -> int:
                "baseline, skills-only, score-only) SEED=1, or SEEDS=N for seeds 1..N; "
                "ROUNDS=3 CANDIDATES=10 VALID=6 TOPUP=2 BASE_STEPS=60 SFT_STEPS=20 DEV_CANDIDATES=10 "
                "DEV_TASKS=3 TRAIN_ROLLOUT=3 ROLLOUT_TASKS=6 KEEP_FRAC=0.5 MIN_SUPPORT=2 "
-               "EXECUTOR=native|wasm SHARDS=1 TASK_FILTER='CMD' "
+               "EXECUTOR=native|wasm SHARDS=1 OVERLAP=1 TASK_FILTER='CMD' "
                "EVAL=data/eval/eval-set.jsonl RUNS=WORKDIR/run (where runs go) "
                "BIN=target/release (the tools; another BIN is not rebuilt)")
     parser.add_argument("--workdir", type=Path,
@@ -719,8 +812,11 @@ def main() -> int:
                 raise BadUsage(f"--shard {args.shard} needs --only with a shardable stage "
                              f"({', '.join(sorted(SHARDABLE))}) and SHARDS={n}")
             only_shard = (i, n)
+        executor = os.environ.get("EXECUTOR", "native")
+        if executor not in ("native", "wasm"):
+            raise BadUsage(f"EXECUTOR={executor}: native or wasm")
         build_and_setup(args.workdir, build=not args.no_build and "BIN" not in os.environ,
-                        setup=args.setup)
+                        setup=args.setup, executor=executor)
         # Seed-major: a long comparison has whole seeds (every strategy) done first.
         runs = [evolve(args, Config.from_env(args.workdir, strategy, seed), only_shard)
                 for seed in seeds for strategy in strategies]

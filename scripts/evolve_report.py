@@ -6,7 +6,8 @@
 
 One run: per round, candidates → valid → pooled → kept, the rejects per gate stage, reward
 statistics, the skills, the held-out resolve rate with a Wilson 95% interval and the partial
-rate; round 0 is the base solver. Then the seconds of every stage (from the stamps).
+rate; round 0 is the base solver; the wall seconds of each round (stages that overlapped
+count once). Then the seconds of every stage and the cores it kept busy (from the stamps).
 
 --compare: every run under RUNS_DIR (WORKDIR/run), grouped by strategy; per round the
 held-out resolve rate pooled over seeds (Wilson interval over task × seed attempts) and the
@@ -79,36 +80,58 @@ def evaluation(run: Path, r: int) -> dict:
     return {"resolved": resolved, "partial": partial, "n": len(traces)}
 
 
-def seconds(stamps: Path, rounds: set | None = None) -> dict:
-    """Seconds per (round, stage) from a run's stamps, shards summed."""
+def seconds(stamps: Path, rounds: set | None = None, field: str = "seconds") -> dict:
+    """Seconds per (round, stage) from a run's stamps, shards summed; `field` "cpu_seconds"
+    sums CPU time instead of wall time (stamps without it, Python stages, count 0)."""
     out = defaultdict(float)
     for stamp in stamps.glob("*.json"):
         s = json.loads(stamp.read_text())
         if rounds is None or s["round"] in rounds:
             # A top-up pass (task-gen-more-2) counts with its stage.
             stage = re.sub(r"-more-[0-9]+$", "", s["stage"].removesuffix("-merge"))
-            out[(s["round"], stage)] += s["seconds"]
+            out[(s["round"], stage)] += s.get(field) or 0.0
     return out
 
 
-def run_seconds(run: Path) -> dict:
-    times = seconds(base_dir(run) / ".stamps", {0})
-    times.update(seconds(run / ".stamps"))
+def run_seconds(run: Path, field: str = "seconds") -> dict:
+    times = seconds(base_dir(run) / ".stamps", {0}, field)
+    times.update(seconds(run / ".stamps", None, field))
     return times
+
+
+def wall_seconds(run: Path, round_: int | None = None) -> float:
+    """Wall time of a run's stages (or of one round's): the length of the union of their
+    [start, end] intervals, so stages that overlapped count once and the time between a
+    killed run and its resumption not at all; stamps from before the intervals were
+    recorded add their seconds."""
+    stamps = [json.loads(p.read_text()) for p in (base_dir(run) / ".stamps").glob("*.json")]
+    stamps = [s for s in stamps if s["round"] == 0]
+    stamps += [json.loads(p.read_text()) for p in (run / ".stamps").glob("*.json")]
+    stamps = [s for s in stamps if round_ is None or s["round"] == round_]
+    total, end = 0.0, float("-inf")
+    for s in stamps:
+        if "started_at" not in s:
+            total += s["seconds"]
+    for start, stop in sorted((s["started_at"], s["ended_at"]) for s in stamps
+                              if "started_at" in s):
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total
 
 
 def single(run: Path) -> str:
     cfg = config(run)
     out = [f"# evolve: {run.name} ({cfg.get('strategy', '?')}, seed {cfg.get('seed', '?')})\n"]
     out.append("| round | generator | candidates | valid | pooled | kept | rejected by stage | "
-               "reward mean ± sd | skills | resolved (held-out) | 95% interval | partial | seconds |")
+               "reward mean ± sd | skills | resolved (held-out) | 95% interval | partial | wall s |")
     out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     times = run_seconds(run)
     for r in rounds_of(run):
         d = round_dir(run, r)
         ev = evaluation(run, r)
         lo, hi = wilson(ev["resolved"], ev["n"])
-        secs = sum(v for (rr, _), v in times.items() if rr == r)
+        secs = wall_seconds(run, r)
         rate = f"{ev['resolved']}/{ev['n']}"
         interval = f"[{lo:.2f}, {hi:.2f}]"
         partial = f"{ev['partial']}/{ev['n']}"
@@ -137,13 +160,23 @@ def single(run: Path) -> str:
     for r in sorted({r for (r, _) in times}):
         out.append(f"| {r} | " + " | ".join(
             f"{times[(r, s)]:.0f}" if (r, s) in times else "" for s in stages) + " |")
+    cpu = run_seconds(run, "cpu_seconds")
+    if any(cpu.values()):
+        out.append("\nCores busy per stage (CPU seconds over wall seconds; what a stage leaves "
+                   "idle is room for more jobs or shards):\n")
+        out.append("| round | " + " | ".join(stages) + " |")
+        out.append("|---|" + "---|" * len(stages))
+        for r in sorted({r for (r, _) in times}):
+            out.append(f"| {r} | " + " | ".join(
+                f"{cpu[(r, s)] / times[(r, s)]:.1f}" if cpu.get((r, s)) and times.get((r, s))
+                else "" for s in stages) + " |")
     return "\n".join(out) + "\n"
 
 
 STAGE_ORDER = ["base", "dev-gen", "dev-validate", "dev-set", "eval-tasks", "task-gen",
                "task-validate", "filter", "pool", "dev-rollout", "target", "grad-score", "keep",
-               "rollout-tasks", "train-rollout", "skill-distill", "policy-tasks", "update-policy",
-               "solver-train", "eval-rollout"]
+               "policy-tasks", "update-policy", "solver-train", "rollout-tasks", "train-rollout",
+               "skill-distill", "eval-rollout"]
 
 
 def stage_order(name: str) -> int:
@@ -183,7 +216,7 @@ def compare(runs_dir: Path, plots: Path | None) -> str:
             made = sum(len(over_passes(round_dir(run, r), "candidates.jsonl")) for run in runs)
             valid = sum(len(records(round_dir(run, r) / "pool.jsonl")) for run in runs)
             kept = sum(len(records(round_dir(run, r) / "kept.jsonl")) for run in runs)
-            wall = sum(v for run in runs for (rr, _), v in run_seconds(run).items() if rr == r)
+            wall = sum(wall_seconds(run, r) for run in runs)
             flow = f"{made} → {valid} → {kept}" if r else "-"
             out.append(f"| {strategy} | {len(runs)} | {r} | {k}/{n} | "
                        f"{k / n if n else 0:.3f} | [{lo:.2f}, {hi:.2f}] | {partial}/{n} | "
@@ -197,7 +230,7 @@ def compare(runs_dir: Path, plots: Path | None) -> str:
         curves[strategy] = curve
     out.append("\nWall time per strategy (all rounds and seeds, round 0 included):\n")
     for strategy, runs in sorted(by.items()):
-        total = sum(sum(run_seconds(run).values()) for run in runs)
+        total = sum(wall_seconds(run) for run in runs)
         out.append(f"- {strategy}: {total:.0f} s over {len(runs)} seed(s)")
     if mix:
         families = sorted({f for c in mix.values() for f in c})

@@ -5,7 +5,7 @@
 //! id, passed / failed / error / skipped, with how the run ended, its duration and
 //! its output (capped). Two executors:
 //!
-//! - [`wasm::WasmExecutor`] (default): CPython for WASI inside wasmtime, embedded as
+//! - [`wasm::WasmExecutor`] (default; the `wasm` feature): CPython for WASI inside wasmtime, embedded as
 //!   a library. The guest sees only the working copy (read-write), the test
 //!   dependencies (read-only), the driver script (read-only) and a private `/tmp`;
 //!   no environment is inherited, and there is no network and no host process.
@@ -25,6 +25,7 @@ pub mod line_map;
 pub mod native;
 pub use patches as patch;
 pub mod testbed;
+#[cfg(feature = "wasm")]
 pub mod wasm;
 
 pub use line_map::{LineMap, Selection};

@@ -51,11 +51,18 @@ pub fn make_executor(
 ) -> anyhow::Result<Box<dyn Executor>> {
     let site_packages = workdir.join("site-packages");
     Ok(match kind {
+        #[cfg(feature = "wasm")]
         ExecutorKind::Wasm => Box::new(crate::wasm::WasmExecutor::new(&crate::wasm::WasmConfig {
             python_wasm: workdir.join("python/python.wasm"),
             site_packages,
             cache_dir: cache_dir.join("sandbox"),
         })?),
+        #[cfg(not(feature = "wasm"))]
+        ExecutorKind::Wasm => anyhow::bail!(
+            "this build has no wasm executor (built without the `wasm` feature, as `just evolve` \
+             does for EXECUTOR=native): pass --executor native, or rebuild with \
+             `cargo build --release` (the default features)"
+        ),
         ExecutorKind::Native => Box::new(crate::native::NativeExecutor::new(
             &workdir.join("venv/bin/python"),
             &site_packages,
