@@ -2,8 +2,9 @@
 """The evolve loop: a base solver and a dev set, then ROUNDS rounds of
 
     task-gen        random in round 1, then skill-guided by the last round's skills and policy
-                    (the `random` generator of the baseline stays random)
-    task-validate   the execution gate                                            [shardable]
+                    (the `random` generator of the baseline stays random); sites carry how
+                    many tests reach them, from the last round's line maps
+    task-validate   the execution gate; leaves each repository's line map  [shardable]
     filter          TASK_FILTER, a custom stage in any language (when set)
                     ...then task-gen, task-validate and filter again with a derived seed
                     (round-N/more-K/, stages *-more-K) while fewer than VALID tasks passed,
@@ -508,12 +509,15 @@ def generate(runner: "Runner", run_dir: Path, r: int, gen: list[str],
             gen + ["--budget", str(budget), "--seed", str(cfg.seed + r + 10007 * k),
                    "--round", str(r), str(cfg.workdir / "corpus.jsonl"),
                    "-o", str(p / "candidates.jsonl"), "-q"]))
+        # Every pass leaves its repositories' line maps in round-N/line-maps/ (the same
+        # file for a repository whichever pass wrote it: the traced clean run is cached).
         runner.sharded(run_dir, Stage(
-            r, f"task-validate{suffix}", [p / "valid.jsonl", p / "rejects.jsonl"],
+            r, f"task-validate{suffix}",
+            [p / "valid.jsonl", p / "rejects.jsonl", d / "line-maps"],
             [p / "candidates.jsonl"],
             [tool("task-validate"), str(p / "candidates.jsonl"), "--workdir", str(cfg.workdir),
              "--executor", cfg.executor, "-q", "-o", str(p / "valid.jsonl"),
-             "--rejects", str(p / "rejects.jsonl")]),
+             "--rejects", str(p / "rejects.jsonl"), "--line-maps", str(d / "line-maps")]),
             "-o", p / "candidates.jsonl", {"--rejects": p / "rejects.jsonl"})
         if cfg.task_filter:
             runner.run(run_dir, Stage(
@@ -575,6 +579,10 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
         if policy_in.is_file():
             gen += ["--policy", str(policy_in)]
             gen_inputs.append(policy_in)
+    # Sites get tests_reaching from the last round's line maps (skills may ask for it).
+    if (prev / "line-maps").is_dir():
+        gen += ["--line-maps", str(prev / "line-maps")]
+        gen_inputs.append(prev / "line-maps")
     usable: list[Path] = []
 
     def generation() -> None:

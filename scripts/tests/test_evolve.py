@@ -112,9 +112,14 @@ class EvolveLoop(unittest.TestCase):
                          "skills", "eval-traces"):
                 self.assertTrue((run / f"round-{r}" / f"{name}.jsonl").is_file(), (r, name))
             self.assertTrue((run / f"round-{r}" / "solver" / "model.safetensors").is_file())
+            # task-validate leaves a line map of every repository it validated candidates of.
+            tasks = (run / f"round-{r}" / "candidates.jsonl").read_text().splitlines()
+            maps = {p.stem for p in (run / f"round-{r}" / "line-maps").glob("*.json")}
+            self.assertLessEqual({json.loads(t)["repo"] for t in tasks}, maps)
         self.assertIn("drop_comment_bugs: kept", self.log)
         candidates = (run / "round-2" / "candidates.jsonl").read_text()
         self.assertIn('"strategy":"skills"', candidates, "round 2 is not skill-guided")
+        self.assertIn('"tests_reaching":', candidates, "round 2 read no line maps")
         report = (run / "report.md").read_text()
         passes = len(list((run / "round-2").glob("more-*"))) + 1
         made = sum(len((p / "candidates.jsonl").read_text().splitlines())

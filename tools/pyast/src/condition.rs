@@ -40,12 +40,17 @@ pub const FEATURES: &[(&str, &str)] = &[
         "function_lines",
         "lines of the enclosing function (0 outside one)",
     ),
+    (
+        "tests_reaching",
+        "tests that execute the site, from the validate stage's line map (a site without one \
+         passes every condition on it)",
+    ),
 ];
 
 fn kind_of(feature: &str) -> Option<Kind> {
     Some(match feature {
         "node_kind" | "construct" => Kind::Text,
-        "depth" | "function_lines" => Kind::Number,
+        "depth" | "function_lines" | "tests_reaching" => Kind::Number,
         "operand_kinds" => Kind::List,
         _ => return None,
     })
@@ -198,6 +203,9 @@ pub fn holds(condition: &Condition, features: &Features) -> bool {
         "construct" => text(features.construct.as_str()),
         "depth" => number(features.depth as f64),
         "function_lines" => number(features.function_lines.unwrap_or(0) as f64),
+        "tests_reaching" => features
+            .tests_reaching
+            .is_none_or(|tests| number(tests as f64)),
         "operand_kinds" => {
             let kinds = &features.operand_kinds;
             match condition.op {
@@ -274,6 +282,30 @@ def clip(xs, limit):
         assert!(sites.iter().all(|s| holds(&kinds, s)));
         assert!(!all_hold(&[kinds.clone(), in_condition.clone()], ret));
         assert!(all_hold(&[kinds, in_condition], guard));
+    }
+
+    #[test]
+    fn tests_reaching_holds_on_the_count_and_passes_without_a_line_map() {
+        let mut guard = comparison_sites().remove(0);
+        let reached = cond("tests_reaching", ConditionOp::Ge, json!(1));
+        assert!(holds(&reached, &guard), "no line map: no evidence against");
+        guard.tests_reaching = Some(0);
+        assert!(!holds(&reached, &guard));
+        guard.tests_reaching = Some(3);
+        assert!(holds(&reached, &guard));
+        assert!(!holds(
+            &cond("tests_reaching", ConditionOp::Lt, json!(3)),
+            &guard
+        ));
+    }
+
+    #[test]
+    fn the_statement_line_of_a_site_inside_a_multi_line_statement_is_its_first() {
+        let source = "def f(a, b):\n    return max(\n        a,\n        b < 2,\n    )\n";
+        let module = Module::parse(source).unwrap();
+        let sites = module.sites(&[operators::by_id("cmp-swap").unwrap()]);
+        let features = sites[0].features(&module);
+        assert_eq!((features.line, features.statement_line), (4, 2));
     }
 
     #[test]

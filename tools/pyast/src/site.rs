@@ -56,6 +56,12 @@ pub struct Features {
     pub function: Option<String>,
     /// Lines of the enclosing function.
     pub function_lines: Option<usize>,
+    /// 1-based first line of the statement around the node (the node's own line
+    /// for a statement): where Python reports a multi-line statement as run.
+    pub statement_line: usize,
+    /// How many tests of the repository's suite execute the site, from the line map
+    /// of the validate stage (`task-validate --line-maps`); `None` without one.
+    pub tests_reaching: Option<usize>,
 }
 
 fn construct_of(node: Node) -> Option<Construct> {
@@ -105,6 +111,9 @@ pub fn features(module: &Module, node: Node) -> Features {
         cur = n.parent();
     }
     let function = enclosing_function(node);
+    let statement = std::iter::successors(Some(node), |n| n.parent())
+        .find(|n| n.kind().ends_with("_statement") || n.kind().ends_with("_definition"))
+        .unwrap_or(node);
     let mut cursor = node.walk();
     Features {
         node_kind: node.kind().to_string(),
@@ -118,5 +127,7 @@ pub fn features(module: &Module, node: Node) -> Features {
         depth,
         function: function.and_then(|f| qualname(module, f)),
         function_lines: function.map(|f| f.end_position().row - f.start_position().row + 1),
+        statement_line: statement.start_position().row + 1,
+        tests_reaching: None,
     }
 }

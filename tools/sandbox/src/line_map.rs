@@ -60,6 +60,28 @@ impl LineMap {
         }
         Selection::Tests(selected)
     }
+
+    /// How many tests execute a line of `first..=last` (1-based) in `path`: every
+    /// test when one of those lines runs at import time, none when none ran. Give
+    /// the first line of the statement around a site, so that the line Python
+    /// reports for a multi-line statement falls inside the range.
+    pub fn tests_reaching(&self, path: &str, first: u32, last: u32) -> usize {
+        if self
+            .import_lines
+            .get(path)
+            .is_some_and(|lines| lines.iter().any(|line| (first..=last).contains(line)))
+        {
+            return self.tests.len();
+        }
+        let Some(by_line) = self.lines.get(path) else {
+            return 0;
+        };
+        let tests: BTreeSet<u32> = by_line
+            .range(first..=last)
+            .flat_map(|(_, tests)| tests.iter().copied())
+            .collect();
+        tests.len()
+    }
 }
 
 #[cfg(test)]
@@ -91,6 +113,28 @@ mod tests {
         );
         let other = BTreeMap::from([("pkg/unused.py".to_string(), [3].into())]);
         assert_eq!(map().select(&other), ids(&[]));
+    }
+
+    #[test]
+    fn counts_the_tests_that_run_a_line_of_a_range() {
+        let map = map();
+        assert_eq!(map.tests_reaching("pkg/m.py", 10, 10), 1);
+        assert_eq!(
+            map.tests_reaching("pkg/m.py", 10, 20),
+            2,
+            "a and b, each once"
+        );
+        assert_eq!(
+            map.tests_reaching("pkg/m.py", 12, 19),
+            0,
+            "no line there ran"
+        );
+        assert_eq!(
+            map.tests_reaching("pkg/m.py", 8, 10),
+            2,
+            "line 9 runs at import"
+        );
+        assert_eq!(map.tests_reaching("pkg/unused.py", 1, 100), 0);
     }
 
     #[test]

@@ -112,12 +112,26 @@ impl Analyser {
             .operator
             .as_deref()
             .and_then(operators::by_id);
+        // How many tests reach the site is not in the code: task-gen recorded it from the
+        // validate stage's line map, when it had one.
+        let tests_reaching = task
+            .provenance
+            .site
+            .as_ref()
+            .and_then(|site| site.extra.get("tests_reaching"))
+            .and_then(serde_json::Value::as_u64)
+            .map(|tests| tests as usize);
+        let operator = bug.as_ref().and_then(|b| b.operator).or(recorded);
+        let mut site = bug.and_then(|b| b.site);
+        if let Some(site) = site.as_mut() {
+            site.tests_reaching = tests_reaching;
+        }
         Some(Analysed {
             trace_id: trace.trace_id.clone(),
             instance_id: trace.instance_id.clone(),
             mode,
-            operator: bug.as_ref().and_then(|b| b.operator).or(recorded),
-            site: bug.and_then(|b| b.site),
+            operator,
+            site,
             function_rank,
         })
     }

@@ -99,7 +99,8 @@ fn make(analysed: &[Analysed], level: Level, mode: FailureMode, members: Vec<usi
     }
 }
 
-/// What holds at every member's site: its node kinds, its constructs and at most its depth.
+/// What holds at every member's site: its node kinds, its constructs, at most its depth, and
+/// — when every member's task recorded it — that tests reach it.
 fn conditions<'a>(members: impl Iterator<Item = &'a Analysed>) -> Vec<Condition> {
     let sites: Vec<_> = members.filter_map(|a| a.site.as_ref()).collect();
     if sites.is_empty() {
@@ -117,7 +118,7 @@ fn conditions<'a>(members: impl Iterator<Item = &'a Analysed>) -> Vec<Condition>
             value,
         }
     };
-    vec![
+    let mut conditions = vec![
         one_or_any(
             "node_kind",
             sites.iter().map(|s| s.node_kind.as_str()).collect(),
@@ -131,7 +132,18 @@ fn conditions<'a>(members: impl Iterator<Item = &'a Analysed>) -> Vec<Condition>
             op: ConditionOp::Le,
             value: json!(sites.iter().map(|s| s.depth).max()),
         },
-    ]
+    ];
+    if sites
+        .iter()
+        .all(|s| s.tests_reaching.is_some_and(|n| n > 0))
+    {
+        conditions.push(Condition {
+            feature: "tests_reaching".into(),
+            op: ConditionOp::Ge,
+            value: json!(1),
+        });
+    }
+    conditions
 }
 
 /// Clusters of the same failure mode whose conditions are identical describe the same
@@ -229,8 +241,36 @@ mod tests {
                 depth: 1,
                 function: None,
                 function_lines: Some(5),
+                statement_line: 1,
+                tests_reaching: None,
             }),
             function_rank: Some(1),
+        }
+    }
+
+    #[test]
+    fn tests_reaching_becomes_a_condition_only_when_every_member_recorded_it() {
+        let reached = |id: &str, tests: Option<usize>| {
+            let mut a = analysed(
+                id,
+                "cmp-swap",
+                "comparison_operator",
+                Construct::Condition,
+                FailureMode::WrongEdit,
+            );
+            a.site.as_mut().unwrap().tests_reaching = tests;
+            a
+        };
+        let has_it = |members: &[Analysed]| {
+            conditions(members.iter())
+                .iter()
+                .any(|c| c.feature == "tests_reaching" && c.op == ConditionOp::Ge)
+        };
+        assert!(has_it(&[reached("a", Some(3)), reached("b", Some(1))]));
+        assert!(!has_it(&[reached("a", Some(3)), reached("b", None)]));
+        assert!(!has_it(&[reached("a", Some(3)), reached("b", Some(0))]));
+        for condition in conditions([reached("a", Some(2))].iter()) {
+            pyast::condition::check(&condition).unwrap();
         }
     }
 

@@ -25,9 +25,10 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use pyast::operators::{self, Operator};
-use pyast::{Edit, Module, Site};
+use pyast::{Edit, Features, Module, Site};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
+use sandbox::LineMap;
 use schemas::{Provenance, Record, Repo, Score, Split, Task};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -117,6 +118,11 @@ pub struct Cli {
     /// TOML file (`id = weight`; unlisted operators weigh 0) instead of uniformly
     #[arg(long, value_name = "FILE", conflicts_with = "skills")]
     pub operator_weights: Option<PathBuf>,
+    /// Line maps written by `task-validate --line-maps DIR`: each site gets the number of
+    /// tests that execute it (`tests_reaching`, in the site's provenance), which skill
+    /// conditions can name; a repository without a map gets none
+    #[arg(long, value_name = "DIR")]
+    pub line_maps: Option<PathBuf>,
     /// Print counts per operator and per repository on stderr
     #[arg(long)]
     pub stats: bool,
@@ -188,7 +194,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .corpus
         .clone()
         .unwrap_or_else(|| cli.workdir.join("corpus.jsonl"));
-    let repos = read_corpus(&corpus, cli.split.into())?;
+    let mut repos = read_corpus(&corpus, cli.split.into())?;
+    if let Some(dir) = &cli.line_maps {
+        attach_line_maps(&mut repos, dir)?;
+    }
     if repos.is_empty() {
         return Err(BadInput::new(format!(
             "no repository of split `{}` in the corpus",
@@ -261,6 +270,51 @@ pub fn select_operators(ids: &[String]) -> Result<Vec<&'static Operator>, BadInp
 pub struct RepoTree {
     pub repo: Repo,
     pub root: PathBuf,
+    /// Which tests execute which lines of the clean code, when a validate stage wrote it.
+    pub line_map: Option<LineMap>,
+}
+
+/// Gives each repository the line map `dir/<repo>.json` when there is one; a map that
+/// cannot be read is bad input naming the file.
+pub fn attach_line_maps(repos: &mut [RepoTree], dir: &Path) -> anyhow::Result<()> {
+    let mut missing = Vec::new();
+    for tree in repos.iter_mut() {
+        let path = dir.join(format!("{}.json", tree.repo.id));
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                missing.push(tree.repo.id.clone());
+                continue;
+            }
+            Err(err) => return Err(anyhow::Error::new(err).context(path.display().to_string())),
+        };
+        let map = serde_json::from_slice(&bytes).map_err(|err| {
+            BadInput::new(format!("not a line map: {err}")).in_source(path.display().to_string())
+        })?;
+        tree.line_map = Some(map);
+    }
+    if !missing.is_empty() {
+        tracing::warn!(
+            "no line map in {} for {}: their sites have no tests_reaching",
+            dir.display(),
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The features of `site` in file `path` of `tree`, with `tests_reaching` from the
+/// repository's line map when it has one.
+pub fn site_features(tree: &RepoTree, path: &str, module: &Module, site: &Site) -> Features {
+    let mut features = site.features(module);
+    features.tests_reaching = tree.line_map.as_ref().map(|map| {
+        map.tests_reaching(
+            path,
+            features.statement_line as u32,
+            features.end_line as u32,
+        )
+    });
+    features
 }
 
 /// The repositories of `split` in the corpus at `path`, sorted by id; a
@@ -269,7 +323,11 @@ pub fn read_corpus(path: &Path, split: Split) -> anyhow::Result<Vec<RepoTree>> {
     let mut repos: Vec<RepoTree> = stage_io::corpus::read_corpus(path)?
         .into_iter()
         .filter(|(repo, _)| repo.split == split)
-        .map(|(repo, root)| RepoTree { repo, root })
+        .map(|(repo, root)| RepoTree {
+            repo,
+            root,
+            line_map: None,
+        })
         .collect();
     repos.sort_by(|a, b| a.repo.id.cmp(&b.repo.id));
     Ok(repos)
@@ -310,7 +368,7 @@ pub fn edit_hash(path: &str, edit: &Edit) -> String {
 /// The candidate Task for `edit` at `site` of file `path` of `repo`, or None
 /// when the buggy file does not parse.
 pub fn make_task(
-    repo: &Repo,
+    tree: &RepoTree,
     path: &str,
     module: &Module,
     site: &Site,
@@ -325,13 +383,17 @@ pub fn make_task(
     if buggy == clean {
         return None;
     }
-    let features = site.features(module);
+    let repo = &tree.repo;
+    let features = site_features(tree, path, module, site);
     let mut extra = serde_json::Map::new();
     extra.insert("construct".into(), json!(features.construct.as_str()));
     extra.insert("operand_kinds".into(), json!(features.operand_kinds));
     extra.insert("depth".into(), json!(features.depth));
     if let Some(lines) = features.function_lines {
         extra.insert("function_lines".into(), json!(lines));
+    }
+    if let Some(tests) = features.tests_reaching {
+        extra.insert("tests_reaching".into(), json!(tests));
     }
     extra.insert(
         "edit".into(),
@@ -465,7 +527,7 @@ pub fn generate(
         if seen.contains(&key) {
             continue;
         }
-        if let Some(task) = make_task(&repos[ri].repo, path, module, site, edit, seed) {
+        if let Some(task) = make_task(&repos[ri], path, module, site, edit, seed) {
             seen.insert(key);
             tasks.push(task);
         }

@@ -12,7 +12,7 @@ use schemas::{Phase, Skill, Task};
 use stage_io::BadInput;
 
 use crate::policy::{Choices, Policy};
-use crate::{RepoTree, below, make_task, parse_repo, weighted};
+use crate::{RepoTree, below, make_task, parse_repo, site_features, weighted};
 
 /// The constructs a site can be in, as the policy names them.
 pub const CONSTRUCTS: [&str; 6] = [
@@ -103,9 +103,9 @@ pub fn generate(
     let mut sites = Vec::new();
     let mut pools = Pools::new();
     for (ri, files) in parsed.iter().enumerate() {
-        for (fi, (_, module)) in files.iter().enumerate() {
+        for (fi, (path, module)) in files.iter().enumerate() {
             for site in module.sites(&wanted) {
-                let features = site.features(module);
+                let features = site_features(&repos[ri], path, module, &site);
                 let ci = CONSTRUCTS
                     .iter()
                     .position(|c| *c == features.construct.as_str())
@@ -185,7 +185,7 @@ pub fn generate(
         if seen.contains(&key) {
             continue;
         }
-        if let Some(mut task) = make_task(&repos[ri].repo, path, module, site, edit, seed) {
+        if let Some(mut task) = make_task(&repos[ri], path, module, site, edit, seed) {
             seen.insert(key);
             task.provenance.strategy = "skills".into();
             task.provenance.skill_ids = vec![skills[ki].skill_id.clone()];

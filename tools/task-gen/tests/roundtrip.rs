@@ -41,8 +41,7 @@ fn bug_then_gold_patch_restores_every_file_and_the_bug_parses() {
                         if !index.is_multiple_of(STRIDE) {
                             continue;
                         }
-                        let Some(task) = make_task(&tree.repo, &path, &module, &site, edit, 0)
-                        else {
+                        let Some(task) = make_task(&tree, &path, &module, &site, edit, 0) else {
                             // Dropped: the buggy file would not parse.
                             assert!(!pyast::parses(&module.apply(edit)));
                             continue;

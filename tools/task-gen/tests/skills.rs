@@ -1,7 +1,8 @@
 //! `task-gen --strategy skills` and `task-gen update-policy` as commands: candidates come
 //! only from sites where a skill's conditions hold, with its operators and its id in the
 //! provenance; the output repeats for a seed; a policy steers the mix and an update moves
-//! it toward rewarded skills; bad skills exit 2. Needs `just setup`.
+//! it toward rewarded skills; bad skills exit 2; line maps give sites `tests_reaching`, which
+//! a condition can ask for. Needs `just setup`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -211,4 +212,103 @@ fn skills_with_unknown_features_or_operators_are_bad_input() {
     // --strategy skills without --skills is a usage error.
     let out = task_gen(&["--strategy", "skills", "--budget", "5", &corpus()]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A corpus of munch alone (its root made absolute) and a line map in which two tests run
+/// lines 1–200 of `munch/__init__.py` and nothing else runs.
+fn munch_with_line_map(dir: &Path) -> (String, PathBuf) {
+    let workdir = support::workdir();
+    let line = std::fs::read_to_string(workdir.join("corpus.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|repo| repo["id"] == "munch-4.0.0")
+        .expect("munch in the corpus");
+    let mut repo = line;
+    let root = workdir.join(repo["root"].as_str().unwrap());
+    repo["root"] = json!(root.canonicalize().unwrap());
+    let corpus = dir.join("corpus.jsonl");
+    std::fs::write(&corpus, format!("{repo}\n")).unwrap();
+    let maps = dir.join("maps");
+    std::fs::create_dir(&maps).unwrap();
+    let lines: serde_json::Map<String, Value> =
+        (1..=200).map(|l| (l.to_string(), json!([0, 1]))).collect();
+    let map = json!({"tests": ["t.py::a", "t.py::b"],
+                     "lines": {"munch/__init__.py": lines}, "import_lines": {}});
+    std::fs::write(maps.join("munch-4.0.0.json"), map.to_string()).unwrap();
+    (corpus.to_str().unwrap().to_string(), maps)
+}
+
+#[test]
+fn line_maps_tell_each_site_its_tests_and_skills_can_ask_for_reached_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let (corpus, maps) = munch_with_line_map(dir.path());
+    let maps_arg = maps.to_str().unwrap();
+    let out = task_gen(&["--budget", "80", "--line-maps", maps_arg, &corpus]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let tasks = records(&out.stdout);
+    let reaching = |task: &Value| task["provenance"]["site"]["tests_reaching"].as_u64();
+    for task in &tasks {
+        let line = task["provenance"]["site"]["line"].as_u64().unwrap();
+        let tests = reaching(task).expect("every munch site has a count");
+        assert!(tests == 0 || tests == 2, "{tests}");
+        if line <= 200 {
+            assert_eq!(tests, 2, "line {line} runs in both tests");
+        }
+    }
+    assert!(
+        tasks.iter().any(|t| reaching(t) == Some(0)),
+        "sites past line 200"
+    );
+
+    let skills = dir.path().join("reached.jsonl");
+    let reached = skill(
+        "reached",
+        0.5,
+        json!([{"feature": "tests_reaching", "op": "ge", "value": 1}]),
+        &[
+            "cmp-swap",
+            "call-remove",
+            "off-by-one",
+            "var-misuse",
+            "assign-remove",
+        ],
+    );
+    std::fs::write(&skills, format!("{reached}\n")).unwrap();
+    let skills_arg = skills.to_str().unwrap();
+    let args = [
+        "--strategy",
+        "skills",
+        "--skills",
+        skills_arg,
+        "--budget",
+        "30",
+    ];
+    let out = task_gen(&[&args[..], &["--line-maps", maps_arg, &corpus]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let tasks = records(&out.stdout);
+    assert!(!tasks.is_empty());
+    assert!(
+        tasks.iter().all(|t| reaching(t) == Some(2)),
+        "only reached sites"
+    );
+
+    // Without the map, nothing speaks against a site: the skill applies past line 200 too.
+    let out = task_gen(&[&args[..], &[&corpus[..]]].concat());
+    let tasks = records(&out.stdout);
+    assert!(tasks.iter().all(|t| reaching(t).is_none()));
+    assert!(
+        tasks
+            .iter()
+            .any(|t| t["provenance"]["site"]["line"].as_u64() > Some(200))
+    );
+
+    std::fs::write(maps.join("munch-4.0.0.json"), "{not json").unwrap();
+    let out = task_gen(&["--budget", "5", "--line-maps", maps_arg, &corpus]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("munch-4.0.0.json"),
+        "{}",
+        stderr(&out)
+    );
 }

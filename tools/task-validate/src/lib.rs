@@ -6,7 +6,7 @@
 //! `PASS_TO_PASS` and a `problem_statement`; writes every rejected candidate to
 //! `--rejects` with the gate stage that refused it and why.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -29,7 +29,8 @@ const EXAMPLES: &str = "\
 Examples:
   task-validate candidates.jsonl -o valid.jsonl --rejects rejects.jsonl
   task-gen --budget 100 .socratic/corpus.jsonl | task-validate --jobs 2 > valid.jsonl
-  task-validate --executor native --shard 0/4 candidates.jsonl -o valid-0.jsonl";
+  task-validate --executor native --shard 0/4 candidates.jsonl -o valid-0.jsonl
+  task-validate candidates.jsonl -o valid.jsonl --line-maps maps/   # then task-gen --line-maps maps/";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,6 +56,10 @@ pub struct Cli {
     /// execute a changed line
     #[arg(long)]
     pub full: bool,
+    /// Also write the line map of each candidate repository's clean suite (which
+    /// tests execute which lines) as DIR/<repo>.json, for `task-gen --line-maps`
+    #[arg(long, value_name = "DIR")]
+    pub line_maps: Option<PathBuf>,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
@@ -85,9 +90,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 
     let mut trees = HashMap::new();
+    let mut test_cmds = BTreeMap::new();
     for task in &candidates {
         if !trees.contains_key(&task.repo) {
             trees.insert(task.repo.clone(), RepoTree::new(repos[&task.repo].clone())?);
+            test_cmds.insert(task.repo.clone(), task.test_cmd.clone());
         }
     }
     let validator = Validator {
@@ -136,6 +143,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+    if let Some(dir) = &cli.line_maps {
+        write_line_maps(&validator, &test_cmds, dir)?;
+    }
     let kept = valid.written();
     valid.finish()?;
     if let Some(out) = rejects {
@@ -156,6 +166,36 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             by_stage.join(", ")
         }
     );
+    Ok(())
+}
+
+/// Writes `dir/<repo>.json`, the clean suite's line map of each repository, run with the
+/// test command of its first candidate (a cached traced run: the gate made it already
+/// unless `--full`). A repository without a line map (a test command that is not
+/// pytest) gets no file.
+fn write_line_maps(
+    validator: &Validator,
+    test_cmds: &BTreeMap<String, String>,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the line-map folder {}", dir.display()))?;
+    for (repo, test_cmd) in test_cmds {
+        let Ok(args) = sandbox::pytest_args(test_cmd) else {
+            continue;
+        };
+        let Some(map) = validator
+            .bed
+            .clean_line_map(&validator.repos[repo], &args)?
+        else {
+            tracing::warn!("no line map for {repo}");
+            continue;
+        };
+        stage_io::output::write_atomic(
+            &dir.join(format!("{repo}.json")),
+            &serde_json::to_vec(&map)?,
+        )?;
+    }
     Ok(())
 }
 

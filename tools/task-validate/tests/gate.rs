@@ -209,7 +209,9 @@ fn selection_gives_the_same_verdicts_as_the_full_suite() {
         );
         (records(&valid), records(&rejects))
     };
-    let (selected_valid, selected_rejects) = run(&[], "selected");
+    let maps = out.path().join("maps");
+    let (selected_valid, selected_rejects) =
+        run(&["--line-maps", maps.to_str().unwrap()], "selected");
     let (full_valid, full_rejects) = run(&["--full"], "full");
     assert_eq!(selected_valid, full_valid, "valid tasks differ");
     let stages = |rejects: &[Value]| -> Vec<(Value, Value)> {
@@ -225,4 +227,23 @@ fn selection_gives_the_same_verdicts_as_the_full_suite() {
     };
     assert_eq!(stages(&selected_rejects), stages(&full_rejects));
     assert_eq!(selected_valid.len(), 2);
+
+    // `--line-maps` leaves the clean suite's line map for task-gen: every test that the
+    // valid bugs make fail is in it, and the bugs' file has lines that tests run.
+    let map: Value =
+        serde_json::from_slice(&std::fs::read(maps.join("inflection-0.5.1.json")).unwrap())
+            .unwrap();
+    let tests: Vec<&str> = map["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    for task in &selected_valid {
+        for id in task["FAIL_TO_PASS"].as_array().unwrap() {
+            assert!(tests.contains(&id.as_str().unwrap()), "{id} not in the map");
+        }
+    }
+    let lines = &map["lines"]["inflection/__init__.py"];
+    assert!(lines.as_object().is_some_and(|l| !l.is_empty()), "{lines}");
 }
