@@ -1,11 +1,13 @@
-//! Tasks read from JSONL and turned into repair examples, in parallel, in input order.
+//! Tasks read from JSONL and turned into repair examples, in parallel, in input order: toward
+//! each task's gold repair, or toward the solver's own repair in a resolved trace.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use schemas::Task;
+use schemas::{Task, Trace};
 use solver::example::{ExampleOptions, RepairExample};
+use stage_io::BadInput;
 use stage_io::input::Inputs;
 
 /// Reads Task records from `paths` (`-` or none: stdin); an empty input is bad input.
@@ -20,7 +22,7 @@ pub fn load_tasks(paths: &[PathBuf]) -> Result<Vec<Task>> {
 /// The examples that could be built, and how many tasks could not.
 pub struct Built {
     pub examples: Vec<RepairExample>,
-    /// Index of each example's task in the input.
+    /// Index of each example's record (task or trace) in the input.
     pub task_index: Vec<usize>,
     pub skipped: usize,
 }
@@ -29,29 +31,96 @@ pub struct Built {
 /// were rejected by the gate, change several files, or do not parse are skipped with a
 /// warning.
 pub fn build_examples(tasks: &[Task], corpus: &Path, options: &ExampleOptions) -> Result<Built> {
-    let roots: HashMap<String, PathBuf> = stage_io::corpus::read_corpus(corpus)?
+    let roots = corpus_roots(corpus)?;
+    let results = parallel_map(tasks, |task| build_one(task, &roots, options));
+    Ok(collect(results))
+}
+
+/// Reads Trace records from `paths`; an empty input is bad input.
+pub fn load_traces(paths: &[PathBuf]) -> Result<Vec<Trace>> {
+    let mut traces = Vec::new();
+    for trace in Inputs::open(paths)?.records::<Trace>() {
+        traces.push(trace?);
+    }
+    Ok(traces)
+}
+
+/// The examples of the resolved traces, their target the trace's own patch (rejection-sampling
+/// fine-tuning), and how many traces were left out: unresolved, erroneous or without a
+/// patch ones silently (they are not repairs), those whose patch gives no example with a
+/// warning. A trace of a task in none of `tasks` is bad input.
+pub fn build_trace_examples(
+    traces: &[Trace],
+    tasks: &[&Task],
+    corpus: &Path,
+    options: &ExampleOptions,
+) -> Result<Built> {
+    let by_id: HashMap<&str, &Task> = tasks.iter().map(|t| (t.instance_id.as_str(), *t)).collect();
+    if let Some(unknown) = traces
+        .iter()
+        .find(|t| !by_id.contains_key(t.instance_id.as_str()))
+    {
+        return Err(anyhow::Error::new(BadInput::new(format!(
+            "trace {} is of task {}, which is in none of the task files (give the tasks the \
+             traces ran on with --trace-tasks)",
+            unknown.trace_id, unknown.instance_id
+        ))));
+    }
+    let roots = corpus_roots(corpus)?;
+    let results = parallel_map(traces, |trace| {
+        if !trace.outcome.resolved || trace.error.is_some() || trace.patch.trim().is_empty() {
+            return None;
+        }
+        let task = by_id[trace.instance_id.as_str()];
+        let Some(root) = roots.get(&task.repo) else {
+            tracing::warn!(
+                "trace {}: repository {} is not in the corpus, skipped",
+                trace.trace_id,
+                task.repo
+            );
+            return None;
+        };
+        match RepairExample::from_repair(task, root, &trace.patch, options) {
+            Ok(example) => Some(example),
+            Err(error) => {
+                tracing::warn!("trace {}: {error:#}, skipped", trace.trace_id);
+                None
+            }
+        }
+    });
+    Ok(collect(results))
+}
+
+fn corpus_roots(corpus: &Path) -> Result<HashMap<String, PathBuf>> {
+    Ok(stage_io::corpus::read_corpus(corpus)?
         .into_iter()
         .map(|(repo, root)| (repo.id, root))
-        .collect();
+        .collect())
+}
+
+/// `f` over `items` on every core, results in input order.
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> Option<R> + Sync,
+) -> Vec<Option<R>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = tasks.len().div_ceil(threads).max(1);
-    let results: Vec<Option<RepairExample>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = tasks
+    let chunk = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
             .chunks(chunk)
             .map(|part| {
-                let roots = &roots;
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|task| build_one(task, roots, options))
-                        .collect::<Vec<_>>()
-                })
+                let f = &f;
+                scope.spawn(move || part.iter().map(f).collect::<Vec<_>>())
             })
             .collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().expect("example builder panicked"))
             .collect()
-    });
+    })
+}
+
+fn collect(results: Vec<Option<RepairExample>>) -> Built {
     let mut built = Built {
         examples: Vec::new(),
         task_index: Vec::new(),
@@ -66,7 +135,7 @@ pub fn build_examples(tasks: &[Task], corpus: &Path, options: &ExampleOptions) -
             None => built.skipped += 1,
         }
     }
-    Ok(built)
+    built
 }
 
 fn build_one(

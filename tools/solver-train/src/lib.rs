@@ -33,12 +33,13 @@ use stage_io::BadInput;
 use stage_io::cli::LogArgs;
 
 pub use eval::{EvalSummary, evaluate};
-pub use examples::{build_examples, load_tasks};
+pub use examples::{build_examples, build_trace_examples, load_tasks, load_traces};
 
 const EXAMPLES: &str = "Examples:
   solver-train init .socratic/corpus.jsonl -o .socratic/run/base
   solver-train sft --from .socratic/run/base valid.jsonl -o .socratic/run/round-1/solver
   solver-train eval --checkpoint .socratic/run/round-1/solver eval-set.jsonl --prior-from valid.jsonl
+  solver-train sft --from .socratic/run/round-1/solver kept.jsonl --traces traces.jsonl --trace-tasks pool.jsonl -o r2
   solver-train sft --resume .socratic/run/round-1/solver valid.jsonl -o .socratic/run/round-1/solver";
 
 #[derive(Debug, Parser)]
@@ -185,6 +186,17 @@ pub struct SftArgs {
     /// Weight of the gold repair's per-token likelihood beside the ranking loss
     #[arg(long, default_value_t = 0.1)]
     pub nll_weight: f64,
+    /// Traces of the solver (`swe-rollout`): every resolved one adds an example whose target
+    /// is its own submitted patch (rejection-sampling fine-tuning); repeatable
+    #[arg(long, value_name = "FILE")]
+    pub traces: Vec<PathBuf>,
+    /// The tasks the traces ran on, where they are not among the training tasks; repeatable
+    #[arg(long, value_name = "FILE", requires = "traces")]
+    pub trace_tasks: Vec<PathBuf>,
+    /// Loss weight of an example from a trace (its reward, 1 for a resolved trace, times W)
+    /// beside a task's weight of 1
+    #[arg(long, value_name = "W", default_value_t = 1.0)]
+    pub trace_weight: f32,
     /// Tasks to evaluate the result on (their summary goes into the checkpoint's metrics)
     #[arg(long, value_name = "FILE")]
     pub eval: Option<PathBuf>,
@@ -565,16 +577,15 @@ fn sft(args: SftArgs) -> Result<()> {
         (_, None) => (Some(start.display().to_string()), 0, 1),
     };
     let round = args.round.unwrap_or(round);
+    if !(args.trace_weight.is_finite() && args.trace_weight >= 0.0) {
+        return Err(bad_input(anyhow!(
+            "--trace-weight must be a number >= 0, not {}",
+            args.trace_weight
+        )));
+    }
     let tasks = load_tasks(&args.tasks)?;
     let corpus = args.corpus.path();
     let built = build_examples(&tasks, &corpus, &Default::default())?;
-    if built.examples.is_empty() {
-        return Err(bad_input(anyhow!(
-            "none of the {} tasks gives a training example ({} skipped)",
-            tasks.len(),
-            built.skipped
-        )));
-    }
     let reachable = built.examples.iter().filter(|e| e.gold_enumerated).count();
     tracing::info!(
         "{} examples ({} with the gold repair among the templates' candidates, {} tasks skipped)",
@@ -582,13 +593,23 @@ fn sft(args: SftArgs) -> Result<()> {
         reachable,
         built.skipped
     );
+    let from_traces = trace_examples(&args, &tasks, &corpus)?;
+    if built.examples.is_empty() && from_traces.is_empty() {
+        return Err(bad_input(anyhow!(
+            "none of the {} tasks gives a training example ({} skipped)",
+            tasks.len(),
+            built.skipped
+        )));
+    }
     let budget = Budget::default();
     let encoded: Vec<_> = built
         .examples
         .iter()
+        .chain(&from_traces)
         .map(|e| encode(e, &loaded.tokenizer, &budget))
         .collect();
-    let weights = vec![1.0; encoded.len()];
+    let mut weights = vec![1.0; built.examples.len()];
+    weights.resize(encoded.len(), args.trace_weight);
     let objective = Objective::Ranking {
         examples: encoded,
         weights,
@@ -602,7 +623,12 @@ fn sft(args: SftArgs) -> Result<()> {
         (TrainState::fresh(loaded.model, &options), Vec::new())
     };
     let mut data = Vec::new();
-    for path in &args.tasks {
+    for path in args
+        .tasks
+        .iter()
+        .chain(&args.traces)
+        .chain(&args.trace_tasks)
+    {
         if path.as_os_str() != "-" {
             data.push(schemas::DataRef {
                 path: path.display().to_string(),
@@ -645,10 +671,13 @@ fn sft(args: SftArgs) -> Result<()> {
             .save_every
             .map(|n| (n, &mut saver as &mut Saver)),
     )?;
-    let mut extra = vec![(
-        "train_reachable".to_string(),
-        reachable as f64 / built.examples.len() as f64,
-    )];
+    let mut extra = vec![("trace_examples".to_string(), from_traces.len() as f64)];
+    if !built.examples.is_empty() {
+        extra.push((
+            "train_reachable".to_string(),
+            reachable as f64 / built.examples.len() as f64,
+        ));
+    }
     if let Some(eval_path) = &args.eval {
         let eval_tasks = load_tasks(std::slice::from_ref(eval_path))?;
         let model = solver::train::inference_model(&state.model);
@@ -665,6 +694,40 @@ fn sft(args: SftArgs) -> Result<()> {
     }
     let record = run.save(&state, &metrics, &extra)?;
     print_record(&record)
+}
+
+/// The examples of `sft --traces`: the resolved traces' own repairs of tasks from the
+/// training tasks or `--trace-tasks`.
+fn trace_examples(
+    args: &SftArgs,
+    tasks: &[schemas::Task],
+    corpus: &Path,
+) -> Result<Vec<solver::example::RepairExample>> {
+    if args.traces.is_empty() {
+        return Ok(Vec::new());
+    }
+    let traces = load_traces(&args.traces)?;
+    let trace_tasks = if args.trace_tasks.is_empty() {
+        Vec::new()
+    } else {
+        load_tasks(&args.trace_tasks)?
+    };
+    let known: Vec<&schemas::Task> = tasks.iter().chain(&trace_tasks).collect();
+    let built = build_trace_examples(&traces, &known, corpus, &Default::default())?;
+    let resolved = traces
+        .iter()
+        .filter(|t| t.outcome.resolved && t.error.is_none())
+        .count();
+    tracing::info!(
+        "{} of {} traces resolved their task: {} examples toward their own repairs",
+        resolved,
+        traces.len(),
+        built.examples.len()
+    );
+    if built.examples.is_empty() {
+        tracing::warn!("no trace gives an example: the tasks alone train the solver");
+    }
+    Ok(built.examples)
 }
 
 /// Steps that the run saved in `dir` took (its own metrics count them).

@@ -161,6 +161,98 @@ fn init_sft_and_eval_write_checkpoints_and_a_summary() {
 }
 
 #[test]
+fn resolved_traces_train_toward_their_own_repairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = base(dir.path());
+    let out = dir.path().join("rft");
+    // The imported task has no bug patch, so it gives no example of its own.
+    let imported = dir.path().join("imported.jsonl");
+    let line = std::fs::read_to_string(example("task.jsonl"))
+        .unwrap()
+        .lines()
+        .find(|l| l.contains("swe-bench-import"))
+        .unwrap()
+        .to_string();
+    std::fs::write(&imported, line + "\n").unwrap();
+    // Two traces of the toolz task: one resolved it (with its gold edit), one did not.
+    let tasks = example("task.jsonl");
+    let toolz: Value = serde_json::from_str(
+        std::fs::read_to_string(&tasks)
+            .unwrap()
+            .lines()
+            .find(|l| l.contains("toolz-1.2.0.slice-bound.0001"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut resolved: Value = serde_json::from_str(
+        std::fs::read_to_string(example("trace.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    resolved["instance_id"] = toolz["instance_id"].clone();
+    resolved["trace_id"] = "resolved".into();
+    resolved["patch"] = toolz["gold_patch"].clone();
+    let mut failed = resolved.clone();
+    failed["trace_id"] = "failed".into();
+    failed["outcome"]["resolved"] = false.into();
+    let traces_path = dir.path().join("traces.jsonl");
+    std::fs::write(&traces_path, format!("{resolved}\n{failed}\n")).unwrap();
+    let traces = traces_path.to_str().unwrap().to_string();
+    let sft = |extra: &[&str]| {
+        let mut args = vec![
+            "sft",
+            "--from",
+            base.to_str().unwrap(),
+            imported.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--group",
+            "4",
+        ];
+        args.extend(extra);
+        solver_train(&args)
+    };
+
+    let alone = sft(&[]);
+    assert_eq!(alone.status.code(), Some(2), "{}", stderr(&alone));
+
+    let record = ok(sft(&["--traces", &traces, "--trace-tasks", &tasks]));
+    assert_eq!(record["metrics"]["trace_examples"], 1.0);
+    let data: Vec<&str> = record["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(data, [imported.to_str().unwrap(), &traces, &tasks]);
+    assert_eq!(losses(&out).len(), 2);
+
+    let unknown = sft(&["--traces", &traces]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("toolz-1.2.0.slice-bound.0001")
+            && stderr(&unknown).contains("--trace-tasks"),
+        "{}",
+        stderr(&unknown)
+    );
+    let negative = sft(&[
+        "--traces",
+        &traces,
+        "--trace-tasks",
+        &tasks,
+        "--trace-weight=-1",
+    ]);
+    assert_eq!(negative.status.code(), Some(2), "{}", stderr(&negative));
+}
+
+#[test]
 fn a_run_split_with_stop_after_and_resume_matches_one_run() {
     let dir = tempfile::tempdir().unwrap();
     let common = [

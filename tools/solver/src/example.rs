@@ -140,9 +140,10 @@ pub struct RepairExample {
     pub instance_id: String,
     pub prompt: Prompt,
     pub candidates: Vec<Candidate>,
-    /// Index of the gold repair in `candidates` (None when the task has no known repair).
+    /// Index of the target repair in `candidates`: the gold one, or the solver's own for an
+    /// example built from a trace (None when the task has no known repair).
     pub gold: Option<usize>,
-    /// Whether the templates proposed the gold repair themselves (it is appended otherwise,
+    /// Whether the templates proposed the target repair themselves (it is appended otherwise,
     /// so training still sees it; evaluation counts such a task as out of reach).
     pub gold_enumerated: bool,
     /// Family of the bug operator, for reports (from provenance, never shown to the model).
@@ -280,6 +281,54 @@ impl RepairExample {
         let (path, clean, buggy) = task_files(task, repo_dir)?;
         let gold_edit = LineEdit::between(&buggy, &clean)
             .with_context(|| format!("task {}: bug_patch changes nothing", task.instance_id))?;
+        Self::with_target(task, path, buggy, gold_edit, options)
+    }
+
+    /// Builds the example of `task` whose target is another repair of its bug: `patch`, a
+    /// unified diff against the buggy code (a trace's submitted patch). The window and the
+    /// candidates are cut around that repair as they are around the gold one.
+    pub fn from_repair(
+        task: &Task,
+        repo_dir: &Path,
+        patch: &str,
+        options: &ExampleOptions,
+    ) -> Result<RepairExample> {
+        let (path, _, buggy) = task_files(task, repo_dir)?;
+        let changes = patches::apply_to(patch, |p| {
+            if p == path {
+                Ok(buggy.clone())
+            } else {
+                Err(patches::PatchError::MissingFile(p.to_string()))
+            }
+        })
+        .with_context(|| {
+            format!(
+                "task {}: the repair does not apply to the buggy {path}",
+                task.instance_id
+            )
+        })?;
+        let repaired = &changes[&path].1;
+        let edit = LineEdit::between(&buggy, repaired)
+            .with_context(|| format!("task {}: the repair changes nothing", task.instance_id))?;
+        let span = edit.old.len().max(edit.new.len());
+        if span > options.max_window_lines {
+            bail!(
+                "task {}: the repair spans {span} lines, more than a window ({})",
+                task.instance_id,
+                options.max_window_lines
+            );
+        }
+        Self::with_target(task, path, buggy, edit, options)
+    }
+
+    /// The example of `task` at `path` (its buggy text `buggy`) whose target is `target`.
+    fn with_target(
+        task: &Task,
+        path: String,
+        buggy: String,
+        target: LineEdit,
+        options: &ExampleOptions,
+    ) -> Result<RepairExample> {
         let module = pyast::Module::parse(buggy.clone()).map_err(|e| {
             anyhow::anyhow!(
                 "task {}: the buggy {path} does not parse: {e}",
@@ -289,18 +338,18 @@ impl RepairExample {
         let mut rng = rng_for(&task.instance_id, options.seed);
         let (first, last) = window(
             &module,
-            (gold_edit.start, gold_edit.end()),
+            (target.start, target.end()),
             options.max_window_lines,
             &mut rng,
         );
         let mut candidates = enumerate_candidates(&module, first, last);
-        let found = candidates.iter().position(|c| c.edit == gold_edit);
+        let found = candidates.iter().position(|c| c.edit == target);
         let gold_enumerated = found.is_some();
         let gold = match found {
             Some(i) => i,
             None => {
                 candidates.push(Candidate {
-                    edit: gold_edit,
+                    edit: target,
                     template: "gold".into(),
                 });
                 candidates.len() - 1

@@ -101,3 +101,43 @@ fn the_same_task_and_seed_give_the_same_example() {
     assert_eq!(a.candidates.len(), 5);
     assert!(a.prompt.first_line <= 7 && a.prompt.last_line() >= 7);
 }
+
+#[test]
+fn a_repair_from_a_trace_becomes_the_target_in_place_of_the_gold_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = task(dir.path());
+    let buggy = CLEAN.replace("value > high", "value >= high");
+    let own = CLEAN.replace("value > high", "high < value");
+    let patch = patches::unified_diff("pkg/ranges.py", &buggy, &own);
+    let options = ExampleOptions::default();
+    let example = RepairExample::from_repair(&task, dir.path(), &patch, &options).unwrap();
+    let target = &example.candidates[example.gold.unwrap()];
+    assert_eq!(target.edit.new, vec!["    if high < value:\n"]);
+    assert_eq!(target.edit.apply(&buggy).unwrap(), own);
+    assert!(
+        !example.gold_enumerated,
+        "no template writes the comparison the other way round"
+    );
+    let from_gold = RepairExample::from_task(&task, dir.path(), &options).unwrap();
+    assert_eq!(
+        example.prompt, from_gold.prompt,
+        "the same buggy code is shown"
+    );
+    assert!(
+        example
+            .candidates
+            .iter()
+            .any(|c| c.edit.new == vec!["    if value > high:\n"]),
+        "the gold repair stays among the candidates, as one of the others"
+    );
+
+    let elsewhere = patches::unified_diff("pkg/other.py", &buggy, &own);
+    let error = RepairExample::from_repair(&task, dir.path(), &elsewhere, &options).unwrap_err();
+    assert!(
+        format!("{error:#}").contains("ranges.cmp-swap.0001"),
+        "{error:#}"
+    );
+    let stale = patches::unified_diff("pkg/ranges.py", CLEAN, &own);
+    let error = RepairExample::from_repair(&task, dir.path(), &stale, &options).unwrap_err();
+    assert!(format!("{error:#}").contains("does not apply"), "{error:#}");
+}
