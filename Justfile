@@ -74,6 +74,10 @@ test: setup
 rollout-eval *OUT: setup
     bash scripts/rollout-eval.sh {{OUT}}
 
+# RFT on the solver's resolved traces vs tasks alone vs tasks + gold (docs/rft.md; N_SFT N_ROLL SFT_STEPS SEEDS).
+rft-eval TASKS BASE *OUT: setup
+    bash scripts/rft-eval.sh {{TASKS}} {{BASE}} {{OUT}}
+
 # Skill-guided against random generation at equal budget: the operator-family mix of each and
 # their valid yields (N candidates each, EXECUTOR=wasm|native).
 skills-yield SKILLS N="100" SEED="1": setup
