@@ -15,7 +15,8 @@
     grad-score      the alignment of every pooled task with the target             [shardable]
     keep            the best KEEP_FRAC of the pool by reward (or the same number at random)
     update-policy   REINFORCE on the generator policy from the round's rewards
-    solver-train    sft of the input solver on the kept tasks: the round's solver
+    solver-train    sft of the input solver on the kept tasks, plus the last round's resolved
+                    training traces (rejection sampling, weight RFT_WEIGHT): the round's solver
     train-rollout   the input solver on TRAIN_ROLLOUT pooled tasks: the traces     [shardable]
     skill-distill   traces (and the last round's skills) become the round's skills
     eval-rollout    that solver on the first ROLLOUT_TASKS held-out tasks          [shardable]
@@ -118,6 +119,7 @@ class Config:
     train_rollout: int
     rollout_tasks: int
     keep_frac: float
+    rft_weight: float
     min_support: int
     executor: str
     eval_set: Path
@@ -145,6 +147,7 @@ class Config:
             train_rollout=int(env("TRAIN_ROLLOUT", "3")),
             rollout_tasks=int(env("ROLLOUT_TASKS", "6")),
             keep_frac=float(env("KEEP_FRAC", "0.5")),
+            rft_weight=float(env("RFT_WEIGHT", "1")),
             min_support=int(env("MIN_SUPPORT", "2")),
             executor=env("EXECUTOR", "native"),
             eval_set=Path(env("EVAL", str(ROOT / "data/eval/eval-set.jsonl"))),
@@ -634,9 +637,16 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
             keep + ["--keep-top", str(keep_n), "--seed", str(cfg.seed + r), "-q",
                     str(d / "pool.jsonl"), "-o", str(d / "kept.jsonl")]))
         update_policy()
+        # The last round's training traces (this round's run beside this stage).
+        rft, rft_inputs = [], []
+        if cfg.rft_weight > 0 and records(prev / "traces.jsonl"):
+            rft_inputs = [prev / "traces.jsonl", prev / "rollout-tasks.jsonl"]
+            rft = ["--traces", str(rft_inputs[0]), "--trace-tasks", str(rft_inputs[1]),
+                   "--trace-weight", str(cfg.rft_weight)]
         runner.run(run_dir, Stage(
-            r, "solver-train", [d / "solver" / "checkpoint.json"], [solver, d / "kept.jsonl"],
-            [tool("solver-train"), "sft", "--from", str(solver), str(d / "kept.jsonl"),
+            r, "solver-train", [d / "solver" / "checkpoint.json"],
+            [solver, d / "kept.jsonl", *rft_inputs],
+            [tool("solver-train"), "sft", "--from", str(solver), str(d / "kept.jsonl"), *rft,
              "-o", str(d / "solver"), "--workdir", str(w), "--steps", str(cfg.sft_steps),
              "--seed", seed, "-q"],
             stdout=d / "checkpoint.jsonl"))
@@ -782,7 +792,7 @@ def main() -> int:
         epilog="Variables (environment): STRATEGY=socratic (or a comma list of socratic, "
                "baseline, skills-only, score-only) SEED=1, or SEEDS=N for seeds 1..N; "
                "ROUNDS=3 CANDIDATES=10 VALID=6 TOPUP=2 BASE_STEPS=60 SFT_STEPS=20 DEV_CANDIDATES=10 "
-               "DEV_TASKS=3 TRAIN_ROLLOUT=3 ROLLOUT_TASKS=6 KEEP_FRAC=0.5 MIN_SUPPORT=2 "
+               "DEV_TASKS=3 TRAIN_ROLLOUT=3 ROLLOUT_TASKS=6 KEEP_FRAC=0.5 RFT_WEIGHT=1 MIN_SUPPORT=2 "
                "EXECUTOR=native|wasm SHARDS=1 OVERLAP=1 TASK_FILTER='CMD' "
                "EVAL=data/eval/eval-set.jsonl RUNS=WORKDIR/run (where runs go) "
                "BIN=target/release (the tools; another BIN is not rebuilt)")
