@@ -5,18 +5,25 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use schemas::{Task, Trace};
+use schemas::{Record, Task, Trace};
 use solver::example::{ExampleOptions, RepairExample};
 use stage_io::BadInput;
 use stage_io::input::Inputs;
 
 /// Reads Task records from `paths` (`-` or none: stdin); an empty input is bad input.
 pub fn load_tasks(paths: &[PathBuf]) -> Result<Vec<Task>> {
-    let mut tasks = Vec::new();
-    for task in Inputs::open(paths)?.records::<Task>() {
-        tasks.push(task?);
-    }
-    Ok(tasks)
+    load(paths)
+}
+
+/// Reads Trace records from `paths` (`-` or none: stdin); an empty input is bad input.
+pub fn load_traces(paths: &[PathBuf]) -> Result<Vec<Trace>> {
+    load(paths)
+}
+
+fn load<R: Record + 'static>(paths: &[PathBuf]) -> Result<Vec<R>> {
+    Ok(Inputs::open(paths)?
+        .records::<R>()
+        .collect::<Result<_, _>>()?)
 }
 
 /// The examples that could be built, and how many tasks could not.
@@ -34,15 +41,6 @@ pub fn build_examples(tasks: &[Task], corpus: &Path, options: &ExampleOptions) -
     let roots = corpus_roots(corpus)?;
     let results = parallel_map(tasks, |task| build_one(task, &roots, options));
     Ok(collect(results))
-}
-
-/// Reads Trace records from `paths`; an empty input is bad input.
-pub fn load_traces(paths: &[PathBuf]) -> Result<Vec<Trace>> {
-    let mut traces = Vec::new();
-    for trace in Inputs::open(paths)?.records::<Trace>() {
-        traces.push(trace?);
-    }
-    Ok(traces)
 }
 
 /// The examples of the resolved traces, their target the trace's own patch (rejection-sampling
