@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark of the execution gate (issue 3): validated tasks per minute for
 #   A  the naive reference: native executor, whole suite, a fresh process per run, no cache
-#   B  the default: wasm executor, test selection, no result cache
+#   B  the default: wasm executor (warm workers), test selection, no result cache
 #   C  native executor with selection, no cache (wasm vs native on the same selected tests)
+#   D  (COLD=1 only) B with a fresh interpreter per run (`--cold`)
 # on the same N candidates from `task-gen --strategy random`, and how many verdicts differ.
 #
 #   scripts/bench-validate.sh [N=100] [SEED=1]        (PROFILE=debug to skip the release build)
@@ -39,10 +40,12 @@ echo "bench-validate: $count candidates (seed $seed), $jobs jobs, $profile build
 secs_a=$(run A --executor native --full)
 secs_b=$(run B)
 secs_c=$(run C --executor native)
+secs_d=0
+[ -n "${COLD:-}" ] && secs_d=$(run D --cold)
 
-python3 - "$out" "$count" "$secs_a" "$secs_b" "$secs_c" <<'PY'
+python3 - "$out" "$count" "$secs_a" "$secs_b" "$secs_c" "$secs_d" <<'PY'
 import json, sys
-out, count, a, b, c = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:])
+out, count, a, b, c, d = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:])
 
 def verdicts(name):
     result = {}
@@ -65,10 +68,16 @@ diff_bc = sorted(i for i in vb if vb[i] != vc.get(i))
 print(f"| setup | seconds | validated tasks / min |")
 print(f"|---|---:|---:|")
 print(f"| A native, whole suite, fresh process, no cache | {a:.1f} | {rate(a):.2f} |")
-print(f"| B wasm, selection, no cache (default) | {b:.1f} | {rate(b):.2f} |")
+print(f"| B wasm (warm workers), selection, no cache (default) | {b:.1f} | {rate(b):.2f} |")
 print(f"| C native, selection, no cache | {c:.1f} | {rate(c):.2f} |")
+if d:
+    print(f"| D wasm, fresh interpreter per run (--cold), selection, no cache | {d:.1f} | {rate(d):.2f} |")
 print()
 print(f"valid: {valid} of {count}; B/A speed-up: {a / b:.2f}x (target >= 10x); wasm/native on the same selected tests (B/C time): {b / c:.2f}x (target <= 1.5x)")
 print(f"verdicts differing A vs B: {len(diff_ab)} {diff_ab[:10]}")
 print(f"verdicts differing B vs C: {len(diff_bc)} {diff_bc[:10]}")
+if d:
+    vd = verdicts("D")
+    diff_bd = sorted(i for i in vb if vb[i] != vd.get(i))
+    print(f"warm workers vs fresh interpreters (B/D time): {b / d:.2f}x; verdicts differing B vs D: {len(diff_bd)} {diff_bd[:10]}")
 PY

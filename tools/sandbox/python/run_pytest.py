@@ -72,13 +72,24 @@ def _inside(path):
     return any(full == root or full.startswith(root.rstrip("/") + "/") for root in ALLOWED_ROOTS)
 
 
+# Where refusals of the current run go; a warm worker reopens it for every run.
+_VIOLATION_LOG = {"file": None, "seen": set()}
+
+
+def _open_violation_log(path):
+    if _VIOLATION_LOG["file"] is not None:
+        _VIOLATION_LOG["file"].close()
+    _VIOLATION_LOG["file"] = open(path, "a", buffering=1) if path else None
+    _VIOLATION_LOG["seen"] = set()
+
+
 def _install_guard():
     roots = ALLOWED_ROOTS + [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.__file__)]
     ALLOWED_ROOTS[:] = sorted({os.path.realpath(root) for root in roots if root})
-    log = open(VIOLATIONS, "a", buffering=1) if VIOLATIONS else None
-    seen = set()
+    _open_violation_log(VIOLATIONS)
 
     def refuse(what):
+        seen, log = _VIOLATION_LOG["seen"], _VIOLATION_LOG["file"]
         if what not in seen and len(seen) < 20:
             seen.add(what)
             if log is not None:
@@ -207,6 +218,13 @@ class LineMap:
             monitoring.register_callback(tool, monitoring.events.LINE, on_line)
             monitoring.set_events(tool, monitoring.events.LINE)
             self._restart = monitoring.restart_events
+
+            def stop():
+                monitoring.set_events(tool, 0)
+                monitoring.register_callback(tool, monitoring.events.LINE, None)
+                monitoring.free_tool_id(tool)
+
+            self.stop = stop
         else:
             def tracer(frame, event, arg):
                 if event == "line":
@@ -215,6 +233,7 @@ class LineMap:
 
             sys.settrace(tracer)
             self._restart = lambda: None
+            self.stop = lambda: sys.settrace(None)
 
     def pytest_runtest_logstart(self, nodeid, location):
         self.current = len(self.tests)
@@ -241,6 +260,9 @@ class LineMap:
 
 
 def main():
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+        return
     repo, args = sys.argv[1], sys.argv[2:]
     _shim_wasi()
     os.chdir(repo)
@@ -260,6 +282,244 @@ def main():
     sys.stdout.flush()
     sys.stderr.flush()
     sys.exit(int(code))
+
+
+DONE = b"\x1esocratic-done "
+READY = b"\x1esocratic-ready\n"
+
+
+class _CappedOutput:
+    """pytest's stdout and stderr during a warm run: a file in the run's /tmp
+    that refuses writes past `cap` bytes, as a full pipe does."""
+
+    def __init__(self, path, cap, full):
+        self.file = open(path, "w", encoding="utf-8", errors="replace")
+        self.full = full
+        self.left = cap
+        self.encoding = "utf-8"
+        self.errors = "replace"
+
+    def write(self, text):
+        data = len(text.encode("utf-8", "replace"))
+        if data > self.left:
+            if self.left >= 0:
+                open(self.full, "w").close()
+            self.left = -1
+            raise OSError(28, "sandbox: output limit")
+        self.left -= data
+        return self.file.write(text)
+
+    def flush(self):
+        self.file.flush()
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        import io
+
+        raise io.UnsupportedOperation("no file descriptor")
+
+    def close(self):
+        self.file.close()
+
+
+def _is_repository_module(module, roots):
+    where = getattr(module, "__file__", None) or ""
+    paths = list(getattr(module, "__path__", None) or [])
+    return any(p.startswith(roots) for p in [where, *paths] if isinstance(p, str))
+
+
+class _Baseline:
+    """The interpreter-wide state a warm worker puts back before every run:
+    what the code under test, its tests and conftests may change in modules
+    that outlive a run (the import system, line caches, logging, warnings)."""
+
+    def __init__(self):
+        import copyreg
+        import logging
+        import warnings
+
+        self.modules = set(sys.modules)
+        self.path = list(sys.path)
+        self.meta_path = list(sys.meta_path)
+        self.path_hooks = list(sys.path_hooks)
+        self.environ = dict(os.environ)
+        self.recursion = sys.getrecursionlimit()
+        self.hooks = (sys.excepthook, sys.displayhook)
+        self.warning_filters = list(warnings.filters)
+        self.dispatch_table = dict(copyreg.dispatch_table)
+        self.loggers = set(logging.Logger.manager.loggerDict)
+        root = logging.getLogger()
+        self.root_logging = (list(root.handlers), root.level, list(root.filters))
+        self.logging_disable = logging.root.manager.disable
+
+    def restore(self, repo):
+        import copyreg
+        import gc
+        import importlib
+        import linecache
+        import logging
+        import warnings
+
+        # Everything imported since the baseline goes, not only the code under
+        # test: a fresh interpreter has not imported it either, and tests see
+        # the difference (six's lazy modules, the class counter of attrs).
+        roots = (repo.rstrip("/") + "/", "/tmp/")
+        for name, module in list(sys.modules.items()):
+            if name not in self.modules or _is_repository_module(module, roots):
+                sys.modules.pop(name, None)
+                # `from logging import handlers` reads the parent's attribute.
+                parent, _, child = name.rpartition(".")
+                if parent in sys.modules and getattr(sys.modules[parent], child, None) is module:
+                    try:
+                        delattr(sys.modules[parent], child)
+                    except AttributeError:
+                        pass
+        sys.path[:] = [repo] + self.path
+        sys.meta_path[:] = self.meta_path
+        sys.path_hooks[:] = self.path_hooks
+        sys.path_importer_cache.clear()
+        importlib.invalidate_caches()
+        linecache.clearcache()
+        os.environ.clear()
+        os.environ.update(self.environ)
+        sys.setrecursionlimit(self.recursion)
+        sys.excepthook, sys.displayhook = self.hooks
+        warnings.filters[:] = self.warning_filters
+        warnings._filters_mutated()
+        copyreg.dispatch_table.clear()
+        copyreg.dispatch_table.update(self.dispatch_table)
+        manager = logging.Logger.manager
+        for name in set(manager.loggerDict) - self.loggers:
+            del manager.loggerDict[name]
+        root = logging.getLogger()
+        handlers, level, filters = self.root_logging
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        root.filters[:] = filters
+        logging.disable(self.logging_disable)
+        gc.collect()
+        os.chdir(repo)
+
+
+def _memoize_compilation():
+    """Compiling Python source is slow under WASI, and a working copy is a fresh
+    copy every run, so no bytecode cache survives from one run to the next. The
+    worker keeps the code objects of the sources it compiled (the code under test)
+    and of the test files pytest rewrote, keyed by path and content: the same
+    bytes compile to the same code."""
+    import hashlib
+    from importlib import machinery
+
+    from _pytest.assertion import rewrite
+
+    cache = {}
+
+    def memoized(key, compile_it):
+        code = cache.get(key)
+        if code is None:
+            if len(cache) > 20000:
+                cache.clear()
+            code = cache[key] = compile_it()
+        return code
+
+    source_to_code = machinery.SourceFileLoader.source_to_code
+
+    def cached_source_to_code(self, data, path, *rest, **kwargs):
+        key = ("source", str(path), hashlib.sha256(bytes(data)).digest(), rest, tuple(sorted(kwargs.items())))
+        return memoized(key, lambda: source_to_code(self, data, path, *rest, **kwargs))
+
+    machinery.SourceFileLoader.source_to_code = cached_source_to_code
+
+    rewrite_test = rewrite._rewrite_test
+
+    def cached_rewrite_test(fn, config):
+        source = fn.read_bytes()
+        key = ("rewrite", str(fn), hashlib.sha256(source).digest(), config.getini("enable_assertion_pass_hook"))
+        return memoized(key, lambda: rewrite_test(fn, config))
+
+    rewrite._rewrite_test = cached_rewrite_test
+
+
+def _warm_up(pytest):
+    """One empty session, so that pytest's plugins (its own and those of the
+    test dependencies) are loaded into the baseline, as every run loads them."""
+    import io
+
+    tmp = os.environ.get("TMPDIR", "/tmp")
+    empty = os.path.join(tmp, ".socratic-warm-up")
+    os.makedirs(empty, exist_ok=True)
+    os.chdir(tmp)  # under WASI the guest starts in "/", which pytest cannot return to
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = io.StringIO()
+    try:
+        pytest.main(["--collect-only", "-q", *_WARM_UP_FLAGS, empty])
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+        os.rmdir(empty)
+
+
+_WARM_UP_FLAGS = ["-p", "no:faulthandler", "-p", "no:cacheprovider", "--capture=sys"]
+
+
+def serve():
+    """`run_pytest.py --serve`: a warm worker. pytest is imported once; then each
+    line of stdin is a run, `{"id", "repo", "args", "env", "output", "output_full",
+    "output_cap"}`, answered on stdout by a line that starts with DONE, the id and
+    pytest's exit code, once the run's report files are written. Before every run the modules
+    of the working copy and of its tests are forgotten, so they are imported
+    afresh from the files the host put there, and the state in `_Baseline` is
+    put back."""
+    import json
+
+    _shim_wasi()
+    import pytest
+
+    _install_guard()
+    _memoize_compilation()
+    _warm_up(pytest)
+    baseline = _Baseline()
+    protocol = sys.stdout.buffer
+    real_stdout, real_stderr = sys.stdout, sys.stderr
+    protocol.write(READY)
+    protocol.flush()
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        repo = request["repo"]
+        baseline.restore(repo)
+        os.environ.update(request.get("env", {}))
+        _open_violation_log(os.environ.get("SANDBOX_VIOLATIONS"))
+        output = _CappedOutput(request["output"], request["output_cap"], request["output_full"])
+        sys.stdout = sys.stderr = output
+        plugins = []
+        line_map = os.environ.get("SANDBOX_LINEMAP")
+        try:
+            if line_map:
+                plugin = LineMap(repo, line_map)
+                plugin.start()
+                plugins.append(plugin)
+            code = int(pytest.main(request["args"], plugins=plugins))
+        except BaseException:  # a broken session must not end the worker
+            import traceback
+
+            try:
+                traceback.print_exc(file=output)
+            except OSError:
+                pass
+            code = 3
+        finally:
+            for plugin in plugins:
+                plugin.stop()
+            sys.stdout, sys.stderr = real_stdout, real_stderr
+            try:
+                output.close()
+            except OSError:
+                pass
+        if _VIOLATION_LOG["file"] is not None:
+            _VIOLATION_LOG["file"].flush()
+        protocol.write(b"\n" + DONE + f"{request['id']} {code}\n".encode())
+        protocol.flush()
 
 
 if __name__ == "__main__":

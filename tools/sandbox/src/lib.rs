@@ -26,6 +26,8 @@ pub mod native;
 pub use patches as patch;
 pub mod testbed;
 #[cfg(feature = "wasm")]
+mod warm;
+#[cfg(feature = "wasm")]
 pub mod wasm;
 
 pub use line_map::{LineMap, Selection};

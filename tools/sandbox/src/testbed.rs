@@ -48,6 +48,7 @@ pub fn make_executor(
     kind: ExecutorKind,
     workdir: &Path,
     cache_dir: &Path,
+    cold: bool,
 ) -> anyhow::Result<Box<dyn Executor>> {
     let site_packages = workdir.join("site-packages");
     Ok(match kind {
@@ -56,6 +57,7 @@ pub fn make_executor(
             python_wasm: workdir.join("python/python.wasm"),
             site_packages,
             cache_dir: cache_dir.join("sandbox"),
+            warm: !cold,
         })?),
         #[cfg(not(feature = "wasm"))]
         ExecutorKind::Wasm => anyhow::bail!(
@@ -95,6 +97,11 @@ pub struct TestBedArgs {
     /// Do not read or write cached test results
     #[arg(long)]
     pub no_cache: bool,
+    /// wasm: start a fresh interpreter for every test run instead of reusing warm workers
+    /// (one interpreter serving many runs; about 4x faster per run). Verdicts are the same;
+    /// results are cached apart
+    #[arg(long)]
+    pub cold: bool,
 }
 
 impl TestBedArgs {
@@ -109,7 +116,7 @@ impl TestBedArgs {
     pub fn test_bed(&self) -> anyhow::Result<TestBed> {
         let cache_dir = self.workdir.join("cache");
         Ok(TestBed::new(
-            make_executor(self.executor, &self.workdir, &cache_dir)?,
+            make_executor(self.executor, &self.workdir, &cache_dir, self.cold)?,
             ResultCache::new((!self.no_cache).then(|| cache_dir.join("test-results"))),
             Limits {
                 timeout: std::time::Duration::from_secs(self.timeout),

@@ -1,6 +1,7 @@
 //! The default executor: CPython for WASI (`python.wasm`) inside wasmtime.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -12,6 +13,7 @@ use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
+use crate::warm::{self, WarmWorker};
 use crate::{
     Executor, JUNIT_FILE, LINE_MAP_FILE, Limits, PYTEST_FLAGS, RunEnd, TestRequest, TestRun,
     VIOLATIONS_FILE, driver_dir, finish_run, hex, tail_text,
@@ -26,7 +28,7 @@ const TICK: Duration = Duration::from_millis(10);
 
 /// Output the guest may write before it is stopped, per stream. Only the tail of
 /// [`crate::Limits::output_bytes`] is kept in the result.
-const OUTPUT_HARD_CAP: usize = 16 << 20;
+pub(crate) const OUTPUT_HARD_CAP: usize = 16 << 20;
 
 /// Where the pieces of the guest come from.
 #[derive(Debug, Clone)]
@@ -37,21 +39,26 @@ pub struct WasmConfig {
     pub site_packages: PathBuf,
     /// Compiled modules and the driver script are kept here.
     pub cache_dir: PathBuf,
+    /// Run tests in warm workers (one interpreter serves many runs, see
+    /// [`crate::warm`]) instead of a fresh interpreter per run.
+    pub warm: bool,
 }
 
-struct Guest {
-    wasi: WasiP1Ctx,
-    limits: StoreLimits,
+pub(crate) struct Guest {
+    pub(crate) wasi: WasiP1Ctx,
+    pub(crate) limits: StoreLimits,
 }
 
 /// Runs pytest inside CPython for WASI. Cheap to share across threads: one
-/// engine, one compiled module, one watchdog thread.
+/// engine, one compiled module, one watchdog thread, and idle warm workers.
 pub struct WasmExecutor {
     engine: Engine,
     pre: InstancePre<Guest>,
-    site_packages: PathBuf,
-    driver_dir: PathBuf,
+    pub(crate) site_packages: PathBuf,
+    pub(crate) driver_dir: PathBuf,
     fingerprint: String,
+    /// Idle warm workers; `None` when every run gets a fresh interpreter.
+    workers: Option<Mutex<Vec<WarmWorker>>>,
 }
 
 impl WasmExecutor {
@@ -91,11 +98,13 @@ impl WasmExecutor {
             pre,
             site_packages: config.site_packages.clone(),
             fingerprint: format!(
-                "wasm-{}-{}",
+                "wasm-{}{}-{}",
+                if config.warm { "warm-" } else { "" },
                 &digest[..16],
                 driver_dir.file_name().unwrap_or_default().to_string_lossy()
             ),
             driver_dir,
+            workers: config.warm.then(|| Mutex::new(Vec::new())),
         };
         executor.precompile_site_packages(&digest)?;
         Ok(executor)
@@ -112,29 +121,44 @@ impl Executor for WasmExecutor {
     }
 
     fn run(&self, request: &TestRequest) -> anyhow::Result<TestRun> {
-        let tmp = tempfile::tempdir().context("cannot create the guest's /tmp")?;
-        let mut args: Vec<String> = vec![
-            "python".into(),
-            "/sandbox/run_pytest.py".into(),
-            "/repo".into(),
-        ];
-        args.extend(request.pytest_args.iter().cloned());
-        args.extend(PYTEST_FLAGS.iter().map(|flag| flag.to_string()));
-        args.push(format!("--junitxml=/tmp/{JUNIT_FILE}"));
-        args.extend(["-o".into(), "log_file=/tmp/pytest.log".into()]);
-        let mounts = [
-            (request.repo_dir.as_path(), "/repo", FsPerms::ReadWrite),
-            (self.site_packages.as_path(), "/site", FsPerms::ReadOnly),
-            (self.driver_dir.as_path(), "/sandbox", FsPerms::ReadOnly),
-            (tmp.path(), "/tmp", FsPerms::ReadWrite),
-        ];
+        let mut pytest_args = request.pytest_args.clone();
+        pytest_args.extend(PYTEST_FLAGS.iter().map(|flag| flag.to_string()));
+        pytest_args.push(format!("--junitxml=/tmp/{JUNIT_FILE}"));
+        pytest_args.extend(["-o".into(), "log_file=/tmp/pytest.log".into()]);
         let line_map = format!("/tmp/{LINE_MAP_FILE}");
         let extra_env: Vec<(&str, &str)> = if request.trace_lines {
             vec![("SANDBOX_LINEMAP", line_map.as_str())]
         } else {
             Vec::new()
         };
-        let guest = self.run_guest(&args, &mounts, &extra_env, &request.limits)?;
+        match &self.workers {
+            Some(workers) => self.run_warm(workers, request, &pytest_args, &extra_env),
+            None => self.run_fresh(request, &pytest_args, &extra_env),
+        }
+    }
+}
+
+impl WasmExecutor {
+    fn run_fresh(
+        &self,
+        request: &TestRequest,
+        pytest_args: &[String],
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<TestRun> {
+        let tmp = tempfile::tempdir().context("cannot create the guest's /tmp")?;
+        let mut args: Vec<String> = vec![
+            "python".into(),
+            "/sandbox/run_pytest.py".into(),
+            "/repo".into(),
+        ];
+        args.extend(pytest_args.iter().cloned());
+        let mounts = [
+            (request.repo_dir.as_path(), "/repo", FsPerms::ReadWrite),
+            (self.site_packages.as_path(), "/site", FsPerms::ReadOnly),
+            (self.driver_dir.as_path(), "/sandbox", FsPerms::ReadOnly),
+            (tmp.path(), "/tmp", FsPerms::ReadWrite),
+        ];
+        let guest = self.run_guest(&args, &mounts, extra_env, &request.limits)?;
         finish_run(
             request,
             tmp.path(),
@@ -142,6 +166,53 @@ impl Executor for WasmExecutor {
             guest.duration,
             &guest.output,
         )
+    }
+}
+
+impl WasmExecutor {
+    /// Runs the request in an idle warm worker with the same memory cap, or in a
+    /// new one (also when the idle one turns out to be gone). Healthy workers go
+    /// back to the pool; one that hit a limit, crashed or served
+    /// [`warm::MAX_RUNS`] runs is dropped.
+    fn run_warm(
+        &self,
+        workers: &Mutex<Vec<WarmWorker>>,
+        request: &TestRequest,
+        pytest_args: &[String],
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<TestRun> {
+        let memory = request.limits.memory_bytes;
+        let idle = {
+            let mut idle = workers
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            idle.iter()
+                .position(|worker| worker.memory_bytes == memory)
+                .map(|at| idle.swap_remove(at))
+        };
+        let mut worker = match idle {
+            Some(worker) => worker,
+            None => WarmWorker::start(self, &self.pre, memory)?,
+        };
+        let run = match worker.run(request, pytest_args, extra_env) {
+            Ok(run) => run,
+            Err(error) => {
+                tracing::debug!("warm worker unusable ({error:#}); starting another");
+                worker = WarmWorker::start(self, &self.pre, memory)?;
+                worker.run(request, pytest_args, extra_env)?
+            }
+        };
+        if worker.alive && worker.runs < warm::MAX_RUNS {
+            workers
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(worker);
+        }
+        Ok(run)
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
     }
 }
 
@@ -163,27 +234,8 @@ impl WasmExecutor {
     ) -> anyhow::Result<GuestRun> {
         let stdout = MemoryOutputPipe::new(OUTPUT_HARD_CAP);
         let stderr = MemoryOutputPipe::new(OUTPUT_HARD_CAP);
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.args(args)
-            .envs(&[
-                ("PYTHONPATH", "/sandbox:/site"),
-                ("SANDBOX_ALLOWED", "/repo:/site:/sandbox:/tmp"),
-                ("SANDBOX_VIOLATIONS", &format!("/tmp/{VIOLATIONS_FILE}")),
-                ("PYTHONHASHSEED", "0"),
-                ("HOME", "/tmp"),
-                ("TMPDIR", "/tmp"),
-                ("USER", "sandbox"),
-                ("LANG", "C.UTF-8"),
-            ])
-            .envs(extra_env)
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_blocking_current_thread(true);
-        for (host, guest, perms) in mounts {
-            wasi.preopened_dir(host, guest, *perms)
-                .map_err(anyhow::Error::from)
-                .with_context(|| format!("cannot mount {} at {guest}", host.display()))?;
-        }
+        let mut wasi = self.wasi_builder(args, mounts, extra_env)?;
+        wasi.stdout(stdout.clone()).stderr(stderr.clone());
         let store_limits = StoreLimitsBuilder::new()
             .memory_size(limits.memory_bytes)
             .trap_on_grow_failure(true)
@@ -226,6 +278,36 @@ impl WasmExecutor {
             duration,
             output,
         })
+    }
+
+    /// The guest's arguments, environment and mounts; no inherited environment,
+    /// no network. Standard streams are the caller's to set.
+    pub(crate) fn wasi_builder(
+        &self,
+        args: &[String],
+        mounts: &[(&Path, &str, FsPerms)],
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<WasiCtxBuilder> {
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.args(args)
+            .envs(&[
+                ("PYTHONPATH", "/sandbox:/site"),
+                ("SANDBOX_ALLOWED", "/repo:/site:/sandbox:/tmp"),
+                ("SANDBOX_VIOLATIONS", &format!("/tmp/{VIOLATIONS_FILE}")),
+                ("PYTHONHASHSEED", "0"),
+                ("HOME", "/tmp"),
+                ("TMPDIR", "/tmp"),
+                ("USER", "sandbox"),
+                ("LANG", "C.UTF-8"),
+            ])
+            .envs(extra_env)
+            .allow_blocking_current_thread(true);
+        for (host, guest, perms) in mounts {
+            wasi.preopened_dir(host, guest, *perms)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("cannot mount {} at {guest}", host.display()))?;
+        }
+        Ok(wasi)
     }
 
     /// Compiles the test dependencies to CPython 3.12 bytecode once (the host
@@ -271,7 +353,7 @@ impl WasmExecutor {
 }
 
 /// Names how a guest that did not return normally ended.
-fn classify(error: &anyhow::Error, output_len: usize) -> RunEnd {
+pub(crate) fn classify(error: &anyhow::Error, output_len: usize) -> RunEnd {
     if let Some(exit) = error.downcast_ref::<I32Exit>() {
         return RunEnd::Exited(exit.0);
     }

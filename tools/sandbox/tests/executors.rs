@@ -22,17 +22,27 @@ fn workdir() -> PathBuf {
     dir
 }
 
+fn wasm_executor(warm: bool) -> WasmExecutor {
+    let work = workdir();
+    WasmExecutor::new(&WasmConfig {
+        python_wasm: work.join("python/python.wasm"),
+        site_packages: work.join("site-packages"),
+        cache_dir: work.join("cache/sandbox"),
+        warm,
+    })
+    .unwrap()
+}
+
+/// A fresh interpreter per run.
 fn wasm() -> &'static WasmExecutor {
     static EXECUTOR: OnceLock<WasmExecutor> = OnceLock::new();
-    EXECUTOR.get_or_init(|| {
-        let work = workdir();
-        WasmExecutor::new(&WasmConfig {
-            python_wasm: work.join("python/python.wasm"),
-            site_packages: work.join("site-packages"),
-            cache_dir: work.join("cache/sandbox"),
-        })
-        .unwrap()
-    })
+    EXECUTOR.get_or_init(|| wasm_executor(false))
+}
+
+/// Warm workers, one interpreter for many runs (the default of the stages).
+fn warm() -> &'static WasmExecutor {
+    static EXECUTOR: OnceLock<WasmExecutor> = OnceLock::new();
+    EXECUTOR.get_or_init(|| wasm_executor(true))
 }
 
 fn native() -> NativeExecutor {
@@ -61,14 +71,22 @@ fn host_home() -> PathBuf {
 }
 
 fn executors() -> Vec<Box<dyn Executor>> {
-    vec![Box::new(WasmRef(wasm())), Box::new(native())]
+    vec![
+        Box::new(WasmRef(wasm())),
+        Box::new(WasmRef(warm())),
+        Box::new(native()),
+    ]
 }
 
 struct WasmRef(&'static WasmExecutor);
 
 impl Executor for WasmRef {
     fn name(&self) -> &'static str {
-        self.0.name()
+        if self.0.fingerprint().starts_with("wasm-warm") {
+            "wasm (warm)"
+        } else {
+            "wasm"
+        }
     }
     fn fingerprint(&self) -> String {
         self.0.fingerprint()
@@ -280,7 +298,8 @@ fn a_real_suite_gives_the_same_verdicts_under_both_executors() {
     let cmd = "pytest toolz/tests/test_itertoolz.py -o pythonpath=.";
     let mut verdicts = Vec::new();
     for executor in executors() {
-        for buggy in [false, true] {
+        // Clean, buggy, clean again: a warm worker must not carry the bug over.
+        for buggy in [false, true, false] {
             let copy = tempfile::tempdir().unwrap();
             copy_tree(&source, copy.path()).unwrap();
             if buggy {
@@ -319,16 +338,58 @@ fn a_real_suite_gives_the_same_verdicts_under_both_executors() {
                     executor.name()
                 );
             }
-            verdicts.push(((executor.name(), buggy), run.outcomes));
+            verdicts.push((executor.name(), buggy, run.outcomes));
         }
     }
+    for (name, buggy, outcomes) in &verdicts {
+        let (reference, _, expected) = verdicts.iter().find(|(_, b, _)| b == buggy).unwrap();
+        assert_eq!(
+            outcomes,
+            expected,
+            "{} verdicts differ between {reference} and {name}",
+            if *buggy { "buggy" } else { "clean" }
+        );
+    }
+}
+
+/// A warm worker that hit a limit is replaced: the next run gets a working one.
+#[test]
+fn a_warm_executor_runs_on_after_a_run_that_hit_a_limit() {
+    let repo = mini_repo(&[
+        (
+            "test_loop.py",
+            "def test_forever():\n    while True:\n        pass\n",
+        ),
+        ("test_ok.py", "def test_ok():\n    assert 1 + 1 == 2\n"),
+    ]);
+    let executor = warm();
+    let first = executor
+        .run(&request(
+            repo.path(),
+            "pytest test_ok.py",
+            Duration::from_secs(60),
+        ))
+        .unwrap();
+    assert_eq!(first.end, RunEnd::Exited(0), "{}", first.output);
+    let runaway = executor
+        .run(&request(
+            repo.path(),
+            "pytest test_loop.py",
+            Duration::from_secs(3),
+        ))
+        .unwrap();
+    assert_eq!(runaway.end, RunEnd::TimedOut, "{}", runaway.output);
+    let after = executor
+        .run(&request(
+            repo.path(),
+            "pytest test_ok.py",
+            Duration::from_secs(60),
+        ))
+        .unwrap();
+    assert_eq!(after.end, RunEnd::Exited(0), "{}", after.output);
     assert_eq!(
-        verdicts[0].1, verdicts[2].1,
-        "clean verdicts differ between wasm and native"
-    );
-    assert_eq!(
-        verdicts[1].1, verdicts[3].1,
-        "buggy verdicts differ between wasm and native"
+        after.outcomes,
+        BTreeMap::from([("test_ok.py::test_ok".to_string(), TestOutcome::Passed)])
     );
 }
 
@@ -343,6 +404,7 @@ fn load_error(interpreter: Option<&[u8]>) -> String {
         python_wasm: dir.path().join("python.wasm"),
         site_packages: dir.path().to_path_buf(),
         cache_dir: dir.path().to_path_buf(),
+        warm: true,
     })
     .err()
     .unwrap();

@@ -137,7 +137,13 @@ fn rerun_with(task: &Task, model_patch: &str) -> BTreeMap<String, TestOutcome> {
         changes.get_mut(&path).unwrap().1 = new;
     }
     let bed = TestBed::new(
-        make_executor(ExecutorKind::Wasm, &workdir(), &workdir().join("cache")).unwrap(),
+        make_executor(
+            ExecutorKind::Wasm,
+            &workdir(),
+            &workdir().join("cache"),
+            false,
+        )
+        .unwrap(),
         ResultCache::new(None),
         Limits::default(),
     );
