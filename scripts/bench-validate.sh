@@ -2,7 +2,8 @@
 # Benchmark of the execution gate (issue 3): validated tasks per minute for
 #   A  the naive reference: native executor, whole suite, a fresh process per run, no cache
 #   B  the default: wasm executor (warm workers), test selection, no result cache
-#   C  native executor with selection, no cache (wasm vs native on the same selected tests)
+#   C  native executor (warm workers) with selection, no cache (wasm vs native on the same
+#      selected tests)
 #   D  (COLD=1 only) B with a fresh interpreter per run (`--cold`)
 # on the same N candidates from `task-gen --strategy random`, and how many verdicts differ.
 #
@@ -37,7 +38,7 @@ run() { # name, then task-validate flags
 }
 
 echo "bench-validate: $count candidates (seed $seed), $jobs jobs, $profile build" >&2
-secs_a=$(run A --executor native --full)
+secs_a=$(run A --executor native --full --cold)
 secs_b=$(run B)
 secs_c=$(run C --executor native)
 secs_d=0
@@ -69,7 +70,7 @@ print(f"| setup | seconds | validated tasks / min |")
 print(f"|---|---:|---:|")
 print(f"| A native, whole suite, fresh process, no cache | {a:.1f} | {rate(a):.2f} |")
 print(f"| B wasm (warm workers), selection, no cache (default) | {b:.1f} | {rate(b):.2f} |")
-print(f"| C native, selection, no cache | {c:.1f} | {rate(c):.2f} |")
+print(f"| C native (warm workers), selection, no cache | {c:.1f} | {rate(c):.2f} |")
 if d:
     print(f"| D wasm, fresh interpreter per run (--cold), selection, no cache | {d:.1f} | {rate(d):.2f} |")
 print()

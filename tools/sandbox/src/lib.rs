@@ -25,7 +25,6 @@ pub mod line_map;
 pub mod native;
 pub use patches as patch;
 pub mod testbed;
-#[cfg(feature = "wasm")]
 mod warm;
 #[cfg(feature = "wasm")]
 pub mod wasm;

@@ -5,12 +5,15 @@ use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::warm::{
+    Deadline, GuestPaths, Interpreter, START_LIMIT, WarmWorker, WorkerPool, worker_dirs,
+};
 use crate::{
     Executor, JUNIT_FILE, LINE_MAP_FILE, PYTEST_FLAGS, RunEnd, TestRequest, TestRun,
     VIOLATIONS_FILE, driver_dir, finish_run,
@@ -25,15 +28,60 @@ pub struct NativeExecutor {
     site_packages: PathBuf,
     driver: PathBuf,
     bwrap: Option<PathBuf>,
+    /// Idle warm workers; `None` when every run gets a fresh process.
+    workers: Option<WorkerPool>,
+    spawner: Spawner,
+}
+
+/// Starts worker processes from a thread that lives as long as the executor: a
+/// process dies with the thread that started it (`PR_SET_PDEATHSIG`), and a worker
+/// outlives the stage thread that asked for it.
+struct Spawner {
+    requests: Mutex<Option<mpsc::Sender<SpawnRequest>>>,
+}
+
+type SpawnRequest = (
+    Command,
+    mpsc::SyncSender<std::io::Result<std::process::Child>>,
+);
+
+impl Spawner {
+    fn spawn(&self, command: Command) -> std::io::Result<std::process::Child> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        {
+            let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+            let sender = requests.get_or_insert_with(|| {
+                let (sender, receiver) = mpsc::channel::<SpawnRequest>();
+                std::thread::Builder::new()
+                    .name("worker-spawner".into())
+                    .spawn(move || {
+                        for (mut command, reply) in receiver {
+                            let _ = reply.send(command.spawn());
+                        }
+                    })
+                    .expect("spawn the worker spawner thread");
+                sender
+            });
+            sender
+                .send((command, reply))
+                .map_err(|_| std::io::Error::other("the worker spawner is gone"))?;
+        }
+        answer
+            .recv()
+            .map_err(|_| std::io::Error::other("the worker spawner is gone"))?
+    }
 }
 
 impl NativeExecutor {
     /// `python` is the host interpreter (e.g. `python3`); `site_packages` holds
-    /// the test dependencies; the driver script is kept in `cache_dir`.
+    /// the test dependencies; the driver script is kept in `cache_dir`. `warm`:
+    /// runs go to warm worker processes (see [`crate::warm`]) instead of a fresh
+    /// process each.
     pub fn new(
         python: &Path,
         site_packages: &Path,
         cache_dir: &Path,
+        warm: bool,
     ) -> anyhow::Result<NativeExecutor> {
         let driver = driver_dir(cache_dir)?.join("run_pytest.py");
         let bwrap = find_in_path("bwrap");
@@ -53,17 +101,43 @@ impl NativeExecutor {
             site_packages: absolute(site_packages)?,
             driver: absolute(&driver)?,
             bwrap,
+            workers: warm.then(WorkerPool::default),
+            spawner: Spawner {
+                requests: Mutex::new(None),
+            },
         })
     }
 
+    /// pytest on `request` in a fresh process.
     fn command(&self, request: &TestRequest, tmp: &Path) -> Command {
+        let mut args: Vec<std::ffi::OsString> = vec![request.repo_dir.clone().into()];
+        args.extend(request.pytest_args.iter().map(Into::into));
+        args.extend(PYTEST_FLAGS.iter().map(Into::into));
+        args.push(format!("--junitxml={}", tmp.join(JUNIT_FILE).display()).into());
+        args.push("-o".into());
+        args.push(format!("log_file={}", tmp.join("pytest.log").display()).into());
+        let mut command = self.driver_command(&request.repo_dir, tmp, args);
+        if request.trace_lines {
+            command.env("SANDBOX_LINEMAP", tmp.join(LINE_MAP_FILE));
+        }
+        limit(
+            &mut command,
+            request.limits.memory_bytes,
+            Some(request.limits.timeout.as_secs().saturating_add(1)),
+        );
+        command
+    }
+
+    /// The driver with `args`, inside bwrap when installed, seeing `repo` and
+    /// `tmp` read-write, with no environment but the sandbox's.
+    fn driver_command(&self, repo: &Path, tmp: &Path, args: Vec<std::ffi::OsString>) -> Command {
         let mut argv: Vec<std::ffi::OsString> = Vec::new();
         if let Some(bwrap) = &self.bwrap {
             argv.push(bwrap.into());
             for arg in ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"] {
                 argv.push(arg.into());
             }
-            for dir in [request.repo_dir.as_path(), tmp] {
+            for dir in [repo, tmp] {
                 argv.extend(["--bind".into(), dir.into(), dir.into()]);
             }
             for arg in ["--unshare-net", "--unshare-pid", "--die-with-parent", "--"] {
@@ -72,25 +146,15 @@ impl NativeExecutor {
         }
         argv.push(self.python.clone().into());
         argv.push(self.driver.clone().into());
-        argv.push(request.repo_dir.clone().into());
-        argv.extend(request.pytest_args.iter().map(Into::into));
-        argv.extend(PYTEST_FLAGS.iter().map(Into::into));
-        argv.push(format!("--junitxml={}", tmp.join(JUNIT_FILE).display()).into());
-        argv.push("-o".into());
-        argv.push(format!("log_file={}", tmp.join("pytest.log").display()).into());
+        argv.extend(args);
 
         let driver_dir = self.driver.parent().unwrap_or(Path::new("/"));
-        let allowed = std::env::join_paths([
-            request.repo_dir.as_path(),
-            &self.site_packages,
-            driver_dir,
-            tmp,
-        ])
-        .unwrap_or_default();
+        let allowed =
+            std::env::join_paths([repo, &self.site_packages, driver_dir, tmp]).unwrap_or_default();
         let mut command = Command::new(&argv[0]);
         command
             .args(&argv[1..])
-            .current_dir(&request.repo_dir)
+            .current_dir(repo)
             .env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("PYTHONPATH", &self.site_packages)
@@ -106,38 +170,152 @@ impl NativeExecutor {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        if request.trace_lines {
-            command.env("SANDBOX_LINEMAP", tmp.join(LINE_MAP_FILE));
-        }
-        let memory = request.limits.memory_bytes as libc::rlim_t;
-        let cpu = request.limits.timeout.as_secs().saturating_add(1) as libc::rlim_t;
-        let parent = std::process::id() as libc::pid_t;
-        // SAFETY: only async-signal-safe calls (prctl, getppid, setrlimit) between fork
-        // and exec.
-        unsafe {
-            command.pre_exec(move || {
-                // The child leads its own process group, so a killed stage would leave it
-                // running; it dies with the thread that started it, which waits for it.
-                #[cfg(target_os = "linux")]
-                {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    if libc::getppid() != parent {
-                        return Err(std::io::Error::other(
-                            "the stage died while starting pytest",
-                        ));
-                    }
-                }
-                set_limit(libc::RLIMIT_AS, memory)?;
-                set_limit(libc::RLIMIT_CPU, cpu)?;
-                set_limit(libc::RLIMIT_NOFILE, 1024)?;
-                set_limit(libc::RLIMIT_NPROC, 512)?;
-                set_limit(libc::RLIMIT_CORE, 0)?;
-                Ok(())
-            });
-        }
         command
+    }
+
+    /// A warm worker: the driver serving runs in a process of its own, with
+    /// address space capped at `memory_bytes` and no CPU-time limit (its runs are
+    /// timed by the wall clock).
+    fn start_worker(&self, memory_bytes: usize) -> anyhow::Result<WarmWorker> {
+        let dirs = worker_dirs()?;
+        let guest = GuestPaths {
+            repo: dirs.0.path().to_string_lossy().into_owned(),
+            tmp: dirs.1.path().to_string_lossy().into_owned(),
+        };
+        let mut command = self.driver_command(dirs.0.path(), dirs.1.path(), vec!["--serve".into()]);
+        command.stdin(Stdio::piped());
+        limit(&mut command, memory_bytes, None);
+        let mut child = self
+            .spawner
+            .spawn(command)
+            .with_context(|| format!("cannot start {}", self.python.display()))?;
+        let requests = child.stdin.take().expect("piped");
+        let replies = child.stdout.take().expect("piped");
+        let stderr = capture(child.stderr.take().expect("piped"), Arc::default());
+        let deadline = Deadline::new(START_LIMIT);
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let group = child.id() as libc::pid_t;
+        let watchdog = {
+            let (deadline, timed_out) = (deadline.clone(), timed_out.clone());
+            let stopped = Arc::new(AtomicBool::new(false));
+            let flag = stopped.clone();
+            std::thread::spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    if deadline.passed() {
+                        timed_out.store(true, Ordering::Relaxed);
+                        // SAFETY: signals the process group that the child leads.
+                        unsafe { libc::kill(-group, libc::SIGKILL) };
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            });
+            stopped
+        };
+        WarmWorker::new(
+            Box::new(requests),
+            Box::new(replies),
+            Box::new(NativeInterpreter {
+                child,
+                stderr: Some(stderr),
+                timed_out,
+                watchdog,
+            }),
+            deadline,
+            dirs,
+            guest,
+            memory_bytes,
+            "native python",
+        )
+    }
+}
+
+/// A warm worker's process.
+struct NativeInterpreter {
+    child: std::process::Child,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+    /// Set by the watchdog when it killed the process at the deadline.
+    timed_out: Arc<AtomicBool>,
+    /// Tells the watchdog to end.
+    watchdog: Arc<AtomicBool>,
+}
+
+impl Interpreter for NativeInterpreter {
+    fn stop(&mut self) -> (RunEnd, Vec<u8>) {
+        self.watchdog.store(true, Ordering::Relaxed);
+        let group = self.child.id() as libc::pid_t;
+        let status = match self.child.try_wait() {
+            Ok(Some(status)) => Some(status),
+            _ => {
+                // SAFETY: signals the process group that the child leads.
+                unsafe { libc::kill(-group, libc::SIGKILL) };
+                self.child.wait().ok()
+            }
+        };
+        // SAFETY: as above; grandchildren go with the group.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+        let err = self
+            .stderr
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default();
+        let end = if self.timed_out.load(Ordering::Relaxed) {
+            RunEnd::TimedOut
+        } else {
+            match status {
+                Some(status) => ended(status),
+                None => RunEnd::Crashed("the worker process was lost".into()),
+            }
+        };
+        (end, err)
+    }
+}
+
+/// How a process that was not stopped by the host ended.
+fn ended(status: std::process::ExitStatus) -> RunEnd {
+    use std::os::unix::process::ExitStatusExt;
+    match status.code() {
+        Some(code) => RunEnd::Exited(code),
+        None => match status.signal() {
+            Some(libc::SIGXCPU) => RunEnd::TimedOut,
+            Some(signal) => RunEnd::Crashed(format!("killed by signal {signal}")),
+            None => RunEnd::Crashed("ended without a status".into()),
+        },
+    }
+}
+
+/// Resource limits of a test process (address space, CPU seconds when given,
+/// files, processes, no core dumps); it dies with the thread that started it.
+fn limit(command: &mut Command, memory_bytes: usize, cpu_seconds: Option<u64>) {
+    let memory = memory_bytes as libc::rlim_t;
+    let cpu = cpu_seconds.map(|seconds| seconds as libc::rlim_t);
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: only async-signal-safe calls (prctl, getppid, setrlimit) between fork
+    // and exec.
+    unsafe {
+        command.pre_exec(move || {
+            // The child leads its own process group, so a killed stage would leave it
+            // running; it dies with the thread that started it, which waits for it.
+            #[cfg(target_os = "linux")]
+            {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other(
+                        "the stage died while starting pytest",
+                    ));
+                }
+            }
+            set_limit(libc::RLIMIT_AS, memory)?;
+            if let Some(cpu) = cpu {
+                set_limit(libc::RLIMIT_CPU, cpu)?;
+            }
+            set_limit(libc::RLIMIT_NOFILE, 1024)?;
+            set_limit(libc::RLIMIT_NPROC, 512)?;
+            set_limit(libc::RLIMIT_CORE, 0)?;
+            Ok(())
+        });
     }
 }
 
@@ -160,10 +338,18 @@ impl Executor for NativeExecutor {
     }
 
     fn fingerprint(&self) -> String {
-        format!("native-{}-{}", self.python.display(), self.driver.display())
+        format!(
+            "native-{}{}-{}",
+            if self.workers.is_some() { "warm-" } else { "" },
+            self.python.display(),
+            self.driver.display()
+        )
     }
 
     fn run(&self, request: &TestRequest) -> anyhow::Result<TestRun> {
+        if let Some(workers) = &self.workers {
+            return workers.run(request, |memory| self.start_worker(memory));
+        }
         let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
         let started = Instant::now();
         let mut child = self
@@ -199,17 +385,7 @@ impl Executor for NativeExecutor {
         let duration = started.elapsed();
         let mut combined = stdout.join().unwrap_or_default();
         combined.extend(stderr.join().unwrap_or_default());
-        let end = end.unwrap_or_else(|| match status.code() {
-            Some(code) => RunEnd::Exited(code),
-            None => {
-                use std::os::unix::process::ExitStatusExt;
-                match status.signal() {
-                    Some(libc::SIGXCPU) => RunEnd::TimedOut,
-                    Some(signal) => RunEnd::Crashed(format!("killed by signal {signal}")),
-                    None => RunEnd::Crashed("ended without a status".into()),
-                }
-            }
-        });
+        let end = end.unwrap_or_else(|| ended(status));
         finish_run(request, tmp.path(), end, duration, &combined)
     }
 }

@@ -69,6 +69,7 @@ pub fn make_executor(
             &workdir.join("venv/bin/python"),
             &site_packages,
             &cache_dir.join("sandbox"),
+            !cold,
         )?),
     })
 }
@@ -89,7 +90,7 @@ pub struct TestBedArgs {
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
     /// A run on changed code (a bug, a repair attempt) stops after F times the wall time of
-    /// its reference run on the same suite (the clean suite, the reproduction), at least 10 s
+    /// its reference run on the same suite (the clean suite, the reproduction), at least 30 s
     /// and at most --timeout: a mutation that makes a loop endless costs seconds, not
     /// minutes. 0: only --timeout
     #[arg(long, value_name = "F", default_value_t = 3.0)]
@@ -97,9 +98,9 @@ pub struct TestBedArgs {
     /// Do not read or write cached test results
     #[arg(long)]
     pub no_cache: bool,
-    /// wasm: start a fresh interpreter for every test run instead of reusing warm workers
-    /// (one interpreter serving many runs; about 4x faster per run). Verdicts are the same;
-    /// results are cached apart
+    /// Start a fresh interpreter for every test run instead of reusing warm workers (one
+    /// interpreter serving many runs; under wasm about 5x faster per run). Verdicts are the
+    /// same; results are cached apart
     #[arg(long)]
     pub cold: bool,
 }
@@ -138,9 +139,9 @@ pub struct TestBed {
     pub time_factor: f64,
 }
 
-/// The shortest limit [`TestBed::limit_after`] gives: start-up and collection alone
-/// take seconds on a loaded machine.
-pub const MIN_RELATIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The shortest limit [`TestBed::limit_after`] gives: start-up, collection and the
+/// report of many failing tests take seconds on a loaded machine.
+pub const MIN_RELATIVE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl TestBed {
     pub fn new(executor: Box<dyn Executor>, cache: ResultCache, limits: Limits) -> TestBed {

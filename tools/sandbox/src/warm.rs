@@ -1,58 +1,107 @@
-//! Warm workers for the wasm executor: one python.wasm instance imports pytest
-//! once and then runs many pytest sessions (`run_pytest.py --serve`).
+//! Warm workers: one interpreter (a python.wasm instance, or a native python
+//! process) imports pytest once and then runs many pytest sessions
+//! (`run_pytest.py --serve`), one request line on its stdin per run.
 //!
-//! Start-up (interpreter, `import pytest` and its plugins) is most of a run's
-//! cost under wasm on suites this small (see `shared/notes/python-wasm.md`), so a
-//! worker pays it once. The worker's mounts are fixed when it starts: its own
-//! `/repo` and `/tmp` directories, emptied before every run, with the request's
-//! working copy copied into `/repo`. Before each session the guest forgets every
+//! Start-up (interpreter, `import pytest` and its plugins) and compiling the code
+//! under test are most of a run's cost on suites this small (see
+//! `shared/notes/python-wasm.md`), so a worker pays start-up once and keeps what it
+//! compiled. The worker's directories are fixed when it starts: its own working
+//! copy and temporary directory, emptied before every run, with the request's
+//! working copy copied in. Before each session the guest forgets every
 //! module loaded from `/repo` or `/tmp` (the code under test, its tests and
 //! conftests) and restores the working directory, the import path, the
 //! environment and the recursion limit. A run that hits a limit or crashes ends
 //! the worker; the next run starts a fresh one.
 
-use std::fs::File;
+use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use wasmtime::{InstancePre, Store, StoreLimitsBuilder, UpdateDeadline};
-use wasmtime_wasi::FsPerms;
-use wasmtime_wasi::cli::{InputFile, OutputFile};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
-use crate::wasm::{Guest, OUTPUT_HARD_CAP, WasmExecutor, classify};
-use crate::{RunEnd, TestRequest, TestRun, copy_tree, finish_run};
+use std::sync::Mutex;
+
+use crate::{
+    JUNIT_FILE, LINE_MAP_FILE, PYTEST_FLAGS, RunEnd, TestRequest, TestRun, copy_tree, finish_run,
+};
 
 /// The guest's answer to a finished run: `DONE <id> <exit code>`.
 const DONE: &[u8] = b"\x1esocratic-done ";
 /// The guest's line once pytest is imported and it waits for runs.
 const READY: &[u8] = b"\x1esocratic-ready\n";
-/// pytest's own stdout and stderr during a run, in the worker's `/tmp`.
+/// pytest's own stdout and stderr during a run, in the worker's temporary directory.
 const OUTPUT_FILE: &str = ".socratic-output";
 /// Created by the guest when pytest's output went past its cap.
 const OUTPUT_FULL_FILE: &str = ".socratic-output-full";
 /// Interpreter start-up and `import pytest` may take this long on a loaded machine.
-const START_LIMIT: Duration = Duration::from_secs(300);
+pub(crate) const START_LIMIT: Duration = Duration::from_secs(300);
 /// A worker is replaced after this many runs, so state that outlives the purge
 /// (caches of third-party modules, a growing heap) cannot build up for long.
 pub(crate) const MAX_RUNS: u32 = 200;
+/// Output a run may write, per stream, before it is stopped.
+pub(crate) const OUTPUT_HARD_CAP: usize = 16 << 20;
+
+/// The interpreter behind a worker: a wasm instance on a thread or a native process.
+pub(crate) trait Interpreter: Send {
+    /// Stops it (at once if it is running; its stdin is closed) and waits: how it
+    /// ended, and what it wrote to stderr.
+    fn stop(&mut self) -> (RunEnd, Vec<u8>);
+}
+
+/// A wall-clock deadline that a watchdog enforces: milliseconds after `epoch`.
+#[derive(Clone)]
+pub(crate) struct Deadline {
+    epoch: Instant,
+    at: Arc<AtomicU64>,
+}
+
+impl Deadline {
+    pub(crate) fn new(after: Duration) -> Deadline {
+        let deadline = Deadline {
+            epoch: Instant::now(),
+            at: Arc::new(AtomicU64::new(u64::MAX)),
+        };
+        deadline.set(after);
+        deadline
+    }
+
+    /// From now.
+    pub(crate) fn set(&self, after: Duration) {
+        self.at
+            .store(millis(self.epoch.elapsed() + after), Ordering::Relaxed);
+    }
+
+    pub(crate) fn clear(&self) {
+        self.at.store(u64::MAX, Ordering::Relaxed);
+    }
+
+    pub(crate) fn expire(&self) {
+        self.at.store(0, Ordering::Relaxed);
+    }
+
+    pub(crate) fn passed(&self) -> bool {
+        millis(self.epoch.elapsed()) >= self.at.load(Ordering::Relaxed)
+    }
+}
+
+/// Where the guest sees the worker's directories.
+pub(crate) struct GuestPaths {
+    pub(crate) repo: String,
+    pub(crate) tmp: String,
+}
 
 pub(crate) struct WarmWorker {
-    requests: Option<File>,
-    replies: BufReader<File>,
-    /// Milliseconds after `epoch` at which running guest code traps.
-    deadline: Arc<AtomicU64>,
-    epoch: Instant,
-    guest: Option<JoinHandle<(RunEnd, Vec<u8>)>>,
+    requests: Option<Box<dyn Write + Send>>,
+    replies: BufReader<Box<dyn Read + Send>>,
+    interpreter: Option<Box<dyn Interpreter>>,
+    deadline: Deadline,
     repo: tempfile::TempDir,
     tmp: tempfile::TempDir,
+    guest: GuestPaths,
     pub(crate) memory_bytes: usize,
     pub(crate) runs: u32,
     /// Whether the guest is still serving (no trap, no exit).
@@ -60,83 +109,38 @@ pub(crate) struct WarmWorker {
     nonce: u64,
 }
 
+/// The two directories of a new worker: its working copy and its temporary directory.
+pub(crate) fn worker_dirs() -> anyhow::Result<(tempfile::TempDir, tempfile::TempDir)> {
+    Ok((
+        tempfile::tempdir().context("cannot create a worker's working copy")?,
+        tempfile::tempdir().context("cannot create a worker's temporary directory")?,
+    ))
+}
+
 impl WarmWorker {
-    /// Starts a worker whose guest memory is capped at `memory_bytes` and waits
-    /// until it has imported pytest.
-    pub(crate) fn start(
-        executor: &WasmExecutor,
-        pre: &InstancePre<Guest>,
+    /// A worker around a started interpreter that reads requests from `requests`
+    /// and answers on `replies`; waits until it has imported pytest. `deadline`
+    /// is the one the interpreter's watchdog enforces.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        requests: Box<dyn Write + Send>,
+        replies: Box<dyn Read + Send>,
+        interpreter: Box<dyn Interpreter>,
+        deadline: Deadline,
+        (repo, tmp): (tempfile::TempDir, tempfile::TempDir),
+        guest: GuestPaths,
         memory_bytes: usize,
+        kind: &str,
     ) -> anyhow::Result<WarmWorker> {
-        let repo = tempfile::tempdir().context("cannot create a worker's working copy")?;
-        let tmp = tempfile::tempdir().context("cannot create a worker's /tmp")?;
-        let (request_reader, request_writer) = std::io::pipe()?;
-        let (reply_reader, reply_writer) = std::io::pipe()?;
-        let stderr = MemoryOutputPipe::new(OUTPUT_HARD_CAP);
-        let args: Vec<String> = ["python", "/sandbox/run_pytest.py", "--serve"]
-            .iter()
-            .map(|arg| arg.to_string())
-            .collect();
-        let mounts = [
-            (repo.path(), "/repo", FsPerms::ReadWrite),
-            (executor.site_packages.as_path(), "/site", FsPerms::ReadOnly),
-            (executor.driver_dir.as_path(), "/sandbox", FsPerms::ReadOnly),
-            (tmp.path(), "/tmp", FsPerms::ReadWrite),
-        ];
-        let mut wasi = executor.wasi_builder(&args, &mounts, &[])?;
-        wasi.stdin(InputFile::new(File::from(OwnedFd::from(request_reader))))
-            .stdout(OutputFile::new(File::from(OwnedFd::from(reply_writer))))
-            .stderr(stderr.clone());
-        let mut store = Store::new(
-            executor.engine(),
-            Guest {
-                wasi: wasi.build_p1(),
-                limits: StoreLimitsBuilder::new()
-                    .memory_size(memory_bytes)
-                    .trap_on_grow_failure(true)
-                    .build(),
-            },
-        );
-        store.limiter(|guest| &mut guest.limits);
-        let epoch = Instant::now();
-        let deadline = Arc::new(AtomicU64::new(millis(START_LIMIT)));
-        let watched = Arc::clone(&deadline);
-        store.epoch_deadline_callback(move |_| {
-            Ok(
-                if millis(epoch.elapsed()) >= watched.load(Ordering::Relaxed) {
-                    UpdateDeadline::Interrupt
-                } else {
-                    UpdateDeadline::Continue(1)
-                },
-            )
-        });
-        store.set_epoch_deadline(1);
-        let pre = pre.clone();
-        let guest = std::thread::Builder::new()
-            .name("wasm-worker".into())
-            .spawn(move || {
-                let result = pre
-                    .instantiate(&mut store)
-                    .and_then(|instance| instance.get_typed_func::<(), ()>(&mut store, "_start"))
-                    .and_then(|start| start.call(&mut store, ()))
-                    .map_err(anyhow::Error::from);
-                // Closes the guest's stdout: the host sees the end of its replies.
-                drop(store);
-                let err = stderr.contents().to_vec();
-                let end = match result {
-                    Ok(()) => RunEnd::Exited(0),
-                    Err(error) => classify(&error, err.len()),
-                };
-                (end, err)
-            })?;
+        let started = Instant::now();
         let mut worker = WarmWorker {
-            requests: Some(File::from(OwnedFd::from(request_writer))),
-            replies: BufReader::new(File::from(OwnedFd::from(reply_reader))),
+            requests: Some(requests),
+            replies: BufReader::new(replies),
+            interpreter: Some(interpreter),
             deadline,
-            epoch,
-            guest: Some(guest),
             repo,
             tmp,
+            guest,
             memory_bytes,
             runs: 0,
             alive: true,
@@ -144,29 +148,25 @@ impl WarmWorker {
         };
         let mut greeting = Vec::new();
         worker.replies.read_until(b'\n', &mut greeting)?;
+        worker.deadline.clear();
         tracing::debug!(
-            "warm python.wasm worker started in {:.1} s",
-            epoch.elapsed().as_secs_f64()
+            "warm {kind} worker started in {:.1} s",
+            started.elapsed().as_secs_f64()
         );
         if greeting != READY {
             let (end, err) = worker.stop();
             bail!(
-                "the warm python.wasm worker did not start ({end}): {}",
+                "the warm {kind} worker did not start ({end}): {}",
                 crate::tail_text(&[greeting, err].concat(), 4096).0
             );
         }
         Ok(worker)
     }
 
-    /// Runs pytest with `pytest_args` (everything after the working copy) on a
-    /// copy of the request's working copy. `Err` means the worker could not be
-    /// used (it died while idle, its directories failed): start another.
-    pub(crate) fn run(
-        &mut self,
-        request: &TestRequest,
-        pytest_args: &[String],
-        env: &[(&str, &str)],
-    ) -> anyhow::Result<TestRun> {
+    /// Runs the request on a copy of its working copy. `Err` means the worker
+    /// could not be used (it died while idle, its directories failed): start
+    /// another.
+    pub(crate) fn run(&mut self, request: &TestRequest) -> anyhow::Result<TestRun> {
         empty_dir(self.repo.path())?;
         empty_dir(self.tmp.path())?;
         copy_tree(&request.repo_dir, self.repo.path()).with_context(|| {
@@ -174,20 +174,26 @@ impl WarmWorker {
         })?;
         self.runs += 1;
         let id = format!("{:016x}-{}", self.nonce, self.runs);
+        let tmp = self.guest.tmp.trim_end_matches('/');
+        let mut pytest_args = request.pytest_args.clone();
+        pytest_args.extend(PYTEST_FLAGS.iter().map(|flag| flag.to_string()));
+        pytest_args.push(format!("--junitxml={tmp}/{JUNIT_FILE}"));
+        pytest_args.extend(["-o".into(), format!("log_file={tmp}/pytest.log")]);
+        let mut env = BTreeMap::new();
+        if request.trace_lines {
+            env.insert("SANDBOX_LINEMAP", format!("{tmp}/{LINE_MAP_FILE}"));
+        }
         let line = serde_json::json!({
             "id": id,
-            "repo": "/repo",
+            "repo": self.guest.repo,
             "args": pytest_args,
-            "env": env.iter().copied().collect::<std::collections::BTreeMap<_, _>>(),
-            "output": format!("/tmp/{OUTPUT_FILE}"),
-            "output_full": format!("/tmp/{OUTPUT_FULL_FILE}"),
+            "env": env,
+            "output": format!("{tmp}/{OUTPUT_FILE}"),
+            "output_full": format!("{tmp}/{OUTPUT_FULL_FILE}"),
             "output_cap": OUTPUT_HARD_CAP,
         });
         let started = Instant::now();
-        self.deadline.store(
-            millis(self.epoch.elapsed() + request.limits.timeout),
-            Ordering::Relaxed,
-        );
+        self.deadline.set(request.limits.timeout);
         let requests = self.requests.as_mut().context("the worker was stopped")?;
         writeln!(requests, "{line}")
             .and_then(|()| requests.flush())
@@ -196,7 +202,7 @@ impl WarmWorker {
         let done = [b"\n", DONE, id.as_bytes(), b" "].concat();
         let (reply, stray) = self.read_reply(&done)?;
         let duration = started.elapsed();
-        self.deadline.store(u64::MAX, Ordering::Relaxed);
+        self.deadline.clear();
         tracing::debug!(
             "warm run {} took {:.2} s ({})",
             self.runs,
@@ -258,38 +264,87 @@ impl WarmWorker {
             if stray.len() > 2 * OUTPUT_HARD_CAP {
                 // Keep the tail; the run has already hit the limit.
                 overflowed = true;
-                self.deadline.store(0, Ordering::Relaxed);
+                self.deadline.expire();
                 stray.drain(..stray.len() - OUTPUT_HARD_CAP);
             }
         }
     }
 
-    /// Ends the guest (at its next tick if it is running) and waits for it.
+    /// Ends the guest (at once if it is running) and waits for it.
     fn stop(&mut self) -> (RunEnd, Vec<u8>) {
         self.alive = false;
         self.requests = None;
-        self.deadline.store(0, Ordering::Relaxed);
-        // Drain what the guest still writes, so it cannot block on a full pipe.
-        let _ = std::io::copy(
-            &mut self.replies.get_mut().take(u64::MAX),
-            &mut std::io::sink(),
+        let Some(mut interpreter) = self.interpreter.take() else {
+            return (RunEnd::Crashed("the worker had stopped".into()), Vec::new());
+        };
+        // Read what the guest still writes while it stops: a guest blocked on a
+        // full pipe would never get to its end.
+        let mut replies = std::mem::replace(
+            &mut self.replies,
+            BufReader::new(Box::new(std::io::empty())),
         );
-        match self.guest.take().map(JoinHandle::join) {
-            Some(Ok(ended)) => ended,
-            Some(Err(_)) => (
-                RunEnd::Crashed("the worker thread panicked".into()),
-                Vec::new(),
-            ),
-            None => (RunEnd::Crashed("the worker had stopped".into()), Vec::new()),
-        }
+        let drain = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut replies, &mut std::io::sink());
+        });
+        let ended = interpreter.stop();
+        let _ = drain.join();
+        ended
     }
 }
 
 impl Drop for WarmWorker {
     fn drop(&mut self) {
-        if self.guest.is_some() {
+        if self.interpreter.is_some() {
             self.stop();
         }
+    }
+}
+
+/// Idle warm workers, shared by the threads of a stage.
+#[derive(Default)]
+pub(crate) struct WorkerPool {
+    idle: Mutex<Vec<WarmWorker>>,
+}
+
+impl WorkerPool {
+    /// Runs the request in an idle worker with the same memory cap, or in one
+    /// that `start` makes (also when the idle one turns out to be gone). Healthy
+    /// workers go back to the pool; one that hit a limit, crashed or served
+    /// [`MAX_RUNS`] runs is dropped.
+    pub(crate) fn run(
+        &self,
+        request: &TestRequest,
+        start: impl Fn(usize) -> anyhow::Result<WarmWorker>,
+    ) -> anyhow::Result<TestRun> {
+        let memory = request.limits.memory_bytes;
+        let idle = {
+            let mut idle = self
+                .idle
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            idle.iter()
+                .position(|worker| worker.memory_bytes == memory)
+                .map(|at| idle.swap_remove(at))
+        };
+        let mut worker = match idle {
+            Some(worker) => worker,
+            None => start(memory)?,
+        };
+        let run = match worker.run(request) {
+            Ok(run) => run,
+            Err(error) => {
+                tracing::debug!("warm worker unusable ({error:#}); starting another");
+                worker = start(memory)?;
+                worker.run(request)?
+            }
+        };
+        if worker.alive && worker.runs < MAX_RUNS {
+            self.idle
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(worker);
+        }
+        Ok(run)
     }
 }
 

@@ -1,19 +1,26 @@
 //! The default executor: CPython for WASI (`python.wasm`) inside wasmtime.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::os::fd::OwnedFd;
+
 use wasmtime::{
     Config, Engine, InstancePre, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap,
+    UpdateDeadline,
 };
+use wasmtime_wasi::cli::{InputFile, OutputFile};
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
-use crate::warm::{self, WarmWorker};
+use crate::warm::{
+    Deadline, GuestPaths, Interpreter, OUTPUT_HARD_CAP, START_LIMIT, WarmWorker, WorkerPool,
+    worker_dirs,
+};
 use crate::{
     Executor, JUNIT_FILE, LINE_MAP_FILE, Limits, PYTEST_FLAGS, RunEnd, TestRequest, TestRun,
     VIOLATIONS_FILE, driver_dir, finish_run, hex, tail_text,
@@ -28,7 +35,7 @@ const TICK: Duration = Duration::from_millis(10);
 
 /// Output the guest may write before it is stopped, per stream. Only the tail of
 /// [`crate::Limits::output_bytes`] is kept in the result.
-pub(crate) const OUTPUT_HARD_CAP: usize = 16 << 20;
+const _: () = assert!(OUTPUT_HARD_CAP == 16 << 20);
 
 /// Where the pieces of the guest come from.
 #[derive(Debug, Clone)]
@@ -58,7 +65,7 @@ pub struct WasmExecutor {
     pub(crate) driver_dir: PathBuf,
     fingerprint: String,
     /// Idle warm workers; `None` when every run gets a fresh interpreter.
-    workers: Option<Mutex<Vec<WarmWorker>>>,
+    workers: Option<WorkerPool>,
 }
 
 impl WasmExecutor {
@@ -104,7 +111,7 @@ impl WasmExecutor {
                 driver_dir.file_name().unwrap_or_default().to_string_lossy()
             ),
             driver_dir,
-            workers: config.warm.then(|| Mutex::new(Vec::new())),
+            workers: config.warm.then(WorkerPool::default),
         };
         executor.precompile_site_packages(&digest)?;
         Ok(executor)
@@ -121,44 +128,38 @@ impl Executor for WasmExecutor {
     }
 
     fn run(&self, request: &TestRequest) -> anyhow::Result<TestRun> {
-        let mut pytest_args = request.pytest_args.clone();
-        pytest_args.extend(PYTEST_FLAGS.iter().map(|flag| flag.to_string()));
-        pytest_args.push(format!("--junitxml=/tmp/{JUNIT_FILE}"));
-        pytest_args.extend(["-o".into(), "log_file=/tmp/pytest.log".into()]);
-        let line_map = format!("/tmp/{LINE_MAP_FILE}");
-        let extra_env: Vec<(&str, &str)> = if request.trace_lines {
-            vec![("SANDBOX_LINEMAP", line_map.as_str())]
-        } else {
-            Vec::new()
-        };
         match &self.workers {
-            Some(workers) => self.run_warm(workers, request, &pytest_args, &extra_env),
-            None => self.run_fresh(request, &pytest_args, &extra_env),
+            Some(workers) => workers.run(request, |memory| self.start_worker(memory)),
+            None => self.run_fresh(request),
         }
     }
 }
 
 impl WasmExecutor {
-    fn run_fresh(
-        &self,
-        request: &TestRequest,
-        pytest_args: &[String],
-        extra_env: &[(&str, &str)],
-    ) -> anyhow::Result<TestRun> {
+    fn run_fresh(&self, request: &TestRequest) -> anyhow::Result<TestRun> {
         let tmp = tempfile::tempdir().context("cannot create the guest's /tmp")?;
         let mut args: Vec<String> = vec![
             "python".into(),
             "/sandbox/run_pytest.py".into(),
             "/repo".into(),
         ];
-        args.extend(pytest_args.iter().cloned());
+        args.extend(request.pytest_args.iter().cloned());
+        args.extend(PYTEST_FLAGS.iter().map(|flag| flag.to_string()));
+        args.push(format!("--junitxml=/tmp/{JUNIT_FILE}"));
+        args.extend(["-o".into(), "log_file=/tmp/pytest.log".into()]);
+        let line_map = format!("/tmp/{LINE_MAP_FILE}");
+        let extra_env: Vec<(&str, &str)> = if request.trace_lines {
+            vec![("SANDBOX_LINEMAP", line_map.as_str())]
+        } else {
+            Vec::new()
+        };
         let mounts = [
             (request.repo_dir.as_path(), "/repo", FsPerms::ReadWrite),
             (self.site_packages.as_path(), "/site", FsPerms::ReadOnly),
             (self.driver_dir.as_path(), "/sandbox", FsPerms::ReadOnly),
             (tmp.path(), "/tmp", FsPerms::ReadWrite),
         ];
-        let guest = self.run_guest(&args, &mounts, extra_env, &request.limits)?;
+        let guest = self.run_guest(&args, &mounts, &extra_env, &request.limits)?;
         finish_run(
             request,
             tmp.path(),
@@ -170,49 +171,104 @@ impl WasmExecutor {
 }
 
 impl WasmExecutor {
-    /// Runs the request in an idle warm worker with the same memory cap, or in a
-    /// new one (also when the idle one turns out to be gone). Healthy workers go
-    /// back to the pool; one that hit a limit, crashed or served
-    /// [`warm::MAX_RUNS`] runs is dropped.
-    fn run_warm(
-        &self,
-        workers: &Mutex<Vec<WarmWorker>>,
-        request: &TestRequest,
-        pytest_args: &[String],
-        extra_env: &[(&str, &str)],
-    ) -> anyhow::Result<TestRun> {
-        let memory = request.limits.memory_bytes;
-        let idle = {
-            let mut idle = workers
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            idle.iter()
-                .position(|worker| worker.memory_bytes == memory)
-                .map(|at| idle.swap_remove(at))
-        };
-        let mut worker = match idle {
-            Some(worker) => worker,
-            None => WarmWorker::start(self, &self.pre, memory)?,
-        };
-        let run = match worker.run(request, pytest_args, extra_env) {
-            Ok(run) => run,
-            Err(error) => {
-                tracing::debug!("warm worker unusable ({error:#}); starting another");
-                worker = WarmWorker::start(self, &self.pre, memory)?;
-                worker.run(request, pytest_args, extra_env)?
-            }
-        };
-        if worker.alive && worker.runs < warm::MAX_RUNS {
-            workers
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .push(worker);
-        }
-        Ok(run)
+    /// A warm worker: a python.wasm instance on its own thread serving runs, its
+    /// directories mounted at `/repo` and `/tmp`, memory capped at `memory_bytes`.
+    fn start_worker(&self, memory_bytes: usize) -> anyhow::Result<WarmWorker> {
+        let dirs = worker_dirs()?;
+        let (request_reader, request_writer) = std::io::pipe()?;
+        let (reply_reader, reply_writer) = std::io::pipe()?;
+        let stderr = MemoryOutputPipe::new(OUTPUT_HARD_CAP);
+        let args: Vec<String> = ["python", "/sandbox/run_pytest.py", "--serve"]
+            .iter()
+            .map(|arg| arg.to_string())
+            .collect();
+        let mounts = [
+            (dirs.0.path(), "/repo", FsPerms::ReadWrite),
+            (self.site_packages.as_path(), "/site", FsPerms::ReadOnly),
+            (self.driver_dir.as_path(), "/sandbox", FsPerms::ReadOnly),
+            (dirs.1.path(), "/tmp", FsPerms::ReadWrite),
+        ];
+        let mut wasi = self.wasi_builder(&args, &mounts, &[])?;
+        wasi.stdin(InputFile::new(File::from(OwnedFd::from(request_reader))))
+            .stdout(OutputFile::new(File::from(OwnedFd::from(reply_writer))))
+            .stderr(stderr.clone());
+        let mut store = Store::new(
+            &self.engine,
+            Guest {
+                wasi: wasi.build_p1(),
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(memory_bytes)
+                    .trap_on_grow_failure(true)
+                    .build(),
+            },
+        );
+        store.limiter(|guest| &mut guest.limits);
+        let deadline = Deadline::new(START_LIMIT);
+        let watched = deadline.clone();
+        store.epoch_deadline_callback(move |_| {
+            Ok(if watched.passed() {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Continue(1)
+            })
+        });
+        store.set_epoch_deadline(1);
+        let pre = self.pre.clone();
+        let thread = std::thread::Builder::new()
+            .name("wasm-worker".into())
+            .spawn(move || {
+                let result = pre
+                    .instantiate(&mut store)
+                    .and_then(|instance| instance.get_typed_func::<(), ()>(&mut store, "_start"))
+                    .and_then(|start| start.call(&mut store, ()))
+                    .map_err(anyhow::Error::from);
+                // Closes the guest's stdout: the host sees the end of its replies.
+                drop(store);
+                let err = stderr.contents().to_vec();
+                let end = match result {
+                    Ok(()) => RunEnd::Exited(0),
+                    Err(error) => classify(&error, err.len()),
+                };
+                (end, err)
+            })?;
+        WarmWorker::new(
+            Box::new(File::from(OwnedFd::from(request_writer))),
+            Box::new(File::from(OwnedFd::from(reply_reader))),
+            Box::new(WasmInterpreter {
+                thread: Some(thread),
+                deadline: deadline.clone(),
+            }),
+            deadline,
+            dirs,
+            GuestPaths {
+                repo: "/repo".into(),
+                tmp: "/tmp".into(),
+            },
+            memory_bytes,
+            "python.wasm",
+        )
     }
+}
 
-    pub(crate) fn engine(&self) -> &Engine {
-        &self.engine
+/// A warm worker's instance, running `_start` on its own thread.
+struct WasmInterpreter {
+    thread: Option<std::thread::JoinHandle<(RunEnd, Vec<u8>)>>,
+    deadline: Deadline,
+}
+
+impl Interpreter for WasmInterpreter {
+    fn stop(&mut self) -> (RunEnd, Vec<u8>) {
+        // Traps guest code that is still running; a guest waiting for a request
+        // sees its stdin closed and returns.
+        self.deadline.expire();
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(ended)) => ended,
+            Some(Err(_)) => (
+                RunEnd::Crashed("the worker thread panicked".into()),
+                Vec::new(),
+            ),
+            None => (RunEnd::Crashed("the worker had stopped".into()), Vec::new()),
+        }
     }
 }
 

@@ -45,14 +45,19 @@ fn warm() -> &'static WasmExecutor {
     EXECUTOR.get_or_init(|| wasm_executor(true))
 }
 
-fn native() -> NativeExecutor {
+fn native_executor(warm: bool) -> NativeExecutor {
     let work = workdir();
     NativeExecutor::new(
         Path::new("python3"),
         &work.join("site-packages"),
         &work.join("cache/sandbox"),
+        warm,
     )
     .unwrap()
+}
+
+fn native() -> NativeExecutor {
+    native_executor(false)
 }
 
 /// A host directory whose paths mean nothing inside the guest. Not a
@@ -75,6 +80,7 @@ fn executors() -> Vec<Box<dyn Executor>> {
         Box::new(WasmRef(wasm())),
         Box::new(WasmRef(warm())),
         Box::new(native()),
+        Box::new(native_executor(true)),
     ]
 }
 
@@ -362,35 +368,38 @@ fn a_warm_executor_runs_on_after_a_run_that_hit_a_limit() {
         ),
         ("test_ok.py", "def test_ok():\n    assert 1 + 1 == 2\n"),
     ]);
-    let executor = warm();
-    let first = executor
-        .run(&request(
-            repo.path(),
-            "pytest test_ok.py",
-            Duration::from_secs(60),
-        ))
-        .unwrap();
-    assert_eq!(first.end, RunEnd::Exited(0), "{}", first.output);
-    let runaway = executor
-        .run(&request(
-            repo.path(),
-            "pytest test_loop.py",
-            Duration::from_secs(3),
-        ))
-        .unwrap();
-    assert_eq!(runaway.end, RunEnd::TimedOut, "{}", runaway.output);
-    let after = executor
-        .run(&request(
-            repo.path(),
-            "pytest test_ok.py",
-            Duration::from_secs(60),
-        ))
-        .unwrap();
-    assert_eq!(after.end, RunEnd::Exited(0), "{}", after.output);
-    assert_eq!(
-        after.outcomes,
-        BTreeMap::from([("test_ok.py::test_ok".to_string(), TestOutcome::Passed)])
-    );
+    let native = native_executor(true);
+    let executors: [&dyn Executor; 2] = [warm(), &native];
+    for executor in executors {
+        let first = executor
+            .run(&request(
+                repo.path(),
+                "pytest test_ok.py",
+                Duration::from_secs(60),
+            ))
+            .unwrap();
+        assert_eq!(first.end, RunEnd::Exited(0), "{}", first.output);
+        let runaway = executor
+            .run(&request(
+                repo.path(),
+                "pytest test_loop.py",
+                Duration::from_secs(3),
+            ))
+            .unwrap();
+        assert_eq!(runaway.end, RunEnd::TimedOut, "{}", runaway.output);
+        let after = executor
+            .run(&request(
+                repo.path(),
+                "pytest test_ok.py",
+                Duration::from_secs(60),
+            ))
+            .unwrap();
+        assert_eq!(after.end, RunEnd::Exited(0), "{}", after.output);
+        assert_eq!(
+            after.outcomes,
+            BTreeMap::from([("test_ok.py::test_ok".to_string(), TestOutcome::Passed)])
+        );
+    }
 }
 
 /// The error of loading the interpreter from a directory holding `interpreter`
