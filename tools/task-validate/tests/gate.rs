@@ -139,10 +139,17 @@ fn a_second_run_is_served_from_the_cache_with_the_same_output() {
     assert!(second.status.success());
     assert_eq!(first.stdout, second.stdout, "output differs between runs");
     let log = String::from_utf8_lossy(&second.stderr);
-    // Only the reproducibility reruns of the valid tasks' FAIL_TO_PASS run again.
+    // Only the reproducibility reruns run again: one per valid task and per task the
+    // rerun rejected.
     let valid = String::from_utf8_lossy(&second.stdout).lines().count();
     assert!(valid > 0);
-    assert!(log.contains(&format!("test runs: {valid},")), "{log}");
+    let not_reproducible: usize = log
+        .split("reproducible ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .map_or(0, |n| n.parse().unwrap());
+    let reruns = valid + not_reproducible;
+    assert!(log.contains(&format!("test runs: {reruns},")), "{log}");
 }
 
 #[test]
@@ -246,73 +253,4 @@ fn selection_gives_the_same_verdicts_as_the_full_suite() {
     }
     let lines = &map["lines"]["inflection/__init__.py"];
     assert!(lines.as_object().is_some_and(|l| !l.is_empty()), "{lines}");
-}
-
-/// A bug whose failures depend on the order of the tests: `ordinal()` reads a
-/// suffix table that only `tableize()` fills, and the suite tests `ordinal` before
-/// `tableize`. The bug run fails the ordinal tests; the reproducibility rerun, in
-/// reverse order, runs the tableize tests first and passes them: the gate must
-/// reject the candidate as not reproducible.
-#[test]
-fn an_order_dependent_failure_is_rejected_as_not_reproducible() {
-    let work = workdir();
-    let file = "inflection/__init__.py";
-    let clean = std::fs::read_to_string(work.join("repos/inflection-0.5.1").join(file)).unwrap();
-    let lookup = "        return {\n            1: \"st\",\n            2: \"nd\",\n            3: \"rd\",\n        }.get(number % 10, \"th\")\n";
-    let tableize = "    return pluralize(underscore(word))\n";
-    assert!(
-        clean.contains(lookup) && clean.contains(tableize),
-        "inflection changed"
-    );
-    let buggy = clean
-        .replacen(lookup, "        return _SUFFIXES.get(number % 10, \"th\")\n", 1)
-        .replacen(tableize, &format!("    _load_suffixes()\n{tableize}"), 1)
-        .replacen(
-            "def tableize(",
-            "_SUFFIXES = {}\n\n\ndef _load_suffixes():\n    _SUFFIXES.update({1: \"st\", 2: \"nd\", 3: \"rd\"})\n\n\ndef tableize(",
-            1,
-        );
-    let task = serde_json::json!({
-        "schema": "task/1",
-        "instance_id": "inflection-0.5.1.hand.order-dependent",
-        "repo": "inflection-0.5.1",
-        "bug_patch": sandbox::patch::unified_diff(file, &clean, &buggy),
-        "gold_patch": sandbox::patch::unified_diff(file, &buggy, &clean),
-        "test_cmd": "pytest test_inflection.py -p no:cacheprovider -o pythonpath=.",
-        "provenance": {"strategy": "handwritten"}
-    });
-    let out = tempfile::tempdir().unwrap();
-    let input = out.path().join("candidates.jsonl");
-    std::fs::write(&input, format!("{task}\n")).unwrap();
-    let valid = out.path().join("valid.jsonl");
-    let rejects = out.path().join("rejects.jsonl");
-    let result = validate(
-        &[
-            input.to_str().unwrap(),
-            "--no-cache",
-            "-o",
-            valid.to_str().unwrap(),
-            "--rejects",
-            rejects.to_str().unwrap(),
-        ],
-        &work,
-    );
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-    assert!(
-        records(&valid).is_empty(),
-        "an order-dependent bug was kept"
-    );
-    let rejected = records(&rejects);
-    assert_eq!(rejected.len(), 1);
-    let rejection = &rejected[0]["rejection"];
-    assert_eq!(rejection["stage"], "reproducible", "{rejection}");
-    let reason = rejection["reason"].as_str().unwrap();
-    assert!(
-        reason.contains("passed on a rerun") && reason.contains("test_ordinal"),
-        "{reason}"
-    );
 }
