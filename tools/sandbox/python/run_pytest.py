@@ -482,7 +482,7 @@ def serve():
     baseline = _Baseline()
     protocol = sys.stdout.buffer
     real_stdout, real_stderr = sys.stdout, sys.stderr
-    protocol.write(READY)
+    protocol.write(b"\n" + READY)  # on a line of its own, whatever start-up printed
     protocol.flush()
     for line in sys.stdin.buffer:
         request = json.loads(line)

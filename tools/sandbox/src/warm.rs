@@ -146,8 +146,15 @@ impl WarmWorker {
             alive: true,
             nonce: std::collections::hash_map::RandomState::new().hash_one(0u8),
         };
+        // Whatever start-up printed before the greeting is skipped (up to a point).
         let mut greeting = Vec::new();
-        worker.replies.read_until(b'\n', &mut greeting)?;
+        let mut skipped = Vec::new();
+        while worker.replies.read_until(b'\n', &mut greeting)? > 0
+            && greeting != READY
+            && skipped.len() < OUTPUT_HARD_CAP
+        {
+            skipped.append(&mut greeting);
+        }
         worker.deadline.clear();
         tracing::debug!(
             "warm {kind} worker started in {:.1} s",
@@ -157,7 +164,7 @@ impl WarmWorker {
             let (end, err) = worker.stop();
             bail!(
                 "the warm {kind} worker did not start ({end}): {}",
-                crate::tail_text(&[greeting, err].concat(), 4096).0
+                crate::tail_text(&[skipped, greeting, err].concat(), 4096).0
             );
         }
         Ok(worker)
