@@ -170,7 +170,8 @@ impl Validator {
         // byte for byte, so its run is the clean run of (b), which was all green.
 
         // (e) reproducible: the whole suite again on the buggy tree, in reverse
-        // order. A FAIL_TO_PASS test that passes now is flaky: reject. The
+        // order of node ids (so mostly reverse file order). A FAIL_TO_PASS test
+        // that passes now is flaky or depends on the order: reject. The
         // rerun also catches tests that selection could not see: a test whose
         // outcome depends on state an earlier test computed with the changed
         // line (a module-scope fixture, a memo cache) never executes the line
