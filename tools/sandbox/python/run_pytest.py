@@ -365,13 +365,22 @@ class _Baseline:
         # Everything imported since the baseline goes, not only the code under
         # test: a fresh interpreter has not imported it either, and tests see
         # the difference (six's lazy modules, the class counter of attrs).
-        roots = (repo.rstrip("/") + "/", "/tmp/")
-        for name, module in list(sys.modules.items()):
-            if name not in self.modules or _is_repository_module(module, roots):
-                sys.modules.pop(name, None)
-                # `from logging import handlers` reads the parent's attribute.
-                parent, _, child = name.rpartition(".")
-                if parent in sys.modules and getattr(sys.modules[parent], child, None) is module:
+        tmp = self.environ.get("TMPDIR", "/tmp")
+        roots = (repo.rstrip("/") + "/", tmp.rstrip("/") + "/")
+        stale = {
+            name: module
+            for name, module in list(sys.modules.items())
+            if name not in self.modules or _is_repository_module(module, roots)
+        }
+        for name in stale:
+            sys.modules.pop(name, None)
+        # `from logging import handlers` reads the parent's attribute: a parent
+        # that stays forgets the submodule it did not have at the baseline. A
+        # parent that goes too is left alone; modules that stay may still use it.
+        for name, module in stale.items():
+            parent, _, child = name.rpartition(".")
+            if parent in self.modules and parent in sys.modules:
+                if getattr(sys.modules[parent], child, None) is module:
                     try:
                         delattr(sys.modules[parent], child)
                     except AttributeError:
