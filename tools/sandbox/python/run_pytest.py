@@ -259,6 +259,16 @@ class LineMap:
             json.dump(data, f)
 
 
+def _line_map_plugins(repo):
+    """The LineMap plugin, started, when SANDBOX_LINEMAP names its output file."""
+    path = os.environ.get("SANDBOX_LINEMAP")
+    if not path:
+        return []
+    plugin = LineMap(repo, path)
+    plugin.start()
+    return [plugin]
+
+
 def main():
     if sys.argv[1:] == ["--serve"]:
         serve()
@@ -269,12 +279,7 @@ def main():
     sys.path.insert(0, repo)
     import pytest
 
-    plugins = []
-    line_map = os.environ.get("SANDBOX_LINEMAP")
-    if line_map:
-        plugin = LineMap(repo, line_map)
-        plugin.start()
-        plugins.append(plugin)
+    plugins = _line_map_plugins(repo)
     # After pytest and its plugins are imported, so their own start-up is not
     # judged; before any test module is.
     _install_guard()
@@ -476,10 +481,10 @@ def serve():
     """`run_pytest.py --serve`: a warm worker. pytest is imported once; then each
     line of stdin is a run, `{"id", "repo", "args", "env", "output", "output_full",
     "output_cap"}`, answered on stdout by a line that starts with DONE, the id and
-    pytest's exit code, once the run's report files are written. Before every run the modules
-    of the working copy and of its tests are forgotten, so they are imported
-    afresh from the files the host put there, and the state in `_Baseline` is
-    put back."""
+    pytest's exit code, once the run's report files are written. Before every run
+    the modules imported since start-up are forgotten, so the code under test and
+    its tests are imported afresh from the files the host put there, and the state
+    in `_Baseline` is put back."""
     import json
 
     _shim_wasi()
@@ -502,12 +507,8 @@ def serve():
         output = _CappedOutput(request["output"], request["output_cap"], request["output_full"])
         sys.stdout = sys.stderr = output
         plugins = []
-        line_map = os.environ.get("SANDBOX_LINEMAP")
         try:
-            if line_map:
-                plugin = LineMap(repo, line_map)
-                plugin.start()
-                plugins.append(plugin)
+            plugins = _line_map_plugins(repo)
             code = int(pytest.main(request["args"], plugins=plugins))
         except BaseException:  # a broken session must not end the worker
             import traceback

@@ -31,8 +31,13 @@ pub mod wasm;
 
 pub use line_map::{LineMap, Selection};
 
-/// The driver that both executors run: `run_pytest.py REPO ARGS…`.
+/// The driver that both executors run: `run_pytest.py REPO ARGS…`, or
+/// `run_pytest.py --serve` in a warm worker.
 pub(crate) const DRIVER: &str = include_str!("../python/run_pytest.py");
+
+/// Output a run may write, per stream, before it is stopped. Only the tail of
+/// [`Limits::output_bytes`] is kept in the result.
+pub(crate) const OUTPUT_HARD_CAP: usize = 16 << 20;
 
 /// Flags every run adds to the repository's own pytest arguments: WASI has no
 /// `os.dup` (so `--capture=sys`), no faulthandler and no `/dev/null` for the
@@ -50,6 +55,17 @@ pub(crate) const PYTEST_FLAGS: &[&str] = &[
     "--tb=short",
     "-rN",
 ];
+
+/// The arguments after the working copy of one pytest session: the request's own,
+/// [`PYTEST_FLAGS`], and the JUnit report and log file in `tmp` as the guest sees it.
+pub(crate) fn session_args(request: &TestRequest, tmp: &str) -> Vec<String> {
+    let tmp = tmp.trim_end_matches('/');
+    let mut args = request.pytest_args.clone();
+    args.extend(PYTEST_FLAGS.iter().map(|flag| flag.to_string()));
+    args.push(format!("--junitxml={tmp}/{JUNIT_FILE}"));
+    args.extend(["-o".into(), format!("log_file={tmp}/pytest.log")]);
+    args
+}
 
 /// The outcome of one test. Ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

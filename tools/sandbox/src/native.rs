@@ -15,12 +15,9 @@ use crate::warm::{
     Deadline, GuestPaths, Interpreter, START_LIMIT, WarmWorker, WorkerPool, worker_dirs,
 };
 use crate::{
-    Executor, JUNIT_FILE, LINE_MAP_FILE, PYTEST_FLAGS, RunEnd, TestRequest, TestRun,
-    VIOLATIONS_FILE, driver_dir, finish_run,
+    Executor, LINE_MAP_FILE, OUTPUT_HARD_CAP, RunEnd, TestRequest, TestRun, VIOLATIONS_FILE,
+    driver_dir, finish_run, session_args,
 };
-
-/// Output the child may write before it is killed, per stream.
-const OUTPUT_HARD_CAP: usize = 16 << 20;
 
 /// Runs pytest in a native subprocess.
 pub struct NativeExecutor {
@@ -111,11 +108,11 @@ impl NativeExecutor {
     /// pytest on `request` in a fresh process.
     fn command(&self, request: &TestRequest, tmp: &Path) -> Command {
         let mut args: Vec<std::ffi::OsString> = vec![request.repo_dir.clone().into()];
-        args.extend(request.pytest_args.iter().map(Into::into));
-        args.extend(PYTEST_FLAGS.iter().map(Into::into));
-        args.push(format!("--junitxml={}", tmp.join(JUNIT_FILE).display()).into());
-        args.push("-o".into());
-        args.push(format!("log_file={}", tmp.join("pytest.log").display()).into());
+        args.extend(
+            session_args(request, &tmp.to_string_lossy())
+                .into_iter()
+                .map(Into::into),
+        );
         let mut command = self.driver_command(&request.repo_dir, tmp, args);
         if request.trace_lines {
             command.env("SANDBOX_LINEMAP", tmp.join(LINE_MAP_FILE));

@@ -91,8 +91,8 @@ pub struct TestBedArgs {
     pub timeout: u64,
     /// A run on changed code (a bug, a repair attempt) stops after F times the wall time of
     /// its reference run on the same suite (the clean suite, the reproduction), at least 30 s
-    /// and at most --timeout: a mutation that makes a loop endless costs seconds, not
-    /// minutes. 0: only --timeout
+    /// and at most --timeout: a mutation that makes a loop endless costs half a minute, not
+    /// the whole limit. 0: only --timeout
     #[arg(long, value_name = "F", default_value_t = 3.0)]
     pub time_factor: f64,
     /// Do not read or write cached test results

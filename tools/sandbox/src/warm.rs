@@ -7,26 +7,25 @@
 //! `shared/notes/python-wasm.md`), so a worker pays start-up once and keeps what it
 //! compiled. The worker's directories are fixed when it starts: its own working
 //! copy and temporary directory, emptied before every run, with the request's
-//! working copy copied in. Before each session the guest forgets every
-//! module loaded from `/repo` or `/tmp` (the code under test, its tests and
-//! conftests) and restores the working directory, the import path, the
-//! environment and the recursion limit. A run that hits a limit or crashes ends
-//! the worker; the next run starts a fresh one.
+//! working copy copied in. Before each session the guest forgets every module
+//! imported since its start-up (the code under test, its tests and conftests,
+//! what they imported) and puts back the interpreter-wide state they may change
+//! (`_Baseline` in the driver). A run that hits a limit or crashes ends the
+//! worker; the next run starts a fresh one.
 
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use std::sync::Mutex;
-
 use crate::{
-    JUNIT_FILE, LINE_MAP_FILE, PYTEST_FLAGS, RunEnd, TestRequest, TestRun, copy_tree, finish_run,
+    LINE_MAP_FILE, OUTPUT_HARD_CAP, RunEnd, TestRequest, TestRun, copy_tree, finish_run,
+    session_args,
 };
 
 /// The guest's answer to a finished run: `DONE <id> <exit code>`.
@@ -41,9 +40,7 @@ const OUTPUT_FULL_FILE: &str = ".socratic-output-full";
 pub(crate) const START_LIMIT: Duration = Duration::from_secs(300);
 /// A worker is replaced after this many runs, so state that outlives the purge
 /// (caches of third-party modules, a growing heap) cannot build up for long.
-pub(crate) const MAX_RUNS: u32 = 200;
-/// Output a run may write, per stream, before it is stopped.
-pub(crate) const OUTPUT_HARD_CAP: usize = 16 << 20;
+const MAX_RUNS: u32 = 200;
 
 /// The interpreter behind a worker: a wasm instance on a thread or a native process.
 pub(crate) trait Interpreter: Send {
@@ -182,10 +179,6 @@ impl WarmWorker {
         self.runs += 1;
         let id = format!("{:016x}-{}", self.nonce, self.runs);
         let tmp = self.guest.tmp.trim_end_matches('/');
-        let mut pytest_args = request.pytest_args.clone();
-        pytest_args.extend(PYTEST_FLAGS.iter().map(|flag| flag.to_string()));
-        pytest_args.push(format!("--junitxml={tmp}/{JUNIT_FILE}"));
-        pytest_args.extend(["-o".into(), format!("log_file={tmp}/pytest.log")]);
         let mut env = BTreeMap::new();
         if request.trace_lines {
             env.insert("SANDBOX_LINEMAP", format!("{tmp}/{LINE_MAP_FILE}"));
@@ -193,7 +186,7 @@ impl WarmWorker {
         let line = serde_json::json!({
             "id": id,
             "repo": self.guest.repo,
-            "args": pytest_args,
+            "args": session_args(request, tmp),
             "env": env,
             "output": format!("{tmp}/{OUTPUT_FILE}"),
             "output_full": format!("{tmp}/{OUTPUT_FULL_FILE}"),

@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::os::fd::OwnedFd;
 
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
 use wasmtime::{
     Config, Engine, InstancePre, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap,
     UpdateDeadline,
@@ -18,12 +18,11 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use crate::warm::{
-    Deadline, GuestPaths, Interpreter, OUTPUT_HARD_CAP, START_LIMIT, WarmWorker, WorkerPool,
-    worker_dirs,
+    Deadline, GuestPaths, Interpreter, START_LIMIT, WarmWorker, WorkerPool, worker_dirs,
 };
 use crate::{
-    Executor, JUNIT_FILE, LINE_MAP_FILE, Limits, PYTEST_FLAGS, RunEnd, TestRequest, TestRun,
-    VIOLATIONS_FILE, driver_dir, finish_run, hex, tail_text,
+    Executor, LINE_MAP_FILE, Limits, OUTPUT_HARD_CAP, RunEnd, TestRequest, TestRun,
+    VIOLATIONS_FILE, driver_dir, finish_run, hex, session_args, tail_text,
 };
 
 /// Must match the pinned `wasmtime` dependency: compiled modules are only valid
@@ -32,10 +31,6 @@ const WASMTIME_VERSION: &str = "48.0.8";
 
 /// Epoch tick of the watchdog; the time limit is enforced to this resolution.
 const TICK: Duration = Duration::from_millis(10);
-
-/// Output the guest may write before it is stopped, per stream. Only the tail of
-/// [`crate::Limits::output_bytes`] is kept in the result.
-const _: () = assert!(OUTPUT_HARD_CAP == 16 << 20);
 
 /// Where the pieces of the guest come from.
 #[derive(Debug, Clone)]
@@ -51,9 +46,9 @@ pub struct WasmConfig {
     pub warm: bool,
 }
 
-pub(crate) struct Guest {
-    pub(crate) wasi: WasiP1Ctx,
-    pub(crate) limits: StoreLimits,
+struct Guest {
+    wasi: WasiP1Ctx,
+    limits: StoreLimits,
 }
 
 /// Runs pytest inside CPython for WASI. Cheap to share across threads: one
@@ -61,8 +56,8 @@ pub(crate) struct Guest {
 pub struct WasmExecutor {
     engine: Engine,
     pre: InstancePre<Guest>,
-    pub(crate) site_packages: PathBuf,
-    pub(crate) driver_dir: PathBuf,
+    site_packages: PathBuf,
+    driver_dir: PathBuf,
     fingerprint: String,
     /// Idle warm workers; `None` when every run gets a fresh interpreter.
     workers: Option<WorkerPool>,
@@ -143,10 +138,7 @@ impl WasmExecutor {
             "/sandbox/run_pytest.py".into(),
             "/repo".into(),
         ];
-        args.extend(request.pytest_args.iter().cloned());
-        args.extend(PYTEST_FLAGS.iter().map(|flag| flag.to_string()));
-        args.push(format!("--junitxml=/tmp/{JUNIT_FILE}"));
-        args.extend(["-o".into(), "log_file=/tmp/pytest.log".into()]);
+        args.extend(session_args(request, "/tmp"));
         let line_map = format!("/tmp/{LINE_MAP_FILE}");
         let extra_env: Vec<(&str, &str)> = if request.trace_lines {
             vec![("SANDBOX_LINEMAP", line_map.as_str())]
@@ -338,7 +330,7 @@ impl WasmExecutor {
 
     /// The guest's arguments, environment and mounts; no inherited environment,
     /// no network. Standard streams are the caller's to set.
-    pub(crate) fn wasi_builder(
+    fn wasi_builder(
         &self,
         args: &[String],
         mounts: &[(&Path, &str, FsPerms)],
@@ -409,7 +401,7 @@ impl WasmExecutor {
 }
 
 /// Names how a guest that did not return normally ended.
-pub(crate) fn classify(error: &anyhow::Error, output_len: usize) -> RunEnd {
+fn classify(error: &anyhow::Error, output_len: usize) -> RunEnd {
     if let Some(exit) = error.downcast_ref::<I32Exit>() {
         return RunEnd::Exited(exit.0);
     }
