@@ -23,7 +23,7 @@ pub mod train;
 #[cfg(not(feature = "cuda"))]
 pub type Backend = burn::backend::Flex;
 #[cfg(feature = "cuda")]
-pub type Backend = burn::backend::Cuda;
+pub type Backend = burn_cuda::Cuda;
 
 /// [`Backend`] with automatic differentiation, for training and per-task gradients.
 pub type TrainBackend = burn::backend::Autodiff<Backend>;
