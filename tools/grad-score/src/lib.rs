@@ -224,36 +224,71 @@ impl Scorer {
         };
         let built = build_examples(tasks, &self.corpus, &options)?;
         let budget = Budget::default();
-        let mut out: Vec<Option<Gradient>> = (0..tasks.len()).map(|_| None).collect();
-        let bar = progress::items(built.examples.len() as u64, what);
-        for (example, &index) in built.examples.iter().zip(&built.task_index) {
-            let encoded = encode(example, &self.tokenizer, &budget);
+        let encoded: Vec<_> = built
+            .examples
+            .iter()
+            .map(|example| encode(example, &self.tokenizer, &budget))
+            .collect();
+        let bar = progress::items(encoded.len() as u64, what);
+        // Tasks are independent: each thread takes every n-th one with a copy of the model
+        // (its own autodiff graph), so the scores do not depend on the number of threads.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, encoded.len().max(1));
+        let gradient = |model: &solver::model::Solver<solver::TrainBackend>, i: usize| {
             let flat = example_gradient(
-                &self.model,
-                &encoded,
+                model,
+                &encoded[i],
                 &self.config,
                 self.tokenizer.pad,
                 self.max_candidates,
                 &view,
             );
             bar.inc(1);
-            let Some(flat) = flat else { continue };
-            if flat.iter().any(|g| !g.is_finite()) {
+            flat.map(|flat| {
+                let finite = flat.iter().all(|g| g.is_finite());
+                let norm = flat
+                    .iter()
+                    .map(|&g| f64::from(g) * f64::from(g))
+                    .sum::<f64>()
+                    .sqrt();
+                (finite, self.projector.project(&flat), norm)
+            })
+        };
+        let mut results: Vec<_> = (0..encoded.len()).map(|_| None).collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let replica = self.model.replica();
+                    let gradient = &gradient;
+                    let count = encoded.len();
+                    scope.spawn(move || {
+                        (t..count)
+                            .step_by(threads)
+                            .map(|i| (i, gradient(&replica, i)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for handle in handles {
+                for (i, result) in handle.join().expect("a scoring thread panicked") {
+                    results[i] = result;
+                }
+            }
+        });
+        let mut out: Vec<Option<Gradient>> = (0..tasks.len()).map(|_| None).collect();
+        for (result, &index) in results.into_iter().zip(&built.task_index) {
+            let Some((finite, projected, norm)) = result else {
+                continue;
+            };
+            if !finite {
                 bail!(
                     "the gradient of task {} is not finite (NaN or infinite): the checkpoint may \
                      have diverged; score with an earlier one",
                     tasks[index].instance_id
                 );
             }
-            let full_norm = flat
-                .iter()
-                .map(|&g| f64::from(g) * f64::from(g))
-                .sum::<f64>()
-                .sqrt();
-            out[index] = Some(Gradient {
-                projected: self.projector.project(&flat),
-                norm: full_norm,
-            });
+            out[index] = Some(Gradient { projected, norm });
         }
         bar.finish_and_clear();
         Ok(out)

@@ -30,6 +30,9 @@ pub struct BenchArgs {
     /// Timed training steps (after one untimed warm-up step)
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
+    /// Parts each training step's batch is cut into, computed side by side
+    #[arg(long, default_value_t = solver::train::DEFAULT_SPLIT)]
+    pub split: usize,
     /// Timed per-example gradients
     #[arg(long, default_value_t = 5)]
     pub gradients: usize,
@@ -43,6 +46,7 @@ struct BenchResult {
     threads: usize,
     context: usize,
     batch_size: usize,
+    split: usize,
     lm_tokens_per_s: f64,
     lm_step_s: f64,
     gradient_ms: f64,
@@ -86,6 +90,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let options = TrainOptions {
         steps: args.steps + 1,
         batch_size: args.batch_size,
+        split: args.split.max(1),
         ..TrainOptions::default()
     };
     let mut state = TrainState::fresh(model, &options);
@@ -134,6 +139,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         context: args.context,
         batch_size: args.batch_size,
+        split: args.split.max(1),
         lm_tokens_per_s: (args.batch_size * args.context) as f64 / step_s,
         lm_step_s: step_s,
         gradient_ms,

@@ -18,6 +18,12 @@ use crate::model::{ModelInput, Rope, Solver};
 const BLOCKED: f32 = -1e9;
 const PADDING: i32 = -1;
 
+/// On the GPU, sequence lengths and counts of scored positions are padded up to a multiple
+/// of this, so that tensor shapes repeat across tasks: every new shape compiles (and may
+/// autotune) its kernels there, which cost minutes per run (docs/cuda.md). On the CPU
+/// padding would only cost time.
+pub const SHAPE_BUCKET: usize = if cfg!(feature = "cuda") { 64 } else { 1 };
+
 /// One packed sequence.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Row {
@@ -86,18 +92,28 @@ impl Row {
 pub struct HostBatch {
     pub rows: Vec<Row>,
     pub len: usize,
+    /// Lengths are multiples of this (see [`SHAPE_BUCKET`]).
+    pub bucket: usize,
 }
 
 impl HostBatch {
-    pub fn new(mut rows: Vec<Row>, pad: u32) -> HostBatch {
-        let len = rows.iter().map(Row::len).max().unwrap_or(0).max(1);
+    /// Rows padded to the longest, rounded up to a multiple of [`SHAPE_BUCKET`].
+    pub fn new(rows: Vec<Row>, pad: u32) -> HostBatch {
+        HostBatch::bucketed(rows, pad, SHAPE_BUCKET)
+    }
+
+    /// Rows padded to the longest, rounded up to a multiple of `bucket`.
+    pub fn bucketed(mut rows: Vec<Row>, pad: u32, bucket: usize) -> HostBatch {
+        let bucket = bucket.max(1);
+        let longest = rows.iter().map(Row::len).max().unwrap_or(0).max(1);
+        let len = longest.div_ceil(bucket) * bucket;
         for row in &mut rows {
             let missing = len - row.len();
             row.ids.extend(std::iter::repeat_n(pad, missing));
             row.positions.extend(std::iter::repeat_n(0, missing));
             row.segments.extend(std::iter::repeat_n(PADDING, missing));
         }
-        HostBatch { rows, len }
+        HostBatch { rows, len, bucket }
     }
 
     pub fn to_input<B: Backend>(&self, config: &ModelConfig, device: &B::Device) -> ModelInput<B> {
@@ -147,6 +163,18 @@ impl HostBatch {
         }
     }
 
+    /// How many positions predict a token.
+    pub fn predicted_positions(&self) -> usize {
+        self.rows
+            .iter()
+            .map(|row| {
+                (0..self.len)
+                    .filter(|&i| row.next_in_segment(i).is_some())
+                    .count()
+            })
+            .sum()
+    }
+
     /// Per position, the id it predicts (0 where it predicts nothing) and a weight.
     fn targets(&self, weight: impl Fn(usize, usize) -> f32) -> (Vec<i64>, Vec<f32>) {
         let mut ids = Vec::with_capacity(self.rows.len() * self.len);
@@ -191,16 +219,27 @@ pub fn lm_loss<B: Backend>(
     batch: &HostBatch,
     config: &ModelConfig,
 ) -> (Tensor<B, 1>, usize) {
+    let count = batch.predicted_positions().max(1);
+    (lm_loss_part(model, batch, config, count), count)
+}
+
+/// The summed next-token cross-entropy of `batch` divided by `count`: the share of a larger
+/// batch's mean loss (`count` = that batch's predicted positions) that these rows make up.
+pub fn lm_loss_part<B: Backend>(
+    model: &Solver<B>,
+    batch: &HostBatch,
+    config: &ModelConfig,
+    count: usize,
+) -> Tensor<B, 1> {
     let device = model.embed_tokens.weight.device();
     let input = batch.to_input::<B>(config, &device);
     let (targets, weights) = batch.targets(|_, _| 1.0);
-    let count = weights.iter().filter(|w| **w > 0.0).count().max(1);
     let weights = Tensor::<B, 2>::from_data(
         TensorData::new(weights, [batch.rows.len(), batch.len]),
         &device,
     );
     let lp = next_token_log_probs(model, batch, &input, targets);
-    ((lp * weights).sum().neg().div_scalar(count as f64), count)
+    (lp * weights).sum().neg().div_scalar(count.max(1) as f64)
 }
 
 /// Where each candidate of each row lies, for [`candidate_scores`].
@@ -252,11 +291,10 @@ pub fn candidate_scores<B: Backend>(
             }
         }
     }
-    let n = positions.len().max(1);
-    if positions.is_empty() {
-        positions.push(0);
-        targets.push(0);
-    }
+    // Padded positions repeat position 0 and belong to no candidate.
+    let n = positions.len().max(1).div_ceil(batch.bucket) * batch.bucket;
+    positions.resize(n, 0);
+    targets.resize(n, 0);
     let hidden = model.hidden(&input);
     let d = hidden.dims()[2];
     let picked = hidden.reshape([rows * len, d]).select(
@@ -287,6 +325,19 @@ pub fn ranking_loss<B: Backend>(
     weights: &[f32],
     nll_weight: f64,
 ) -> (Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>) {
+    let total_weight = weights.iter().sum::<f32>();
+    ranking_loss_part(scores, gold, weights, nll_weight, total_weight)
+}
+
+/// [`ranking_loss`] of some rows of a larger batch whose weights sum to `total_weight`: the
+/// parts of a batch add up to the loss of the whole.
+pub fn ranking_loss_part<B: Backend>(
+    scores: Tensor<B, 2>,
+    gold: &[usize],
+    weights: &[f32],
+    nll_weight: f64,
+    total_weight: f32,
+) -> (Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>) {
     let device = scores.device();
     let rows = gold.len();
     let column =
@@ -295,7 +346,7 @@ pub fn ranking_loss<B: Backend>(
         TensorData::new(gold.iter().map(|&g| g as i64).collect(), [rows, 1]),
         &device,
     );
-    let total_weight = weights.iter().sum::<f32>().max(f32::MIN_POSITIVE) as f64;
+    let total_weight = total_weight.max(f32::MIN_POSITIVE) as f64;
     let weight = column(weights.to_vec());
     let gold_score = scores.clone().gather(1, index.clone());
     let ranking = (log_softmax(scores, 1).gather(1, index) * weight.clone())

@@ -153,6 +153,13 @@ impl<B: Backend> DecoderLayer<B> {
 }
 
 impl<B: Backend> Solver<B> {
+    /// The same parameters (and parameter ids) as new autodiff leaves: a copy whose graph
+    /// is its own, so it can compute gradients on another thread beside this one.
+    pub fn replica(&self) -> Self {
+        let device = self.embed_tokens.weight.device();
+        self.clone().fork(&device)
+    }
+
     /// A freshly initialised model (embeddings N(0, 0.02) as in HF's Llama).
     pub fn new(config: &ModelConfig, device: &B::Device) -> Self {
         let embed_tokens = EmbeddingConfig::new(config.vocab_size, config.hidden_size)

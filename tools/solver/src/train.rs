@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Result, anyhow};
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
 use burn::record::Recorder;
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
@@ -17,7 +17,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use serde::Serialize;
 
-use crate::batch::{HostBatch, Row, candidate_scores, lm_loss, ranking_loss};
+use crate::batch::{
+    CandidateSpans, HostBatch, Row, candidate_scores, lm_loss_part, ranking_loss_part,
+};
 use crate::checkpoint::StateRecorder;
 use crate::config::ModelConfig;
 use crate::data::{EncodedExample, ranking_batch, sample_group};
@@ -60,7 +62,15 @@ pub struct TrainOptions {
     pub warmup: usize,
     pub weight_decay: f64,
     pub seed: u64,
+    /// Each step's batch is cut into this many parts whose gradients are computed side by
+    /// side on their own threads (as many as there are cores) and summed: the CPU backend
+    /// keeps about one core busy per graph. The result depends on the parts, not on the cores.
+    pub split: usize,
 }
+
+/// How many parts a step's batch is cut into by default: two on the CPU, where one autodiff
+/// graph keeps about one core busy (`just bench-train`); one on the GPU.
+pub const DEFAULT_SPLIT: usize = if cfg!(feature = "cuda") { 1 } else { 2 };
 
 impl Default for TrainOptions {
     fn default() -> Self {
@@ -73,6 +83,7 @@ impl Default for TrainOptions {
             warmup: 20,
             weight_decay: 0.01,
             seed: 0,
+            split: DEFAULT_SPLIT,
         }
     }
 }
@@ -214,56 +225,11 @@ pub fn train<B: AutodiffBackend>(
         }
         let mut rng = step_rng(options.seed, state.step);
         let lr = options.lr_at(state.step);
-        let model = state.model.clone();
-        let (loss, ranking, nll, tokens) = match objective {
-            Objective::Language { chunks } => {
-                let rows = (0..options.batch_size)
-                    .map(|_| {
-                        Row::text(chunks[(rng.next_u64() % chunks.len() as u64) as usize].clone())
-                    })
-                    .collect();
-                let batch = HostBatch::new(rows, pad);
-                let tokens = batch.rows.len() * batch.len;
-                let (loss, _) = lm_loss(&model, &batch, config);
-                (loss, None, None, tokens)
-            }
-            Objective::Ranking {
-                examples,
-                weights,
-                group,
-                nll_weight,
-            } => {
-                let mut picks = Vec::with_capacity(options.batch_size);
-                while picks.len() < options.batch_size {
-                    let i = (rng.next_u64() % examples.len() as u64) as usize;
-                    if let Some((chosen, gold)) = sample_group(&examples[i], *group, &mut rng) {
-                        picks.push((i, chosen, gold));
-                    }
-                }
-                let items: Vec<(&EncodedExample, &[usize])> = picks
-                    .iter()
-                    .map(|(i, chosen, _)| (&examples[*i], chosen.as_slice()))
-                    .collect();
-                let (batch, spans) = ranking_batch(&items, pad);
-                let gold: Vec<usize> = picks.iter().map(|p| p.2).collect();
-
-                let row_weights: Vec<f32> = picks.iter().map(|p| weights[p.0]).collect();
-                let tokens = batch
-                    .rows
-                    .iter()
-                    .map(|r| r.segments.iter().filter(|s| **s >= 0).count())
-                    .sum();
-                let scores = candidate_scores(&model, &batch, &spans, config);
-                let (loss, ranking, nll) = ranking_loss(scores, &gold, &row_weights, *nll_weight);
-                (loss, Some(ranking), Some(nll), tokens)
-            }
-        };
-        let scalar = |t: burn::tensor::Tensor<B, 1>| t.into_scalar().elem::<f64>();
-        let ranking = ranking.map(scalar);
-        let nll = nll.map(scalar);
-        let loss_value = scalar(loss.clone());
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let loss = loss_value;
+        // A replica has every parameter initialised: clones of a lazily initialised one
+        // would each draw their own values.
+        let model = state.model.replica();
+        let (parts, tokens) = draw_batch(objective, options, &mut rng, pad);
+        let (loss, ranking, nll, grads) = batch_gradients(&model, &parts, objective, config);
         if !loss.is_finite() {
             return Err(anyhow!(
                 "the loss is {loss} at step {}; lower --lr",
@@ -287,6 +253,167 @@ pub fn train<B: AutodiffBackend>(
         on_step(&metrics, state)?;
     }
     Ok(())
+}
+
+/// A slice of a step's batch, on the host.
+enum Part {
+    Text(HostBatch),
+    Ranking {
+        batch: HostBatch,
+        spans: CandidateSpans,
+        gold: Vec<usize>,
+        weights: Vec<f32>,
+    },
+}
+
+/// Draws a step's batch from `rng` and cuts it into `options.split` parts of consecutive
+/// rows; returns the parts and the batch's token count.
+fn draw_batch(
+    objective: &Objective,
+    options: &TrainOptions,
+    rng: &mut ChaCha8Rng,
+    pad: u32,
+) -> (Vec<Part>, usize) {
+    let part_size = options.batch_size.div_ceil(options.split.max(1)).max(1);
+    match objective {
+        Objective::Language { chunks } => {
+            let rows: Vec<Row> = (0..options.batch_size)
+                .map(|_| Row::text(chunks[(rng.next_u64() % chunks.len() as u64) as usize].clone()))
+                .collect();
+            let tokens = rows.iter().map(Row::len).max().unwrap_or(0) * rows.len();
+            let parts = rows
+                .chunks(part_size)
+                .map(|rows| Part::Text(HostBatch::new(rows.to_vec(), pad)))
+                .collect();
+            (parts, tokens)
+        }
+        Objective::Ranking {
+            examples,
+            weights,
+            group,
+            ..
+        } => {
+            let mut picks = Vec::with_capacity(options.batch_size);
+            while picks.len() < options.batch_size {
+                let i = (rng.next_u64() % examples.len() as u64) as usize;
+                if let Some((chosen, gold)) = sample_group(&examples[i], *group, rng) {
+                    picks.push((i, chosen, gold));
+                }
+            }
+            let mut tokens = 0;
+            let parts = picks
+                .chunks(part_size)
+                .map(|picks| {
+                    let items: Vec<(&EncodedExample, &[usize])> = picks
+                        .iter()
+                        .map(|(i, chosen, _)| (&examples[*i], chosen.as_slice()))
+                        .collect();
+                    let (batch, spans) = ranking_batch(&items, pad);
+                    tokens += batch
+                        .rows
+                        .iter()
+                        .map(|r| r.segments.iter().filter(|s| **s >= 0).count())
+                        .sum::<usize>();
+                    Part::Ranking {
+                        batch,
+                        spans,
+                        gold: picks.iter().map(|p| p.2).collect(),
+                        weights: picks.iter().map(|p| weights[p.0]).collect(),
+                    }
+                })
+                .collect();
+            (parts, tokens)
+        }
+    }
+}
+
+/// The loss of the whole batch (and its ranking and likelihood terms) and its gradient, the
+/// sum of the parts' (each part's loss is its share of the batch's mean). Parts after the
+/// first run on a copy of the model each, on their own threads while cores are free.
+fn batch_gradients<B: AutodiffBackend>(
+    model: &Solver<B>,
+    parts: &[Part],
+    objective: &Objective,
+    config: &ModelConfig,
+) -> (f64, Option<f64>, Option<f64>, GradientsParams) {
+    let denominator: f64 = match parts.first() {
+        Some(Part::Text(_)) => parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(batch) => batch.predicted_positions() as f64,
+                Part::Ranking { .. } => 0.0,
+            })
+            .sum(),
+        _ => parts
+            .iter()
+            .map(|p| match p {
+                Part::Ranking { weights, .. } => weights.iter().sum::<f32>() as f64,
+                Part::Text(_) => 0.0,
+            })
+            .sum(),
+    };
+    let nll_weight = match objective {
+        Objective::Ranking { nll_weight, .. } => *nll_weight,
+        Objective::Language { .. } => 0.0,
+    };
+    let part_gradient = |model: Solver<B>, part: &Part| {
+        let scalar = |t: burn::tensor::Tensor<B, 1>| t.into_scalar().elem::<f64>();
+        let (loss, ranking, nll) = match part {
+            Part::Text(batch) => (
+                lm_loss_part(&model, batch, config, denominator.max(1.0) as usize),
+                None,
+                None,
+            ),
+            Part::Ranking {
+                batch,
+                spans,
+                gold,
+                weights,
+            } => {
+                let scores = candidate_scores(&model, batch, spans, config);
+                let (loss, ranking, nll) =
+                    ranking_loss_part(scores, gold, weights, nll_weight, denominator as f32);
+                (loss, Some(scalar(ranking)), Some(scalar(nll)))
+            }
+        };
+        let value = scalar(loss.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        (value, ranking, nll, grads)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let results: Vec<_> = if parts.len() == 1 || threads == 1 {
+        parts
+            .iter()
+            .map(|part| part_gradient(model.clone(), part))
+            .collect()
+    } else {
+        let mut results = Vec::with_capacity(parts.len());
+        for wave in parts.chunks(threads) {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = wave
+                    .iter()
+                    .map(|part| {
+                        let replica = model.replica();
+                        let part_gradient = &part_gradient;
+                        scope.spawn(move || part_gradient(replica, part))
+                    })
+                    .collect();
+                for handle in handles {
+                    results.push(handle.join().expect("a training thread panicked"));
+                }
+            });
+        }
+        results
+    };
+    let mut accumulator = GradientsAccumulator::<Solver<B>>::new();
+    let (mut loss, mut ranking, mut nll) = (0.0, None::<f64>, None::<f64>);
+    for (value, part_ranking, part_nll, grads) in results {
+        loss += value;
+        ranking = part_ranking.map(|r| ranking.unwrap_or(0.0) + r);
+        nll = part_nll.map(|n| nll.unwrap_or(0.0) + n);
+        accumulator.accumulate(model, grads);
+    }
+    (loss, ranking, nll, accumulator.grads())
 }
 
 /// Ranking quality on examples: each example's candidates are all scored (in chunks of

@@ -129,6 +129,48 @@ fn language_model_loss_falls_on_repeated_code() {
 }
 
 #[test]
+fn a_batch_cut_into_parts_trains_like_the_whole_batch() {
+    let config = tiny();
+    let chunks: Vec<Vec<u32>> = (0..8)
+        .map(|i| (0..24).map(|j| ((i * 3 + j) % 17 + 5) as u32).collect())
+        .collect();
+    let objectives = [ranking(copy_examples(12)), Objective::Language { chunks }];
+    // Initialised once (a fresh model's parameters initialise lazily, per clone).
+    let initial = Solver::<TrainBackend>::new(&config, &device()).replica();
+    for objective in &objectives {
+        let curve = |split| {
+            let options = TrainOptions {
+                steps: 6,
+                batch_size: 5,
+                lr: 1e-2,
+                warmup: 2,
+                split,
+                ..TrainOptions::default()
+            };
+            let mut state = TrainState::fresh(initial.clone(), &options);
+            let losses = run(&mut state, objective, &config, &options);
+            let logits = logits(&state.model.valid(), &config);
+            (losses, logits)
+        };
+        let (whole, whole_logits) = curve(1);
+        let (parts, parts_logits) = curve(3);
+        assert_eq!(whole.len(), 6);
+        for (a, b) in whole.iter().zip(&parts) {
+            assert!(
+                (a - b).abs() < 1e-4 * a.abs().max(1.0),
+                "{whole:?} vs {parts:?}"
+            );
+        }
+        let drift = whole_logits
+            .iter()
+            .zip(&parts_logits)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(drift < 1e-3, "logits differ by {drift} after 6 steps");
+    }
+}
+
+#[test]
 fn saved_weights_load_back_to_identical_logits() {
     let config = tiny();
     let model = Solver::<Backend>::new(&config, &device());
@@ -309,6 +351,39 @@ fn a_candidate_scores_the_same_packed_with_others_as_alone() {
     for (a, b) in together.iter().zip(&alone) {
         assert!((a - b).abs() < 1e-4, "{together:?} vs {alone:?}");
     }
+}
+
+#[test]
+fn padding_to_a_shape_bucket_changes_no_score_and_no_loss() {
+    use solver::batch::{CandidateSpans, candidate_scores, lm_loss};
+    let config = tiny();
+    let model = Solver::<Backend>::new(&config, &device());
+    let (row, spans) = Row::branched(&[2, 30, 11, 31, 3], &[vec![4, 12, 13, 7], vec![4, 20, 7]]);
+    let spans = CandidateSpans { spans: vec![spans] };
+    let scores = |bucket| -> Vec<f32> {
+        let batch = HostBatch::bucketed(vec![row.clone()], 0, bucket);
+        candidate_scores(&model, &batch, &spans, &config)
+            .into_data()
+            .to_vec()
+            .unwrap()
+    };
+    let loss = |bucket| -> f32 {
+        let text = vec![Row::text(vec![3, 9, 4, 17, 5]), Row::text(vec![7, 8])];
+        let batch = HostBatch::bucketed(text, 0, bucket);
+        assert_eq!(batch.len % bucket, 0);
+        lm_loss(&model, &batch, &config).0.into_scalar()
+    };
+    let (plain, padded) = (scores(1), scores(16));
+    assert_eq!(plain.len(), padded.len());
+    for (a, b) in plain.iter().zip(&padded) {
+        assert!((a - b).abs() < 1e-4, "{plain:?} vs {padded:?}");
+    }
+    assert!(
+        (loss(1) - loss(16)).abs() < 1e-5,
+        "{} vs {}",
+        loss(1),
+        loss(16)
+    );
 }
 
 #[test]
