@@ -31,8 +31,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
     /// Parts each training step's batch is cut into, computed side by side
-    #[arg(long, default_value_t = solver::train::DEFAULT_SPLIT)]
-    pub split: usize,
+    #[arg(long, default_value_t = solver::train::DEFAULT_BATCH_PARTS)]
+    pub batch_parts: usize,
     /// Timed per-example gradients
     #[arg(long, default_value_t = 5)]
     pub gradients: usize,
@@ -46,7 +46,7 @@ struct BenchResult {
     threads: usize,
     context: usize,
     batch_size: usize,
-    split: usize,
+    batch_parts: usize,
     lm_tokens_per_s: f64,
     lm_step_s: f64,
     gradient_ms: f64,
@@ -90,7 +90,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let options = TrainOptions {
         steps: args.steps + 1,
         batch_size: args.batch_size,
-        split: args.split.max(1),
+        batch_parts: args.batch_parts.max(1),
         ..TrainOptions::default()
     };
     let mut state = TrainState::fresh(model, &options);
@@ -139,7 +139,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         context: args.context,
         batch_size: args.batch_size,
-        split: args.split.max(1),
+        batch_parts: args.batch_parts.max(1),
         lm_tokens_per_s: (args.batch_size * args.context) as f64 / step_s,
         lm_step_s: step_s,
         gradient_ms,

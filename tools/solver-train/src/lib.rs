@@ -129,8 +129,8 @@ pub struct Schedule {
     pub seed: u64,
     /// Cut each step's batch into N parts whose gradients are computed side by side, a
     /// thread each while cores are free (the run's numbers depend on N, not on the cores)
-    #[arg(long, value_name = "N", default_value_t = solver::train::DEFAULT_SPLIT)]
-    pub split: usize,
+    #[arg(long, value_name = "N", default_value_t = solver::train::DEFAULT_BATCH_PARTS)]
+    pub batch_parts: usize,
 }
 
 impl Schedule {
@@ -144,7 +144,7 @@ impl Schedule {
             warmup: (self.steps.unwrap_or(steps) / 20).clamp(1, 100),
             weight_decay: 0.01,
             seed: self.seed,
-            split: self.split.max(1),
+            batch_parts: self.batch_parts.max(1),
         }
     }
 }

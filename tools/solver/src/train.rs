@@ -65,12 +65,12 @@ pub struct TrainOptions {
     /// Each step's batch is cut into this many parts whose gradients are computed side by
     /// side on their own threads (as many as there are cores) and summed: the CPU backend
     /// keeps about one core busy per graph. The result depends on the parts, not on the cores.
-    pub split: usize,
+    pub batch_parts: usize,
 }
 
 /// How many parts a step's batch is cut into by default: two on the CPU, where one autodiff
 /// graph keeps about one core busy (`just bench-train`); one on the GPU.
-pub const DEFAULT_SPLIT: usize = if cfg!(feature = "cuda") { 1 } else { 2 };
+pub const DEFAULT_BATCH_PARTS: usize = if cfg!(feature = "cuda") { 1 } else { 2 };
 
 impl Default for TrainOptions {
     fn default() -> Self {
@@ -83,7 +83,7 @@ impl Default for TrainOptions {
             warmup: 20,
             weight_decay: 0.01,
             seed: 0,
-            split: DEFAULT_SPLIT,
+            batch_parts: DEFAULT_BATCH_PARTS,
         }
     }
 }
@@ -266,7 +266,7 @@ enum Part {
     },
 }
 
-/// Draws a step's batch from `rng` and cuts it into `options.split` parts of consecutive
+/// Draws a step's batch from `rng` and cuts it into `options.batch_parts` parts of consecutive
 /// rows; returns the parts and the batch's token count.
 fn draw_batch(
     objective: &Objective,
@@ -274,7 +274,10 @@ fn draw_batch(
     rng: &mut ChaCha8Rng,
     pad: u32,
 ) -> (Vec<Part>, usize) {
-    let part_size = options.batch_size.div_ceil(options.split.max(1)).max(1);
+    let part_size = options
+        .batch_size
+        .div_ceil(options.batch_parts.max(1))
+        .max(1);
     match objective {
         Objective::Language { chunks } => {
             let rows: Vec<Row> = (0..options.batch_size)

@@ -138,13 +138,13 @@ fn a_batch_cut_into_parts_trains_like_the_whole_batch() {
     // Initialised once (a fresh model's parameters initialise lazily, per clone).
     let initial = Solver::<TrainBackend>::new(&config, &device()).replica();
     for objective in &objectives {
-        let curve = |split| {
+        let curve = |batch_parts| {
             let options = TrainOptions {
                 steps: 6,
                 batch_size: 5,
                 lr: 1e-2,
                 warmup: 2,
-                split,
+                batch_parts,
                 ..TrainOptions::default()
             };
             let mut state = TrainState::fresh(initial.clone(), &options);
