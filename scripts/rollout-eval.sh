@@ -6,9 +6,11 @@
 # Every step writes into OUT and is skipped when its output exists, so a killed run resumes.
 #
 #   scripts/rollout-eval.sh [OUT]          (default OUT=WORKDIR/run/rollout-eval)
-# Variables: CANDIDATES=2800 (≈ 2,000 valid at the measured ~71% yield) SEED=1
-#   EXECUTOR=wasm (native is faster and gives the same verdicts; see docs/yield.md)
-#   BASE_STEPS=250 SFT_STEPS=300 EVERY=1 (evaluate every EVERY-th task of the evaluation set)
+# Variables: CANDIDATES=2800 (seed 1: 1,835 valid, 66%) SEED=1
+#   EXECUTOR=wasm (validation and rollouts; native is faster and gives the same verdicts,
+#   see docs/yield.md)
+#   BASE_STEPS=250 SFT_STEPS=150 (the defaults of solver-train)
+#   EVERY=1 (evaluate every EVERY-th task of the evaluation set)
 #   ROLLOUT_FLAGS="" (extra swe-rollout flags, e.g. "-k 4 --max-steps 2")
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -58,9 +60,9 @@ if [ ! -f "$out/base/checkpoint.json" ]; then
         --steps "${BASE_STEPS:-250}" --seed "$seed" > /dev/null
 fi
 if [ ! -f "$out/tuned/checkpoint.json" ]; then
-    step "fine-tuning on the training tasks (${SFT_STEPS:-300} steps)"
+    step "fine-tuning on the training tasks (${SFT_STEPS:-150} steps)"
     timed sft "$bin/solver-train" sft --from "$out/base" "$out/train.jsonl" -o "$out/tuned" \
-        --workdir "$workdir" --steps "${SFT_STEPS:-300}" --seed "$seed" > /dev/null
+        --workdir "$workdir" --steps "${SFT_STEPS:-150}" --seed "$seed" > /dev/null
 fi
 
 awk -v every="$every" '(NR - 1) % every == 0' "$root/data/eval/eval-set.jsonl" > "$out/eval-tasks.jsonl"
@@ -76,7 +78,7 @@ for run in base tuned tuned-no-prior; do
         step "rollouts of $run on $(wc -l < "$out/eval-tasks.jsonl") evaluation tasks"
         # shellcheck disable=SC2086
         timed "rollout-$run" "$bin/swe-rollout" --solver "model:$out/$model" --workdir "$workdir" \
-            --seed "$seed" "${flags[@]}" ${ROLLOUT_FLAGS:-} "$out/eval-tasks.jsonl" \
+            --executor "$executor" --seed "$seed" "${flags[@]}" ${ROLLOUT_FLAGS:-} "$out/eval-tasks.jsonl" \
             -o "$out/traces-$run.jsonl"
     fi
     "$bin/swe-rollout" --summarize "$out/traces-$run.jsonl" > "$out/summary-$run.md"

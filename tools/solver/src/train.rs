@@ -266,6 +266,17 @@ enum Part {
     },
 }
 
+impl Part {
+    /// What this part adds to the denominator of the batch's mean loss: its predicted
+    /// positions (text) or its rows' weights (ranking).
+    fn weight(&self) -> f64 {
+        match self {
+            Part::Text(batch) => batch.predicted_positions() as f64,
+            Part::Ranking { weights, .. } => weights.iter().map(|&w| f64::from(w)).sum(),
+        }
+    }
+}
+
 /// Draws a step's batch from `rng` and cuts it into `options.batch_parts` parts of consecutive
 /// rows; returns the parts and the batch's token count.
 fn draw_batch(
@@ -339,22 +350,7 @@ fn batch_gradients<B: AutodiffBackend>(
     objective: &Objective,
     config: &ModelConfig,
 ) -> (f64, Option<f64>, Option<f64>, GradientsParams) {
-    let denominator: f64 = match parts.first() {
-        Some(Part::Text(_)) => parts
-            .iter()
-            .map(|p| match p {
-                Part::Text(batch) => batch.predicted_positions() as f64,
-                Part::Ranking { .. } => 0.0,
-            })
-            .sum(),
-        _ => parts
-            .iter()
-            .map(|p| match p {
-                Part::Ranking { weights, .. } => weights.iter().sum::<f32>() as f64,
-                Part::Text(_) => 0.0,
-            })
-            .sum(),
-    };
+    let denominator: f64 = parts.iter().map(Part::weight).sum();
     let nll_weight = match objective {
         Objective::Ranking { nll_weight, .. } => *nll_weight,
         Objective::Language { .. } => 0.0,
