@@ -18,14 +18,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return (0.0, 0.0)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+from evolve_report import wilson  # the scripts folder is on the path when run as a script
 
 
 def mcnemar_exact(only_a: int, only_b: int) -> float:
