@@ -342,8 +342,9 @@ fn draw_batch(
 }
 
 /// The loss of the whole batch (and its ranking and likelihood terms) and its gradient, the
-/// sum of the parts' (each part's loss is its share of the batch's mean). Parts after the
-/// first run on a copy of the model each, on their own threads while cores are free.
+/// sum of the parts' (each part's loss is its share of the batch's mean). With one part or
+/// one core the parts run in turn on `model`; otherwise each runs on its own replica of it, on
+/// its own thread, as many at a time as there are cores.
 fn batch_gradients<B: AutodiffBackend>(
     model: &Solver<B>,
     parts: &[Part],
