@@ -2,7 +2,8 @@
 # The `cuda` build against the CPU build, on a machine with an NVIDIA GPU, with prebuilt
 # binaries (the GPU machine needs no Rust):
 #   1. agreement: one checkpoint, the same tasks and target, scored by grad-score on each
-#      backend (alignment and gradient norm per task), and the first losses of `sft`;
+#      backend (alignment and gradient norm per task; passes when |alignment difference| < 1e-2
+#      and the Spearman correlation of the alignments is >= 0.99), and the first losses of `sft`;
 #   2. `just bench-score` with each build;
 #   3. speed: `solver-train bench` (tiny, small) on each backend, PyTorch on the GPU beside it
 #      when `python3 -c 'import torch, transformers'` works.
@@ -68,12 +69,18 @@ d_norm = max(abs(cpu[k]["grad_norm"] - cuda[k]["grad_norm"]) / max(cpu[k]["grad_
 rank = lambda s: sorted(s, key=lambda k: -s[k]["alignment"])
 k = min(10, len(cpu))
 top = len(set(rank(cpu)[:k]) & set(rank(cuda)[:k]))
+position = lambda s: {key: i for i, key in enumerate(rank(s))}
+p_cpu, p_cuda, n = position(cpu), position(cuda), len(cpu)
+spearman = 1 - 6 * sum((p_cpu[key] - p_cuda[key]) ** 2 for key in cpu) / max(n * (n * n - 1), 1)
 print(f"grad-score, {len(cpu)} tasks: max |alignment cpu - cuda| = {d_align:.2e}, "
-      f"max relative gradient-norm difference = {d_norm:.2e}, top-{k} overlap {top}/{k}")
+      f"max relative gradient-norm difference = {d_norm:.2e}, top-{k} overlap {top}/{k}, "
+      f"Spearman {spearman:.5f}")
 for backend in ("cpu", "cuda"):
     losses = [round(m["loss"], 5) for m in map(json.loads, open(f"{log}/sft-metrics-{backend}.jsonl")) if "loss" in m]
     print(f"sft losses ({backend}): {losses}")
-sys.exit(0 if d_align < 1e-3 else 1)
+# The GPU's matrix products differ from the CPU's in about the third significant digit
+# (docs/cuda.md); selection needs the same order, so the ranks must agree.
+sys.exit(0 if d_align < 1e-2 and spearman >= 0.99 else 1)
 PY
 }
 
