@@ -282,11 +282,12 @@ impl Scorer {
                 continue;
             };
             if !finite {
-                bail!(
+                return Err(BadInput::new(format!(
                     "the gradient of task {} is not finite (NaN or infinite): the checkpoint may \
                      have diverged; score with an earlier one",
                     tasks[index].instance_id
-                );
+                ))
+                .into());
             }
             out[index] = Some(Gradient { projected, norm });
         }

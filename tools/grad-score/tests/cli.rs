@@ -216,6 +216,51 @@ fn a_target_the_solver_never_fails_is_refused_with_advice() {
     );
 }
 
+/// Overwrites the first float tensor of a safetensors file with NaN, in place.
+fn poison_first_tensor(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let (_, tensor) = header
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(name, t)| *name != "__metadata__" && t["dtype"] == "F32")
+        .expect("a float tensor");
+    let start = 8 + header_len + tensor["data_offsets"][0].as_u64().unwrap() as usize;
+    let end = 8 + header_len + tensor["data_offsets"][1].as_u64().unwrap() as usize;
+    for value in bytes[start..end].chunks_exact_mut(4) {
+        value.copy_from_slice(&f32::NAN.to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_checkpoint_with_nan_weights_is_refused_naming_the_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = micro_checkpoint(dir.path(), "micro", "def f(a, b):\n    return a < b\n");
+    poison_first_tensor(&checkpoint.join("model.safetensors"));
+    let tasks = eval_tasks(2);
+    let target = write_tasks(dir.path(), "target.jsonl", &tasks);
+    let output = dir.path().join("scores.jsonl");
+    let out = grad_score(&[
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--target",
+        target.to_str().unwrap(),
+        target.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is not finite") && stderr.contains(&tasks[0].instance_id),
+        "{stderr}"
+    );
+    assert!(!output.exists(), "no scores are written");
+}
+
 #[test]
 fn projected_cosines_of_real_gradients_match_the_exact_ones_within_0_03() {
     use grad_score::project::{Projector, cosine};
