@@ -108,6 +108,10 @@ pub struct Cli {
     /// state that solver-train saves
     #[arg(long, value_enum, default_value_t = Precondition::None)]
     pub precondition: Precondition,
+    /// Tasks differentiated side by side, each on its own replica of the model (default: one
+    /// per core); fewer bound the memory. The scores do not depend on it
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
     #[command(flatten)]
     pub corpus: CorpusArgs,
     #[command(flatten)]
@@ -202,6 +206,7 @@ struct Scorer {
     adam: Option<AdamPreconditioner>,
     corpus: PathBuf,
     seed: u64,
+    jobs: Option<usize>,
 }
 
 impl Scorer {
@@ -232,8 +237,9 @@ impl Scorer {
         let bar = progress::items(encoded.len() as u64, what);
         // Tasks are independent: each thread takes every n-th one with a copy of the model
         // (its own autodiff graph), so the scores do not depend on the number of threads.
-        let threads = std::thread::available_parallelism()
-            .map_or(1, usize::from)
+        let threads = self
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
             .clamp(1, encoded.len().max(1));
         let gradient = |model: &solver::model::Solver<solver::TrainBackend>, i: usize| {
             let flat = example_gradient(
@@ -540,6 +546,7 @@ pub fn run(cli: Cli) -> Result<()> {
         adam,
         corpus: cli.corpus.path(),
         seed: cli.run.seed,
+        jobs: cli.jobs,
     };
 
     let target = match &cli.target_in {

@@ -115,6 +115,7 @@ fn a_task_like_the_target_scores_first_and_scores_repeat() {
     assert_eq!(kept_tasks.lines().count(), 1);
     assert!(kept_tasks.contains(&tasks[2].instance_id));
 
+    // The saved target, and one task at a time instead of one per core: the same scores.
     let again = scores(&grad_score(&[
         "--checkpoint",
         ckpt,
@@ -122,6 +123,8 @@ fn a_task_like_the_target_scores_first_and_scores_repeat() {
         saved.to_str().unwrap(),
         "--dim",
         "1024",
+        "--jobs",
+        "1",
         valid.to_str().unwrap(),
     ]));
     assert_eq!(again, first);
