@@ -186,11 +186,14 @@ class LineMap:
         self.lines = {}
         self.import_lines = {}
         self.files = {}
+        self._hits = set()
 
     def _relative(self, filename):
         cached = self.files.get(filename)
         if cached is None:
-            full = os.path.realpath(filename)
+            # "<frozen importlib._bootstrap>", "<string>": no file, though relative to the
+            # working directory it would resolve inside the repository.
+            full = "" if filename.startswith("<") else os.path.realpath(filename)
             cached = full[len(self.repo):] if full.startswith(self.repo) else ""
             self.files[filename] = cached
         return cached
@@ -226,25 +229,43 @@ class LineMap:
 
             self.stop = stop
         else:
-            def tracer(frame, event, arg):
+            # Frames outside the repository (pytest, the standard library, packages) get
+            # no line events at all; the others add (file, line) to a set that is
+            # attributed at the next test boundary. Tracing every frame and filtering
+            # each event cost several times the run itself.
+            add = self._hits.add
+            relative = self._relative
+
+            def local(frame, event, arg):
                 if event == "line":
-                    self._record(frame.f_code.co_filename, frame.f_lineno)
-                return tracer
+                    add((frame.f_code.co_filename, frame.f_lineno))
+                return local
+
+            def tracer(frame, event, arg):
+                return local if relative(frame.f_code.co_filename) else None
 
             sys.settrace(tracer)
             self._restart = lambda: None
             self.stop = lambda: sys.settrace(None)
 
+    def _flush(self):
+        for filename, line in self._hits:
+            self._record(filename, line)
+        self._hits.clear()
+
     def pytest_runtest_logstart(self, nodeid, location):
+        self._flush()
         self.current = len(self.tests)
         self.tests.append(nodeid)
         self._restart()
 
     def pytest_runtest_logfinish(self, nodeid, location):
+        self._flush()
         self.current = None
         self._restart()
 
     def pytest_sessionfinish(self, session):
+        self._flush()
         data = {
             "tests": self.tests,
             "lines": {
@@ -279,6 +300,7 @@ def main():
     sys.path.insert(0, repo)
     import pytest
 
+    _share_traceback_trees()
     plugins = _line_map_plugins(repo)
     # After pytest and its plugins are imported, so their own start-up is not
     # judged; before any test module is.
@@ -456,6 +478,38 @@ def _memoize_compilation():
     rewrite._rewrite_test = cached_rewrite_test
 
 
+def _share_traceback_trees():
+    """pytest parses a module's whole source, and walks its tree, again for every
+    frame of every failure it reports: when a bug makes hundreds of tests fail,
+    that is most of the run (18 of 20 s in one of tabulate's). The trees are kept
+    by source text across failures and runs; the report is the same."""
+    try:
+        from _pytest._code import code, source
+    except ImportError:
+        return
+    original = getattr(source, "getstatementrange_ast", None)
+    if original is None or getattr(original, "shares_trees", False):
+        return
+    trees = {}
+
+    def getstatementrange_ast(lineno, src, assertion=False, astnode=None):
+        if astnode is None:
+            key = str(src)
+            astnode = trees.get(key)
+            if astnode is None:
+                result = original(lineno, src, assertion)
+                if len(trees) >= 256:
+                    trees.clear()
+                trees[key] = result[0]
+                return result
+        return original(lineno, src, assertion, astnode)
+
+    getstatementrange_ast.shares_trees = True
+    source.getstatementrange_ast = getstatementrange_ast
+    if getattr(code, "getstatementrange_ast", None) is original:
+        code.getstatementrange_ast = getstatementrange_ast
+
+
 def _warm_up(pytest):
     """One empty session, so that pytest's plugins (its own and those of the
     test dependencies) are loaded into the baseline, as every run loads them."""
@@ -492,6 +546,7 @@ def serve():
 
     _install_guard()
     _memoize_compilation()
+    _share_traceback_trees()
     _warm_up(pytest)
     baseline = _Baseline()
     protocol = sys.stdout.buffer

@@ -532,5 +532,55 @@ fn the_line_map_names_the_tests_that_run_each_line() {
             executor.name()
         );
         assert_eq!(run.outcomes.len(), 2, "{}", executor.name());
+        // Only the repository's files: no "<frozen importlib._bootstrap>" or "<string>".
+        for file in map.lines.keys().chain(map.import_lines.keys()) {
+            assert!(
+                repo.path().join(file).is_file(),
+                "{}: {file} is not a file of the repository",
+                executor.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_failure_of_a_module_gets_its_own_traceback() {
+    // pytest's report of a failure parses the module of each frame; the driver keeps
+    // those trees across failures, and each report must still point at its own lines.
+    let repo = mini_repo(&[
+        (
+            "calc.py",
+            "def add(a, b):\n    return a - b\n\n\ndef div(a, b):\n    return a / b\n",
+        ),
+        (
+            "tests/test_calc.py",
+            "from calc import add, div\n\ndef test_add():\n    assert add(1, 2) == 3\n\n\
+             def test_div():\n    assert div(1, 0) == 0\n\ndef test_add_again():\n    \
+             assert add(2, 2) == 4\n",
+        ),
+    ]);
+    for executor in executors() {
+        let run = executor
+            .run(&request(
+                repo.path(),
+                "pytest tests -o pythonpath=.",
+                Duration::from_secs(120),
+            ))
+            .unwrap();
+        let name = executor.name();
+        assert_eq!(run.outcomes.len(), 3, "{name}: {}", run.output);
+        for frame in [
+            "tests/test_calc.py:4: in test_add",
+            "tests/test_calc.py:7: in test_div",
+            "calc.py:6: in div",
+            "tests/test_calc.py:10: in test_add_again",
+        ] {
+            assert!(
+                run.output.contains(frame),
+                "{name}: no `{frame}` in\n{}",
+                run.output
+            );
+        }
+        assert!(run.output.contains("ZeroDivisionError"), "{name}");
     }
 }
