@@ -80,6 +80,10 @@ rft-eval TASKS BASE *OUT: setup
 
 # Skill-guided against random generation at equal budget: the operator-family mix of each and
 # their valid yields (N candidates each, EXECUTOR=wasm|native).
+# Base-solver traces on N training tasks of rollout-eval, then skill-distill (resumable by shard).
+skill-traces N="1000": setup
+    bash scripts/skill-traces.sh {{N}}
+
 skills-yield SKILLS N="100" SEED="1": setup
     bash scripts/skills-yield.sh {{SKILLS}} {{N}} {{SEED}}
 
