@@ -491,6 +491,10 @@ def _share_traceback_trees():
     if original is None or getattr(original, "shares_trees", False):
         return
     trees = {}
+    # A tree takes about 35 bytes per character of source (3.4 MB for tabulate's
+    # 100 kB module): the kept sources stay under 1 MB, so the trees under ~40 MB of
+    # the run's memory limit.
+    budget = [1_000_000]
 
     def getstatementrange_ast(lineno, src, assertion=False, astnode=None):
         if astnode is None:
@@ -498,9 +502,12 @@ def _share_traceback_trees():
             astnode = trees.get(key)
             if astnode is None:
                 result = original(lineno, src, assertion)
-                if len(trees) >= 256:
+                if len(key) > budget[0]:
                     trees.clear()
-                trees[key] = result[0]
+                    budget[0] = 1_000_000
+                if len(key) <= budget[0]:
+                    trees[key] = result[0]
+                    budget[0] -= len(key)
                 return result
         return original(lineno, src, assertion, astnode)
 
