@@ -78,12 +78,12 @@ rollout-eval *OUT: setup
 rft-eval TASKS BASE *OUT: setup
     bash scripts/rft-eval.sh {{TASKS}} {{BASE}} {{OUT}}
 
-# Skill-guided against random generation at equal budget: the operator-family mix of each and
-# their valid yields (N candidates each, EXECUTOR=wasm|native).
 # Base-solver traces on N training tasks of rollout-eval, then skill-distill (resumable by shard).
 skill-traces N="1000": setup
     bash scripts/skill-traces.sh {{N}}
 
+# Skill-guided against random generation at equal budget: the operator-family mix of each and
+# their valid yields (N candidates each, EXECUTOR=wasm|native).
 skills-yield SKILLS N="100" SEED="1": setup
     bash scripts/skills-yield.sh {{SKILLS}} {{N}} {{SEED}}
 

@@ -481,8 +481,9 @@ def _memoize_compilation():
 def _share_traceback_trees():
     """pytest parses a module's whole source, and walks its tree, again for every
     frame of every failure it reports: when a bug makes hundreds of tests fail,
-    that is most of the run (18 of 20 s in one of tabulate's). The trees are kept
-    by source text across failures and runs; the report is the same."""
+    that is most of the run (a tabulate run with 234 failures: 17.1 s, 3.3 s with
+    the trees shared). The trees are kept by source text across failures and runs;
+    the report is the same."""
     try:
         from _pytest._code import code, source
     except ImportError:
@@ -494,20 +495,22 @@ def _share_traceback_trees():
     # A tree takes about 35 bytes per character of source (3.4 MB for tabulate's
     # 100 kB module): the kept sources stay under 1 MB, so the trees under ~40 MB of
     # the run's memory limit.
-    budget = [1_000_000]
+    budget = 1_000_000
+    left = budget
 
     def getstatementrange_ast(lineno, src, assertion=False, astnode=None):
+        nonlocal left
         if astnode is None:
             key = str(src)
             astnode = trees.get(key)
             if astnode is None:
                 result = original(lineno, src, assertion)
-                if len(key) > budget[0]:
+                if len(key) > left:
                     trees.clear()
-                    budget[0] = 1_000_000
-                if len(key) <= budget[0]:
+                    left = budget
+                if len(key) <= left:
                     trees[key] = result[0]
-                    budget[0] -= len(key)
+                    left -= len(key)
                 return result
         return original(lineno, src, assertion, astnode)
 

@@ -124,6 +124,17 @@ fn request(repo: &Path, test_cmd: &str, timeout: Duration) -> TestRequest {
     }
 }
 
+/// The mini repository's whole suite, untraced.
+fn run_suite(executor: &dyn Executor, repo: &Path) -> sandbox::TestRun {
+    executor
+        .run(&request(
+            repo,
+            "pytest tests -o pythonpath=.",
+            Duration::from_secs(120),
+        ))
+        .unwrap()
+}
+
 #[test]
 fn both_executors_report_each_test_by_node_id() {
     let repo = mini_repo(&[
@@ -157,13 +168,7 @@ fn both_executors_report_each_test_by_node_id() {
     .map(|(id, outcome)| (id.to_string(), outcome))
     .collect();
     for executor in executors() {
-        let run = executor
-            .run(&request(
-                repo.path(),
-                "pytest tests -o pythonpath=.",
-                Duration::from_secs(120),
-            ))
-            .unwrap();
+        let run = run_suite(executor.as_ref(), repo.path());
         assert_eq!(
             run.outcomes,
             expected,
@@ -560,13 +565,7 @@ fn every_failure_of_a_module_gets_its_own_traceback() {
         ),
     ]);
     for executor in executors() {
-        let run = executor
-            .run(&request(
-                repo.path(),
-                "pytest tests -o pythonpath=.",
-                Duration::from_secs(120),
-            ))
-            .unwrap();
+        let run = run_suite(executor.as_ref(), repo.path());
         let name = executor.name();
         assert_eq!(run.outcomes.len(), 3, "{name}: {}", run.output);
         for frame in [
