@@ -33,6 +33,10 @@ pub fn name(cluster: &Cluster) -> String {
         }
     };
     let context = match (cluster.level, condition_value(cluster, "construct")) {
+        // `none` is the feature's value for code outside every construct; a name says so.
+        (Level::OperatorInContext, Some(construct)) if construct == "none" => {
+            "-in-plain-statement".to_string()
+        }
         (Level::OperatorInContext, Some(construct)) => format!("-in-{construct}"),
         _ => String::new(),
     };
@@ -345,4 +349,38 @@ pub fn skill_md(skill: &Skill) -> String {
         ));
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schemas::{Condition, ConditionOp};
+    use serde_json::json;
+
+    fn cluster(construct: &str, mode: FailureMode) -> Cluster {
+        Cluster {
+            level: Level::OperatorInContext,
+            mode,
+            operators: ["assign-remove"].into_iter().collect(),
+            family: "statement",
+            conditions: vec![Condition {
+                feature: "construct".into(),
+                op: ConditionOp::Eq,
+                value: json!(construct),
+            }],
+            members: vec![0],
+        }
+    }
+
+    #[test]
+    fn names_say_the_pattern_where_it_sits_and_the_failure_mode() {
+        assert_eq!(
+            name(&cluster("loop", FailureMode::WrongEdit)),
+            "assign-remove-in-loop-wrong-edit"
+        );
+        assert_eq!(
+            name(&cluster("none", FailureMode::NotLocalized)),
+            "assign-remove-in-plain-statement-not-localized"
+        );
+    }
 }
