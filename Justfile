@@ -70,7 +70,8 @@ test: setup
     {{records}} check -q examples/*.jsonl examples/skills/*.jsonl
 
 # Resolve rate on the evaluation set of a base solver and of one fine-tuned on random
-# validated training tasks (CANDIDATES=2800 SFT_STEPS=300 EVERY=1 EXECUTOR=wasm; resumable).
+# validated training tasks (CANDIDATES=2800 SFT_STEPS=150 EVERY=1 EXECUTOR=wasm; resumable;
+# STOP_AFTER=base stops once the training tasks and the base checkpoint exist).
 rollout-eval *OUT: setup
     bash scripts/rollout-eval.sh {{OUT}}
 

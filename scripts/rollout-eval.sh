@@ -12,6 +12,8 @@
 #   BASE_STEPS=250 SFT_STEPS=150 (the defaults of solver-train)
 #   EVERY=1 (evaluate every EVERY-th task of the evaluation set)
 #   ROLLOUT_FLAGS="" (extra swe-rollout flags, e.g. "-k 4 --max-steps 2")
+#   STOP_AFTER=base (stop once the training tasks and the base checkpoint exist: what
+#   scripts/skill-traces.sh needs)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 workdir=${SOCRATIC_WORKDIR:-$root/.socratic}
@@ -58,6 +60,10 @@ if [ ! -f "$out/base/checkpoint.json" ]; then
     step "pretraining the base model (${BASE_STEPS:-250} steps)"
     timed init "$bin/solver-train" init "$workdir/corpus.jsonl" -o "$out/base" \
         --steps "${BASE_STEPS:-250}" --seed "$seed" > /dev/null
+fi
+if [ "${STOP_AFTER:-}" = base ]; then
+    step "stopping after the base checkpoint (STOP_AFTER=base)"
+    exit 0
 fi
 if [ ! -f "$out/tuned/checkpoint.json" ]; then
     step "fine-tuning on the training tasks (${SFT_STEPS:-150} steps)"

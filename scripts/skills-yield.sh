@@ -4,6 +4,8 @@
 # through task-validate; prints the operator-family mix of each, the skills' failure rates per
 # family, and the valid yield of each with a Wilson 95% interval.
 #   scripts/skills-yield.sh SKILLS [N] [SEED]     (default N=100, SEED=1; EXECUTOR=wasm|native)
+# TRACES=FILE (the traces the skills came from) adds the solver's measured failure rate per
+# family: the weak families that the skill-guided mix should concentrate on.
 # Outputs stay in WORKDIR/run/skills-yield-n<N>-s<SEED>/ (a stage whose output exists is reused).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,10 +26,10 @@ for strategy in random skills; do
         --workdir "$workdir" --executor "${EXECUTOR:-wasm}" -q \
         -o "$out/$strategy-valid.jsonl" --rejects "$out/$strategy-rejects.jsonl"
 done
-python3 - "$out" "$skills" <<'PY'
+python3 - "$out" "$skills" "${TRACES:-}" <<'PY'
 import json, math, sys
 from collections import Counter
-out, skills_path = sys.argv[1], sys.argv[2]
+out, skills_path, traces_path = sys.argv[1], sys.argv[2], sys.argv[3]
 load = lambda p: [json.loads(l) for l in open(p) if l.strip()]
 family = lambda t: t["provenance"].get("operator_family", "?")
 def wilson(k, n, z=1.96):
@@ -52,13 +54,37 @@ for sk in skills:
     for f in fams:
         weak[f] += sk["evidence"]["failure_rate"] * sk["evidence"]["support"]
         supp[f] += sk["evidence"]["support"]
+# The solver's failure rate per family measured on its traces (harness errors left out).
+tried = Counter(); failed = Counter()
+for tr in load(traces_path) if traces_path else []:
+    if tr.get("error"):
+        continue
+    f = (tr.get("analysis") or {}).get("family") or "?"
+    tried[f] += 1
+    failed[f] += not tr["outcome"]["resolved"]
 fams = sorted({family(t) for s in cand for t in cand[s]})
-print(f"{'family':14} {'random':>8} {'skills':>8} {'skills failure rate':>20}")
+head = f"{'family':14} {'random':>8} {'skills':>8} {'skills failure rate':>20}"
+print(head + (f" {'traces failed':>16}" if tried else ""))
 for f in fams:
     r = sum(family(t) == f for t in cand["random"]) / max(1, len(cand["random"]))
     k = sum(family(t) == f for t in cand["skills"]) / max(1, len(cand["skills"]))
     fr = f"{weak[f] / supp[f]:.2f}" if supp[f] else "-"
-    print(f"{f:14} {100 * r:>7.0f}% {100 * k:>7.0f}% {fr:>20}")
+    row = f"{f:14} {100 * r:>7.0f}% {100 * k:>7.0f}% {fr:>20}"
+    if tried:
+        row += f" {f'{failed[f]}/{tried[f]}':>16}"
+    print(row)
+share = {s: Counter(family(t) for t in cand[s]) for s in cand}
+tv = 0.5 * sum(abs(share["random"][f] / max(1, len(cand["random"]))
+                   - share["skills"][f] / max(1, len(cand["skills"]))) for f in fams)
+print(f"total variation distance between the two family mixes: {tv:.2f}")
+# The operators themselves: the ten the skill-guided generator drew most.
+op = lambda t: t["provenance"]["operator"]
+ops = {s: Counter(op(t) for t in cand[s]) for s in cand}
+print(f"{'operator':22} {'random':>8} {'skills':>8}")
+for o, _ in ops["skills"].most_common(10):
+    r = ops["random"][o] / max(1, len(cand["random"]))
+    k = ops["skills"][o] / max(1, len(cand["skills"]))
+    print(f"{o:22} {100 * r:>7.0f}% {100 * k:>7.0f}%")
 for s in ("random", "skills"):
     k, n = len(valid[s]), len(cand[s])
     lo, hi = wilson(k, n)
