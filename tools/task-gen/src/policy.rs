@@ -1,7 +1,7 @@
 //! The generator policy of `--strategy skills`: a log-linear distribution over the choices
 //! of one draw — a skill, then one of its operators, then the construct of the site — with
 //! one learned logit per skill, per operator and per construct. A skill's probability also
-//! grows with the solver's failure rate on it (its evidence), so a fresh policy already
+//! grows with the solver's failure odds on it (its evidence), so a fresh policy already
 //! spends the budget where the solver is weak. REINFORCE with a baseline moves the logits
 //! toward the choices whose tasks earned reward (validity × alignment).
 
@@ -12,9 +12,19 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use stage_io::BadInput;
 
-/// Added to a skill's failure rate, so that a skill the solver always resolves keeps a
-/// little probability.
-pub const FAILURE_FLOOR: f64 = 0.05;
+/// The prior logit of a skill from its evidence: the log-odds that the solver fails such a
+/// task, with one pseudo-failure and one pseudo-success, `ln((failed + 1) / (resolved + 1))`.
+///
+/// Odds rather than the rate itself: a weak solver fails most skills (rates of 0.8 to 1.0 on
+/// real traces), and a weight proportional to the rate spreads the budget evenly over the
+/// skills, so the mix followed how many skills each family had, not how weak the solver was
+/// on it (docs/skills.md). The pseudo-counts keep a skill of little support from claiming
+/// certainty and a skill the solver always resolves above zero.
+pub fn evidence_logit(support: u32, failure_rate: f64) -> f64 {
+    let support = f64::from(support);
+    let failed = (failure_rate.clamp(0.0, 1.0) * support).round();
+    ((failed + 1.0) / (support - failed + 1.0)).ln()
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Policy {
@@ -59,8 +69,8 @@ pub struct Outcome {
     pub reward: f64,
 }
 
-/// The alternatives each choice was made among: the skills with their failure rates, each
-/// skill's operators, and the constructs of the sites.
+/// The alternatives each choice was made among: the skills with their prior logits
+/// (`evidence_logit`), each skill's operators, and the constructs of the sites.
 #[derive(Debug, Clone, Default)]
 pub struct Choices {
     pub skills: Vec<(String, f64)>,
@@ -105,9 +115,9 @@ impl Policy {
         table.get(key).copied().unwrap_or(0.0)
     }
 
-    /// The logit of a skill: learned value plus the log of its failure rate (floored).
-    pub fn skill_logit(&self, skill: &str, failure_rate: f64) -> f64 {
-        Self::logit(&self.skills, skill) + (failure_rate.clamp(0.0, 1.0) + FAILURE_FLOOR).ln()
+    /// The logit of a skill: learned value plus its prior (`evidence_logit`).
+    pub fn skill_logit(&self, skill: &str, prior: f64) -> f64 {
+        Self::logit(&self.skills, skill) + prior
     }
 
     pub fn operator_logit(&self, operator: &str) -> f64 {
@@ -123,7 +133,7 @@ impl Policy {
         let logits: Vec<f64> = choices
             .skills
             .iter()
-            .map(|(s, fr)| self.skill_logit(s, *fr))
+            .map(|(s, prior)| self.skill_logit(s, *prior))
             .collect();
         softmax(&logits)
     }
@@ -250,11 +260,30 @@ mod tests {
     }
 
     #[test]
-    fn failure_rate_raises_a_skills_probability_before_any_learning() {
+    fn failure_odds_raise_a_skills_probability_before_any_learning() {
         let policy = Policy::default();
         let mut c = choices();
-        c.skills = vec![("weak".into(), 0.9), ("strong".into(), 0.1)];
+        let prior = |failed: u32, support: u32| {
+            evidence_logit(support, f64::from(failed) / f64::from(support))
+        };
+        c.skills = vec![
+            ("always-fails".into(), prior(60, 60)),
+            ("mostly-fails".into(), prior(48, 60)),
+            ("rarely-fails".into(), prior(6, 60)),
+        ];
         let p = policy.skill_probs(&c);
-        assert!((p[0] / p[1] - 0.95 / 0.15).abs() < 1e-9, "{p:?}");
+        // Odds 61/1, 49/13 and 7/55: among skills the solver mostly fails, the one it
+        // always fails still gets most of the budget.
+        assert!(
+            (p[0] / p[1] - (61.0 / 1.0) / (49.0 / 13.0)).abs() < 1e-9,
+            "{p:?}"
+        );
+        assert!(
+            (p[1] / p[2] - (49.0 / 13.0) / (7.0 / 55.0)).abs() < 1e-9,
+            "{p:?}"
+        );
+        // Little evidence counts for less than much evidence of the same rate.
+        assert!(prior(3, 3) < prior(60, 60));
+        assert!(prior(0, 10).is_finite());
     }
 }

@@ -11,7 +11,7 @@ use rand_chacha::rand_core::SeedableRng;
 use schemas::{Phase, Skill, Task};
 use stage_io::BadInput;
 
-use crate::policy::{Choices, Policy};
+use crate::policy::{Choices, Policy, evidence_logit};
 use crate::{RepoTree, below, make_task, parse_repo, site_features, weighted};
 
 /// The constructs a site can be in, as the policy names them.
@@ -50,7 +50,10 @@ pub fn choices(skills: &[Skill]) -> Choices {
     Choices {
         skills: skills
             .iter()
-            .map(|s| (s.skill_id.clone(), s.evidence.failure_rate))
+            .map(|s| {
+                let prior = evidence_logit(s.evidence.support, s.evidence.failure_rate);
+                (s.skill_id.clone(), prior)
+            })
             .collect(),
         operators: skills
             .iter()
@@ -153,7 +156,8 @@ pub fn generate(
             .keys()
             .map(|&ki| {
                 let s = &skills[ki];
-                (ki, policy.skill_logit(&s.skill_id, s.evidence.failure_rate))
+                let prior = evidence_logit(s.evidence.support, s.evidence.failure_rate);
+                (ki, policy.skill_logit(&s.skill_id, prior))
             })
             .collect();
         let ki = softmax_draw(&mut rng, &skill_keys);
