@@ -63,19 +63,19 @@ for tr in load(traces_path) if traces_path else []:
     tried[f] += 1
     failed[f] += not tr["outcome"]["resolved"]
 fams = sorted({family(t) for s in cand for t in cand[s]})
+# Each strategy's share of candidates per family.
+share = {s: {f: n / max(1, len(cand[s])) for f, n in Counter(map(family, cand[s])).items()}
+         for s in cand}
 head = f"{'family':14} {'random':>8} {'skills':>8} {'skills failure rate':>20}"
 print(head + (f" {'traces failed':>16}" if tried else ""))
 for f in fams:
-    r = sum(family(t) == f for t in cand["random"]) / max(1, len(cand["random"]))
-    k = sum(family(t) == f for t in cand["skills"]) / max(1, len(cand["skills"]))
+    r, k = share["random"].get(f, 0.0), share["skills"].get(f, 0.0)
     fr = f"{weak[f] / supp[f]:.2f}" if supp[f] else "-"
     row = f"{f:14} {100 * r:>7.0f}% {100 * k:>7.0f}% {fr:>20}"
     if tried:
         row += f" {f'{failed[f]}/{tried[f]}':>16}"
     print(row)
-share = {s: Counter(family(t) for t in cand[s]) for s in cand}
-tv = 0.5 * sum(abs(share["random"][f] / max(1, len(cand["random"]))
-                   - share["skills"][f] / max(1, len(cand["skills"]))) for f in fams)
+tv = 0.5 * sum(abs(share["random"].get(f, 0.0) - share["skills"].get(f, 0.0)) for f in fams)
 print(f"total variation distance between the two family mixes: {tv:.2f}")
 # The operators themselves: the ten the skill-guided generator drew most.
 op = lambda t: t["provenance"]["operator"]

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use schemas::Evidence;
 use serde::{Deserialize, Serialize};
 use stage_io::BadInput;
 
@@ -20,9 +21,9 @@ use stage_io::BadInput;
 /// skills, so the mix followed how many skills each family had, not how weak the solver was
 /// on it (docs/skills.md). The pseudo-counts keep a skill of little support from claiming
 /// certainty and a skill the solver always resolves above zero.
-pub fn evidence_logit(support: u32, failure_rate: f64) -> f64 {
-    let support = f64::from(support);
-    let failed = (failure_rate.clamp(0.0, 1.0) * support).round();
+pub fn evidence_logit(evidence: &Evidence) -> f64 {
+    let support = f64::from(evidence.support);
+    let failed = (evidence.failure_rate.clamp(0.0, 1.0) * support).round();
     ((failed + 1.0) / (support - failed + 1.0)).ln()
 }
 
@@ -264,7 +265,11 @@ mod tests {
         let policy = Policy::default();
         let mut c = choices();
         let prior = |failed: u32, support: u32| {
-            evidence_logit(support, f64::from(failed) / f64::from(support))
+            evidence_logit(&Evidence {
+                support,
+                failure_rate: f64::from(failed) / f64::from(support),
+                trace_ids: Vec::new(),
+            })
         };
         c.skills = vec![
             ("always-fails".into(), prior(60, 60)),

@@ -50,10 +50,7 @@ pub fn choices(skills: &[Skill]) -> Choices {
     Choices {
         skills: skills
             .iter()
-            .map(|s| {
-                let prior = evidence_logit(s.evidence.support, s.evidence.failure_rate);
-                (s.skill_id.clone(), prior)
-            })
+            .map(|s| (s.skill_id.clone(), evidence_logit(&s.evidence)))
             .collect(),
         operators: skills
             .iter()
@@ -148,18 +145,16 @@ pub fn generate(
         }
     }
 
+    let skill_logits: Vec<f64> = skills
+        .iter()
+        .map(|s| policy.skill_logit(&s.skill_id, evidence_logit(&s.evidence)))
+        .collect();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut seen = HashSet::new();
     let mut tasks = Vec::new();
     while (tasks.len() as u64) < budget && !pools.is_empty() {
-        let skill_keys: Vec<(usize, f64)> = pools
-            .keys()
-            .map(|&ki| {
-                let s = &skills[ki];
-                let prior = evidence_logit(s.evidence.support, s.evidence.failure_rate);
-                (ki, policy.skill_logit(&s.skill_id, prior))
-            })
-            .collect();
+        let skill_keys: Vec<(usize, f64)> =
+            pools.keys().map(|&ki| (ki, skill_logits[ki])).collect();
         let ki = softmax_draw(&mut rng, &skill_keys);
         let by_op = pools.get_mut(&ki).expect("drawn key");
         let op_keys: Vec<(usize, f64)> = by_op
