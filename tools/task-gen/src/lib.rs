@@ -51,7 +51,7 @@ Examples:
 pub enum Strategy {
     /// Fixed mutation: operators, repositories and sites drawn uniformly
     Random,
-    /// Skill-guided: skills drawn by the policy (and the solver's failure rate on them),
+    /// Skill-guided: skills drawn by the policy (and the solver's failure odds on them),
     /// sites where their conditions hold, their operators
     Skills,
 }
@@ -102,7 +102,7 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", required_if_eq("strategy", "skills"))]
     pub skills: Option<PathBuf>,
     /// Generator policy of `--strategy skills` (default: a fresh one, the skills' failure
-    /// rates alone)
+    /// odds alone)
     #[arg(long, value_name = "FILE", requires = "skills")]
     pub policy: Option<PathBuf>,
     /// Round recorded in the candidates' provenance

@@ -1,5 +1,5 @@
 //! `--strategy skills`: candidates where the solver is weak. Each draw picks a skill (in
-//! proportion to the policy's weight for it, which grows with the solver's failure rate on
+//! proportion to the policy's weight for it, which grows with the solver's failure odds on
 //! it), one of the skill's bug operators, the construct of the site, a repository, and one
 //! edit among the sites of that operator where all the skill's conditions hold.
 
