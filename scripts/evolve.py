@@ -19,7 +19,7 @@
                     training traces (rejection sampling, weight RFT_WEIGHT): the round's solver
     train-rollout   the input solver on TRAIN_ROLLOUT pooled tasks: the traces     [shardable]
     skill-distill   traces (and the last round's skills) become the round's skills
-    eval-rollout    that solver on the first ROLLOUT_TASKS held-out tasks          [shardable]
+    eval-rollout    that solver on ROLLOUT_TASKS held-out tasks (the seed's slice) [shardable]
 
 Stages that share no files overlap (OVERLAP=1, the default; OVERLAP=0, --only and --until run
 them one after another in the order above): generation beside the last round's eval-rollout
@@ -191,6 +191,16 @@ def write_if_changed(path: Path, text: str) -> None:
     """Leaves a file with this content as it is (its time included)."""
     if not path.is_file() or path.read_text() != text:
         write_lines_atomic(path, [text])
+
+
+def eval_slice(lines: list[str], seed: int, n: int) -> list[str]:
+    """Seed S evaluates the S-th run of N consecutive held-out tasks (wrapping around the set),
+    so seeds pooled in a report count distinct tasks, not the same N tasks S times."""
+    lines = [line for line in lines if line.strip()]
+    if not lines or n <= 0:
+        return []
+    start = (seed - 1) * n
+    return [lines[(start + i) % len(lines)] for i in range(min(n, len(lines)))]
 
 
 def fewest_tests(n: int, source: Path, out: Path) -> None:
@@ -431,9 +441,9 @@ def base_and_dev(runner: Runner, base_dir: Path):
             describe=f"fewest_tests {cfg.dev_tasks}"))
         runner.run(base_dir, Stage(
             0, "eval-tasks", [eval_tasks], [cfg.eval_set],
-            action=lambda: write_lines_atomic(
-                eval_tasks, cfg.eval_set.read_text().splitlines(keepends=True)[:cfg.rollout_tasks]),
-            describe=f"head {cfg.rollout_tasks}"))
+            action=lambda: write_lines_atomic(eval_tasks, eval_slice(
+                cfg.eval_set.read_text().splitlines(keepends=True), cfg.seed, cfg.rollout_tasks)),
+            describe=f"eval_slice seed {cfg.seed} of {cfg.rollout_tasks}"))
 
     runner.together(train_base, dev_and_eval_sets)
     if not records(base_dir / "dev.jsonl") and runner.only is None:
