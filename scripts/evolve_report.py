@@ -11,9 +11,10 @@ count once). Then the seconds of every stage and the cores it kept busy (from th
 
 --compare: every run under RUNS_DIR (WORKDIR/run), grouped by strategy; per round the
 held-out resolve rate pooled over seeds (Wilson interval over task × seed attempts) and the
-rate of each seed, and the wall time of each strategy. --plots writes resolve-rate.svg (rate
-per round per strategy with intervals) and operator-mix.svg (the candidates' operator families
-per round per strategy).
+rate of each seed; each strategy paired with the baseline task by task (the tasks only one of
+them resolved, exact McNemar test); the wall time of each strategy. --plots writes
+resolve-rate.svg (rate per round per strategy with intervals) and operator-mix.svg (the
+candidates' operator families per round per strategy).
 """
 from __future__ import annotations
 
@@ -78,6 +79,39 @@ def evaluation(run: Path, r: int) -> dict:
     partial = sum(not t["outcome"]["resolved"] and t["outcome"].get("f2p_passed", 0) > 0
                   for t in traces)
     return {"resolved": resolved, "partial": partial, "n": len(traces)}
+
+
+def outcomes(run: Path, r: int) -> dict:
+    """Held-out task → resolved, for round r (errors left out, as in `evaluation`)."""
+    return {t["instance_id"]: bool(t["outcome"]["resolved"])
+            for t in records(round_dir(run, r) / "eval-traces.jsonl") if not t.get("error")}
+
+
+def mcnemar_p(b: int, c: int) -> float:
+    """Exact two-sided McNemar test: the chance of a split at least this uneven of the b + c
+    discordant pairs if either side were as likely to win each."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
+def paired(runs: list, baseline: list, rounds: list) -> tuple:
+    """(tasks the strategy resolved and the baseline did not, the other way round) over the
+    given rounds, pairing the runs of one seed on the same held-out task in the same round."""
+    by_seed = {config(run).get("seed"): run for run in baseline}
+    wins = losses = 0
+    for run in runs:
+        other = by_seed.get(config(run).get("seed"))
+        if other is None:
+            continue
+        for r in rounds:
+            mine, theirs = outcomes(run, r), outcomes(other, r)
+            for task in mine.keys() & theirs.keys():
+                wins += mine[task] and not theirs[task]
+                losses += theirs[task] and not mine[task]
+    return wins, losses
 
 
 def seconds(stamps: Path, rounds: set | None = None, field: str = "seconds") -> dict:
@@ -228,6 +262,23 @@ def compare(runs_dir: Path, plots: Path | None) -> str:
                     for run in runs for t in over_passes(round_dir(run, r), "candidates.jsonl"))
                 mix[(strategy, r)] = families
         curves[strategy] = curve
+    if "baseline" in by:
+        out.append("\nPaired against the baseline (the same seed's held-out task in the same "
+                   "round): tasks only the strategy resolved : tasks only the baseline "
+                   "resolved, exact McNemar p (two-sided).\n")
+        out.append("| strategy | last round | p | rounds 1.. | p |")
+        out.append("|---|---|---|---|---|")
+        for strategy, runs in sorted(by.items()):
+            if strategy == "baseline":
+                continue
+            common = sorted(set.intersection(
+                *(set(rounds_of(run)) for run in runs + by["baseline"])) - {0})
+            if not common:
+                continue
+            last = paired(runs, by["baseline"], common[-1:])
+            every = paired(runs, by["baseline"], common)
+            out.append(f"| {strategy} | {last[0]} : {last[1]} | {mcnemar_p(*last):.2f} | "
+                       f"{every[0]} : {every[1]} | {mcnemar_p(*every):.2f} |")
     out.append("\nWall time per strategy (all rounds and seeds, round 0 included):\n")
     for strategy, runs in sorted(by.items()):
         total = sum(wall_seconds(run) for run in runs)

@@ -1,6 +1,7 @@
 """The report's wall time: stages that overlapped count once, the time between a killed run
 and its resumption not at all, and stamps written before intervals were recorded add their
-seconds."""
+seconds. The paired comparison with the baseline: the same seed's task in the same round, the
+tasks only one side resolved counted, tasks only one side attempted and errors left out."""
 from __future__ import annotations
 
 import json
@@ -50,6 +51,52 @@ class WallSeconds(unittest.TestCase):
         stamp(runs, "task-validate", 1, None, None, 80.0)
         stamp(runs, "solver-train", 1, 100.0, 190.0, 90.0)
         self.assertAlmostEqual(evolve_report.wall_seconds(self.run, 1), 170.0)
+
+
+def traces(run: Path, r: int, results: dict, errors: tuple = ()) -> None:
+    d = run / f"round-{r}"
+    d.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"instance_id": task, "outcome": {"resolved": ok, "f2p_passed": 0}})
+             for task, ok in results.items()]
+    lines += [json.dumps({"instance_id": task, "error": "harness",
+                          "outcome": {"resolved": False}}) for task in errors]
+    (d / "eval-traces.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def run_dir(tmp: Path, strategy: str, seed: int) -> Path:
+    run = tmp / f"{strategy}-seed{seed}"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"strategy": strategy, "seed": seed}))
+    return run
+
+
+class PairedWithBaseline(unittest.TestCase):
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="report-test-"))
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_only_tasks_one_side_resolved_count_within_a_seed_and_round(self):
+        mine, base = run_dir(self.tmp, "socratic", 1), run_dir(self.tmp, "baseline", 1)
+        traces(mine, 1, {"a": True, "b": False, "c": True, "d": True}, errors=("e",))
+        traces(base, 1, {"a": False, "b": True, "c": True, "e": True})
+        traces(mine, 2, {"a": True, "b": True})
+        traces(base, 2, {"a": False, "b": False})
+        lonely = run_dir(self.tmp, "socratic", 2)  # no baseline of seed 2
+        traces(lonely, 1, {"a": True})
+        traces(lonely, 2, {"a": True})
+        runs = [mine, lonely]
+        self.assertEqual(evolve_report.paired(runs, [base], [1]), (1, 1))
+        self.assertEqual(evolve_report.paired(runs, [base], [1, 2]), (3, 1))
+        self.assertIn("| socratic | 2 : 0 | 0.50 | 3 : 1 | 0.62 |",
+                      evolve_report.compare(self.tmp, None))
+
+    def test_mcnemar_is_exact_and_two_sided(self):
+        self.assertEqual(evolve_report.mcnemar_p(0, 0), 1.0)
+        self.assertEqual(evolve_report.mcnemar_p(3, 3), 1.0)
+        self.assertAlmostEqual(evolve_report.mcnemar_p(5, 0), 2 / 32)
+        self.assertAlmostEqual(evolve_report.mcnemar_p(1, 6), 2 * 8 / 128)
 
 
 if __name__ == "__main__":
