@@ -87,7 +87,7 @@ def outcomes(run: Path, r: int) -> dict:
             for t in records(round_dir(run, r) / "eval-traces.jsonl") if not t.get("error")}
 
 
-def mcnemar_p(b: int, c: int) -> float:
+def mcnemar_exact(b: int, c: int) -> float:
     """Exact two-sided McNemar test: the chance of a split at least this uneven of the b + c
     discordant pairs if either side were as likely to win each."""
     n = b + c
@@ -277,8 +277,8 @@ def compare(runs_dir: Path, plots: Path | None) -> str:
                 continue
             last = paired(runs, by["baseline"], common[-1:])
             every = paired(runs, by["baseline"], common)
-            out.append(f"| {strategy} | {last[0]} : {last[1]} | {mcnemar_p(*last):.2f} | "
-                       f"{every[0]} : {every[1]} | {mcnemar_p(*every):.2f} |")
+            out.append(f"| {strategy} | {last[0]} : {last[1]} | {mcnemar_exact(*last):.2f} | "
+                       f"{every[0]} : {every[1]} | {mcnemar_exact(*every):.2f} |")
     out.append("\nWall time per strategy (all rounds and seeds, round 0 included):\n")
     for strategy, runs in sorted(by.items()):
         total = sum(wall_seconds(run) for run in runs)

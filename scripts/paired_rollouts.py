@@ -18,17 +18,8 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from evolve_report import wilson  # the scripts folder is on the path when run as a script
-
-
-def mcnemar_exact(only_a: int, only_b: int) -> float:
-    """Two-sided exact p-value: the discordant tasks split as a fair coin would."""
-    n = only_a + only_b
-    if n == 0:
-        return 1.0
-    k = min(only_a, only_b)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-    return min(1.0, 2 * tail)
+# the scripts folder is on the path when run as a script
+from evolve_report import mcnemar_exact, wilson
 
 
 def load(path: str) -> dict[str, dict]:

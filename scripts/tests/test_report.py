@@ -93,10 +93,10 @@ class PairedWithBaseline(unittest.TestCase):
                       evolve_report.compare(self.tmp, None))
 
     def test_mcnemar_is_exact_and_two_sided(self):
-        self.assertEqual(evolve_report.mcnemar_p(0, 0), 1.0)
-        self.assertEqual(evolve_report.mcnemar_p(3, 3), 1.0)
-        self.assertAlmostEqual(evolve_report.mcnemar_p(5, 0), 2 / 32)
-        self.assertAlmostEqual(evolve_report.mcnemar_p(1, 6), 2 * 8 / 128)
+        self.assertEqual(evolve_report.mcnemar_exact(0, 0), 1.0)
+        self.assertEqual(evolve_report.mcnemar_exact(3, 3), 1.0)
+        self.assertAlmostEqual(evolve_report.mcnemar_exact(5, 0), 2 / 32)
+        self.assertAlmostEqual(evolve_report.mcnemar_exact(1, 6), 2 * 8 / 128)
 
 
 if __name__ == "__main__":
