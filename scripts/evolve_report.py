@@ -72,9 +72,14 @@ def rounds_of(run: Path) -> list:
     return [0] + [r for r in found if r > 0]
 
 
+def attempts(run: Path, r: int) -> list:
+    """The held-out traces of round r that were attempts (a harness error is not one)."""
+    return [t for t in records(round_dir(run, r) / "eval-traces.jsonl") if not t.get("error")]
+
+
 def evaluation(run: Path, r: int) -> dict:
     """Resolved, partial and attempted held-out tasks of round r (errors are not attempts)."""
-    traces = [t for t in records(round_dir(run, r) / "eval-traces.jsonl") if not t.get("error")]
+    traces = attempts(run, r)
     resolved = sum(bool(t["outcome"]["resolved"]) for t in traces)
     partial = sum(not t["outcome"]["resolved"] and t["outcome"].get("f2p_passed", 0) > 0
                   for t in traces)
@@ -82,9 +87,8 @@ def evaluation(run: Path, r: int) -> dict:
 
 
 def outcomes(run: Path, r: int) -> dict:
-    """Held-out task → resolved, for round r (errors left out, as in `evaluation`)."""
-    return {t["instance_id"]: bool(t["outcome"]["resolved"])
-            for t in records(round_dir(run, r) / "eval-traces.jsonl") if not t.get("error")}
+    """Held-out task → resolved, for round r."""
+    return {t["instance_id"]: bool(t["outcome"]["resolved"]) for t in attempts(run, r)}
 
 
 def mcnemar_exact(b: int, c: int) -> float:
@@ -275,8 +279,9 @@ def compare(runs_dir: Path, plots: Path | None) -> str:
                 *(set(rounds_of(run)) for run in runs + by["baseline"])) - {0})
             if not common:
                 continue
-            last = paired(runs, by["baseline"], common[-1:])
-            every = paired(runs, by["baseline"], common)
+            per_round = [paired(runs, by["baseline"], [r]) for r in common]
+            last = per_round[-1]
+            every = tuple(map(sum, zip(*per_round)))
             out.append(f"| {strategy} | {last[0]} : {last[1]} | {mcnemar_exact(*last):.2f} | "
                        f"{every[0]} : {every[1]} | {mcnemar_exact(*every):.2f} |")
     out.append("\nWall time per strategy (all rounds and seeds, round 0 included):\n")
