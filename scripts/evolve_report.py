@@ -384,6 +384,9 @@ def main() -> int:
     parser.add_argument("--compare", type=Path, metavar="RUNS_DIR")
     parser.add_argument("--plots", type=Path, metavar="DIR")
     args = parser.parse_args()
+    for path in (args.compare, args.run):
+        if path is not None and not path.is_dir():
+            parser.error(f"{path}: not a directory of evolve runs")
     if args.compare:
         sys.stdout.write(compare(args.compare, args.plots))
     elif args.run:

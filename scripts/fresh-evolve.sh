@@ -4,6 +4,10 @@
 # rustup toolchain stays), an empty pip cache and an empty work directory. Run it alone on the
 # machine. Usage: bash scripts/fresh-evolve.sh [DIR]   (default: a new temporary directory)
 set -euo pipefail
+case ${1:-} in
+    -h|--help) sed -n '2,5s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -*) echo "fresh-evolve: unknown option $1 (usage: bash scripts/fresh-evolve.sh [DIR])" >&2; exit 2 ;;
+esac
 repo=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 dir=${1:-$(mktemp -d /tmp/fresh-evolve.XXXXXX)}
 mkdir -p "$dir"
