@@ -279,7 +279,8 @@ fn projected_cosines_of_real_gradients_match_the_exact_ones_within_0_03() {
         .examples
         .iter()
         .map(|e| {
-            let encoded = solver::data::encode(e, &loaded.tokenizer, &budget);
+            let encoded =
+                solver::data::encode(e, &loaded.tokenizer, &budget, loaded.config.terms());
             solver::gradient::example_gradient(
                 &loaded.model,
                 &encoded,

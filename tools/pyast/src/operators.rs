@@ -147,9 +147,24 @@ pub static ALL: [Operator; 18] = [
     },
 ];
 
-/// The operator with id `id`.
+/// Repair templates that are not bug operators: they widen the solver's candidate edits
+/// beyond the exact inverses of [`ALL`] (task-gen never injects them).
+pub static REPAIR_ONLY: [Operator; 1] = [Operator {
+    id: "var-replace",
+    name: "variable read replaced by any other local of the function",
+    family: "data-flow",
+    apply: var_replace,
+}];
+
+/// The operator (or repair-only template) with id `id`.
 pub fn by_id(id: &str) -> Option<&'static Operator> {
-    ALL.iter().find(|op| op.id == id)
+    ALL.iter().chain(&REPAIR_ONLY).find(|op| op.id == id)
+}
+
+/// Every template the solver proposes repairs with: the bug operators (each is its own
+/// family's inverse) and [`REPAIR_ONLY`].
+pub fn repair_templates() -> Vec<&'static Operator> {
+    ALL.iter().chain(&REPAIR_ONLY).collect()
 }
 
 /// Every operator, as references.
@@ -732,18 +747,21 @@ fn is_read(node: Node) -> bool {
     }
 }
 
-fn var_misuse(module: &Module, node: Node) -> Vec<Edit> {
+/// For a read of a local variable: its name and every name bound in its function.
+fn local_read<'m>(module: &'m Module, node: Node) -> Option<(&'m str, BTreeMap<String, usize>)> {
     if node.kind() != "identifier" || !is_read(node) {
-        return vec![];
+        return None;
     }
-    let Some(func) = enclosing_function(node) else {
-        return vec![];
-    };
+    let func = enclosing_function(node)?;
     let name = module.text(node);
     let names = bound_names(module, func);
-    if !names.contains_key(name) {
+    names.contains_key(name).then_some((name, names))
+}
+
+fn var_misuse(module: &Module, node: Node) -> Vec<Edit> {
+    let Some((name, names)) = local_read(module, node) else {
         return vec![];
-    }
+    };
     // The two other locals bound before the use's line, nearest first.
     let before = line_start(module.source(), node.start_byte());
     let mut others: Vec<(usize, &String)> = names
@@ -756,6 +774,20 @@ fn var_misuse(module: &Module, node: Node) -> Vec<Edit> {
         .into_iter()
         .take(2)
         .map(|(_, other)| Edit::new(node.start_byte(), node.end_byte(), other.clone()))
+        .collect()
+}
+
+/// The repair side of [`var_misuse`]: a read of a local may be any other local of the
+/// function, wherever it is bound (the bug operator draws only the two bound nearest before
+/// the read, so its inverse cannot reach a variable bound further away or later).
+fn var_replace(module: &Module, node: Node) -> Vec<Edit> {
+    let Some((name, names)) = local_read(module, node) else {
+        return vec![];
+    };
+    names
+        .keys()
+        .filter(|other| other.as_str() != name)
+        .map(|other| Edit::new(node.start_byte(), node.end_byte(), other.clone()))
         .collect()
 }
 

@@ -30,6 +30,39 @@ fn body(lines: &[&str]) -> String {
 }
 
 #[test]
+fn the_repair_templates_reach_a_local_the_bug_operator_never_draws() {
+    // `a` is read where `total` was meant; the bug operator would only ever have drawn the
+    // two locals bound nearest before the read (`mid`, `last`), so its inverse cannot undo
+    // a confusion with `total`.
+    let src = body(&[
+        "total = a + b",
+        "first = total",
+        "mid = first",
+        "last = mid",
+        "return a",
+    ]);
+    let module = Module::parse(src.clone()).unwrap();
+    let read = src.rfind("return a").unwrap() + "return ".len();
+    let proposals = |ops: &[&'static operators::Operator]| -> Vec<String> {
+        module
+            .sites(ops)
+            .into_iter()
+            .flat_map(|s| s.edits)
+            .filter(|e| e.start == read)
+            .map(|e| e.text)
+            .collect()
+    };
+    let misuse = proposals(&[operators::by_id("var-misuse").unwrap()]);
+    assert!(!misuse.contains(&"total".to_string()), "{misuse:?}");
+    let repairs = proposals(&operators::repair_templates());
+    for name in ["total", "first", "mid", "last", "b", "flag"] {
+        assert!(repairs.contains(&name.to_string()), "{name}: {repairs:?}");
+    }
+    assert!(!operators::ALL.iter().any(|op| op.id == "var-replace"));
+    assert_eq!(operators::by_id("var-replace").unwrap().family, "data-flow");
+}
+
+#[test]
 fn every_operator_has_a_unique_kebab_case_id_and_a_family() {
     let mut ids: Vec<&str> = operators::ALL.iter().map(|op| op.id).collect();
     assert!(ids.len() >= 15);

@@ -117,6 +117,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         prompt: ids(320, args.vocab, 1000),
         candidates: (0..8).map(|c| ids(32, args.vocab, 2000 + c)).collect(),
         gold: Some(0),
+        ..Default::default()
     };
     let view = GradientView::default();
     let _ = example_gradient(&state.model, &example, &config, 0, 8, &view);

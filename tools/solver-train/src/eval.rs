@@ -25,6 +25,15 @@ fn hit_at(k: usize, better: usize, ties: usize) -> f64 {
     ((k as f64 - better as f64) / (ties as f64 + 1.0)).clamp(0.0, 1.0)
 }
 
+/// Expected reciprocal rank when ties are broken at random: the gold candidate is equally
+/// likely at each rank from `better + 1` to `better + ties + 1`.
+fn reciprocal_rank(better: usize, ties: usize) -> f64 {
+    (better + 1..=better + ties + 1)
+        .map(|r| 1.0 / r as f64)
+        .sum::<f64>()
+        / (ties + 1) as f64
+}
+
 fn standing(scores: &[f64], gold: usize) -> (usize, usize) {
     let g = scores[gold];
     let better = scores.iter().filter(|s| **s > g).count();
@@ -43,6 +52,8 @@ pub struct Counts {
     pub prior_top1: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prior_top5: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prior_mrr: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -52,7 +63,39 @@ pub struct EvalSummary {
     pub mean_candidates: f64,
     pub all: Counts,
     pub by_family: BTreeMap<String, Counts>,
+    /// What the language model can see (when it scores): the share of reachable tasks whose
+    /// gold line is inside the truncated prompt, and the shares of candidates cut at the
+    /// candidate budget or identical to another after the cut.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lm_view: Option<LmView>,
     pub seconds: f64,
+    /// One line per reachable task (`eval --per-task`).
+    #[serde(skip)]
+    pub per_task: Vec<TaskRank>,
+}
+
+/// Where the gold repair of one task ranked, and what ranked first.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskRank {
+    pub instance_id: String,
+    pub family: String,
+    pub candidates: usize,
+    /// Candidates scored above the gold one, and tied with it.
+    pub better: usize,
+    pub ties: usize,
+    pub gold: String,
+    pub gold_line: usize,
+    pub gold_template: String,
+    pub top: String,
+    pub top_line: usize,
+    pub top_template: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LmView {
+    pub gold_line_in_prompt: f64,
+    pub candidates_cut: f64,
+    pub candidates_identical: f64,
 }
 
 impl EvalSummary {
@@ -87,6 +130,9 @@ impl EvalSummary {
             out.push(("eval_prior_top1".to_string(), p1));
             out.push(("eval_prior_top5".to_string(), p5));
         }
+        if let Some(mrr) = a.prior_mrr {
+            out.push(("eval_prior_mrr".to_string(), mrr));
+        }
         out
     }
 }
@@ -100,6 +146,7 @@ struct Tally {
     rr: f64,
     prior_top1: f64,
     prior_top5: f64,
+    prior_rr: f64,
 }
 
 impl Tally {
@@ -113,6 +160,7 @@ impl Tally {
             model_mrr: self.rr / n,
             prior_top1: with_prior.then(|| self.prior_top1 / n),
             prior_top5: with_prior.then(|| self.prior_top5 / n),
+            prior_mrr: with_prior.then(|| self.prior_rr / n),
         }
     }
 }
@@ -139,6 +187,9 @@ pub fn evaluate<B: burn::tensor::backend::Backend>(
     let mut all = Tally::default();
     let mut families: BTreeMap<String, Tally> = BTreeMap::new();
     let mut candidates = 0usize;
+    let mut per_task = Vec::new();
+    let mut view = (0usize, 0usize, 0usize);
+    let uses_lm = config.terms().lm;
     let bar = stage_io::progress::items(built.examples.len() as u64, "evaluating");
     for example in &built.examples {
         bar.inc(1);
@@ -149,10 +200,33 @@ pub fn evaluate<B: burn::tensor::backend::Backend>(
             continue;
         };
         candidates += example.candidates.len();
-        let encoded = encode(example, tokenizer, &budget);
+        let encoded = encode(example, tokenizer, &budget, config.terms());
+        if uses_lm {
+            let seen = solver::data::visibility(example, tokenizer, &budget);
+            view.0 += usize::from(seen.target_line_in_prompt);
+            view.1 += seen.cut;
+            view.2 += seen.identical;
+        }
         let scores = score_all(model, &encoded, config, tokenizer.pad, 32);
         let (better, ties) = standing(&scores, gold);
-        let (p1, p5) = match &prior {
+        let top = (0..scores.len())
+            .max_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(b.cmp(&a)))
+            .unwrap_or(gold);
+        let (g, t) = (&example.candidates[gold], &example.candidates[top]);
+        per_task.push(TaskRank {
+            instance_id: example.instance_id.clone(),
+            family: example.family.clone(),
+            candidates: scores.len(),
+            better,
+            ties,
+            gold: solver::prior::edit_kind(&g.edit),
+            gold_line: g.edit.start,
+            gold_template: g.template.clone(),
+            top: solver::prior::edit_kind(&t.edit),
+            top_line: t.edit.start,
+            top_template: t.template.clone(),
+        });
+        let (p1, p5, prr) = match &prior {
             Some(prior) => {
                 let prior_scores: Vec<f64> = example
                     .candidates
@@ -160,17 +234,18 @@ pub fn evaluate<B: burn::tensor::backend::Backend>(
                     .map(|c| prior.count(&c.edit) as f64)
                     .collect();
                 let (b, t) = standing(&prior_scores, gold);
-                (hit_at(1, b, t), hit_at(5, b, t))
+                (hit_at(1, b, t), hit_at(5, b, t), reciprocal_rank(b, t))
             }
-            None => (0.0, 0.0),
+            None => (0.0, 0.0, 0.0),
         };
         for tally in [&mut all, family] {
             tally.reachable += 1;
             tally.top1 += hit_at(1, better, ties);
             tally.top5 += hit_at(5, better, ties);
-            tally.rr += 1.0 / (better + 1) as f64;
+            tally.rr += reciprocal_rank(better, ties);
             tally.prior_top1 += p1;
             tally.prior_top5 += p5;
+            tally.prior_rr += prr;
         }
     }
     bar.finish_and_clear();
@@ -179,18 +254,29 @@ pub fn evaluate<B: burn::tensor::backend::Backend>(
         tasks: tasks.len(),
         skipped: built.skipped,
         mean_candidates: candidates as f64 / all.reachable.max(1) as f64,
+        lm_view: uses_lm.then(|| LmView {
+            gold_line_in_prompt: view.0 as f64 / all.reachable.max(1) as f64,
+            candidates_cut: view.1 as f64 / candidates.max(1) as f64,
+            candidates_identical: view.2 as f64 / candidates.max(1) as f64,
+        }),
         all: all.counts(with_prior),
         by_family: families
             .into_iter()
             .map(|(k, v)| (k, v.counts(with_prior)))
             .collect(),
         seconds: started.elapsed().as_secs_f64(),
+        per_task,
     })
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
-    let loaded = solver::checkpoint::load::<solver::Backend>(&args.checkpoint, &solver::device())
-        .map_err(bad_input)?;
+    let mut loaded =
+        solver::checkpoint::load::<solver::Backend>(&args.checkpoint, &solver::device())
+            .map_err(bad_input)?;
+    if let Some(terms) = &args.scorer {
+        loaded.config.ranker = Some(solver::config::RankerTerms::parse(terms).map_err(bad_input)?);
+    }
+    tracing::info!("scorer terms: {}", loaded.config.terms().name());
     let tasks = load_tasks(&args.tasks)?;
     let prior_tasks = match &args.prior_from {
         Some(path) => Some(load_tasks(std::slice::from_ref(path))?),
@@ -205,6 +291,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
         prior_tasks.as_deref(),
     )?;
     tracing::info!("{}", summary.headline());
+    if let Some(path) = &args.per_task {
+        let mut lines = String::new();
+        for rank in &summary.per_task {
+            lines.push_str(&serde_json::to_string(rank)?);
+            lines.push('\n');
+        }
+        stage_io::output::write_atomic(path, lines.as_bytes())?;
+    }
     let json = serde_json::to_string_pretty(&summary)? + "\n";
     match &args.output {
         Some(path) => stage_io::output::write_atomic(path, json.as_bytes())?,
@@ -223,5 +317,9 @@ mod tests {
         assert_eq!(hit_at(1, 0, 1), 0.5);
         assert_eq!(hit_at(5, 4, 1), 0.5);
         assert_eq!(hit_at(5, 5, 0), 0.0);
+        assert_eq!(reciprocal_rank(0, 0), 1.0);
+        assert_eq!(reciprocal_rank(1, 0), 0.5);
+        // Tied with one other at the top: rank 1 or 2, equally likely.
+        assert_eq!(reciprocal_rank(0, 1), 0.75);
     }
 }

@@ -22,7 +22,7 @@ use burn::tensor::backend::Backend as _;
 use clap::{Args, Parser, Subcommand};
 use sha2::{Digest, Sha256};
 use solver::checkpoint::{self, Staging};
-use solver::config::ModelConfig;
+use solver::config::{ModelConfig, RankerTerms};
 use solver::data::{Budget, code_chunks, encode};
 use solver::model::Solver;
 use solver::prior::EditPrior;
@@ -191,6 +191,11 @@ pub struct SftArgs {
     /// Weight of the gold repair's per-token likelihood beside the ranking loss
     #[arg(long, default_value_t = 0.1)]
     pub nll_weight: f64,
+    /// The scorer's terms, trained and saved with the checkpoint: `lm` (the language model's
+    /// likelihood), `features` (learned feature weights; no transformer pass, fast) or
+    /// `both` (default: the parent's terms, `both` for a model without them)
+    #[arg(long, value_name = "TERMS")]
+    pub scorer: Option<String>,
     /// Traces of the solver (`swe-rollout`): every resolved one adds an example whose target
     /// is its own submitted patch (rejection-sampling fine-tuning); repeatable
     #[arg(long, value_name = "FILE")]
@@ -227,9 +232,18 @@ pub struct EvalArgs {
     /// Training tasks whose gold edits define the edit-kind prior to compare against
     #[arg(long, value_name = "FILE")]
     pub prior_from: Option<PathBuf>,
+    /// Score with these of the checkpoint's terms only (`lm`, `features`, `both`): the
+    /// language model alone, the features alone, or the full scorer (default: the
+    /// checkpoint's own)
+    #[arg(long, value_name = "TERMS")]
+    pub scorer: Option<String>,
     /// Write the summary (JSON) here instead of stdout
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write one JSON line per reachable task here: where its gold repair ranked and
+    /// which edit ranked first
+    #[arg(long, value_name = "FILE")]
+    pub per_task: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -606,12 +620,18 @@ fn sft(args: SftArgs) -> Result<()> {
             built.skipped
         )));
     }
+    let mut config = loaded.config.clone();
+    config.ranker = Some(match &args.scorer {
+        Some(terms) => RankerTerms::parse(terms).map_err(bad_input)?,
+        None => config.ranker.unwrap_or(RankerTerms::BOTH),
+    });
+    tracing::info!("scorer terms: {}", config.terms().name());
     let budget = Budget::default();
     let encoded: Vec<_> = built
         .examples
         .iter()
         .chain(&from_traces)
-        .map(|e| encode(e, &loaded.tokenizer, &budget))
+        .map(|e| encode(e, &loaded.tokenizer, &budget, config.terms()))
         .collect();
     let mut weights = vec![1.0; built.examples.len()];
     weights.resize(encoded.len(), args.trace_weight);
@@ -650,7 +670,6 @@ fn sft(args: SftArgs) -> Result<()> {
             prior
         }
     };
-    let config = loaded.config.clone();
     let tokenizer = loaded.tokenizer.clone();
     let run = RunRecord {
         output: &args.output,

@@ -12,6 +12,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::config::ModelConfig;
+use crate::features::Feature;
 use crate::model::{ModelInput, Rope, Solver};
 
 /// Added to the attention scores where a token may not look.
@@ -242,11 +243,14 @@ pub fn lm_loss_part<B: Backend>(
     (lp * weights).sum().neg().div_scalar(count.max(1) as f64)
 }
 
-/// Where each candidate of each row lies, for [`candidate_scores`].
+/// Where each candidate of each row lies, for [`candidate_scores`], and its features.
 #[derive(Debug, Clone)]
 pub struct CandidateSpans {
-    /// Per row, the token ranges of its candidates in the row.
+    /// Per row, the token ranges of its candidates in the row (empty ranges when the scorer
+    /// does not use the language model).
     pub spans: Vec<Vec<std::ops::Range<usize>>>,
+    /// Per row, per candidate, its active features (see [`crate::features`]).
+    pub features: Vec<Vec<Vec<Feature>>>,
 }
 
 impl CandidateSpans {
@@ -260,11 +264,75 @@ impl CandidateSpans {
 /// its length alone; the scale keeps the softmax over candidates from being flat).
 pub const SCORE_SCALE: f32 = 10.0;
 
-/// Each candidate's score after the prompt, `[batch, max_candidates]`: [`SCORE_SCALE`] × the
-/// mean log-probability of its tokens, the first token (always `<|edit|>`, the same for all)
-/// left out; missing candidates score a large negative number. Logits are computed at the
-/// scored positions only, not over the prompt.
+/// The candidates' scores, `[batch, max_candidates]` (missing candidates score a large
+/// negative number), and the language model's share of them when it scores.
+pub struct Scores<B: Backend> {
+    pub total: Tensor<B, 2>,
+    /// [`SCORE_SCALE`] × each candidate's mean token log-probability, before `lm_scale`.
+    pub lm: Option<Tensor<B, 2>>,
+}
+
+/// Each candidate's score under the terms `config` names: `lm_scale` × the language model's
+/// score ([`lm_scores`]) plus the weights of its features.
 pub fn candidate_scores<B: Backend>(
+    model: &Solver<B>,
+    batch: &HostBatch,
+    spans: &CandidateSpans,
+    config: &ModelConfig,
+) -> Scores<B> {
+    let device = model.embed_tokens.weight.device();
+    let terms = config.terms();
+    let (rows, k) = (spans.spans.len(), spans.max_candidates());
+    let mut missing = vec![BLOCKED; rows * k];
+    for (b, row_spans) in spans.spans.iter().enumerate() {
+        for c in 0..row_spans.len() {
+            missing[b * k + c] = 0.0;
+        }
+    }
+    let mut total = Tensor::<B, 2>::from_data(TensorData::new(missing, [rows, k]), &device);
+    let lm = terms.lm.then(|| lm_scores(model, batch, spans, config));
+    if let Some(lm) = &lm {
+        let scale = model.edit_head.lm_scale.val().reshape([1, 1]);
+        total = total + lm.clone() * scale;
+    }
+    if terms.features {
+        let width = spans
+            .features
+            .iter()
+            .flatten()
+            .map(Vec::len)
+            .max()
+            .unwrap_or(0)
+            .max(1)
+            .div_ceil(batch.bucket)
+            * batch.bucket;
+        let mut ids = vec![0i64; rows * k * width];
+        let mut values = vec![0f32; rows * k * width];
+        for (b, row) in spans.features.iter().enumerate() {
+            for (c, features) in row.iter().enumerate() {
+                let at = (b * k + c) * width;
+                for (j, (id, value)) in features.iter().enumerate() {
+                    ids[at + j] = i64::from(*id);
+                    values[at + j] = *value;
+                }
+            }
+        }
+        let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [rows * k, width]), &device);
+        let values = Tensor::<B, 2>::from_data(TensorData::new(values, [rows * k, width]), &device);
+        total = total
+            + model
+                .edit_head
+                .feature_scores(ids, values)
+                .reshape([rows, k]);
+    }
+    Scores { total, lm }
+}
+
+/// Each candidate's language-model score after the prompt, `[batch, max_candidates]`:
+/// [`SCORE_SCALE`] × the mean log-probability of its tokens, the first token (always
+/// `<|edit|>`, the same for all) left out; missing candidates score 0 here. Logits are
+/// computed at the scored positions only, not over the prompt.
+pub fn lm_scores<B: Backend>(
     model: &Solver<B>,
     batch: &HostBatch,
     spans: &CandidateSpans,
@@ -278,11 +346,9 @@ pub fn candidate_scores<B: Backend>(
     let mut positions = Vec::new();
     let mut targets = Vec::new();
     let mut membership_entries = Vec::new();
-    let mut missing = vec![BLOCKED; rows * k];
     for (b, row_spans) in spans.spans.iter().enumerate() {
         let row = &batch.rows[b];
         for (c, span) in row_spans.iter().enumerate() {
-            missing[b * k + c] = 0.0;
             let scored = span.end.saturating_sub(1).saturating_sub(span.start).max(1);
             for i in span.start..span.end.saturating_sub(1) {
                 membership_entries.push((b * k + c, positions.len(), SCORE_SCALE / scored as f32));
@@ -311,8 +377,7 @@ pub fn candidate_scores<B: Backend>(
         membership[slot * n + position] = weight;
     }
     let membership = Tensor::<B, 2>::from_data(TensorData::new(membership, [rows * k, n]), &device);
-    let missing = Tensor::<B, 2>::from_data(TensorData::new(missing, [rows, k]), &device);
-    membership.matmul(lp).reshape([rows, k]) + missing
+    membership.matmul(lp).reshape([rows, k])
 }
 
 /// The ranking loss: cross-entropy of the gold candidate against the others under the
@@ -320,7 +385,7 @@ pub fn candidate_scores<B: Backend>(
 /// negative log-likelihood; each row weighted by `weights` (1 for a task, the
 /// reward for an edit from a trace). Returns (total, ranking part, nll part).
 pub fn ranking_loss<B: Backend>(
-    scores: Tensor<B, 2>,
+    scores: Scores<B>,
     gold: &[usize],
     weights: &[f32],
     nll_weight: f64,
@@ -332,12 +397,13 @@ pub fn ranking_loss<B: Backend>(
 /// [`ranking_loss`] of some rows of a larger batch whose weights sum to `total_weight`: the
 /// parts of a batch add up to the loss of the whole.
 pub fn ranking_loss_part<B: Backend>(
-    scores: Tensor<B, 2>,
+    scores: Scores<B>,
     gold: &[usize],
     weights: &[f32],
     nll_weight: f64,
     total_weight: f32,
 ) -> (Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>) {
+    let Scores { total: scores, lm } = scores;
     let device = scores.device();
     let rows = gold.len();
     let column =
@@ -348,15 +414,18 @@ pub fn ranking_loss_part<B: Backend>(
     );
     let total_weight = total_weight.max(f32::MIN_POSITIVE) as f64;
     let weight = column(weights.to_vec());
-    let gold_score = scores.clone().gather(1, index.clone());
-    let ranking = (log_softmax(scores, 1).gather(1, index) * weight.clone())
+    let ranking = (log_softmax(scores, 1).gather(1, index.clone()) * weight.clone())
         .sum()
         .neg()
         .div_scalar(total_weight);
-    let nll = (gold_score * weight)
-        .sum()
-        .neg()
-        .div_scalar(total_weight * SCORE_SCALE as f64);
+    // The gold edit's per-token likelihood under the language model (nothing without it).
+    let nll = match lm {
+        Some(lm) => (lm.gather(1, index) * weight)
+            .sum()
+            .neg()
+            .div_scalar(total_weight * SCORE_SCALE as f64),
+        None => Tensor::<B, 1>::zeros([1], &device),
+    };
     let total = ranking.clone() + nll.clone().mul_scalar(nll_weight);
     (total, ranking, nll)
 }

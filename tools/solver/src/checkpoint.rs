@@ -113,17 +113,20 @@ pub fn load_weights<B: Backend>(model: Solver<B>, path: &Path) -> Result<Solver<
                 .join("; ")
         );
     }
-    if !result.missing.is_empty() {
-        let names: Vec<&str> = result
-            .missing
-            .iter()
-            .take(5)
-            .map(|(n, _)| n.as_str())
-            .collect();
+    // A language model without the ranking head (an HF directory, or a checkpoint from before
+    // the head existed) keeps the head's initial values: features weigh nothing, the model's
+    // likelihood counts fully.
+    let missing: Vec<_> = result
+        .missing
+        .iter()
+        .filter(|(name, _)| !name.starts_with("edit_head."))
+        .collect();
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().take(5).map(|(n, _)| n.as_str()).collect();
         bail!(
             "{}: {} parameters missing, e.g. {}",
             path.display(),
-            result.missing.len(),
+            missing.len(),
             names.join(", ")
         );
     }

@@ -31,9 +31,54 @@ pub struct ModelConfig {
     /// (Qwen2 has them, Llama does not). See [`ModelConfig::qkv_bias`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attention_bias: Option<bool>,
+    /// Which terms the ranking scorer sums; absent (an HF model, or a checkpoint from before
+    /// the feature head) means the language model's likelihood alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranker: Option<RankerTerms>,
     /// Anything else HF wrote (architectures, torch_dtype, token ids…), kept on save.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The terms of a candidate's score (see [`crate::model::EditHead`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RankerTerms {
+    /// The language model's length-normalised log-likelihood of the edit after the prompt,
+    /// times a learned scale.
+    pub lm: bool,
+    /// The learned weights of the edit's hashed features.
+    pub features: bool,
+}
+
+impl RankerTerms {
+    pub const BOTH: RankerTerms = RankerTerms {
+        lm: true,
+        features: true,
+    };
+
+    /// `lm`, `features` or `both`.
+    pub fn parse(text: &str) -> Result<RankerTerms> {
+        match text {
+            "lm" => Ok(RankerTerms {
+                lm: true,
+                features: false,
+            }),
+            "features" => Ok(RankerTerms {
+                lm: false,
+                features: true,
+            }),
+            "both" => Ok(RankerTerms::BOTH),
+            other => bail!("unknown scorer terms `{other}` (expected lm, features or both)"),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match (self.lm, self.features) {
+            (true, true) => "both",
+            (false, true) => "features",
+            _ => "lm",
+        }
+    }
 }
 
 fn default_rope_theta() -> f64 {
@@ -60,6 +105,7 @@ impl ModelConfig {
             rms_norm_eps: default_rms_norm_eps(),
             tie_word_embeddings: true,
             attention_bias: Some(false),
+            ranker: Some(RankerTerms::BOTH),
             extra: serde_json::Map::new(),
         }
         .with_architecture()
@@ -107,6 +153,14 @@ impl ModelConfig {
         self.extra
             .insert("architectures".into(), serde_json::json!([arch]));
         self
+    }
+
+    /// The scorer's terms (the language model alone when the config does not say).
+    pub fn terms(&self) -> RankerTerms {
+        self.ranker.unwrap_or(RankerTerms {
+            lm: true,
+            features: false,
+        })
     }
 
     pub fn qkv_bias(&self) -> bool {

@@ -5,7 +5,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::Rng;
 
 use crate::batch::{CandidateSpans, HostBatch, Row};
+use crate::config::RankerTerms;
 use crate::example::RepairExample;
+use crate::features::{Feature, example_features};
 use crate::tokenizer::SolverTokenizer;
 
 /// Token budgets of a ranking row.
@@ -26,11 +28,15 @@ impl Default for Budget {
     }
 }
 
-/// A repair example as token ids.
-#[derive(Debug, Clone)]
+/// A repair example as token ids and, per candidate, its features.
+#[derive(Debug, Clone, Default)]
 pub struct EncodedExample {
+    /// Empty when the scorer does not use the language model.
     pub prompt: Vec<u32>,
+    /// One per candidate; each empty when the scorer does not use the language model.
     pub candidates: Vec<Vec<u32>>,
+    /// One per candidate (empty lists when the scorer does not use features).
+    pub features: Vec<Vec<Feature>>,
     pub gold: Option<usize>,
 }
 
@@ -40,7 +46,22 @@ pub fn encode(
     example: &RepairExample,
     tokenizer: &SolverTokenizer,
     budget: &Budget,
+    terms: RankerTerms,
 ) -> EncodedExample {
+    let n = example.candidates.len();
+    let features = if terms.features {
+        example_features(example)
+    } else {
+        vec![Vec::new(); n]
+    };
+    if !terms.lm {
+        return EncodedExample {
+            prompt: Vec::new(),
+            candidates: vec![Vec::new(); n],
+            features,
+            gold: example.gold,
+        };
+    }
     let mut prompt = tokenizer.encode(&example.prompt.render(budget.max_problem_chars));
     prompt.truncate(budget.max_prompt_tokens);
     let candidates = example
@@ -55,8 +76,53 @@ pub fn encode(
     EncodedExample {
         prompt,
         candidates,
+        features,
         gold: example.gold,
     }
+}
+
+/// What the language model can see of an example under `budget` (docs/learning.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Visibility {
+    /// The target's first edited line is inside the truncated prompt.
+    pub target_line_in_prompt: bool,
+    /// Candidates whose truncated tokens equal another candidate's (indistinguishable).
+    pub identical: usize,
+    /// Candidates cut at `max_candidate_tokens`.
+    pub cut: usize,
+}
+
+pub fn visibility(
+    example: &RepairExample,
+    tokenizer: &SolverTokenizer,
+    budget: &Budget,
+) -> Visibility {
+    let mut out = Visibility::default();
+    if let Some(gold) = example.gold {
+        let line = example.candidates[gold].edit.start;
+        let mut upto = example.prompt.clone();
+        upto.lines.truncate(
+            (line + 1)
+                .saturating_sub(upto.first_line)
+                .min(upto.lines.len()),
+        );
+        out.target_line_in_prompt = line >= example.prompt.first_line
+            && tokenizer
+                .encode(&upto.render(budget.max_problem_chars))
+                .len()
+                <= budget.max_prompt_tokens;
+    }
+    let mut seen = std::collections::HashMap::<Vec<u32>, usize>::new();
+    for c in &example.candidates {
+        let mut ids = tokenizer.encode(&c.edit.render());
+        if ids.len() > budget.max_candidate_tokens {
+            out.cut += 1;
+            ids.truncate(budget.max_candidate_tokens);
+        }
+        *seen.entry(ids).or_default() += 1;
+    }
+    out.identical = seen.values().filter(|&&n| n > 1).sum();
+    out
 }
 
 /// A training group: the gold candidate and up to `k - 1` others drawn at random, shuffled
@@ -95,6 +161,7 @@ pub fn ranking_batch(
 ) -> (HostBatch, CandidateSpans) {
     let mut rows = Vec::with_capacity(items.len());
     let mut spans = Vec::with_capacity(items.len());
+    let mut features = Vec::with_capacity(items.len());
     for (example, chosen) in items {
         let branches: Vec<Vec<u32>> = chosen
             .iter()
@@ -103,8 +170,17 @@ pub fn ranking_batch(
         let (row, row_spans) = Row::branched(&example.prompt, &branches);
         rows.push(row);
         spans.push(row_spans);
+        features.push(
+            chosen
+                .iter()
+                .map(|&i| example.features.get(i).cloned().unwrap_or_default())
+                .collect(),
+        );
     }
-    (HostBatch::new(rows, pad), CandidateSpans { spans })
+    (
+        HostBatch::new(rows, pad),
+        CandidateSpans { spans, features },
+    )
 }
 
 /// Source texts joined by `eos` and cut into chunks of `len` tokens (the last partial chunk
@@ -133,6 +209,7 @@ mod tests {
             prompt: vec![1, 2],
             candidates: (0..10).map(|i| vec![i]).collect(),
             gold: Some(7),
+            ..Default::default()
         };
         let mut places = std::collections::BTreeSet::new();
         for seed in 0..30 {

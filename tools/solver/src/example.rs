@@ -222,7 +222,7 @@ pub fn enumerate_candidates(module: &pyast::Module, first: usize, last: usize) -
     let mut out = Vec::new();
     let from_byte = line_starts.get(first - 1).copied().unwrap_or(source.len());
     let to_byte = line_starts.get(last).copied().unwrap_or(source.len());
-    for site in module.sites_in(&pyast::operators::all(), from_byte..to_byte) {
+    for site in module.sites_in(&pyast::operators::repair_templates(), from_byte..to_byte) {
         for edit in &site.edits {
             let (l0, l1) = (
                 line_of(edit.start),

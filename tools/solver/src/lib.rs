@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod example;
+pub mod features;
 pub mod gradient;
 pub mod model;
 pub mod prior;

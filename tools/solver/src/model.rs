@@ -8,7 +8,7 @@
 //! causal sequence: the ranker packs a prompt and many candidate edits into one row, each
 //! candidate seeing the prompt and itself only (see [`crate::batch`]).
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{
     Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig, RmsNorm, RmsNormConfig,
 };
@@ -47,6 +47,38 @@ pub struct DecoderLayer<B: Backend> {
     pub post_attention_layernorm: RmsNorm<B>,
 }
 
+/// The scorer's terms beside the language model: a candidate's score is `lm_scale` × its
+/// length-normalised log-likelihood plus the sum of its hashed features' weights
+/// ([`crate::features`]). Both are trained by the ranking loss, so what used to be added at
+/// rollout time from outside (the edit-kind prior) is learned here with everything else.
+#[derive(Module, Debug)]
+pub struct EditHead<B: Backend> {
+    /// One weight per feature bucket, `[BUCKETS, 1]`; zero until trained (bucket 0 is padding
+    /// and never active).
+    pub feature_weights: Embedding<B>,
+    /// Scale of the language-model score, `[1]`; 1 until trained.
+    pub lm_scale: Param<Tensor<B, 1>>,
+}
+
+impl<B: Backend> EditHead<B> {
+    pub fn new(device: &B::Device) -> Self {
+        EditHead {
+            feature_weights: EmbeddingConfig::new(crate::features::BUCKETS, 1)
+                .with_initializer(Initializer::Zeros)
+                .init(device),
+            lm_scale: Param::from_tensor(Tensor::ones([1], device)),
+        }
+    }
+
+    /// Sum of the active features' weights: `ids` and `values` are `[n, width]` (padding:
+    /// bucket 0, value 0); returns `[n]`.
+    pub fn feature_scores(&self, ids: Tensor<B, 2, Int>, values: Tensor<B, 2>) -> Tensor<B, 1> {
+        let [n, width] = ids.dims();
+        let weights = self.feature_weights.forward(ids).reshape([n, width]);
+        (weights * values).sum_dim(1).reshape([n])
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct Solver<B: Backend> {
     pub embed_tokens: Embedding<B>,
@@ -54,6 +86,8 @@ pub struct Solver<B: Backend> {
     pub norm: RmsNorm<B>,
     /// `None` when the head is tied to the embedding.
     pub lm_head: Option<Linear<B>>,
+    /// The ranking scorer's own parameters (absent from HF model directories: loaded as new).
+    pub edit_head: EditHead<B>,
 }
 
 /// Rotary position tables for one batch, `[batch, 1, len, head_dim]`, HF layout (the two
@@ -187,6 +221,7 @@ impl<B: Backend> Solver<B> {
             norm: rms_norm(config, device),
             lm_head: (!config.tie_word_embeddings)
                 .then(|| linear(config.hidden_size, config.vocab_size, false, device)),
+            edit_head: EditHead::new(device),
         }
     }
 

@@ -16,7 +16,7 @@ pub const FILE: &str = "edit-prior.json";
 
 /// Rough Python tokens: identifier/number runs, whitespace runs, operator runs, and single
 /// other characters (brackets, quotes, commas).
-fn rough_tokens(text: &str) -> Vec<&str> {
+pub fn rough_tokens(text: &str) -> Vec<&str> {
     fn class(c: char) -> u8 {
         if c.is_alphanumeric() || c == '_' {
             0

@@ -454,7 +454,7 @@ pub fn score_all<B: burn::tensor::backend::Backend>(
     let mut scores = Vec::with_capacity(all.len());
     for part in all.chunks(chunk.max(1)) {
         let (batch, spans) = ranking_batch(&[(example, part)], pad);
-        let out = candidate_scores(model, &batch, &spans, config);
+        let out = candidate_scores(model, &batch, &spans, config).total;
         let values: Vec<f32> = out.into_data().to_vec().expect("f32 scores");
         scores.extend(values.into_iter().take(part.len()).map(f64::from));
     }

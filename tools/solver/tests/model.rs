@@ -45,6 +45,7 @@ fn copy_examples(n: usize) -> Vec<EncodedExample> {
                 prompt: vec![2, 30, key, 31, 3],
                 candidates,
                 gold: Some(0),
+                ..Default::default()
             }
         })
         .collect()
@@ -98,6 +99,60 @@ fn ranking_loss_falls_and_the_gold_edit_rises_to_the_top() {
         top1 * 10 >= examples.len() * 8,
         "top-1 {top1}/{}",
         examples.len()
+    );
+}
+
+/// Features only: the gold candidate carries feature 5 (and noise), the others 6 or 7.
+#[test]
+fn a_feature_scorer_learns_without_the_language_model() {
+    let mut config = tiny();
+    config.ranker = Some(solver::config::RankerTerms::parse("features").unwrap());
+    let examples: Vec<EncodedExample> = (0..40)
+        .map(|i| EncodedExample {
+            candidates: vec![Vec::new(); 5],
+            features: (0..5)
+                .map(|c| {
+                    let kind = if c == i % 5 { 5 } else { 6 + (c as u32 % 2) };
+                    vec![(kind, 1.0), (100 + (i * 7 + c) as u32 % 50, 1.0)]
+                })
+                .collect(),
+            gold: Some(i % 5),
+            ..Default::default()
+        })
+        .collect();
+    let model = Solver::<TrainBackend>::new(&config, &device());
+    let before = gold_ranks(&model.valid(), &examples, &config, 0, 8);
+    assert!(
+        before.iter().filter(|r| **r == Some(0)).count() < 40,
+        "untrained features tie every candidate"
+    );
+    let options = TrainOptions {
+        steps: 60,
+        lr: 0.05,
+        ..TrainOptions::default()
+    };
+    let mut state = TrainState::fresh(model, &options);
+    let objective = Objective::Ranking {
+        examples: examples.clone(),
+        weights: vec![1.0; 40],
+        group: 5,
+        nll_weight: 0.1,
+    };
+    train(&mut state, &objective, &config, &options, 0, |_, _| Ok(())).unwrap();
+    let after = gold_ranks(&state.model.valid(), &examples, &config, 0, 8);
+    assert!(after.iter().all(|r| *r == Some(0)), "{after:?}");
+    let scale: Vec<f32> = state
+        .model
+        .edit_head
+        .lm_scale
+        .val()
+        .into_data()
+        .to_vec()
+        .unwrap();
+    assert_eq!(
+        scale,
+        [1.0],
+        "the unused language-model scale is not trained"
     );
 }
 
@@ -345,6 +400,7 @@ fn a_candidate_scores_the_same_packed_with_others_as_alone() {
         prompt: vec![2, 30, 11, 31, 3],
         candidates: vec![vec![4, 12, 13, 7], vec![4, 20, 7], vec![4, 11, 11, 11, 7]],
         gold: Some(0),
+        ..Default::default()
     };
     let together = solver::train::score_all(&model, &example, &config, 0, 64);
     let alone = solver::train::score_all(&model, &example, &config, 0, 1);
@@ -359,10 +415,14 @@ fn padding_to_a_shape_bucket_changes_no_score_and_no_loss() {
     let config = tiny();
     let model = Solver::<Backend>::new(&config, &device());
     let (row, spans) = Row::branched(&[2, 30, 11, 31, 3], &[vec![4, 12, 13, 7], vec![4, 20, 7]]);
-    let spans = CandidateSpans { spans: vec![spans] };
+    let spans = CandidateSpans {
+        spans: vec![spans],
+        features: vec![vec![Vec::new(); 2]],
+    };
     let scores = |bucket| -> Vec<f32> {
         let batch = HostBatch::bucketed(vec![row.clone()], 0, bucket);
         candidate_scores(&model, &batch, &spans, &config)
+            .total
             .into_data()
             .to_vec()
             .unwrap()
@@ -397,7 +457,12 @@ fn a_per_example_gradient_covers_every_parameter() {
             .unwrap();
     assert_eq!(gradient.len(), model.num_params());
     assert!(gradient.iter().all(|g| g.is_finite()));
-    assert!(gradient.iter().filter(|g| **g != 0.0).count() > gradient.len() / 2);
+    // Module order: the transformer, then the scorer's feature weights (none active in this
+    // example, so zero) and its language-model scale.
+    let head = solver::features::BUCKETS + 1;
+    let transformer = &gradient[..gradient.len() - head];
+    assert!(transformer.iter().filter(|g| **g != 0.0).count() > transformer.len() / 2);
+    assert_ne!(gradient[gradient.len() - 1], 0.0, "lm_scale has a gradient");
 }
 
 /// Every float parameter's value, flattened in module order.

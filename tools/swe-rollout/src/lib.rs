@@ -74,7 +74,8 @@ pub struct Cli {
     #[arg(long, default_value_t = 1.0)]
     pub loc_weight: f64,
     /// Built-in model: weight of the checkpoint's edit-kind prior (how often each kind of change was the
-    /// gold repair in its training tasks) beside the model's score; 0 ignores it
+    /// gold repair in its training tasks) beside the model's score; 0 ignores it. Only a checkpoint
+    /// scoring with the language model alone uses it: learned features hold their own prior
     #[arg(long, default_value_t = 1.0)]
     pub prior_weight: f64,
     /// Chat solver: most replies of the model per task

@@ -50,7 +50,8 @@ pub struct ModelScorer {
     config: ModelConfig,
     tokenizer: SolverTokenizer,
     budget: Budget,
-    /// The edit-kind prior the checkpoint carries (`sft` writes it; a base model has none).
+    /// The edit-kind prior the checkpoint carries (`sft` writes it; a base model has none),
+    /// for a checkpoint whose scorer has no features of its own.
     prior: Option<EditPrior>,
 }
 
@@ -61,12 +62,19 @@ impl ModelScorer {
     pub fn load(dir: &Path) -> Result<ModelScorer> {
         let loaded = solver::checkpoint::load::<solver::Backend>(dir, &solver::device())
             .with_context(|| format!("cannot load the solver checkpoint {}", dir.display()))?;
+        // A scorer with learned features holds its own edit-kind prior (the `kind` features,
+        // trained with the rest); the counted one is added only to a language model alone.
+        let prior = if loaded.config.terms().features {
+            None
+        } else {
+            EditPrior::load(dir)?
+        };
         Ok(ModelScorer {
             model: loaded.model,
             config: loaded.config,
             tokenizer: loaded.tokenizer,
             budget: Budget::default(),
-            prior: EditPrior::load(dir)?,
+            prior,
         })
     }
 
@@ -89,7 +97,7 @@ impl ModelScorer {
         if example.candidates.is_empty() {
             return (Vec::new(), 0);
         }
-        let encoded = encode(example, &self.tokenizer, &self.budget);
+        let encoded = encode(example, &self.tokenizer, &self.budget, self.config.terms());
         let tokens = encoded.prompt.len() as u64
             + encoded
                 .candidates

@@ -443,6 +443,12 @@ fn an_unreachable_endpoint_is_an_error_of_each_task_not_a_solver_failure() {
 fn the_checkpoints_edit_prior_steers_which_edit_is_tried() {
     let dir = tempfile::tempdir().unwrap();
     let checkpoint = micro_checkpoint(dir.path());
+    // The counted prior steers a checkpoint that scores with its language model alone (a
+    // feature scorer holds its own).
+    let config_path = checkpoint.join(solver::checkpoint::CONFIG);
+    let mut config = solver::config::ModelConfig::load(&config_path).unwrap();
+    config.ranker = Some(solver::config::RankerTerms::parse("lm").unwrap());
+    std::fs::write(&config_path, config.to_json()).unwrap();
     let task = small_task();
     let (_, clean, buggy) = solver::example::task_files(&task, &repos()[&task.repo]).unwrap();
     let gold = solver::example::LineEdit::between(&buggy, &clean).unwrap();

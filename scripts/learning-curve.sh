@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# The solver's learning curve on the held-out evaluation set (issue 25, docs/learning.md):
+#   1. training candidates (task-gen --strategy random, training repositories), validated in
+#      shards: the supervised tasks, with the failing tests' messages as problem statements;
+#   2. free repair pairs: unvalidated candidates of the same repositories (no test run);
+#   3. pretraining: the scorer's feature term on the free pairs;
+#   4. for each N of NS: fine-tune the pretrained scorer on the first N validated tasks, then
+#      `solver-train eval` on every task of data/eval/eval-set.jsonl (top-1, top-5, MRR,
+#      overall and per bug family, beside the edit-kind prior of the same N tasks);
+#   5. the table (learning-curve.md) and the plot of MRR against N (learning-curve.svg).
+# Every step writes into OUT and is skipped when its output exists, so a killed run resumes
+# (validation loses one shard at most; its test results are cached).
+#
+#   scripts/learning-curve.sh [OUT]        (default OUT=WORKDIR/run/learning-curve)
+# Variables: CANDIDATES=4800 SHARD=200 SEED=1 EXECUTOR=native JOBS=2 (validation)
+#   FREE=10000 (free pairs; the best dev MRR of 1k, 3k, 10k, 26k) FREE_WEIGHTS=scripts/eval-weights.toml (their operator mix: the
+#   natural-bug weights of TSSB-3M; chosen on dev-split candidates over the uniform mix, see
+#   docs/learning.md; FREE_WEIGHTS= for the uniform mix) PRETRAIN_STEPS=190 (1.2 epochs) EPOCHS=4 (fine-tuning: max(20, EPOCHS x N /
+#   BATCH) steps) BATCH=64 GROUP=128 LR=0.05 (pretraining) FT_LR=0.01 (fine-tuning; chosen on
+#   dev-split candidates: 0.05 forgot more of the pretraining)
+#   NS="0 100 300 1000 3000" (a point whose N exceeds the validated tasks is left out)
+#   SEEDS="1" (fine-tuning seeds; the doc uses "1 2" at N = 1000)
+#   STOP_AFTER=validate (only the validation shards, e.g. in the background)
+#   VALIDATE=0 (use the shards validated so far; another run may be validating the rest)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+workdir=${SOCRATIC_WORKDIR:-$root/.socratic}
+out=${1:-$workdir/run/learning-curve}
+candidates=${CANDIDATES:-4800}
+shard=${SHARD:-200}
+seed=${SEED:-1}
+executor=${EXECUTOR:-native}
+jobs=${JOBS:-2}
+free=${FREE:-10000}
+ns=${NS:-0 100 300 1000 3000}
+seeds=${SEEDS:-1}
+train_flags=(--batch-size "${BATCH:-64}" --group "${GROUP:-128}")
+bin=${CARGO_TARGET_DIR:-$root/target}/release
+eval_set=$root/data/eval/eval-set.jsonl
+mkdir -p "$out/valid"
+cargo build --release -q -p task-gen -p task-validate -p solver-train \
+    --manifest-path "$root/Cargo.toml"
+
+step() { echo "learning-curve: $*" >&2; }
+timed() { # timed NAME COMMAND...: runs COMMAND and records its wall time in OUT/times.tsv
+    local name=$1 start
+    shift
+    start=$(date +%s)
+    "$@"
+    printf '%s\t%s\n' "$name" "$(($(date +%s) - start))" >> "$out/times.tsv"
+}
+
+if [ ! -f "$out/candidates.jsonl" ]; then
+    step "generating $candidates training candidates (seed $seed)"
+    timed task-gen "$bin/task-gen" --strategy random --budget "$candidates" --seed "$seed" \
+        "$workdir/corpus.jsonl" -o "$out/candidates.jsonl"
+fi
+shards=$(((candidates + shard - 1) / shard))
+for ((i = 0; i < shards; i++)); do
+    [ "${VALIDATE:-1}" = 0 ] && break
+    [ -f "$out/valid/$i-of-$shards.jsonl" ] && continue
+    step "validating shard $((i + 1)) of $shards ($executor, $jobs jobs)"
+    timed "validate-$i" "$bin/task-validate" --executor "$executor" --jobs "$jobs" \
+        --workdir "$workdir" --shard "$i/$shards" "$out/candidates.jsonl" \
+        -o "$out/valid/$i-of-$shards.jsonl" --rejects "$out/valid/rejects-$i-of-$shards.jsonl"
+done
+if [ "${STOP_AFTER:-}" = validate ]; then
+    exit 0
+fi
+# Validated tasks in shard order: the first N of them train the point N.
+for ((i = 0; i < shards; i++)); do
+    cat "$out/valid/$i-of-$shards.jsonl" 2>/dev/null || true
+done > "$out/train.jsonl"
+valid=$(wc -l < "$out/train.jsonl")
+step "$valid validated training tasks"
+
+free_weights=${FREE_WEIGHTS-$root/scripts/eval-weights.toml}
+if [ ! -f "$out/free.jsonl" ]; then
+    step "generating $free free repair pairs"
+    weights=()
+    [ -n "$free_weights" ] && weights=(--operator-weights "$free_weights")
+    timed free "$bin/task-gen" --strategy random --budget "$free" --seed $((seed + 1000)) \
+        "${weights[@]}" "$workdir/corpus.jsonl" -o "$out/free.jsonl"
+fi
+if [ ! -f "$out/base/checkpoint.json" ]; then
+    # The tokenizer only: the feature scorer does not run the language model.
+    timed base "$bin/solver-train" init "$workdir/corpus.jsonl" --size micro --steps 1 \
+        --seed "$seed" -o "$out/base" > /dev/null
+fi
+if [ ! -f "$out/pretrained/checkpoint.json" ]; then
+    step "pretraining the scorer on the free pairs (${PRETRAIN_STEPS:-190} steps)"
+    timed pretrain "$bin/solver-train" sft --from "$out/base" "$out/free.jsonl" \
+        --workdir "$workdir" --scorer features --steps "${PRETRAIN_STEPS:-190}" \
+        "${train_flags[@]}" --lr "${LR:-0.05}" --seed "$seed" -o "$out/pretrained" > /dev/null
+fi
+
+evaluate() { # evaluate CHECKPOINT PRIOR_TASKS OUT_JSON
+    [ -f "$3" ] && return
+    local prior=()
+    [ -s "$2" ] && prior=(--prior-from "$2")
+    timed "eval-$(basename "$3" .json)" "$bin/solver-train" eval --workdir "$workdir" \
+        --checkpoint "$1" "$eval_set" "${prior[@]}" -o "$3"
+}
+evaluate "$out/pretrained" /dev/null "$out/eval-pretrained.json"
+for n in $ns; do
+    if [ "$n" -gt "$valid" ]; then
+        step "N = $n: only $valid validated tasks so far, left out"
+        continue
+    fi
+    head -n "$n" "$out/train.jsonl" > "$out/train-$n.jsonl"
+    for s in $seeds; do
+        name=n$n-s$s
+        if [ "$n" -eq 0 ]; then
+            evaluate "$out/pretrained" /dev/null "$out/eval-$name.json"
+            continue
+        fi
+        if [ ! -f "$out/$name/checkpoint.json" ]; then
+            steps=$((${EPOCHS:-4} * n / ${BATCH:-64}))
+            [ "$steps" -lt 20 ] && steps=20
+            step "fine-tuning on $n validated tasks (seed $s, $steps steps)"
+            timed "sft-$name" "$bin/solver-train" sft --from "$out/pretrained" \
+                "$out/train-$n.jsonl" --workdir "$workdir" --steps "$steps" \
+                "${train_flags[@]}" --lr "${FT_LR:-0.01}" --seed "$s" -o "$out/$name" > /dev/null
+        fi
+        evaluate "$out/$name" "$out/train-$n.jsonl" "$out/eval-$name.json"
+    done
+done
+python3 "$root/scripts/learning_curve.py" "$out" --svg "$out/learning-curve.svg" \
+    | tee "$out/learning-curve.md"

@@ -1,0 +1,552 @@
+//! Sparse features of a candidate edit in its context, for the scorer's learned feature term
+//! (see [`crate::model::EditHead`]): what the edit changes (its kind, abstracted and literal),
+//! the code around it, how the variables it touches are used in the window, and what the
+//! problem statement says (error types, names it mentions).
+//!
+//! The approach is Prophet's (Long & Rinard, POPL 2016): a log-linear model over features of
+//! the patch and its context, learned from correct repairs. Each feature is a string hashed
+//! into [`BUCKETS`] weights, so any repository or bug kind gets features without a fixed
+//! vocabulary, and more data trains more of them (conjunctions of the edit with its context).
+//!
+//! Everything is read from the example the model sees (problem statement, code window,
+//! candidate), never from the gold patch or the task's provenance.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::example::{Candidate, RepairExample, common_ends};
+use crate::prior::rough_tokens;
+
+/// Number of hashed feature weights.
+pub const BUCKETS: usize = 1 << 18;
+
+/// One active feature: a bucket and its value.
+pub type Feature = (u32, f32);
+
+/// 64-bit FNV-1a: stable across Rust versions and platforms, so a checkpoint's weights keep
+/// meaning the same features.
+fn fnv1a(text: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+fn bucket(name: &str) -> u32 {
+    // Bucket 0 is padding (its weight stays zero): real features land in 1..BUCKETS.
+    1 + (fnv1a(name) % (BUCKETS as u64 - 1)) as u32
+}
+
+const KEYWORDS: &[&str] = &[
+    "False",
+    "None",
+    "True",
+    "and",
+    "as",
+    "assert",
+    "async",
+    "await",
+    "break",
+    "class",
+    "continue",
+    "def",
+    "del",
+    "elif",
+    "else",
+    "except",
+    "finally",
+    "for",
+    "from",
+    "global",
+    "if",
+    "import",
+    "in",
+    "is",
+    "lambda",
+    "nonlocal",
+    "not",
+    "or",
+    "pass",
+    "raise",
+    "return",
+    "try",
+    "while",
+    "with",
+    "yield",
+    "self",
+    "cls",
+    "len",
+    "range",
+    "isinstance",
+    "str",
+    "int",
+    "list",
+    "dict",
+    "set",
+    "tuple",
+    "enumerate",
+    "zip",
+    "min",
+    "max",
+    "sum",
+    "any",
+    "all",
+    "getattr",
+    "hasattr",
+    "iter",
+    "next",
+    "type",
+    "super",
+    "sorted",
+    "reversed",
+    "map",
+    "filter",
+    "bool",
+    "float",
+    "repr",
+    "print",
+    "abs",
+    "round",
+    "format",
+    "append",
+    "get",
+    "items",
+    "keys",
+    "values",
+    "join",
+    "split",
+    "strip",
+    "startswith",
+    "endswith",
+    "update",
+    "pop",
+    "extend",
+];
+
+fn is_identifier(token: &str) -> bool {
+    token
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
+        && token.chars().all(|c| c.is_alphanumeric() || c == '_')
+}
+
+fn is_number(token: &str) -> bool {
+    token.chars().next().is_some_and(|c| c.is_ascii_digit())
+}
+
+/// A token as the features see it: keywords, common builtins, small numbers and operators
+/// as they are; other names `ID`, other numbers `NUM`, strings `STR`.
+fn abstract_token(token: &str) -> String {
+    let t = token.trim();
+    if t.is_empty() {
+        return "_".into();
+    }
+    if is_identifier(t) {
+        return if KEYWORDS.contains(&t) {
+            t.into()
+        } else {
+            "ID".into()
+        };
+    }
+    if is_number(t) {
+        return if matches!(t, "0" | "1" | "2" | "-1") {
+            t.into()
+        } else {
+            "NUM".into()
+        };
+    }
+    if t.starts_with(['"', '\'']) {
+        return "STR".into();
+    }
+    t.into()
+}
+
+fn abstract_span(tokens: &[&str]) -> String {
+    let parts: Vec<String> = tokens
+        .iter()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| abstract_token(t))
+        .collect();
+    if parts.is_empty() {
+        "ø".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+fn bucketed(n: usize, cap: usize) -> usize {
+    n.min(cap)
+}
+
+/// Names used in the window: per identifier, its occurrences as (line index, token index,
+/// is it bound there).
+struct Window<'a> {
+    tokens: Vec<Vec<&'a str>>,
+    occurrences: HashMap<&'a str, Vec<(usize, bool)>>,
+    /// Names bound in the window's first line when it is a `def`: the parameters.
+    parameters: BTreeSet<&'a str>,
+}
+
+impl<'a> Window<'a> {
+    fn new(lines: &'a [String]) -> Window<'a> {
+        let tokens: Vec<Vec<&str>> = lines.iter().map(|l| rough_tokens(l)).collect();
+        let mut occurrences: HashMap<&str, Vec<(usize, bool)>> = HashMap::new();
+        let mut parameters = BTreeSet::new();
+        // Bracket depth, carried across lines: `name =` binds at depth 0 only (inside a call
+        // it is a keyword argument).
+        let mut depth = 0usize;
+        for (li, line) in tokens.iter().enumerate() {
+            let solid: Vec<&str> = line
+                .iter()
+                .copied()
+                .filter(|t| !t.trim().is_empty())
+                .collect();
+            let is_def = solid.first().is_some_and(|t| *t == "def");
+            for (i, t) in solid.iter().enumerate() {
+                match *t {
+                    "(" | "[" | "{" => depth += 1,
+                    ")" | "]" | "}" => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+                let prev = if i > 0 { solid[i - 1] } else { "" };
+                // Attribute names are not variables.
+                if !is_identifier(t) || KEYWORDS.contains(t) || prev == "." {
+                    continue;
+                }
+                let next = solid.get(i + 1).copied().unwrap_or("");
+                let assigns = next == "="
+                    || next.len() == 2
+                        && next.ends_with('=')
+                        && !matches!(next, "==" | "<=" | ">=" | "!=");
+                let parameter = is_def && i > 1 && depth > 0;
+                let bound = assigns && depth == 0 || prev == "for" || prev == "as" || parameter;
+                if parameter {
+                    parameters.insert(*t);
+                }
+                occurrences.entry(t).or_default().push((li, bound));
+            }
+        }
+        Window {
+            tokens,
+            occurrences,
+            parameters,
+        }
+    }
+
+    /// (reads, bindings) of `name` in the window.
+    fn uses(&self, name: &str) -> (usize, usize) {
+        self.occurrences.get(name).map_or((0, 0), |v| {
+            let bound = v.iter().filter(|(_, b)| *b).count();
+            (v.len() - bound, bound)
+        })
+    }
+
+    fn first_line(&self, name: &str) -> Option<usize> {
+        self.occurrences
+            .get(name)
+            .and_then(|v| v.first())
+            .map(|o| o.0)
+    }
+}
+
+/// Error type names and identifiers mentioned in a problem statement.
+struct Problem {
+    errors: Vec<String>,
+    words: BTreeSet<String>,
+    failing: usize,
+}
+
+impl Problem {
+    fn new(text: &str) -> Problem {
+        let mut errors = Vec::new();
+        let mut words = BTreeSet::new();
+        for token in rough_tokens(text) {
+            if !is_identifier(token) {
+                continue;
+            }
+            if (token.ends_with("Error")
+                || token.ends_with("Exception")
+                || token == "StopIteration")
+                && !errors.iter().any(|e| e == token)
+                && errors.len() < 4
+            {
+                errors.push(token.to_string());
+            }
+            words.insert(token.to_string());
+        }
+        let failing = text
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(usize::from(!text.trim().is_empty()));
+        Problem {
+            errors,
+            words,
+            failing,
+        }
+    }
+}
+
+/// The features of every candidate of `example`, in candidate order.
+pub fn example_features(example: &RepairExample) -> Vec<Vec<Feature>> {
+    let window = Window::new(&example.prompt.lines);
+    let problem = Problem::new(&example.prompt.problem);
+    example
+        .candidates
+        .iter()
+        .map(|c| candidate_features(c, example.prompt.first_line, &window, &problem))
+        .collect()
+}
+
+fn candidate_features(
+    candidate: &Candidate,
+    first_line: usize,
+    window: &Window,
+    problem: &Problem,
+) -> Vec<Feature> {
+    let edit = &candidate.edit;
+    let old = edit.old.concat();
+    let new = edit.new.concat();
+    let (a, b) = (rough_tokens(&old), rough_tokens(&new));
+    let (prefix, suffix) = common_ends(&a, &b);
+    let old_mid = &a[prefix..a.len() - suffix];
+    let new_mid = &b[prefix..b.len() - suffix];
+    let solid = |ts: &[&str]| -> Vec<String> {
+        ts.iter()
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| t.trim().to_string())
+            .collect()
+    };
+    let before = solid(&a[..prefix]);
+    let after = solid(&a[a.len() - suffix..]);
+    let prev = before.last().map_or("^".to_string(), |t| abstract_token(t));
+    let prev2 = before
+        .len()
+        .checked_sub(2)
+        .map_or("^".to_string(), |i| abstract_token(&before[i]));
+    let next = after.first().map_or("$".to_string(), |t| abstract_token(t));
+    let head = solid(&a)
+        .first()
+        .map_or("ø".to_string(), |t| abstract_token(t));
+    let literal = format!(
+        "{}\u{2192}{}",
+        old_mid.concat().trim(),
+        new_mid.concat().trim()
+    );
+    let kind = format!(
+        "{}\u{2192}{}",
+        abstract_span(old_mid),
+        abstract_span(new_mid)
+    );
+    let template = candidate.template.as_str();
+    let shape = format!("{}:{}", edit.old.len().min(3), edit.new.len().min(3));
+
+    // The literal change only where it names no variable: `a→b` of one repository's names
+    // would be memorised and never seen again in another.
+    let names_a_variable = old_mid
+        .iter()
+        .chain(new_mid)
+        .any(|t| is_identifier(t) && !KEYWORDS.contains(&t.trim()));
+    let literal = if names_a_variable {
+        kind.clone()
+    } else {
+        literal
+    };
+    let mut names: Vec<String> = vec![
+        format!("lit:{literal}"),
+        format!("tpl:{template}"),
+        format!("kind:{kind}"),
+        format!("kind:{kind}|tpl:{template}"),
+        format!("kind:{kind}|prev:{prev}"),
+        format!("kind:{kind}|next:{next}"),
+        format!("kind:{kind}|prev:{prev}|next:{next}"),
+        format!("kind:{kind}|prev2:{prev2}|prev:{prev}"),
+        format!("kind:{kind}|head:{head}"),
+        format!("tpl:{template}|head:{head}"),
+        format!("tpl:{template}|prev:{prev}|next:{next}"),
+        format!("kind:{kind}|shape:{shape}"),
+        format!("lit:{literal}|prev:{prev}"),
+        format!("lit:{literal}|next:{next}"),
+    ];
+    for error in &problem.errors {
+        names.push(format!("err:{error}|tpl:{template}"));
+        names.push(format!("err:{error}|kind:{kind}"));
+    }
+    names.push(format!(
+        "failing:{}|tpl:{template}",
+        bucketed(problem.failing, 4)
+    ));
+
+    // Names on the edited lines that the problem statement mentions.
+    let line_names: BTreeSet<&str> = a
+        .iter()
+        .copied()
+        .filter(|t| is_identifier(t) && !KEYWORDS.contains(t))
+        .collect();
+    let mentioned = line_names
+        .iter()
+        .filter(|n| problem.words.contains(**n))
+        .count();
+    names.push(format!(
+        "line-mentioned:{}|tpl:{template}",
+        bucketed(mentioned, 2)
+    ));
+
+    // A variable replaced by another: how each is used elsewhere in the window.
+    let (old_name, new_name) = (solid(old_mid), solid(new_mid));
+    if old_name.len() == 1
+        && new_name.len() == 1
+        && is_identifier(&old_name[0])
+        && is_identifier(&new_name[0])
+    {
+        let (x, y) = (old_name[0].as_str(), new_name[0].as_str());
+        let (x_reads, x_binds) = window.uses(x);
+        let (y_reads, y_binds) = window.uses(y);
+        // The site itself is one read of x.
+        let x_rest = x_reads.saturating_sub(1);
+        let line = edit.start.saturating_sub(first_line);
+        let y_first = window.first_line(y);
+        let y_where = match y_first {
+            None => "absent",
+            Some(l) if l < line => "before",
+            Some(l) if l == line => "same",
+            _ => "after",
+        };
+        let y_on_line = window
+            .tokens
+            .get(line)
+            .is_some_and(|ts| ts.iter().filter(|t| **t == y).count() > 0);
+        let x_twice_on_line = window
+            .tokens
+            .get(line)
+            .is_some_and(|ts| ts.iter().filter(|t| **t == x).count() > 1);
+        let y_param = window.parameters.contains(y);
+        let shared_prefix = x.chars().zip(y.chars()).take_while(|(p, q)| p == q).count();
+        let sub = |s: &str| -> BTreeSet<String> {
+            s.split('_')
+                .filter(|p| !p.is_empty())
+                .map(str::to_lowercase)
+                .collect()
+        };
+        let shares_part = !sub(x).is_disjoint(&sub(y));
+        let var = [
+            format!("y-reads:{}", bucketed(y_reads, 3)),
+            format!("y-binds:{}", bucketed(y_binds, 2)),
+            format!("x-rest:{}", bucketed(x_rest, 3)),
+            format!("x-binds:{}", bucketed(x_binds, 2)),
+            format!(
+                "y-reads:{}|x-rest:{}",
+                bucketed(y_reads, 3),
+                bucketed(x_rest, 3)
+            ),
+            format!(
+                "y-unread-bound:{}",
+                y_reads == 0 && (y_binds > 0 || y_param)
+            ),
+            format!("x-last-read:{}", x_rest == 0),
+            format!("y-where:{y_where}"),
+            format!("y-where:{y_where}|y-reads:{}", bucketed(y_reads, 2)),
+            format!("y-on-line:{y_on_line}"),
+            format!("x-twice-on-line:{x_twice_on_line}"),
+            format!("y-param:{y_param}"),
+            format!("prefix:{}", bucketed(shared_prefix, 4)),
+            format!("shares-part:{shares_part}"),
+            format!(
+                "mentioned:{}{}",
+                u8::from(problem.words.contains(x)),
+                u8::from(problem.words.contains(y))
+            ),
+        ];
+        for v in var {
+            names.push(format!("var|{v}"));
+            names.push(format!("var|{v}|tpl:{template}"));
+            names.push(format!("var|{v}|prev:{prev}|next:{next}"));
+        }
+    }
+    let mut features: Vec<Feature> = names.iter().map(|n| (bucket(n), 1.0)).collect();
+    features.sort_unstable_by_key(|f| f.0);
+    features.dedup_by_key(|f| f.0);
+    features
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::example::{LineEdit, Prompt};
+
+    fn example(lines: &[&str], candidates: Vec<(usize, &str, &str, &str)>) -> RepairExample {
+        RepairExample {
+            instance_id: "t".into(),
+            prompt: Prompt {
+                problem: "1 tests fail:\n\nt.py::test_f\n    TypeError: bad\n".into(),
+                path: "m.py".into(),
+                first_line: 1,
+                lines: lines.iter().map(|l| format!("{l}\n")).collect(),
+            },
+            candidates: candidates
+                .into_iter()
+                .map(|(line, old, new, template)| Candidate {
+                    edit: LineEdit {
+                        start: line,
+                        old: vec![format!("{old}\n")],
+                        new: vec![format!("{new}\n")],
+                    },
+                    template: template.into(),
+                })
+                .collect(),
+            gold: None,
+            gold_enumerated: false,
+            family: String::new(),
+        }
+    }
+
+    fn has(features: &[Feature], name: &str) -> bool {
+        features.iter().any(|f| f.0 == bucket(name))
+    }
+
+    #[test]
+    fn a_variable_left_unread_is_seen() {
+        let ex = example(
+            &[
+                "def f(items, key):",
+                "    total = len(items)",
+                "    return total + total",
+            ],
+            vec![
+                (
+                    3,
+                    "    return total + total",
+                    "    return key + total",
+                    "var-misuse",
+                ),
+                (
+                    3,
+                    "    return total + total",
+                    "    return total - total",
+                    "arith-swap",
+                ),
+            ],
+        );
+        let features = example_features(&ex);
+        assert!(has(&features[0], "var|y-unread-bound:true"));
+        assert!(has(&features[0], "var|x-twice-on-line:true"));
+        assert!(!has(&features[1], "var|y-unread-bound:true"));
+        assert!(has(&features[1], "kind:+\u{2192}-"));
+        assert!(has(&features[1], "err:TypeError|tpl:arith-swap"));
+        assert!(features.iter().all(|f| f.iter().all(|(b, _)| *b != 0)));
+    }
+
+    #[test]
+    fn features_are_stable_and_abstract_names() {
+        // Pinned: a checkpoint's weights must keep meaning the same features.
+        assert_eq!(fnv1a("kind:ID\u{2192}ID"), fnv1a("kind:ID\u{2192}ID"));
+        assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(abstract_token("foo"), "ID");
+        assert_eq!(abstract_token("len"), "len");
+        assert_eq!(abstract_token("17"), "NUM");
+        assert_eq!(abstract_token("1"), "1");
+        assert_eq!(abstract_token("'x'"), "STR");
+    }
+}
