@@ -75,6 +75,13 @@ test: setup
 rollout-eval *OUT: setup
     bash scripts/rollout-eval.sh {{OUT}}
 
+# Validated training tasks in resumable shards, free repair pairs, feature pretraining,
+# fine-tuning at each N of NS ("0 100 300 1000 3000"), eval table and SVG (STOP_AFTER=validate,
+# VALIDATE=0, SEEDS, FREE; docs/learning.md).
+# The solver's learning curve: top-1/top-5/MRR on the evaluation set against N validated tasks.
+learning-curve *OUT: setup
+    bash scripts/learning-curve.sh {{OUT}}
+
 # RFT on the solver's resolved traces vs tasks alone vs tasks + gold (docs/rft.md; N_SFT N_ROLL SFT_STEPS SEEDS).
 rft-eval TASKS BASE *OUT: setup
     bash scripts/rft-eval.sh {{TASKS}} {{BASE}} {{OUT}}
