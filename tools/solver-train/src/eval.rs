@@ -202,7 +202,7 @@ pub fn evaluate<B: burn::tensor::backend::Backend>(
         candidates += example.candidates.len();
         let encoded = encode(example, tokenizer, &budget, config.terms());
         if uses_lm {
-            let seen = solver::data::visibility(example, tokenizer, &budget);
+            let seen = solver::data::visibility(example, &encoded, tokenizer, &budget);
             view.0 += usize::from(seen.target_line_in_prompt);
             view.1 += seen.cut;
             view.2 += seen.identical;
@@ -273,8 +273,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let mut loaded =
         solver::checkpoint::load::<solver::Backend>(&args.checkpoint, &solver::device())
             .map_err(bad_input)?;
-    if let Some(terms) = &args.scorer {
-        loaded.config.ranker = Some(solver::config::RankerTerms::parse(terms).map_err(bad_input)?);
+    if let Some(terms) = args.scorer {
+        loaded.config.ranker = Some(terms);
     }
     tracing::info!("scorer terms: {}", loaded.config.terms().name());
     let tasks = load_tasks(&args.tasks)?;

@@ -194,8 +194,8 @@ pub struct SftArgs {
     /// The scorer's terms, trained and saved with the checkpoint: `lm` (the language model's
     /// likelihood), `features` (learned feature weights; no transformer pass, fast) or
     /// `both` (default: the parent's terms, `both` for a model without them)
-    #[arg(long, value_name = "TERMS")]
-    pub scorer: Option<String>,
+    #[arg(long, value_name = "TERMS", value_parser = RankerTerms::parse)]
+    pub scorer: Option<RankerTerms>,
     /// Traces of the solver (`swe-rollout`): every resolved one adds an example whose target
     /// is its own submitted patch (rejection-sampling fine-tuning); repeatable
     #[arg(long, value_name = "FILE")]
@@ -235,8 +235,8 @@ pub struct EvalArgs {
     /// Score with these of the checkpoint's terms only (`lm`, `features`, `both`): the
     /// language model alone, the features alone, or the full scorer (default: the
     /// checkpoint's own)
-    #[arg(long, value_name = "TERMS")]
-    pub scorer: Option<String>,
+    #[arg(long, value_name = "TERMS", value_parser = RankerTerms::parse)]
+    pub scorer: Option<RankerTerms>,
     /// Write the summary (JSON) here instead of stdout
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -621,10 +621,7 @@ fn sft(args: SftArgs) -> Result<()> {
         )));
     }
     let mut config = loaded.config.clone();
-    config.ranker = Some(match &args.scorer {
-        Some(terms) => RankerTerms::parse(terms).map_err(bad_input)?,
-        None => config.ranker.unwrap_or(RankerTerms::BOTH),
-    });
+    config.ranker = Some(args.scorer.or(config.ranker).unwrap_or(RankerTerms::BOTH));
     tracing::info!("scorer terms: {}", config.terms().name());
     let budget = Budget::default();
     let encoded: Vec<_> = built

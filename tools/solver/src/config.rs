@@ -51,24 +51,28 @@ pub struct RankerTerms {
 }
 
 impl RankerTerms {
+    pub const LM: RankerTerms = RankerTerms {
+        lm: true,
+        features: false,
+    };
+    pub const FEATURES: RankerTerms = RankerTerms {
+        lm: false,
+        features: true,
+    };
     pub const BOTH: RankerTerms = RankerTerms {
         lm: true,
         features: true,
     };
 
-    /// `lm`, `features` or `both`.
-    pub fn parse(text: &str) -> Result<RankerTerms> {
+    /// `lm`, `features` or `both` (as `--scorer` takes it).
+    pub fn parse(text: &str) -> Result<RankerTerms, String> {
         match text {
-            "lm" => Ok(RankerTerms {
-                lm: true,
-                features: false,
-            }),
-            "features" => Ok(RankerTerms {
-                lm: false,
-                features: true,
-            }),
+            "lm" => Ok(RankerTerms::LM),
+            "features" => Ok(RankerTerms::FEATURES),
             "both" => Ok(RankerTerms::BOTH),
-            other => bail!("unknown scorer terms `{other}` (expected lm, features or both)"),
+            other => Err(format!(
+                "unknown scorer terms `{other}` (expected lm, features or both)"
+            )),
         }
     }
 
@@ -157,10 +161,7 @@ impl ModelConfig {
 
     /// The scorer's terms (the language model alone when the config does not say).
     pub fn terms(&self) -> RankerTerms {
-        self.ranker.unwrap_or(RankerTerms {
-            lm: true,
-            features: false,
-        })
+        self.ranker.unwrap_or(RankerTerms::LM)
     }
 
     pub fn qkv_bias(&self) -> bool {

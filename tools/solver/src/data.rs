@@ -81,7 +81,8 @@ pub fn encode(
     }
 }
 
-/// What the language model can see of an example under `budget` (docs/learning.md).
+/// What the language model can see of an example under `budget` (docs/learning.md), from
+/// its encoding under the same budget.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Visibility {
     /// The target's first edited line is inside the truncated prompt.
@@ -94,6 +95,7 @@ pub struct Visibility {
 
 pub fn visibility(
     example: &RepairExample,
+    encoded: &EncodedExample,
     tokenizer: &SolverTokenizer,
     budget: &Budget,
 ) -> Visibility {
@@ -112,13 +114,10 @@ pub fn visibility(
                 .len()
                 <= budget.max_prompt_tokens;
     }
-    let mut seen = std::collections::HashMap::<Vec<u32>, usize>::new();
-    for c in &example.candidates {
-        let mut ids = tokenizer.encode(&c.edit.render());
-        if ids.len() > budget.max_candidate_tokens {
-            out.cut += 1;
-            ids.truncate(budget.max_candidate_tokens);
-        }
+    let mut seen = std::collections::HashMap::<&[u32], usize>::new();
+    for ids in &encoded.candidates {
+        // A rendered edit ends with `<|end|>`: without it, the budget cut it.
+        out.cut += usize::from(ids.last() != Some(&tokenizer.end));
         *seen.entry(ids).or_default() += 1;
     }
     out.identical = seen.values().filter(|&&n| n > 1).sum();

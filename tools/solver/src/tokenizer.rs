@@ -35,6 +35,7 @@ pub struct SolverTokenizer {
     pub pad: u32,
     pub eos: u32,
     pub edit: u32,
+    pub end: u32,
 }
 
 impl std::fmt::Debug for SolverTokenizer {
@@ -97,6 +98,7 @@ impl SolverTokenizer {
             pad: id(PAD)?,
             eos: id(EOS)?,
             edit: id(EDIT)?,
+            end: id(END)?,
             inner,
         })
     }

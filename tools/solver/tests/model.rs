@@ -106,7 +106,7 @@ fn ranking_loss_falls_and_the_gold_edit_rises_to_the_top() {
 #[test]
 fn a_feature_scorer_learns_without_the_language_model() {
     let mut config = tiny();
-    config.ranker = Some(solver::config::RankerTerms::parse("features").unwrap());
+    config.ranker = Some(solver::config::RankerTerms::FEATURES);
     let examples: Vec<EncodedExample> = (0..40)
         .map(|i| EncodedExample {
             candidates: vec![Vec::new(); 5],

@@ -447,7 +447,7 @@ fn the_checkpoints_edit_prior_steers_which_edit_is_tried() {
     // feature scorer holds its own).
     let config_path = checkpoint.join(solver::checkpoint::CONFIG);
     let mut config = solver::config::ModelConfig::load(&config_path).unwrap();
-    config.ranker = Some(solver::config::RankerTerms::parse("lm").unwrap());
+    config.ranker = Some(solver::config::RankerTerms::LM);
     std::fs::write(&config_path, config.to_json()).unwrap();
     let task = small_task();
     let (_, clean, buggy) = solver::example::task_files(&task, &repos()[&task.repo]).unwrap();
