@@ -42,13 +42,8 @@ cargo build --release -q -p task-gen -p task-validate -p solver-train \
     --manifest-path "$root/Cargo.toml"
 
 step() { echo "learning-curve: $*" >&2; }
-timed() { # timed NAME COMMAND...: runs COMMAND and records its wall time in OUT/times.tsv
-    local name=$1 start
-    shift
-    start=$(date +%s)
-    "$@"
-    printf '%s\t%s\n' "$name" "$(($(date +%s) - start))" >> "$out/times.tsv"
-}
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
 
 if [ ! -f "$out/candidates.jsonl" ]; then
     step "generating $candidates training candidates (seed $seed)"
