@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The solver's learning curve on the held-out evaluation set (issue 25, docs/learning.md):
-#   1. training candidates (task-gen --strategy random, training repositories), validated in
-#      shards: the supervised tasks, with the failing tests' messages as problem statements;
+#   1. training candidates (task-gen --strategy random, training repositories, the operator mix
+#      of WEIGHTS), validated in shards: the supervised tasks, with the failing tests' messages
+#      as problem statements;
 #   2. free repair pairs: unvalidated candidates of the same repositories (no test run);
 #   3. pretraining: the scorer's feature term on the free pairs;
 #   4. for each N of NS: fine-tune the pretrained scorer on the first N validated tasks, then
@@ -13,6 +14,9 @@
 #
 #   scripts/learning-curve.sh [OUT]        (default OUT=WORKDIR/run/learning-curve)
 # Variables: CANDIDATES=4800 SHARD=200 SEED=1 EXECUTOR=native JOBS=2 (validation)
+#   WEIGHTS=scripts/eval-weights.toml (the training candidates' operator mix: the natural-bug
+#   weights, the documented prior the evaluation set is drawn with; WEIGHTS= for the uniform
+#   mix over sites)
 #   FREE=10000 (free pairs; the best dev MRR of 1k, 3k, 10k, 26k) FREE_WEIGHTS=scripts/eval-weights.toml (their operator mix: the
 #   natural-bug weights of TSSB-3M; chosen on dev-split candidates over the uniform mix, see
 #   docs/learning.md; FREE_WEIGHTS= for the uniform mix) PRETRAIN_STEPS=190 (1.2 epochs) EPOCHS=4 (fine-tuning: max(20, EPOCHS x N /
@@ -45,10 +49,13 @@ step() { echo "learning-curve: $*" >&2; }
 # shellcheck source=scripts/lib.sh
 source "$root/scripts/lib.sh"
 
+task_weights=${WEIGHTS-$root/scripts/eval-weights.toml}
 if [ ! -f "$out/candidates.jsonl" ]; then
     step "generating $candidates training candidates (seed $seed)"
+    weights=()
+    [ -n "$task_weights" ] && weights=(--operator-weights "$task_weights")
     timed task-gen "$bin/task-gen" --strategy random --budget "$candidates" --seed "$seed" \
-        "$workdir/corpus.jsonl" -o "$out/candidates.jsonl"
+        "${weights[@]}" "$workdir/corpus.jsonl" -o "$out/candidates.jsonl"
 fi
 shards=$(((candidates + shard - 1) / shard))
 for ((i = 0; i < shards; i++)); do

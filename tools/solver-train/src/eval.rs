@@ -89,6 +89,26 @@ pub struct TaskRank {
     pub top: String,
     pub top_line: usize,
     pub top_template: String,
+    /// With `eval --explain K`: the K features that weigh most in the gold and the top
+    /// candidate's scores, as `name=weight`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gold_why: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub top_why: Vec<String>,
+}
+
+/// The `k` features of `names` with the largest weights in absolute value.
+fn weightiest(names: &[String], weights: &[f32], k: usize) -> Vec<String> {
+    let mut named: Vec<(f32, &String)> = names
+        .iter()
+        .map(|n| (weights[solver::features::feature_bucket(n) as usize], n))
+        .collect();
+    named.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
+    named
+        .into_iter()
+        .take(k)
+        .map(|(w, n)| format!("{n}={w:+.3}"))
+        .collect()
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -174,6 +194,7 @@ pub fn evaluate<B: burn::tensor::backend::Backend>(
     tasks: &[Task],
     corpus: &Path,
     prior_tasks: Option<&[Task]>,
+    explain: usize,
 ) -> Result<EvalSummary> {
     let started = Instant::now();
     let built = build_examples(tasks, corpus, &Default::default())?;
@@ -190,6 +211,18 @@ pub fn evaluate<B: burn::tensor::backend::Backend>(
     let mut per_task = Vec::new();
     let mut view = (0usize, 0usize, 0usize);
     let uses_lm = config.terms().lm;
+    let weights: Vec<f32> = if explain > 0 {
+        model
+            .edit_head
+            .feature_weights
+            .weight
+            .val()
+            .into_data()
+            .to_vec()
+            .map_err(|e| anyhow::anyhow!("reading the feature weights: {e:?}"))?
+    } else {
+        Vec::new()
+    };
     let bar = stage_io::progress::items(built.examples.len() as u64, "evaluating");
     for example in &built.examples {
         bar.inc(1);
@@ -213,6 +246,15 @@ pub fn evaluate<B: burn::tensor::backend::Backend>(
             .max_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(b.cmp(&a)))
             .unwrap_or(gold);
         let (g, t) = (&example.candidates[gold], &example.candidates[top]);
+        let (gold_why, top_why) = if explain > 0 {
+            let names = solver::features::example_feature_names(example);
+            (
+                weightiest(&names[gold], &weights, explain),
+                weightiest(&names[top], &weights, explain),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         per_task.push(TaskRank {
             instance_id: example.instance_id.clone(),
             family: example.family.clone(),
@@ -225,6 +267,8 @@ pub fn evaluate<B: burn::tensor::backend::Backend>(
             top: solver::prior::edit_kind(&t.edit),
             top_line: t.edit.start,
             top_template: t.template.clone(),
+            gold_why,
+            top_why,
         });
         let (p1, p5, prr) = match &prior {
             Some(prior) => {
@@ -289,6 +333,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         &tasks,
         &args.corpus.path(),
         prior_tasks.as_deref(),
+        args.explain,
     )?;
     tracing::info!("{}", summary.headline());
     if let Some(path) = &args.per_task {

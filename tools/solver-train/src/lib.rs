@@ -244,6 +244,10 @@ pub struct EvalArgs {
     /// which edit ranked first
     #[arg(long, value_name = "FILE")]
     pub per_task: Option<PathBuf>,
+    /// With --per-task: also list, for the gold and the top candidate of each task, the K
+    /// features that weigh most in their scores
+    #[arg(long, value_name = "K", default_value_t = 0, requires = "per_task")]
+    pub explain: usize,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -709,6 +713,7 @@ fn sft(args: SftArgs) -> Result<()> {
             &eval_tasks,
             &corpus,
             Some(&tasks),
+            0,
         )?;
         tracing::info!("{}", summary.headline());
         extra.extend(summary.metrics());

@@ -148,6 +148,49 @@ pub struct RepairExample {
     pub gold_enumerated: bool,
     /// Family of the bug operator, for reports (from provenance, never shown to the model).
     pub family: String,
+    /// The code the features read to tell how names are used: the innermost function around
+    /// the window, whole (the window itself at module level).
+    pub scope: CodeSpan,
+}
+
+/// Consecutive lines of a file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CodeSpan {
+    /// 1-based number of the first line of `lines`.
+    pub first_line: usize,
+    pub lines: Vec<String>,
+}
+
+impl CodeSpan {
+    /// Lines `first..=last` (1-based) of `source`.
+    pub fn of(source: &str, first: usize, last: usize) -> CodeSpan {
+        CodeSpan {
+            first_line: first,
+            lines: source
+                .split_inclusive('\n')
+                .skip(first.saturating_sub(1))
+                .take((last + 1).saturating_sub(first))
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+
+    /// The innermost function of `module` that holds lines `first..=last`, whole, or those
+    /// lines when no function does.
+    pub fn scope_of(module: &pyast::Module, first: usize, last: usize) -> CodeSpan {
+        let (a, b) = innermost_function(module, first, last).unwrap_or((first, last));
+        CodeSpan::of(module.source(), a, b)
+    }
+}
+
+/// The first and last line of the innermost function of `module` around `lo..=hi`.
+fn innermost_function(module: &pyast::Module, lo: usize, hi: usize) -> Option<(usize, usize)> {
+    module
+        .definitions()
+        .into_iter()
+        .filter(|d| d.kind == "function" && d.start_line <= lo && hi <= d.end_line)
+        .min_by_key(|d| d.end_line - d.start_line)
+        .map(|d| (d.start_line, d.end_line))
 }
 
 /// How examples are cut.
@@ -193,12 +236,7 @@ pub fn window(
         lines.0.min(total),
         lines.1.min(total).max(lines.0.min(total)),
     );
-    let (first, last) = module
-        .definitions()
-        .into_iter()
-        .filter(|d| d.kind == "function" && d.start_line <= lo && hi <= d.end_line)
-        .min_by_key(|d| d.end_line - d.start_line)
-        .map(|d| (d.start_line, d.end_line))
+    let (first, last) = innermost_function(module, lo, hi)
         .unwrap_or((lo.saturating_sub(10).max(1), (hi + 10).min(total)));
     if last - first < max {
         return (first, last);
@@ -362,6 +400,7 @@ impl RepairExample {
             .take(last + 1 - first)
             .map(str::to_string)
             .collect();
+        let scope = CodeSpan::scope_of(&module, first, last);
         Ok(RepairExample {
             instance_id: task.instance_id.clone(),
             prompt: Prompt {
@@ -380,6 +419,7 @@ impl RepairExample {
                 .and_then(pyast::operators::by_id)
                 .map_or("unknown", |op| op.family)
                 .to_string(),
+            scope,
         })
     }
 }

@@ -11,9 +11,10 @@
 //! Everything is read from the example the model sees (problem statement, code window,
 //! candidate), never from the gold patch or the task's provenance.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use crate::example::{Candidate, RepairExample, common_ends};
+use crate::names::{WindowNames, is_identifier};
 use crate::prior::rough_tokens;
 
 /// Number of hashed feature weights.
@@ -124,14 +125,6 @@ const KEYWORDS: &[&str] = &[
     "extend",
 ];
 
-fn is_identifier(token: &str) -> bool {
-    token
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_alphabetic() || c == '_')
-        && token.chars().all(|c| c.is_alphanumeric() || c == '_')
-}
-
 fn is_number(token: &str) -> bool {
     token.chars().next().is_some_and(|c| c.is_ascii_digit())
 }
@@ -176,84 +169,49 @@ fn abstract_span(tokens: &[&str]) -> String {
     }
 }
 
+/// A usage context of [`WindowNames::contexts`] with its names abstracted.
+fn abstract_context(context: &str) -> String {
+    let (tag, rest) = context.split_at(2);
+    match rest.strip_prefix('.') {
+        Some(attr) => format!("{tag}.{}", abstract_token(attr)),
+        None => format!("{tag}{}", abstract_token(rest)),
+    }
+}
+
 fn bucketed(n: usize, cap: usize) -> usize {
     n.min(cap)
 }
 
-/// Names used in the window: per identifier, its occurrences as (line index, token index,
-/// is it bound there).
-struct Window<'a> {
-    tokens: Vec<Vec<&'a str>>,
-    occurrences: HashMap<&'a str, Vec<(usize, bool)>>,
-    /// Names bound in the window's first line when it is a `def`: the parameters.
-    parameters: BTreeSet<&'a str>,
-}
-
-impl<'a> Window<'a> {
-    fn new(lines: &'a [String]) -> Window<'a> {
-        let tokens: Vec<Vec<&str>> = lines.iter().map(|l| rough_tokens(l)).collect();
-        let mut occurrences: HashMap<&str, Vec<(usize, bool)>> = HashMap::new();
-        let mut parameters = BTreeSet::new();
-        // Bracket depth, carried across lines: `name =` binds at depth 0 only (inside a call
-        // it is a keyword argument).
-        let mut depth = 0usize;
-        for (li, line) in tokens.iter().enumerate() {
-            let solid: Vec<&str> = line
-                .iter()
-                .copied()
-                .filter(|t| !t.trim().is_empty())
-                .collect();
-            let is_def = solid.first().is_some_and(|t| *t == "def");
-            for (i, t) in solid.iter().enumerate() {
-                match *t {
-                    "(" | "[" | "{" => depth += 1,
-                    ")" | "]" | "}" => depth = depth.saturating_sub(1),
-                    _ => {}
-                }
-                let prev = if i > 0 { solid[i - 1] } else { "" };
-                // Attribute names are not variables.
-                if !is_identifier(t) || KEYWORDS.contains(t) || prev == "." {
-                    continue;
-                }
-                let next = solid.get(i + 1).copied().unwrap_or("");
-                let assigns = next == "="
-                    || next.len() == 2
-                        && next.ends_with('=')
-                        && !matches!(next, "==" | "<=" | ">=" | "!=");
-                let parameter = is_def && i > 1 && depth > 0;
-                let bound = assigns && depth == 0 || prev == "for" || prev == "as" || parameter;
-                if parameter {
-                    parameters.insert(*t);
-                }
-                occurrences.entry(t).or_default().push((li, bound));
-            }
-        }
-        Window {
-            tokens,
-            occurrences,
-            parameters,
-        }
-    }
-
-    /// (reads, bindings) of `name` in the window.
-    fn uses(&self, name: &str) -> (usize, usize) {
-        self.occurrences.get(name).map_or((0, 0), |v| {
-            let bound = v.iter().filter(|(_, b)| *b).count();
-            (v.len() - bound, bound)
-        })
-    }
-
-    fn first_line(&self, name: &str) -> Option<usize> {
-        self.occurrences
-            .get(name)
-            .and_then(|v| v.first())
-            .map(|o| o.0)
-    }
-}
+/// What a failure message says, by phrase: a test runner's wording of what went wrong.
+const COMPLAINTS: &[(&str, &str)] = &[
+    ("not iterable", "iterate"),
+    ("not subscriptable", "subscript"),
+    ("does not support item", "subscript"),
+    ("not callable", "call"),
+    ("has no attribute", "attribute"),
+    ("unsupported operand", "operand"),
+    ("can only concatenate", "operand"),
+    ("not supported between", "compare"),
+    ("must be str", "type"),
+    ("must be an integer", "type"),
+    ("object of type", "len"),
+    ("out of range", "index"),
+    ("before assignment", "unbound"),
+    ("is not defined", "undefined"),
+    ("positional argument", "arity"),
+    ("keyword argument", "keyword"),
+    ("nonetype", "none"),
+    ("assert ", "assert"),
+    ("division by zero", "zero"),
+    ("recursion", "recursion"),
+    ("timed out", "timeout"),
+];
 
 /// Error type names and identifiers mentioned in a problem statement.
 struct Problem {
     errors: Vec<String>,
+    /// The [`COMPLAINTS`] it makes.
+    says: Vec<&'static str>,
     words: BTreeSet<String>,
     failing: usize,
 }
@@ -281,8 +239,16 @@ impl Problem {
             .next()
             .and_then(|n| n.parse::<usize>().ok())
             .unwrap_or(usize::from(!text.trim().is_empty()));
+        let lower = text.to_lowercase();
+        let mut says: Vec<&'static str> = COMPLAINTS
+            .iter()
+            .filter(|(phrase, _)| lower.contains(phrase))
+            .map(|(_, what)| *what)
+            .collect();
+        says.dedup();
         Problem {
             errors,
+            says,
             words,
             failing,
         }
@@ -291,21 +257,48 @@ impl Problem {
 
 /// The features of every candidate of `example`, in candidate order.
 pub fn example_features(example: &RepairExample) -> Vec<Vec<Feature>> {
-    let window = Window::new(&example.prompt.lines);
+    example_feature_names(example)
+        .iter()
+        .map(|names| hashed(names))
+        .collect()
+}
+
+/// The named features of every candidate of `example` (what [`example_features`] hashes),
+/// to explain a ranking.
+pub fn example_feature_names(example: &RepairExample) -> Vec<Vec<String>> {
+    // A test-made example may lack its scope: the window stands in.
+    let (first_line, lines) = if example.scope.lines.is_empty() {
+        (example.prompt.first_line, &example.prompt.lines)
+    } else {
+        (example.scope.first_line, &example.scope.lines)
+    };
+    let window = WindowNames::new(lines);
     let problem = Problem::new(&example.prompt.problem);
     example
         .candidates
         .iter()
-        .map(|c| candidate_features(c, example.prompt.first_line, &window, &problem))
+        .map(|c| candidate_feature_names(c, first_line, &window, &problem))
         .collect()
 }
 
-fn candidate_features(
+/// The bucket of a named feature.
+pub fn feature_bucket(name: &str) -> u32 {
+    bucket(name)
+}
+
+fn hashed(names: &[String]) -> Vec<Feature> {
+    let mut features: Vec<Feature> = names.iter().map(|n| (bucket(n), 1.0)).collect();
+    features.sort_unstable_by_key(|f| f.0);
+    features.dedup_by_key(|f| f.0);
+    features
+}
+
+fn candidate_feature_names(
     candidate: &Candidate,
     first_line: usize,
-    window: &Window,
+    window: &WindowNames,
     problem: &Problem,
-) -> Vec<Feature> {
+) -> Vec<String> {
     let edit = &candidate.edit;
     let old = edit.old.concat();
     let new = edit.new.concat();
@@ -374,6 +367,11 @@ fn candidate_features(
         names.push(format!("err:{error}|tpl:{template}"));
         names.push(format!("err:{error}|kind:{kind}"));
     }
+    for say in &problem.says {
+        names.push(format!("say:{say}|tpl:{template}"));
+        names.push(format!("say:{say}|kind:{kind}"));
+        names.push(format!("say:{say}|prev:{prev}|next:{next}"));
+    }
     names.push(format!(
         "failing:{}|tpl:{template}",
         bucketed(problem.failing, 4)
@@ -402,27 +400,44 @@ fn candidate_features(
         && is_identifier(&new_name[0])
     {
         let (x, y) = (old_name[0].as_str(), new_name[0].as_str());
+        let line = edit.start.saturating_sub(first_line);
+        // Which occurrence of x on its line the edit replaces.
+        let ordinal = a[..prefix].iter().filter(|t| **t == x).count();
+        let site = window
+            .of(x)
+            .iter()
+            .filter(|o| o.line == line)
+            .nth(ordinal)
+            .map(|o| (o.line, o.column));
         let (x_reads, x_binds) = window.uses(x);
         let (y_reads, y_binds) = window.uses(y);
         // The site itself is one read of x.
         let x_rest = x_reads.saturating_sub(1);
-        let line = edit.start.saturating_sub(first_line);
-        let y_first = window.first_line(y);
+        let reads_around = |name: &str| -> (usize, usize) {
+            let Some(site) = site else { return (0, 0) };
+            let reads = window.of(name).iter().filter(|o| !o.binds);
+            let before = reads.clone().filter(|o| (o.line, o.column) < site).count();
+            let after = reads.filter(|o| (o.line, o.column) > site).count();
+            (before, after)
+        };
+        let (x_before, x_after) = reads_around(x);
+        let (y_before, y_after) = reads_around(y);
+        let near = |n: Option<usize>| n.map_or("none".to_string(), |n| bucketed(n, 4).to_string());
+        let x_near = near(window.nearness(x, line));
+        let y_near = near(window.nearness(y, line));
+        let y_first = window.of(y).first().map(|o| o.line);
         let y_where = match y_first {
             None => "absent",
             Some(l) if l < line => "before",
             Some(l) if l == line => "same",
             _ => "after",
         };
-        let y_on_line = window
-            .tokens
-            .get(line)
-            .is_some_and(|ts| ts.iter().filter(|t| **t == y).count() > 0);
-        let x_twice_on_line = window
-            .tokens
-            .get(line)
-            .is_some_and(|ts| ts.iter().filter(|t| **t == x).count() > 1);
+        let line_tokens = window.lines.get(line);
+        let y_on_line = line_tokens.is_some_and(|ts| ts.iter().any(|t| t == y));
+        let x_twice_on_line =
+            line_tokens.is_some_and(|ts| ts.iter().filter(|t| *t == x).count() > 1);
         let y_param = window.parameters.contains(y);
+        let y_unread = y_reads == 0 && (y_binds > 0 || y_param);
         let shared_prefix = x.chars().zip(y.chars()).take_while(|(p, q)| p == q).count();
         let sub = |s: &str| -> BTreeSet<String> {
             s.split('_')
@@ -431,7 +446,39 @@ fn candidate_features(
                 .collect()
         };
         let shares_part = !sub(x).is_disjoint(&sub(y));
+        let (xb, xa, yb, ya) = (
+            bucketed(x_before, 2),
+            bucketed(x_after, 2),
+            bucketed(y_before, 2),
+            bucketed(y_after, 2),
+        );
+        // Whether x and y are used elsewhere as the site uses x (before/after tokens, the
+        // call it is an argument of): a rough type check.
+        let (x_ctx, y_ctx) = match site {
+            Some(site) => {
+                let contexts = window.contexts(site.0, site.1);
+                (
+                    window.shared_contexts(x, site, &contexts),
+                    window.shared_contexts(y, site, &contexts),
+                )
+            }
+            None => (0, 0),
+        };
+        // Whether the name the value goes to (a keyword argument, an assignment target)
+        // echoes x or y.
+        let (x_echo, y_echo) = site.map_or((false, false), |site| {
+            let words = window.receivers(site.0, site.1);
+            (
+                !words.is_disjoint(&crate::names::parts(x)),
+                !words.is_disjoint(&crate::names::parts(y)),
+            )
+        });
         let var = [
+            format!("ctx:x{x_ctx}y{y_ctx}"),
+            format!("ctx:x{x_ctx}y{y_ctx}|x-near:{x_near}"),
+            format!("ctx:x{x_ctx}y{y_ctx}|y-unread:{y_unread}"),
+            format!("echo:x{x_echo}y{y_echo}"),
+            format!("echo:x{x_echo}y{y_echo}|ctx:x{x_ctx}y{y_ctx}"),
             format!("y-reads:{}", bucketed(y_reads, 3)),
             format!("y-binds:{}", bucketed(y_binds, 2)),
             format!("x-rest:{}", bucketed(x_rest, 3)),
@@ -441,10 +488,7 @@ fn candidate_features(
                 bucketed(y_reads, 3),
                 bucketed(x_rest, 3)
             ),
-            format!(
-                "y-unread-bound:{}",
-                y_reads == 0 && (y_binds > 0 || y_param)
-            ),
+            format!("y-unread-bound:{y_unread}"),
             format!("x-last-read:{}", x_rest == 0),
             format!("y-where:{y_where}"),
             format!("y-where:{y_where}|y-reads:{}", bucketed(y_reads, 2)),
@@ -458,17 +502,45 @@ fn candidate_features(
                 u8::from(problem.words.contains(x)),
                 u8::from(problem.words.contains(y))
             ),
+            format!("x-near:{x_near}"),
+            format!("y-near:{y_near}"),
+            format!("x-near:{x_near}|y-near:{y_near}"),
+            format!("x-near:{x_near}|y-unread:{y_unread}"),
+            format!("x-near:{x_near}|y-near:{y_near}|y-unread:{y_unread}"),
+            format!("x-reads:{xb},{xa}|y-reads:{yb},{ya}"),
+            format!("x-reads:{xb},{xa}|y-unread:{y_unread}|x-near:{x_near}"),
+            format!("y-reads:{yb},{ya}|y-near:{y_near}"),
+            format!("x-twice:{x_twice_on_line}|y-unread:{y_unread}|x-near:{x_near}"),
+            format!("y-on-line:{y_on_line}|x-near:{x_near}|y-near:{y_near}"),
         ];
+        let site_contexts = site.map(|site| window.contexts(site.0, site.1));
+        // The attribute read off the site, when the problem statement names it.
+        let attribute_named = site_contexts.as_ref().is_some_and(|c| {
+            c[1].strip_prefix("n:.")
+                .is_some_and(|attr| problem.words.contains(attr))
+        });
+        names.push(format!("var|attribute-named:{attribute_named}"));
+        for say in &problem.says {
+            names.push(format!("var|say:{say}|x-near:{x_near}|y-near:{y_near}"));
+            names.push(format!("var|say:{say}|ctx:x{x_ctx}y{y_ctx}"));
+            if let Some(contexts) = &site_contexts {
+                for c in &contexts[..2] {
+                    names.push(format!("var|say:{say}|site:{}", abstract_context(c)));
+                }
+            }
+        }
+        for error in &problem.errors {
+            names.push(format!("var|err:{error}|x-near:{x_near}|y-near:{y_near}"));
+            names.push(format!("var|err:{error}|ctx:x{x_ctx}y{y_ctx}"));
+            names.push(format!("var|err:{error}|prev:{prev}|next:{next}"));
+        }
         for v in var {
             names.push(format!("var|{v}"));
             names.push(format!("var|{v}|tpl:{template}"));
             names.push(format!("var|{v}|prev:{prev}|next:{next}"));
         }
     }
-    let mut features: Vec<Feature> = names.iter().map(|n| (bucket(n), 1.0)).collect();
-    features.sort_unstable_by_key(|f| f.0);
-    features.dedup_by_key(|f| f.0);
-    features
+    names
 }
 
 #[cfg(test)]
@@ -499,6 +571,7 @@ mod tests {
             gold: None,
             gold_enumerated: false,
             family: String::new(),
+            scope: Default::default(),
         }
     }
 

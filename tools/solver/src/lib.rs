@@ -15,6 +15,7 @@ pub mod example;
 pub mod features;
 pub mod gradient;
 pub mod model;
+pub mod names;
 pub mod prior;
 pub mod tokenizer;
 pub mod train;

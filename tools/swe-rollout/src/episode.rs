@@ -20,7 +20,7 @@ use schemas::{
     Analysis, Cost, Localization, Outcome, Record, Sampling, SolverInfo, Step, Task, TestCounts,
     Trace,
 };
-use solver::example::{Candidate, LineEdit, Prompt, RepairExample, enumerate_candidates};
+use solver::example::{Candidate, CodeSpan, LineEdit, Prompt, RepairExample, enumerate_candidates};
 
 use crate::localize;
 use crate::policy::sample_distinct;
@@ -358,6 +358,7 @@ impl Harness {
                 gold: None,
                 gold_enumerated: false,
                 family: String::new(),
+                scope: CodeSpan::scope_of(module, first, last),
             };
             let (scores, priors, tokens) = {
                 let scorer = scorer.lock().expect("scorer lock");
