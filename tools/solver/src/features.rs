@@ -396,8 +396,9 @@ fn candidate_feature_names(
     let (old_name, new_name) = (solid(old_mid), solid(new_mid));
     if old_name.len() == 1
         && new_name.len() == 1
-        && is_identifier(&old_name[0])
-        && is_identifier(&new_name[0])
+        && [&old_name[0], &new_name[0]]
+            .iter()
+            .all(|n| is_identifier(n) && !crate::names::is_reserved(n))
     {
         let (x, y) = (old_name[0].as_str(), new_name[0].as_str());
         let line = edit.start.saturating_sub(first_line);
@@ -600,12 +601,21 @@ mod tests {
                     "    return total - total",
                     "arith-swap",
                 ),
+                (
+                    3,
+                    "    return total and key",
+                    "    return total or key",
+                    "bool-swap",
+                ),
             ],
         );
         let features = example_features(&ex);
         assert!(has(&features[0], "var|y-unread-bound:true"));
         assert!(has(&features[0], "var|x-twice-on-line:true"));
         assert!(!has(&features[1], "var|y-unread-bound:true"));
+        // Keywords are not variables: `and → or` is an operator change.
+        assert!(!has(&features[2], "var|x-last-read:true"));
+        assert!(!has(&features[2], "var|x-last-read:false"));
         assert!(has(&features[1], "kind:+\u{2192}-"));
         assert!(has(&features[1], "err:TypeError|tpl:arith-swap"));
         assert!(features.iter().all(|f| f.iter().all(|(b, _)| *b != 0)));
