@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""The evolve loop: a base solver and a dev set, then ROUNDS rounds of
+"""The evolve loop: a base solver and a dev set, then ROUNDS rounds of stages. The base
+solver is `solver-train init`'s, with its scorer's features pretrained on FREE_PAIRS
+unvalidated repair pairs of the training repositories (task-gen, no test runs: stages
+free-pairs and pretrain; docs/learning.md). Each round:
 
     task-gen        random in round 1, then skill-guided by the last round's skills and policy
                     (the `random` generator of the baseline stays random); sites carry how
@@ -84,7 +87,8 @@ ROUND_STAGES = [
     "policy-tasks", "update-policy", "solver-train", "rollout-tasks", "train-rollout",
     "skill-distill", "eval-rollout",
 ]
-BASE_STAGES = ["base", "dev-gen", "dev-validate", "dev-set", "eval-tasks", "eval-rollout"]
+BASE_STAGES = ["base", "free-pairs", "pretrain", "dev-gen", "dev-validate", "dev-set",
+               "eval-tasks", "eval-rollout"]
 
 
 def log(message: str) -> None:
@@ -113,6 +117,7 @@ class Config:
     topup: int
     valid: int
     base_steps: int
+    free_pairs: int
     sft_steps: int
     dev_candidates: int
     dev_tasks: int
@@ -141,6 +146,7 @@ class Config:
             valid=int(env("VALID", "6")),
             topup=int(env("TOPUP", "2")),
             base_steps=int(env("BASE_STEPS", "60")),
+            free_pairs=int(env("FREE_PAIRS", "10000")),
             sft_steps=int(env("SFT_STEPS", "20")),
             dev_candidates=int(env("DEV_CANDIDATES", "10")),
             dev_tasks=int(env("DEV_TASKS", "3")),
@@ -415,13 +421,33 @@ def base_and_dev(runner: Runner, base_dir: Path):
     corpus = w / "corpus.jsonl"
     base = base_dir / "base"
     eval_tasks = base_dir / "eval-tasks.jsonl"
+    weights = ROOT / "scripts/eval-weights.toml"
+    # With free pairs, `init` makes the tokenizer and language model and the base is the
+    # scorer pretrained on the pairs (docs/learning.md); without, the base is `init`'s.
+    lm = base_dir / "lm" if cfg.free_pairs else base
 
     def train_base() -> None:
         runner.run(base_dir, Stage(
-            0, "base", [base / "checkpoint.json"], [corpus],
-            [tool("solver-train"), "init", str(corpus), "-o", str(base),
+            0, "base", [lm / "checkpoint.json"], [corpus],
+            [tool("solver-train"), "init", str(corpus), "-o", str(lm),
              "--steps", str(cfg.base_steps), "--seed", seed, "-q"],
             stdout=base_dir / "base.jsonl"))
+        if not cfg.free_pairs:
+            return
+        free = base_dir / "free-pairs.jsonl"
+        runner.run(base_dir, Stage(
+            0, "free-pairs", [free], [corpus, weights],
+            [tool("task-gen"), "--strategy", "random", "--budget", str(cfg.free_pairs),
+             "--seed", str(cfg.seed + 1000), "--operator-weights", str(weights), str(corpus),
+             "-o", str(free), "-q"]))
+        # 1.2 epochs of batches of 64, the schedule measured in docs/learning.md.
+        steps = max(20, (12 * cfg.free_pairs + 639) // 640)
+        runner.run(base_dir, Stage(
+            0, "pretrain", [base / "checkpoint.json"], [lm / "checkpoint.json", free],
+            [tool("solver-train"), "sft", "--from", str(lm), str(free), "--scorer", "features",
+             "--steps", str(steps), "--batch-size", "64", "--group", "128", "--lr", "0.05",
+             "--workdir", str(w), "--seed", seed, "-o", str(base), "-q"],
+            stdout=base_dir / "pretrain.jsonl"))
 
     def dev_and_eval_sets() -> None:
         runner.run(base_dir, Stage(
@@ -801,7 +827,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Variables (environment): STRATEGY=socratic (or a comma list of socratic, "
                "baseline, skills-only, score-only) SEED=1, or SEEDS=N for seeds 1..N; "
-               "ROUNDS=3 CANDIDATES=10 VALID=6 TOPUP=2 BASE_STEPS=60 SFT_STEPS=20 DEV_CANDIDATES=10 "
+               "ROUNDS=3 CANDIDATES=10 VALID=6 TOPUP=2 BASE_STEPS=60 FREE_PAIRS=10000 (the base "
+               "scorer's pretraining pairs; 0: the base is init's language model) SFT_STEPS=20 "
+               "DEV_CANDIDATES=10 "
                "DEV_TASKS=3 TRAIN_ROLLOUT=3 ROLLOUT_TASKS=6 KEEP_FRAC=0.5 RFT_WEIGHT=1 MIN_SUPPORT=2 "
                "EXECUTOR=native|wasm SHARDS=1 OVERLAP=1 TASK_FILTER='CMD' "
                "EVAL=data/eval/eval-set.jsonl RUNS=WORKDIR/run (where runs go) "

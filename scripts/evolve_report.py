@@ -211,10 +211,10 @@ def single(run: Path) -> str:
     return "\n".join(out) + "\n"
 
 
-STAGE_ORDER = ["base", "dev-gen", "dev-validate", "dev-set", "eval-tasks", "task-gen",
-               "task-validate", "filter", "pool", "dev-rollout", "target", "grad-score", "keep",
-               "policy-tasks", "update-policy", "solver-train", "rollout-tasks", "train-rollout",
-               "skill-distill", "eval-rollout"]
+STAGE_ORDER = ["base", "free-pairs", "pretrain", "dev-gen", "dev-validate", "dev-set",
+               "eval-tasks", "task-gen", "task-validate", "filter", "pool", "dev-rollout",
+               "target", "grad-score", "keep", "policy-tasks", "update-policy", "solver-train",
+               "rollout-tasks", "train-rollout", "skill-distill", "eval-rollout"]
 
 
 def stage_order(name: str) -> int:

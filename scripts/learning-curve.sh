@@ -19,7 +19,7 @@
 #   mix over sites)
 #   FREE=10000 (free pairs; the best dev MRR of 1k, 3k, 10k, 26k) FREE_WEIGHTS=scripts/eval-weights.toml (their operator mix: the
 #   natural-bug weights of TSSB-3M; chosen on dev-split candidates over the uniform mix, see
-#   docs/learning.md; FREE_WEIGHTS= for the uniform mix) PRETRAIN_STEPS=190 (1.2 epochs) EPOCHS=4 (fine-tuning: max(20, EPOCHS x N /
+#   docs/learning.md; FREE_WEIGHTS= for the uniform mix) PRETRAIN_STEPS=190 (1.2 epochs) EPOCHS=8 (fine-tuning: max(20, EPOCHS x N /
 #   BATCH) steps) BATCH=64 GROUP=128 LR=0.05 (pretraining) FT_LR=0.01 (fine-tuning; chosen on
 #   dev-split candidates: 0.05 forgot more of the pretraining)
 #   NS="0 100 300 1000 3000" (a point whose N exceeds the validated tasks is left out)
@@ -117,7 +117,7 @@ for n in $ns; do
             continue
         fi
         if [ ! -f "$out/$name/checkpoint.json" ]; then
-            steps=$((${EPOCHS:-4} * n / ${BATCH:-64}))
+            steps=$((${EPOCHS:-8} * n / ${BATCH:-64}))
             [ "$steps" -lt 20 ] && steps=20
             step "fine-tuning on $n validated tasks (seed $s, $steps steps)"
             timed "sft-$name" "$bin/solver-train" sft --from "$out/pretrained" \

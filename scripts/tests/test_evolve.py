@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 WORKDIR = Path(os.environ.get("SOCRATIC_WORKDIR", ROOT / ".socratic")).resolve()
 TINY = {
-    "EXECUTOR": "native", "ROUNDS": "2", "CANDIDATES": "6", "VALID": "3", "BASE_STEPS": "2",
+    "EXECUTOR": "native", "ROUNDS": "2", "CANDIDATES": "6", "VALID": "3", "BASE_STEPS": "2", "FREE_PAIRS": "40",
     "SFT_STEPS": "2", "DEV_CANDIDATES": "6", "DEV_TASKS": "1", "TRAIN_ROLLOUT": "2",
     "ROLLOUT_TASKS": "1", "MIN_SUPPORT": "1", "SEED": "1", "STRATEGY": "socratic",
     "BIN": str(ROOT / "target" / "debug"), "SOCRATIC_WORKDIR": str(WORKDIR),
