@@ -183,6 +183,45 @@ pub struct Staging {
     target: PathBuf,
 }
 
+/// Removes the staging directories `PARENT/PREFIX<pid>` of writers that were killed (their
+/// process is gone), so a rerun after a crash leaves nothing behind. Only where `/proc` tells
+/// which processes live; a live writer's directory is never touched.
+fn remove_dead_stagings(parent: &Path, prefix: &str) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !alive(proc, pid) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` runs: a killed process whose parent is gone can stay a zombie
+/// (state `Z`) until something reaps it, and a zombie writes nothing more.
+fn alive(proc: &Path, pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(proc.join(pid.to_string()).join("stat")) else {
+        return false;
+    };
+    // `pid (comm) state …`: the command may hold spaces and parentheses.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, Some("Z" | "X") | None)
+}
+
 impl Staging {
     pub fn new(target: &Path) -> Result<Staging> {
         let parent = match target.parent() {
@@ -195,7 +234,9 @@ impl Staging {
             .file_name()
             .ok_or_else(|| anyhow!("{}: not a directory name", target.display()))?
             .to_string_lossy();
-        let dir = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        let prefix = format!(".{name}.partial-");
+        remove_dead_stagings(&parent, &prefix);
+        let dir = parent.join(format!("{prefix}{}", std::process::id()));
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
@@ -261,4 +302,30 @@ pub fn load_resume_model<B: Backend>(
     model
         .load_file(path.clone(), &StateRecorder::new(), device)
         .map_err(|e| anyhow!("{}: cannot resume from it: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_killed_writers_staging_is_removed_by_the_next_one() {
+        let root = std::env::temp_dir().join(format!("staging-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        // No process has this id (above any pid_max), so its writer is gone.
+        let dead = root.join(".ckpt.partial-999999999");
+        let live = root.join(format!(".ckpt.partial-{}", std::process::id()));
+        let other = root.join(".other.partial-999999999");
+        for dir in [&dead, &other] {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        let staging = Staging::new(&root.join("ckpt")).unwrap();
+        assert_eq!(staging.dir, live);
+        if Path::new("/proc/self").exists() {
+            assert!(!dead.exists(), "the dead writer's staging is left behind");
+        }
+        assert!(other.exists(), "another target's staging was removed");
+        assert!(alive(Path::new("/proc"), std::process::id()) || !Path::new("/proc/self").exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
