@@ -151,6 +151,9 @@ pub struct RepairExample {
     /// The code the features read to tell how names are used: the innermost function around
     /// the window, whole (the window itself at module level).
     pub scope: CodeSpan,
+    /// The positional parameters of the functions its file defines, by name
+    /// ([`crate::names::signatures`]): what a call's argument is meant to be.
+    pub signatures: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Consecutive lines of a file.
@@ -420,6 +423,7 @@ impl RepairExample {
                 .map_or("unknown", |op| op.family)
                 .to_string(),
             scope,
+            signatures: crate::names::signatures(module.source()),
         })
     }
 }

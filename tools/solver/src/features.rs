@@ -172,9 +172,21 @@ fn abstract_span(tokens: &[&str]) -> String {
 /// A usage context of [`WindowNames::contexts`] with its names abstracted.
 fn abstract_context(context: &str) -> String {
     let (tag, rest) = context.split_at(2);
-    match rest.strip_prefix('.') {
-        Some(attr) => format!("{tag}.{}", abstract_token(attr)),
-        None => format!("{tag}{}", abstract_token(rest)),
+    if let Some(attr) = rest.strip_prefix('.') {
+        return format!("{tag}.{}", abstract_token(attr));
+    }
+    match tag {
+        // `callee(argument-number`
+        "c:" => match rest.split_once('(') {
+            Some((callee, slot)) => format!("{tag}{}({slot}", abstract_token(callee)),
+            None => format!("{tag}{rest}"),
+        },
+        // two tokens
+        "q:" => {
+            let parts: Vec<String> = rest.split(' ').map(abstract_token).collect();
+            format!("{tag}{}", parts.join(" "))
+        }
+        _ => format!("{tag}{}", abstract_token(rest)),
     }
 }
 
@@ -277,7 +289,7 @@ pub fn example_feature_names(example: &RepairExample) -> Vec<Vec<String>> {
     example
         .candidates
         .iter()
-        .map(|c| candidate_feature_names(c, first_line, &window, &problem))
+        .map(|c| candidate_feature_names(c, first_line, &window, &problem, &example.signatures))
         .collect()
 }
 
@@ -298,6 +310,7 @@ fn candidate_feature_names(
     first_line: usize,
     window: &WindowNames,
     problem: &Problem,
+    signatures: &std::collections::BTreeMap<String, Vec<String>>,
 ) -> Vec<String> {
     let edit = &candidate.edit;
     let old = edit.old.concat();
@@ -455,15 +468,64 @@ fn candidate_feature_names(
         );
         // Whether x and y are used elsewhere as the site uses x (before/after tokens, the
         // call it is an argument of): a rough type check.
+        let site_contexts = site.map(|site| window.contexts(site.0, site.1));
+        let mut shared = Vec::new();
+        let mut var_extra: Vec<String> = Vec::new();
         let (x_ctx, y_ctx) = match site {
             Some(site) => {
                 let contexts = window.contexts(site.0, site.1);
-                (
-                    window.shared_contexts(x, site, &contexts),
-                    window.shared_contexts(y, site, &contexts),
-                )
+                let xs = window.shared_contexts(x, site, &contexts);
+                let ys = window.shared_contexts(y, site, &contexts);
+                // Which usage each shares, by its kind: `.append` shared says more than `(`.
+                for c in &contexts {
+                    shared.push(format!(
+                        "share:{}|x{}y{}",
+                        abstract_context(c),
+                        u8::from(xs.contains(c)),
+                        u8::from(ys.contains(c))
+                    ));
+                }
+                (xs.len(), ys.len())
             }
             None => (0, 0),
+        };
+        // The parameter the site's call slot is meant for, when the file defines the callee:
+        // is it x or y, or is x another parameter of the callee (`_get(default, seq,
+        // default)`)?
+        let slot = site_contexts.as_ref().and_then(|c| {
+            let (callee, argument) = c[2].strip_prefix("c:")?.split_once('(')?;
+            let params = signatures.get(callee)?;
+            Some((params, params.get(argument.parse::<usize>().ok()?)))
+        });
+        if let Some((params, meant)) = slot {
+            let is = |n: &str| meant.is_some_and(|p| p == n);
+            let near = |n: &str| meant.is_some_and(|p| !crate::names::parts(p).is_disjoint(&crate::names::parts(n)));
+            let other = |n: &str| params.iter().any(|p| p == n) && !is(n);
+            var_extra.push(format!(
+                "slot:x{}{}{}y{}{}{}",
+                u8::from(is(x)),
+                u8::from(near(x)),
+                u8::from(other(x)),
+                u8::from(is(y)),
+                u8::from(near(y)),
+                u8::from(other(y))
+            ));
+        }
+        // Whether another name on the site's line shares a part with x or y (`leftkey,
+        // leftseq`).
+        let (x_kin, y_kin) = {
+            let others: BTreeSet<String> = window
+                .lines
+                .get(line)
+                .into_iter()
+                .flatten()
+                .filter(|t| is_identifier(t) && *t != x && *t != y)
+                .flat_map(|t| crate::names::parts(t))
+                .collect();
+            (
+                !others.is_disjoint(&crate::names::parts(x)),
+                !others.is_disjoint(&crate::names::parts(y)),
+            )
         };
         // Whether the name the value goes to (a keyword argument, an assignment target)
         // echoes x or y.
@@ -479,6 +541,8 @@ fn candidate_feature_names(
             format!("ctx:x{x_ctx}y{y_ctx}|x-near:{x_near}"),
             format!("ctx:x{x_ctx}y{y_ctx}|y-unread:{y_unread}"),
             format!("echo:x{x_echo}y{y_echo}"),
+            format!("kin:x{x_kin}y{y_kin}"),
+            format!("kin:x{x_kin}y{y_kin}|ctx:x{x_ctx}y{y_ctx}"),
             format!("echo:x{x_echo}y{y_echo}|ctx:x{x_ctx}y{y_ctx}"),
             format!("y-reads:{}", bucketed(y_reads, 3)),
             format!("y-binds:{}", bucketed(y_binds, 2)),
@@ -514,7 +578,6 @@ fn candidate_feature_names(
             format!("x-twice:{x_twice_on_line}|y-unread:{y_unread}|x-near:{x_near}"),
             format!("y-on-line:{y_on_line}|x-near:{x_near}|y-near:{y_near}"),
         ];
-        let site_contexts = site.map(|site| window.contexts(site.0, site.1));
         // The attribute read off the site, when the problem statement names it.
         let attribute_named = site_contexts.as_ref().is_some_and(|c| {
             c[1].strip_prefix("n:.")
@@ -534,6 +597,13 @@ fn candidate_feature_names(
             names.push(format!("var|err:{error}|x-near:{x_near}|y-near:{y_near}"));
             names.push(format!("var|err:{error}|ctx:x{x_ctx}y{y_ctx}"));
             names.push(format!("var|err:{error}|prev:{prev}|next:{next}"));
+        }
+        for v in shared {
+            names.push(format!("var|{v}"));
+        }
+        for v in var_extra {
+            names.push(format!("var|{v}"));
+            names.push(format!("var|{v}|tpl:{template}"));
         }
         for v in var {
             names.push(format!("var|{v}"));
@@ -573,6 +643,7 @@ mod tests {
             gold_enumerated: false,
             family: String::new(),
             scope: Default::default(),
+            signatures: Default::default(),
         }
     }
 

@@ -4,7 +4,7 @@
 //! parameter, walrus) or a read. Attribute names, keywords and keyword-argument names are
 //! not variables.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::prior::rough_tokens;
 
@@ -354,6 +354,59 @@ impl WindowNames {
     }
 }
 
+/// The positional parameter names of every function defined in `source`, by function name
+/// (`self` and `cls` left out, nothing after a bare `*`); a name defined twice keeps its
+/// first definition.
+pub fn signatures(source: &str) -> BTreeMap<String, Vec<String>> {
+    let lines: Vec<String> = source.split_inclusive('\n').map(str::to_string).collect();
+    let code = blank_strings(&lines);
+    let mut out = BTreeMap::new();
+    // The tokens of the whole file, flat: a signature may span lines.
+    let tokens: Vec<&str> = code
+        .iter()
+        .flat_map(|l| rough_tokens(l))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    let mut i = 0;
+    while i + 2 < tokens.len() {
+        if tokens[i] != "def" || tokens[i + 2] != "(" || !is_identifier(tokens[i + 1]) {
+            i += 1;
+            continue;
+        }
+        let name = tokens[i + 1];
+        let mut params = Vec::new();
+        let mut depth = 0usize;
+        let mut positional = true;
+        let mut j = i + 2;
+        while j < tokens.len() {
+            match tokens[j] {
+                "(" | "[" | "{" => depth += 1,
+                ")" | "]" | "}" => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                "*" | "**" if depth == 1 => positional = false,
+                t if depth == 1
+                    && positional
+                    && matches!(tokens[j - 1], "(" | ",")
+                    && is_identifier(t)
+                    && !matches!(t, "self" | "cls") =>
+                {
+                    params.push(t.to_string())
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        out.entry(name.to_string()).or_insert(params);
+        i = j;
+    }
+    out
+}
+
 /// The lower-case parts of a name split at `_` (`left_default` → `left`, `default`).
 pub fn parts(name: &str) -> BTreeSet<String> {
     name.split('_')
@@ -363,9 +416,14 @@ pub fn parts(name: &str) -> BTreeSet<String> {
 }
 
 impl WindowNames {
-    /// How many of the contexts `site` are also contexts of another occurrence of `name`
-    /// (an occurrence at `site` itself does not count).
-    pub fn shared_contexts(&self, name: &str, site: (usize, usize), contexts: &[String]) -> usize {
+    /// Which of the contexts `site` are also contexts of another occurrence of `name` (an
+    /// occurrence at `site` itself does not count).
+    pub fn shared_contexts(
+        &self,
+        name: &str,
+        site: (usize, usize),
+        contexts: &[String],
+    ) -> BTreeSet<String> {
         let mut seen = BTreeSet::new();
         for o in self.of(name) {
             if (o.line, o.column) == site {
@@ -377,7 +435,7 @@ impl WindowNames {
                 }
             }
         }
-        seen.len()
+        seen
     }
 }
 
@@ -437,6 +495,16 @@ mod tests {
     }
 
     #[test]
+    fn signatures_list_positional_parameters() {
+        let sigs = signatures(
+            "def f(a, b=(1, 2), *rest, key=None):\n    pass\nclass C:\n    def g(\n        self,\n        x: int,\n    ) -> 'def h(z)':\n        return f(x)\n",
+        );
+        assert_eq!(sigs["f"], ["a", "b"]);
+        assert_eq!(sigs["g"], ["x"]);
+        assert_eq!(sigs.len(), 2);
+    }
+
+    #[test]
     fn a_name_is_known_by_how_it_is_used() {
         let names = WindowNames::new(&lines(
             "def f(xs, n):\n    xs.append(n)\n    g(1, xs)\n    return g(2, n) + len(xs)\n",
@@ -454,8 +522,8 @@ mod tests {
             ]
         );
         // xs is also the second argument of g, n only follows a comma before a bracket.
-        assert_eq!(names.shared_contexts("xs", (3, 5), &contexts), 3);
-        assert_eq!(names.shared_contexts("n", (3, 5), &contexts), 2);
+        assert_eq!(names.shared_contexts("xs", (3, 5), &contexts).len(), 3);
+        assert_eq!(names.shared_contexts("n", (3, 5), &contexts).len(), 2);
         assert_eq!(names.contexts(1, 0)[1], "n:.append");
         let names = WindowNames::new(&lines("def f(a):\n    self.max_total = g(key=a)\n"));
         let a = names.of("a")[1];

@@ -359,6 +359,7 @@ impl Harness {
                 gold_enumerated: false,
                 family: String::new(),
                 scope: CodeSpan::scope_of(module, first, last),
+                signatures: solver::names::signatures(module.source()),
             };
             let (scores, priors, tokens) = {
                 let scorer = scorer.lock().expect("scorer lock");
