@@ -8,7 +8,8 @@
 #   4. for each N of NS: fine-tune the pretrained scorer on the first N validated tasks, then
 #      `solver-train eval` on every task of data/eval/eval-set.jsonl (top-1, top-5, MRR,
 #      overall and per bug family, beside the edit-kind prior of the same N tasks);
-#   5. the table (learning-curve.md) and the plot of MRR against N (learning-curve.svg).
+#   5. the table (learning-curve.md) and the plot of MRR against N (learning-curve.svg);
+#   6. with ROLLOUTS=1, the resolve rate of swe-rollout at N = 0 and N = 1000 (rollouts.md).
 # Every step writes into OUT and is skipped when its output exists, so a killed run resumes
 # (validation loses one shard at most; its test results are cached).
 #
@@ -42,7 +43,7 @@ train_flags=(--batch-size "${BATCH:-64}" --group "${GROUP:-128}")
 bin=${CARGO_TARGET_DIR:-$root/target}/release
 eval_set=$root/data/eval/eval-set.jsonl
 mkdir -p "$out/valid"
-cargo build --release -q -p task-gen -p task-validate -p solver-train \
+cargo build --release -q -p task-gen -p task-validate -p solver-train -p swe-rollout \
     --manifest-path "$root/Cargo.toml"
 
 step() { echo "learning-curve: $*" >&2; }
@@ -129,3 +130,20 @@ for n in $ns; do
 done
 python3 "$root/scripts/learning_curve.py" "$out" --svg "$out/learning-curve.svg" \
     | tee "$out/learning-curve.md"
+
+# 6. With ROLLOUTS=1: swe-rollout of the N = 0 and the N = 1000 (seed 1) scorers on the whole
+# evaluation set, same loop settings, compared task by task (McNemar's exact test).
+if [ "${ROLLOUTS:-0}" = 1 ]; then
+    for name in pretrained n1000-s1; do
+        [ -f "$out/$name/checkpoint.json" ] || continue
+        [ -f "$out/rollout-$name.jsonl" ] && continue
+        step "rollouts of $name on the evaluation set ($executor, $jobs jobs)"
+        timed "rollout-$name" "$bin/swe-rollout" --solver "model:$out/$name" --workdir "$workdir" \
+            --executor "$executor" --seed "$seed" --jobs "$jobs" "$eval_set" \
+            -o "$out/rollout-$name.jsonl"
+    done
+    if [ -f "$out/rollout-n1000-s1.jsonl" ]; then
+        python3 "$root/scripts/paired_rollouts.py" "$out/rollout-pretrained.jsonl" \
+            "$out/rollout-n1000-s1.jsonl" --names "N = 0" "N = 1000" | tee "$out/rollouts.md"
+    fi
+fi

@@ -499,7 +499,9 @@ fn candidate_feature_names(
         });
         if let Some((params, meant)) = slot {
             let is = |n: &str| meant.is_some_and(|p| p == n);
-            let near = |n: &str| meant.is_some_and(|p| !crate::names::parts(p).is_disjoint(&crate::names::parts(n)));
+            let near = |n: &str| {
+                meant.is_some_and(|p| !crate::names::parts(p).is_disjoint(&crate::names::parts(n)))
+            };
             let other = |n: &str| params.iter().any(|p| p == n) && !is(n);
             var_extra.push(format!(
                 "slot:x{}{}{}y{}{}{}",
