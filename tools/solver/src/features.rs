@@ -417,201 +417,239 @@ fn candidate_feature_names(
         let line = edit.start.saturating_sub(first_line);
         // Which occurrence of x on its line the edit replaces.
         let ordinal = a[..prefix].iter().filter(|t| **t == x).count();
-        let site = window
-            .of(x)
-            .iter()
-            .filter(|o| o.line == line)
-            .nth(ordinal)
-            .map(|o| (o.line, o.column));
-        let (x_reads, x_binds) = window.uses(x);
-        let (y_reads, y_binds) = window.uses(y);
-        // The site itself is one read of x.
-        let x_rest = x_reads.saturating_sub(1);
-        let reads_around = |name: &str| -> (usize, usize) {
-            let Some(site) = site else { return (0, 0) };
-            let reads = window.of(name).iter().filter(|o| !o.binds);
-            let before = reads.clone().filter(|o| (o.line, o.column) < site).count();
-            let after = reads.filter(|o| (o.line, o.column) > site).count();
-            (before, after)
+        let site = Site {
+            line,
+            ordinal,
+            template,
+            prev: &prev,
+            next: &next,
         };
-        let (x_before, x_after) = reads_around(x);
-        let (y_before, y_after) = reads_around(y);
-        let near = |n: Option<usize>| n.map_or("none".to_string(), |n| bucketed(n, 4).to_string());
-        let x_near = near(window.nearness(x, line));
-        let y_near = near(window.nearness(y, line));
-        let y_first = window.of(y).first().map(|o| o.line);
-        let y_where = match y_first {
-            None => "absent",
-            Some(l) if l < line => "before",
-            Some(l) if l == line => "same",
-            _ => "after",
-        };
-        let line_tokens = window.lines.get(line);
-        let y_on_line = line_tokens.is_some_and(|ts| ts.iter().any(|t| t == y));
-        let x_twice_on_line =
-            line_tokens.is_some_and(|ts| ts.iter().filter(|t| *t == x).count() > 1);
-        let y_param = window.parameters.contains(y);
-        let y_unread = y_reads == 0 && (y_binds > 0 || y_param);
-        let shared_prefix = x.chars().zip(y.chars()).take_while(|(p, q)| p == q).count();
-        let sub = |s: &str| -> BTreeSet<String> {
-            s.split('_')
-                .filter(|p| !p.is_empty())
-                .map(str::to_lowercase)
-                .collect()
-        };
-        let shares_part = !sub(x).is_disjoint(&sub(y));
-        let (xb, xa, yb, ya) = (
-            bucketed(x_before, 2),
-            bucketed(x_after, 2),
-            bucketed(y_before, 2),
-            bucketed(y_after, 2),
-        );
-        // Whether x and y are used elsewhere as the site uses x (before/after tokens, the
-        // call it is an argument of): a rough type check.
-        let site_contexts = site.map(|site| window.contexts(site.0, site.1));
-        let mut shared = Vec::new();
-        let mut var_extra: Vec<String> = Vec::new();
-        let (x_ctx, y_ctx) = match site {
-            Some(site) => {
-                let contexts = window.contexts(site.0, site.1);
-                let xs = window.shared_contexts(x, site, &contexts);
-                let ys = window.shared_contexts(y, site, &contexts);
-                // Which usage each shares, by its kind: `.append` shared says more than `(`.
-                for c in &contexts {
-                    shared.push(format!(
-                        "share:{}|x{}y{}",
-                        abstract_context(c),
-                        u8::from(xs.contains(c)),
-                        u8::from(ys.contains(c))
-                    ));
-                }
-                (xs.len(), ys.len())
+        names.extend(variable_features(x, y, &site, window, problem, signatures));
+    }
+    names
+}
+
+/// Where a variable change `x → y` is: the line (of the scope), which occurrence of x on it,
+/// and the change's template and neighbouring tokens (abstracted).
+struct Site<'a> {
+    line: usize,
+    ordinal: usize,
+    template: &'a str,
+    prev: &'a str,
+    next: &'a str,
+}
+
+/// The features of a read of `x` replaced by `y`: how each is bound, read and used in the
+/// scope, against what the site needs and what the problem statement says.
+fn variable_features(
+    x: &str,
+    y: &str,
+    at: &Site,
+    window: &WindowNames,
+    problem: &Problem,
+    signatures: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Vec<String> {
+    let Site {
+        line,
+        ordinal,
+        template,
+        prev,
+        next,
+    } = *at;
+    let mut names = Vec::new();
+    let site = window
+        .of(x)
+        .iter()
+        .filter(|o| o.line == line)
+        .nth(ordinal)
+        .map(|o| (o.line, o.column));
+    let (x_reads, x_binds) = window.uses(x);
+    let (y_reads, y_binds) = window.uses(y);
+    // The site itself is one read of x.
+    let x_rest = x_reads.saturating_sub(1);
+    let reads_around = |name: &str| -> (usize, usize) {
+        let Some(site) = site else { return (0, 0) };
+        let reads = window.of(name).iter().filter(|o| !o.binds);
+        let before = reads.clone().filter(|o| (o.line, o.column) < site).count();
+        let after = reads.filter(|o| (o.line, o.column) > site).count();
+        (before, after)
+    };
+    let (x_before, x_after) = reads_around(x);
+    let (y_before, y_after) = reads_around(y);
+    let near = |n: Option<usize>| n.map_or("none".to_string(), |n| bucketed(n, 4).to_string());
+    let x_near = near(window.nearness(x, line));
+    let y_near = near(window.nearness(y, line));
+    let y_first = window.of(y).first().map(|o| o.line);
+    let y_where = match y_first {
+        None => "absent",
+        Some(l) if l < line => "before",
+        Some(l) if l == line => "same",
+        _ => "after",
+    };
+    let line_tokens = window.lines.get(line);
+    let y_on_line = line_tokens.is_some_and(|ts| ts.iter().any(|t| t == y));
+    let x_twice_on_line = line_tokens.is_some_and(|ts| ts.iter().filter(|t| *t == x).count() > 1);
+    let y_param = window.parameters.contains(y);
+    let y_unread = y_reads == 0 && (y_binds > 0 || y_param);
+    let shared_prefix = x.chars().zip(y.chars()).take_while(|(p, q)| p == q).count();
+    let sub = |s: &str| -> BTreeSet<String> {
+        s.split('_')
+            .filter(|p| !p.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let shares_part = !sub(x).is_disjoint(&sub(y));
+    let (xb, xa, yb, ya) = (
+        bucketed(x_before, 2),
+        bucketed(x_after, 2),
+        bucketed(y_before, 2),
+        bucketed(y_after, 2),
+    );
+    // Whether x and y are used elsewhere as the site uses x (before/after tokens, the
+    // call it is an argument of): a rough type check.
+    let site_contexts = site.map(|site| window.contexts(site.0, site.1));
+    let mut shared = Vec::new();
+    let mut var_extra: Vec<String> = Vec::new();
+    let (x_ctx, y_ctx) = match site {
+        Some(site) => {
+            let contexts = window.contexts(site.0, site.1);
+            let xs = window.shared_contexts(x, site, &contexts);
+            let ys = window.shared_contexts(y, site, &contexts);
+            // Which usage each shares, by its kind: `.append` shared says more than `(`.
+            for c in &contexts {
+                shared.push(format!(
+                    "share:{}|x{}y{}",
+                    abstract_context(c),
+                    u8::from(xs.contains(c)),
+                    u8::from(ys.contains(c))
+                ));
             }
-            None => (0, 0),
-        };
-        // The parameter the site's call slot is meant for, when the file defines the callee:
-        // is it x or y, or is x another parameter of the callee (`_get(default, seq,
-        // default)`)?
-        let slot = site_contexts.as_ref().and_then(|c| {
-            let (callee, argument) = c[2].strip_prefix("c:")?.split_once('(')?;
-            let params = signatures.get(callee)?;
-            Some((params, params.get(argument.parse::<usize>().ok()?)))
-        });
-        if let Some((params, meant)) = slot {
-            let is = |n: &str| meant.is_some_and(|p| p == n);
-            let near = |n: &str| {
-                meant.is_some_and(|p| !crate::names::parts(p).is_disjoint(&crate::names::parts(n)))
-            };
-            let other = |n: &str| params.iter().any(|p| p == n) && !is(n);
-            var_extra.push(format!(
-                "slot:x{}{}{}y{}{}{}",
-                u8::from(is(x)),
-                u8::from(near(x)),
-                u8::from(other(x)),
-                u8::from(is(y)),
-                u8::from(near(y)),
-                u8::from(other(y))
-            ));
+            (xs.len(), ys.len())
         }
-        // Whether another name on the site's line shares a part with x or y (`leftkey,
-        // leftseq`).
-        let (x_kin, y_kin) = {
-            let others: BTreeSet<String> = window
-                .lines
-                .get(line)
-                .into_iter()
-                .flatten()
-                .filter(|t| is_identifier(t) && *t != x && *t != y)
-                .flat_map(|t| crate::names::parts(t))
-                .collect();
-            (
-                !others.is_disjoint(&crate::names::parts(x)),
-                !others.is_disjoint(&crate::names::parts(y)),
-            )
+        None => (0, 0),
+    };
+    // The parameter the site's call slot is meant for, when the file defines the callee:
+    // is it x or y, or is x another parameter of the callee (`_get(default, seq,
+    // default)`)?
+    let slot = site_contexts.as_ref().and_then(|c| {
+        let (callee, argument) = c[2].strip_prefix("c:")?.split_once('(')?;
+        let params = signatures.get(callee)?;
+        Some((params, params.get(argument.parse::<usize>().ok()?)))
+    });
+    if let Some((params, meant)) = slot {
+        let is = |n: &str| meant.is_some_and(|p| p == n);
+        let near = |n: &str| {
+            meant.is_some_and(|p| !crate::names::parts(p).is_disjoint(&crate::names::parts(n)))
         };
-        // Whether the name the value goes to (a keyword argument, an assignment target)
-        // echoes x or y.
-        let (x_echo, y_echo) = site.map_or((false, false), |site| {
-            let words = window.receivers(site.0, site.1);
-            (
-                !words.is_disjoint(&crate::names::parts(x)),
-                !words.is_disjoint(&crate::names::parts(y)),
-            )
-        });
-        let var = [
-            format!("ctx:x{x_ctx}y{y_ctx}"),
-            format!("ctx:x{x_ctx}y{y_ctx}|x-near:{x_near}"),
-            format!("ctx:x{x_ctx}y{y_ctx}|y-unread:{y_unread}"),
-            format!("echo:x{x_echo}y{y_echo}"),
-            format!("kin:x{x_kin}y{y_kin}"),
-            format!("kin:x{x_kin}y{y_kin}|ctx:x{x_ctx}y{y_ctx}"),
-            format!("echo:x{x_echo}y{y_echo}|ctx:x{x_ctx}y{y_ctx}"),
-            format!("y-reads:{}", bucketed(y_reads, 3)),
-            format!("y-binds:{}", bucketed(y_binds, 2)),
-            format!("x-rest:{}", bucketed(x_rest, 3)),
-            format!("x-binds:{}", bucketed(x_binds, 2)),
-            format!(
-                "y-reads:{}|x-rest:{}",
-                bucketed(y_reads, 3),
-                bucketed(x_rest, 3)
-            ),
-            format!("y-unread-bound:{y_unread}"),
-            format!("x-last-read:{}", x_rest == 0),
-            format!("y-where:{y_where}"),
-            format!("y-where:{y_where}|y-reads:{}", bucketed(y_reads, 2)),
-            format!("y-on-line:{y_on_line}"),
-            format!("x-twice-on-line:{x_twice_on_line}"),
-            format!("y-param:{y_param}"),
-            format!("prefix:{}", bucketed(shared_prefix, 4)),
-            format!("shares-part:{shares_part}"),
-            format!(
-                "mentioned:{}{}",
-                u8::from(problem.words.contains(x)),
-                u8::from(problem.words.contains(y))
-            ),
-            format!("x-near:{x_near}"),
-            format!("y-near:{y_near}"),
-            format!("x-near:{x_near}|y-near:{y_near}"),
-            format!("x-near:{x_near}|y-unread:{y_unread}"),
-            format!("x-near:{x_near}|y-near:{y_near}|y-unread:{y_unread}"),
-            format!("x-reads:{xb},{xa}|y-reads:{yb},{ya}"),
-            format!("x-reads:{xb},{xa}|y-unread:{y_unread}|x-near:{x_near}"),
-            format!("y-reads:{yb},{ya}|y-near:{y_near}"),
-            format!("x-twice:{x_twice_on_line}|y-unread:{y_unread}|x-near:{x_near}"),
-            format!("y-on-line:{y_on_line}|x-near:{x_near}|y-near:{y_near}"),
-        ];
-        // The attribute read off the site, when the problem statement names it.
-        let attribute_named = site_contexts.as_ref().is_some_and(|c| {
-            c[1].strip_prefix("n:.")
-                .is_some_and(|attr| problem.words.contains(attr))
-        });
-        names.push(format!("var|attribute-named:{attribute_named}"));
-        for say in &problem.says {
-            names.push(format!("var|say:{say}|x-near:{x_near}|y-near:{y_near}"));
-            names.push(format!("var|say:{say}|ctx:x{x_ctx}y{y_ctx}"));
-            if let Some(contexts) = &site_contexts {
-                for c in &contexts[..2] {
-                    names.push(format!("var|say:{say}|site:{}", abstract_context(c)));
-                }
+        let other = |n: &str| params.iter().any(|p| p == n) && !is(n);
+        var_extra.push(format!(
+            "slot:x{}{}{}y{}{}{}",
+            u8::from(is(x)),
+            u8::from(near(x)),
+            u8::from(other(x)),
+            u8::from(is(y)),
+            u8::from(near(y)),
+            u8::from(other(y))
+        ));
+    }
+    // Whether another name on the site's line shares a part with x or y (`leftkey,
+    // leftseq`).
+    let (x_kin, y_kin) = {
+        let others: BTreeSet<String> = window
+            .lines
+            .get(line)
+            .into_iter()
+            .flatten()
+            .filter(|t| is_identifier(t) && *t != x && *t != y)
+            .flat_map(|t| crate::names::parts(t))
+            .collect();
+        (
+            !others.is_disjoint(&crate::names::parts(x)),
+            !others.is_disjoint(&crate::names::parts(y)),
+        )
+    };
+    // Whether the name the value goes to (a keyword argument, an assignment target)
+    // echoes x or y.
+    let (x_echo, y_echo) = site.map_or((false, false), |site| {
+        let words = window.receivers(site.0, site.1);
+        (
+            !words.is_disjoint(&crate::names::parts(x)),
+            !words.is_disjoint(&crate::names::parts(y)),
+        )
+    });
+    let var = [
+        format!("ctx:x{x_ctx}y{y_ctx}"),
+        format!("ctx:x{x_ctx}y{y_ctx}|x-near:{x_near}"),
+        format!("ctx:x{x_ctx}y{y_ctx}|y-unread:{y_unread}"),
+        format!("echo:x{x_echo}y{y_echo}"),
+        format!("kin:x{x_kin}y{y_kin}"),
+        format!("kin:x{x_kin}y{y_kin}|ctx:x{x_ctx}y{y_ctx}"),
+        format!("echo:x{x_echo}y{y_echo}|ctx:x{x_ctx}y{y_ctx}"),
+        format!("y-reads:{}", bucketed(y_reads, 3)),
+        format!("y-binds:{}", bucketed(y_binds, 2)),
+        format!("x-rest:{}", bucketed(x_rest, 3)),
+        format!("x-binds:{}", bucketed(x_binds, 2)),
+        format!(
+            "y-reads:{}|x-rest:{}",
+            bucketed(y_reads, 3),
+            bucketed(x_rest, 3)
+        ),
+        format!("y-unread-bound:{y_unread}"),
+        format!("x-last-read:{}", x_rest == 0),
+        format!("y-where:{y_where}"),
+        format!("y-where:{y_where}|y-reads:{}", bucketed(y_reads, 2)),
+        format!("y-on-line:{y_on_line}"),
+        format!("x-twice-on-line:{x_twice_on_line}"),
+        format!("y-param:{y_param}"),
+        format!("prefix:{}", bucketed(shared_prefix, 4)),
+        format!("shares-part:{shares_part}"),
+        format!(
+            "mentioned:{}{}",
+            u8::from(problem.words.contains(x)),
+            u8::from(problem.words.contains(y))
+        ),
+        format!("x-near:{x_near}"),
+        format!("y-near:{y_near}"),
+        format!("x-near:{x_near}|y-near:{y_near}"),
+        format!("x-near:{x_near}|y-unread:{y_unread}"),
+        format!("x-near:{x_near}|y-near:{y_near}|y-unread:{y_unread}"),
+        format!("x-reads:{xb},{xa}|y-reads:{yb},{ya}"),
+        format!("x-reads:{xb},{xa}|y-unread:{y_unread}|x-near:{x_near}"),
+        format!("y-reads:{yb},{ya}|y-near:{y_near}"),
+        format!("x-twice:{x_twice_on_line}|y-unread:{y_unread}|x-near:{x_near}"),
+        format!("y-on-line:{y_on_line}|x-near:{x_near}|y-near:{y_near}"),
+    ];
+    // The attribute read off the site, when the problem statement names it.
+    let attribute_named = site_contexts.as_ref().is_some_and(|c| {
+        c[1].strip_prefix("n:.")
+            .is_some_and(|attr| problem.words.contains(attr))
+    });
+    names.push(format!("var|attribute-named:{attribute_named}"));
+    for say in &problem.says {
+        names.push(format!("var|say:{say}|x-near:{x_near}|y-near:{y_near}"));
+        names.push(format!("var|say:{say}|ctx:x{x_ctx}y{y_ctx}"));
+        if let Some(contexts) = &site_contexts {
+            for c in &contexts[..2] {
+                names.push(format!("var|say:{say}|site:{}", abstract_context(c)));
             }
         }
-        for error in &problem.errors {
-            names.push(format!("var|err:{error}|x-near:{x_near}|y-near:{y_near}"));
-            names.push(format!("var|err:{error}|ctx:x{x_ctx}y{y_ctx}"));
-            names.push(format!("var|err:{error}|prev:{prev}|next:{next}"));
-        }
-        for v in shared {
-            names.push(format!("var|{v}"));
-        }
-        for v in var_extra {
-            names.push(format!("var|{v}"));
-            names.push(format!("var|{v}|tpl:{template}"));
-        }
-        for v in var {
-            names.push(format!("var|{v}"));
-            names.push(format!("var|{v}|tpl:{template}"));
-            names.push(format!("var|{v}|prev:{prev}|next:{next}"));
-        }
+    }
+    for error in &problem.errors {
+        names.push(format!("var|err:{error}|x-near:{x_near}|y-near:{y_near}"));
+        names.push(format!("var|err:{error}|ctx:x{x_ctx}y{y_ctx}"));
+        names.push(format!("var|err:{error}|prev:{prev}|next:{next}"));
+    }
+    for v in shared {
+        names.push(format!("var|{v}"));
+    }
+    for v in var_extra {
+        names.push(format!("var|{v}"));
+        names.push(format!("var|{v}|tpl:{template}"));
+    }
+    for v in var {
+        names.push(format!("var|{v}"));
+        names.push(format!("var|{v}|tpl:{template}"));
+        names.push(format!("var|{v}|prev:{prev}|next:{next}"));
     }
     names
 }
