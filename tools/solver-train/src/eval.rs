@@ -357,6 +357,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn explain_names_the_weightiest_features_first() {
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let mut weights = vec![0.0f32; solver::features::BUCKETS];
+        weights[solver::features::feature_bucket("a") as usize] = 0.5;
+        weights[solver::features::feature_bucket("b") as usize] = -2.0;
+        assert_eq!(weightiest(&names, &weights, 2), ["b=-2.000", "a=+0.500"]);
+    }
+
+    #[test]
     fn ties_share_the_hit() {
         assert_eq!(hit_at(1, 0, 0), 1.0);
         assert_eq!(hit_at(1, 0, 1), 0.5);
