@@ -50,13 +50,19 @@ step() { echo "learning-curve: $*" >&2; }
 # shellcheck source=scripts/lib.sh
 source "$root/scripts/lib.sh"
 
-task_weights=${WEIGHTS-$root/scripts/eval-weights.toml}
+# random_tasks LABEL BUDGET SEED WEIGHTS OUT: task-gen --strategy random on the training
+# repositories, in the operator mix of the WEIGHTS file (empty: uniform over sites).
+random_tasks() {
+    local weights=()
+    [ -n "$4" ] && weights=(--operator-weights "$4")
+    timed "$1" "$bin/task-gen" --strategy random --budget "$2" --seed "$3" \
+        "${weights[@]}" "$workdir/corpus.jsonl" -o "$5"
+}
+
 if [ ! -f "$out/candidates.jsonl" ]; then
     step "generating $candidates training candidates (seed $seed)"
-    weights=()
-    [ -n "$task_weights" ] && weights=(--operator-weights "$task_weights")
-    timed task-gen "$bin/task-gen" --strategy random --budget "$candidates" --seed "$seed" \
-        "${weights[@]}" "$workdir/corpus.jsonl" -o "$out/candidates.jsonl"
+    random_tasks task-gen "$candidates" "$seed" "${WEIGHTS-$root/scripts/eval-weights.toml}" \
+        "$out/candidates.jsonl"
 fi
 shards=$(((candidates + shard - 1) / shard))
 for ((i = 0; i < shards; i++)); do
@@ -77,13 +83,10 @@ done > "$out/train.jsonl"
 valid=$(wc -l < "$out/train.jsonl")
 step "$valid validated training tasks"
 
-free_weights=${FREE_WEIGHTS-$root/scripts/eval-weights.toml}
 if [ ! -f "$out/free.jsonl" ]; then
     step "generating $free free repair pairs"
-    weights=()
-    [ -n "$free_weights" ] && weights=(--operator-weights "$free_weights")
-    timed free "$bin/task-gen" --strategy random --budget "$free" --seed $((seed + 1000)) \
-        "${weights[@]}" "$workdir/corpus.jsonl" -o "$out/free.jsonl"
+    random_tasks free "$free" $((seed + 1000)) "${FREE_WEIGHTS-$root/scripts/eval-weights.toml}" \
+        "$out/free.jsonl"
 fi
 if [ ! -f "$out/base/checkpoint.json" ]; then
     # The tokenizer only: the feature scorer does not run the language model.

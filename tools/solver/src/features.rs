@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 
 use crate::example::{Candidate, RepairExample, common_ends};
-use crate::names::{WindowNames, is_identifier};
+use crate::names::{WindowNames, is_identifier, is_reserved, parts};
 use crate::prior::rough_tokens;
 
 /// Number of hashed feature weights.
@@ -39,44 +39,8 @@ fn bucket(name: &str) -> u32 {
     1 + (fnv1a(name) % (BUCKETS as u64 - 1)) as u32
 }
 
-const KEYWORDS: &[&str] = &[
-    "False",
-    "None",
-    "True",
-    "and",
-    "as",
-    "assert",
-    "async",
-    "await",
-    "break",
-    "class",
-    "continue",
-    "def",
-    "del",
-    "elif",
-    "else",
-    "except",
-    "finally",
-    "for",
-    "from",
-    "global",
-    "if",
-    "import",
-    "in",
-    "is",
-    "lambda",
-    "nonlocal",
-    "not",
-    "or",
-    "pass",
-    "raise",
-    "return",
-    "try",
-    "while",
-    "with",
-    "yield",
-    "self",
-    "cls",
+/// Builtins and common methods that the features keep by name, beside the reserved words.
+const BUILTINS: &[&str] = &[
     "len",
     "range",
     "isinstance",
@@ -125,6 +89,11 @@ const KEYWORDS: &[&str] = &[
     "extend",
 ];
 
+/// Whether a name is kept as it is in an abstracted token (not `ID`).
+fn is_kept(name: &str) -> bool {
+    is_reserved(name) || BUILTINS.contains(&name)
+}
+
 fn is_number(token: &str) -> bool {
     token.chars().next().is_some_and(|c| c.is_ascii_digit())
 }
@@ -137,11 +106,7 @@ fn abstract_token(token: &str) -> String {
         return "_".into();
     }
     if is_identifier(t) {
-        return if KEYWORDS.contains(&t) {
-            t.into()
-        } else {
-            "ID".into()
-        };
+        return if is_kept(t) { t.into() } else { "ID".into() };
     }
     if is_number(t) {
         return if matches!(t, "0" | "1" | "2" | "-1") {
@@ -354,7 +319,7 @@ fn candidate_feature_names(
     let names_a_variable = old_mid
         .iter()
         .chain(new_mid)
-        .any(|t| is_identifier(t) && !KEYWORDS.contains(&t.trim()));
+        .any(|t| is_identifier(t) && !is_kept(t.trim()));
     let literal = if names_a_variable {
         kind.clone()
     } else {
@@ -394,7 +359,7 @@ fn candidate_feature_names(
     let line_names: BTreeSet<&str> = a
         .iter()
         .copied()
-        .filter(|t| is_identifier(t) && !KEYWORDS.contains(t))
+        .filter(|t| is_identifier(t) && !is_kept(t))
         .collect();
     let mentioned = line_names
         .iter()
@@ -411,7 +376,7 @@ fn candidate_feature_names(
         && new_name.len() == 1
         && [&old_name[0], &new_name[0]]
             .iter()
-            .all(|n| is_identifier(n) && !crate::names::is_reserved(n))
+            .all(|n| is_identifier(n) && !is_reserved(n))
     {
         let (x, y) = (old_name[0].as_str(), new_name[0].as_str());
         let line = edit.start.saturating_sub(first_line);
@@ -492,13 +457,7 @@ fn variable_features(
     let y_param = window.parameters.contains(y);
     let y_unread = y_reads == 0 && (y_binds > 0 || y_param);
     let shared_prefix = x.chars().zip(y.chars()).take_while(|(p, q)| p == q).count();
-    let sub = |s: &str| -> BTreeSet<String> {
-        s.split('_')
-            .filter(|p| !p.is_empty())
-            .map(str::to_lowercase)
-            .collect()
-    };
-    let shares_part = !sub(x).is_disjoint(&sub(y));
+    let shares_part = !parts(x).is_disjoint(&parts(y));
     let (xb, xa, yb, ya) = (
         bucketed(x_before, 2),
         bucketed(x_after, 2),
@@ -538,9 +497,7 @@ fn variable_features(
     });
     if let Some((params, meant)) = slot {
         let is = |n: &str| meant.is_some_and(|p| p == n);
-        let near = |n: &str| {
-            meant.is_some_and(|p| !crate::names::parts(p).is_disjoint(&crate::names::parts(n)))
-        };
+        let near = |n: &str| meant.is_some_and(|p| !parts(p).is_disjoint(&parts(n)));
         let other = |n: &str| params.iter().any(|p| p == n) && !is(n);
         var_extra.push(format!(
             "slot:x{}{}{}y{}{}{}",
@@ -561,21 +518,18 @@ fn variable_features(
             .into_iter()
             .flatten()
             .filter(|t| is_identifier(t) && *t != x && *t != y)
-            .flat_map(|t| crate::names::parts(t))
+            .flat_map(|t| parts(t))
             .collect();
         (
-            !others.is_disjoint(&crate::names::parts(x)),
-            !others.is_disjoint(&crate::names::parts(y)),
+            !others.is_disjoint(&parts(x)),
+            !others.is_disjoint(&parts(y)),
         )
     };
     // Whether the name the value goes to (a keyword argument, an assignment target)
     // echoes x or y.
     let (x_echo, y_echo) = site.map_or((false, false), |site| {
         let words = window.receivers(site.0, site.1);
-        (
-            !words.is_disjoint(&crate::names::parts(x)),
-            !words.is_disjoint(&crate::names::parts(y)),
-        )
+        (!words.is_disjoint(&parts(x)), !words.is_disjoint(&parts(y)))
     });
     let var = [
         format!("ctx:x{x_ctx}y{y_ctx}"),

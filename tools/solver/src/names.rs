@@ -8,48 +8,24 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::prior::rough_tokens;
 
-/// Names that are never variables of the window (keywords and a few builtins).
+/// Python's keywords, and `self`/`cls`: names that are never variables of a window.
+pub const RESERVED: &[&str] = &[
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
+    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
+    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
+    "with", "yield", "self", "cls",
+];
+
 pub fn is_reserved(token: &str) -> bool {
-    matches!(
-        token,
-        "False"
-            | "None"
-            | "True"
-            | "and"
-            | "as"
-            | "assert"
-            | "async"
-            | "await"
-            | "break"
-            | "class"
-            | "continue"
-            | "def"
-            | "del"
-            | "elif"
-            | "else"
-            | "except"
-            | "finally"
-            | "for"
-            | "from"
-            | "global"
-            | "if"
-            | "import"
-            | "in"
-            | "is"
-            | "lambda"
-            | "nonlocal"
-            | "not"
-            | "or"
-            | "pass"
-            | "raise"
-            | "return"
-            | "try"
-            | "while"
-            | "with"
-            | "yield"
-            | "self"
-            | "cls"
-    )
+    RESERVED.contains(&token)
+}
+
+/// The tokens of a line of code ([`rough_tokens`]), trimmed, without the blank ones.
+pub fn solid_tokens(text: &str) -> impl Iterator<Item = &str> {
+    rough_tokens(text)
+        .into_iter()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 pub fn is_identifier(token: &str) -> bool {
@@ -160,14 +136,7 @@ impl WindowNames {
         let code = blank_strings(lines);
         let lines: Vec<Vec<String>> = code
             .iter()
-            .map(|l| {
-                rough_tokens(l)
-                    .into_iter()
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
+            .map(|l| solid_tokens(l).map(str::to_string).collect())
             .collect();
         let mut names = WindowNames::default();
         let mut depth = 0usize;
@@ -362,12 +331,7 @@ pub fn signatures(source: &str) -> BTreeMap<String, Vec<String>> {
     let code = blank_strings(&lines);
     let mut out = BTreeMap::new();
     // The tokens of the whole file, flat: a signature may span lines.
-    let tokens: Vec<&str> = code
-        .iter()
-        .flat_map(|l| rough_tokens(l))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .collect();
+    let tokens: Vec<&str> = code.iter().flat_map(|l| solid_tokens(l)).collect();
     let mut i = 0;
     while i + 2 < tokens.len() {
         if tokens[i] != "def" || tokens[i + 2] != "(" || !is_identifier(tokens[i + 1]) {
