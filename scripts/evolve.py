@@ -36,8 +36,8 @@ kept tasks drawn at random; skills-only and score-only are the two ablations. Ev
 gets the same pool size, training steps and evaluation. The default budgets fit a fresh
 2-core machine in about 30 minutes (docs/evolve.md); they are there to show the loop, not to
 train a good solver: raise them for research. EXECUTOR=native by default here (a host venv
-with resource limits): the loop runs the corpus' own tests on our bug operators' and our
-solver's edits, and wasm runs them about 2.5x slower; EXECUTOR=wasm sandboxes every run. A run lives in
+inside bubblewrap, which setup installs as root; without bwrap the loop uses wasm): wasm runs
+the tests about 2.5x slower; EXECUTOR=wasm forces it. A run lives in
 WORKDIR/run/<strategy>-seed<S>/ (base solver, dev set and round-0 evaluation are shared by all
 strategies of a seed in WORKDIR/run/base-seed<S>/; RUNS=DIR puts runs elsewhere).
 
@@ -484,7 +484,8 @@ def rollout(runner: Runner, run_dir: Path, r: int, name: str, solver: Path, task
     runner.sharded(run_dir, Stage(
         r, name, [out], [solver, tasks],
         [tool("swe-rollout"), "--solver", f"model:{solver}", "--workdir", str(cfg.workdir),
-         "--executor", cfg.executor, "--seed", str(cfg.seed), "-q", str(tasks), "-o", str(out)]),
+         "--executor", cfg.executor, "--seed", str(cfg.seed), "-q", "--allow-empty", str(tasks),
+         "-o", str(out)]),
         "-o", tasks)
 
 
@@ -555,7 +556,7 @@ def generate(runner: "Runner", run_dir: Path, r: int, gen: list[str],
             [p / "valid.jsonl", p / "rejects.jsonl", d / "line-maps"],
             [p / "candidates.jsonl"],
             [tool("task-validate"), str(p / "candidates.jsonl"), "--workdir", str(cfg.workdir),
-             "--executor", cfg.executor, "-q", "-o", str(p / "valid.jsonl"),
+             "--executor", cfg.executor, "-q", "--allow-empty", "-o", str(p / "valid.jsonl"),
              "--rejects", str(p / "rejects.jsonl"), "--line-maps", str(d / "line-maps")]),
             "-o", p / "candidates.jsonl", {"--rejects": p / "rejects.jsonl"})
         if cfg.task_filter:
@@ -647,7 +648,7 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
             r, "target", [d / "target.json"], [solver, dev, d / "dev-traces.jsonl"],
             [tool("grad-score"), "--checkpoint", str(solver), *target,
              "--target-out", str(d / "target.json"), "--workdir", str(w), "--seed", seed, "-q",
-             "-o", os.devnull, os.devnull]))
+             "--allow-empty", "-o", os.devnull, os.devnull]))
 
     runner.together(generation, dev_target)
     if not records(d / "pool.jsonl") and runner.only is None:
@@ -661,7 +662,7 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
                 r, "grad-score", [scores], [solver, d / "target.json", d / "pool.jsonl"],
                 [tool("grad-score"), "--checkpoint", str(solver), "--target-in",
                  str(d / "target.json"), "--workdir", str(w), "--seed", seed, "-q",
-                 str(d / "pool.jsonl"), "-o", str(scores)]),
+                 "--allow-empty", str(d / "pool.jsonl"), "-o", str(scores)]),
                 "-o", d / "pool.jsonl")
             keep = [tool("grad-score"), "keep", "--scores", str(scores)]
             keep_inputs = [d / "pool.jsonl", scores]
@@ -747,6 +748,18 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
             f"{resolved} of {len(records(d / 'eval-traces.jsonl'))} held-out tasks resolved")
 
     return d / "solver", later(runner, evaluate)
+
+
+def default_executor() -> str:
+    """native where its runs can be contained: bubblewrap is installed, or setup will install
+    it (root with apt-get), or the user declared the code trusted; wasm otherwise."""
+    trusted = os.environ.get("SOCRATIC_TRUSTED_CODE", "") not in ("", "0", "false", "no", "off")
+    can_install = os.geteuid() == 0 and shutil.which("apt-get") is not None
+    if shutil.which("bwrap") or can_install or trusted:
+        return "native"
+    log("bubblewrap (bwrap) is not installed: the loop runs its tests under wasm "
+        "(install bubblewrap for the faster native executor)")
+    return "wasm"
 
 
 def build_and_setup(workdir: Path, build: bool, setup: bool, executor: str) -> None:
@@ -868,9 +881,10 @@ def main() -> int:
                 raise BadUsage(f"--shard {args.shard} needs --only with a shardable stage "
                              f"({', '.join(sorted(SHARDABLE))}) and SHARDS={n}")
             only_shard = (i, n)
-        executor = os.environ.get("EXECUTOR", "native")
+        executor = os.environ.get("EXECUTOR") or default_executor()
         if executor not in ("native", "wasm"):
             raise BadUsage(f"EXECUTOR={executor}: native or wasm")
+        os.environ["EXECUTOR"] = executor  # what Config.from_env reads
         build_and_setup(args.workdir, build=not args.no_build and "BIN" not in os.environ,
                         setup=args.setup, executor=executor)
         # Seed-major: a long comparison has whole seeds (every strategy) done first.

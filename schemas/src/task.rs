@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::record::{Extra, Record};
+use crate::record::{Extra, Record, RecordError};
 
 /// A bug in a real repository, the patch that repairs it, and the tests that tell.
 ///
@@ -22,6 +22,9 @@ pub struct Task {
     /// `task/1`.
     #[schemars(regex(pattern = r"^task/1(\.[0-9]+)?$"))]
     pub schema: String,
+    /// Unique id; also a file name (trajectories, shards): 1 to 200 bytes, no `/`,
+    /// no control characters, not `.` or `..`.
+    #[schemars(regex(pattern = r"^[^/\x00-\x1f\x7f]{1,200}$"))]
     pub instance_id: String,
     /// Id of the Repo record the task lives in.
     pub repo: String,
@@ -129,4 +132,26 @@ impl Record for Task {
     fn id(&self) -> Cow<'_, str> {
         Cow::Borrowed(&self.instance_id)
     }
+
+    fn validate(&self) -> Result<(), RecordError> {
+        file_name_id(&self.instance_id)
+            .map_err(|why| RecordError::field("instance_id", format!("{why}: it names files")))
+    }
+}
+
+/// Why `id` cannot be a file name, if it cannot.
+fn file_name_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("is empty".into());
+    }
+    if id.len() > 200 {
+        return Err(format!("is {} bytes long (at most 200)", id.len()));
+    }
+    if id == "." || id == ".." {
+        return Err(format!("is `{id}`"));
+    }
+    if let Some(c) = id.chars().find(|c| *c == '/' || c.is_ascii_control()) {
+        return Err(format!("holds {c:?}"));
+    }
+    Ok(())
 }

@@ -148,3 +148,25 @@ fn skill_names_must_be_kebab_case_and_short() {
     let err = Skill::from_value(skill(&"a".repeat(65))).unwrap_err();
     assert!(err.message.contains("64"), "{err}");
 }
+
+#[test]
+fn an_instance_id_that_cannot_name_a_file_is_refused() {
+    for bad in [
+        "",
+        ".",
+        "..",
+        "a/b",
+        "nul\u{0}byte",
+        "tab\there",
+        &"x".repeat(201),
+    ] {
+        let mut value = task_json();
+        value["instance_id"] = json!(bad);
+        let err = read_task(value).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("instance_id"), "{bad:?}: {err}");
+        assert!(err.message.contains("names files"), "{err}");
+    }
+    let mut value = task_json();
+    value["instance_id"] = json!("django__django-11099 (ünïcode, spaces) v1.2");
+    assert!(read_task(value).is_ok());
+}

@@ -57,6 +57,9 @@ pub struct Cli {
     pub command: Option<Command>,
     /// Valid Task files to score (`-` or none: stdin)
     pub inputs: Vec<PathBuf>,
+    /// Accept an input without records (write an empty output) instead of failing as bad input
+    #[arg(long)]
+    pub allow_empty: bool,
     #[command(flatten)]
     pub out: OutputArgs,
     /// The solver checkpoint whose gradients are compared
@@ -634,11 +637,13 @@ pub fn run(cli: Cli) -> Result<()> {
         write_atomic(path, serde_json::to_string(&target)?.as_bytes())?;
     }
 
-    let tasks: Vec<Task> = Inputs::open(&cli.inputs)?
+    let mut records = Inputs::open(&cli.inputs)?
         .records::<Task>()
-        .shard(cli.run.shard)
-        .allow_empty()
-        .collect::<Result<_, _>>()?;
+        .shard(cli.run.shard);
+    if cli.allow_empty {
+        records = records.allow_empty();
+    }
+    let tasks: Vec<Task> = records.collect::<Result<_, _>>()?;
     let gradients = scorer.gradients(&tasks, "scoring", true)?;
     let checkpoint = checkpoint_dir.display().to_string();
     // How the compared vectors were made, when it is not the default: scores made otherwise

@@ -32,8 +32,20 @@ pub type FileChanges = BTreeMap<String, (String, String)>;
 /// nothing. Files must exist; paths must stay inside `root`.
 pub fn apply_in_memory(root: &Path, patch: &str) -> Result<FileChanges, PatchError> {
     apply_to(patch, |path| {
-        let full = root.join(path);
-        if !full.is_file() || full.is_symlink() {
+        // Component by component: a symbolic link anywhere on the way (a linked
+        // folder, not only the file) could lead out of the repository.
+        let mut full = root.to_path_buf();
+        for part in Path::new(path).components() {
+            full.push(part);
+            match std::fs::symlink_metadata(&full) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(PatchError::UnsafePath(path.to_string()));
+                }
+                Ok(_) => {}
+                Err(_) => return Err(PatchError::MissingFile(path.to_string())),
+            }
+        }
+        if !full.is_file() {
             return Err(PatchError::MissingFile(path.to_string()));
         }
         let bytes = std::fs::read(&full).map_err(|_| PatchError::MissingFile(path.to_string()))?;
@@ -237,5 +249,23 @@ mod tests {
             apply_to(&bug, |_| Ok("something else entirely\n".into())),
             Err(PatchError::DoesNotApply(_))
         ));
+    }
+
+    #[test]
+    fn a_path_through_a_linked_folder_is_refused() {
+        let host = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(host.path().join("toolz")).unwrap();
+        std::fs::write(host.path().join("toolz/itertoolz.py"), OLD).unwrap();
+        let repo = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(host.path().join("toolz"), repo.path().join("toolz")).unwrap();
+        let bug = unified_diff("toolz/itertoolz.py", OLD, NEW);
+        assert_eq!(
+            apply_in_memory(repo.path(), &bug),
+            Err(PatchError::UnsafePath("toolz/itertoolz.py".into()))
+        );
+        std::fs::remove_file(repo.path().join("toolz")).unwrap();
+        std::fs::create_dir_all(repo.path().join("toolz")).unwrap();
+        std::fs::write(repo.path().join("toolz/itertoolz.py"), OLD).unwrap();
+        assert!(apply_in_memory(repo.path(), &bug).is_ok());
     }
 }

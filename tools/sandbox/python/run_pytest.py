@@ -11,13 +11,27 @@ give pytest the same flags and the same guard:
   WASI these operations fail anyway (nothing else is mounted, there is no
   network or process API); the hook names them. Natively it is a second wall
   behind rlimits and bwrap.
+- natively on Linux, a seccomp filter that kills the interpreter when anything
+  starts a process (fork, exec: what ctypes or `_posixsubprocess` can reach
+  without an audit event). Installed before the code under test is imported; a
+  filter cannot be removed, so the process it guards cannot switch it off.
 - under WASI, the few POSIX calls that pytest expects but WASI lacks.
+
+A warm worker (`--serve`) forks a child per run natively, so no run can leave
+state for the next; under WASI, where there is no fork, it runs sessions in its
+own interpreter, puts back the state in `_Baseline` and reports a run that
+changed the interpreter beyond that (`_Fingerprint`): the host then discards it.
 """
 
 import os
 import sys
 
 ALLOWED_ROOTS = [p for p in os.environ.get("SANDBOX_ALLOWED", "").split(os.pathsep) if p]
+# Where the code under test may write: the working copy and the private /tmp
+# (by default the first and the last of the allowed roots).
+WRITABLE_ROOTS = [p for p in os.environ.get("SANDBOX_WRITABLE", "").split(os.pathsep) if p] or (
+    [ALLOWED_ROOTS[0], ALLOWED_ROOTS[-1]] if ALLOWED_ROOTS else []
+)
 VIOLATIONS = os.environ.get("SANDBOX_VIOLATIONS")
 
 _PROCESS_EVENTS = {
@@ -59,7 +73,7 @@ _PATH_EVENTS = {
 _HARMLESS = {"/dev/null", "/dev/urandom", "/dev/random"}
 
 
-def _inside(path):
+def _inside(path, roots):
     if isinstance(path, int):
         return True  # an already open file descriptor
     try:
@@ -69,11 +83,68 @@ def _inside(path):
     full = os.path.realpath(os.path.join(os.getcwd(), path))
     if full in _HARMLESS:
         return True
-    return any(full == root or full.startswith(root.rstrip("/") + "/") for root in ALLOWED_ROOTS)
+    return any(full == root or full.startswith(root.rstrip("/") + "/") for root in roots)
 
+
+# Events that change the file system whatever their arguments; `open` writes
+# when its mode or flags say so.
+_WRITE_EVENTS = set(_PATH_EVENTS) - {"open"}
+# Under WASI O_RDONLY is a bit of its own, and O_RDWR both bits.
+_ACCESS_FLAGS = os.O_RDONLY | os.O_WRONLY | os.O_RDWR
+_CHANGE_FLAGS = os.O_CREAT | os.O_APPEND | getattr(os, "O_TRUNC", 0)
+
+
+def _is_bytecode_cache(path):
+    try:
+        path = os.fsdecode(path)
+    except TypeError:
+        return False
+    name, parent = os.path.basename(path), os.path.basename(os.path.dirname(path))
+    return name == "__pycache__" or (parent == "__pycache__" and ".pyc" in name)
+
+
+def _writes(event, args):
+    if event != "open":
+        return event in _WRITE_EVENTS
+    mode = args[1] if len(args) > 1 else None
+    flags = args[2] if len(args) > 2 else 0
+    if isinstance(mode, str) and any(c in mode for c in "wax+"):
+        return True
+    if not isinstance(flags, int):
+        return False
+    return (flags & _ACCESS_FLAGS) != os.O_RDONLY or bool(flags & _CHANGE_FLAGS)
+
+
+# Set when the code under test added an audit hook: it would outlive the run.
+_TAINT = {"hooks": False, "guard": False}
+
+# The guard's lists as installed (copies) and its refusal function.
+_GUARD = {"lists": None, "refuse": None}
+
+
+def _check_guard():
+    """Names a run that edited the guard's lists of allowed folders: the hook
+    reads its own copies, but the attempt is no test's business."""
+    lists, refuse = _GUARD["lists"], _GUARD["refuse"]
+    if lists is None or refuse is None:
+        return
+    if (list(ALLOWED_ROOTS), list(WRITABLE_ROOTS)) != lists:
+        _TAINT["guard"] = True
+        try:
+            refuse("tamper with the sandbox's list of allowed folders")
+        except PermissionError:
+            pass
 
 # Where refusals of the current run go; a warm worker reopens it for every run.
 _VIOLATION_LOG = {"file": None, "seen": set()}
+
+
+def _record_violation(what):
+    seen, log = _VIOLATION_LOG["seen"], _VIOLATION_LOG["file"]
+    if what not in seen and len(seen) < 20:
+        seen.add(what)
+        if log is not None:
+            log.write(what.replace("\n", " ") + "\n")
 
 
 def _open_violation_log(path):
@@ -85,37 +156,138 @@ def _open_violation_log(path):
 
 def _install_guard():
     roots = ALLOWED_ROOTS + [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.__file__)]
-    ALLOWED_ROOTS[:] = sorted({os.path.realpath(root) for root in roots if root})
+    # The hook reads its own copies: editing the module's lists changes nothing
+    # (and is named when the run ends, see `_check_guard`).
+    readable = tuple(sorted({os.path.realpath(root) for root in roots if root}))
+    writable = tuple(sorted({os.path.realpath(root) for root in WRITABLE_ROOTS}))
+    ALLOWED_ROOTS[:] = readable
+    _GUARD["lists"] = (list(ALLOWED_ROOTS), list(WRITABLE_ROOTS))
     _open_violation_log(VIOLATIONS)
 
     def refuse(what):
-        seen, log = _VIOLATION_LOG["seen"], _VIOLATION_LOG["file"]
-        if what not in seen and len(seen) < 20:
-            seen.add(what)
-            if log is not None:
-                log.write(what.replace("\n", " ") + "\n")
+        _record_violation(what)
         raise PermissionError(f"sandbox: refused to {what}")
 
     def hook(event, args):
-        if event in _PROCESS_EVENTS:
+        if event == "sys.addaudithook":
+            _TAINT["hooks"] = True
+        elif event in _PROCESS_EVENTS:
             refuse(f"{_PROCESS_EVENTS[event]} ({event})")
         elif event in _NETWORK_EVENTS:
             refuse(f"{_NETWORK_EVENTS[event]} ({event})")
-        elif event in _PATH_EVENTS and args and not _inside(args[0]):
-            refuse(f"{_PATH_EVENTS[event]} {os.fsdecode(args[0])!r} outside the working copy")
-        elif event in ("os.rename", "os.link", "os.symlink") and len(args) > 1 and not _inside(args[1]):
-            refuse(f"{_PATH_EVENTS[event]} to {os.fsdecode(args[1])!r} outside the working copy")
+        elif event in _PATH_EVENTS and args:
+            if not _inside(args[0], readable):
+                refuse(f"{_PATH_EVENTS[event]} {os.fsdecode(args[0])!r} outside the working copy")
+            if _writes(event, args) and not _inside(args[0], writable):
+                if _is_bytecode_cache(args[0]):
+                    # pytest caches rewritten test modules of plugins beside them:
+                    # refused, as the mount is read-only anyway, but no misdeed.
+                    raise PermissionError("sandbox: no bytecode caches outside the working copy")
+                refuse(f"write {os.fsdecode(args[0])!r} outside the working copy")
+            if event in ("os.rename", "os.link", "os.symlink") and len(args) > 1 and not _inside(args[1], writable):
+                refuse(f"{_PATH_EVENTS[event]} to {os.fsdecode(args[1])!r} outside the working copy")
 
+    _GUARD["refuse"] = refuse
     sys.addaudithook(hook)
 
     if sys.platform == "wasi":
         _name_wasi_refusals()
 
 
+class _NativeCodeFinder:
+    """Under WASI: records an import of ctypes (and the other ways into native
+    code and processes) by the code under test; imports from the standard
+    library or the test dependencies are not recorded (they may try it
+    optionally). Every such import fails as before."""
+
+    NAMES = {"ctypes", "_ctypes", "_posixsubprocess", "multiprocessing", "_multiprocessing"}
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] not in self.NAMES:
+            return None
+        frame = sys._getframe(1)
+        while frame is not None and (
+            frame.f_code.co_filename.startswith("<") or "importlib" in frame.f_code.co_filename
+        ):
+            frame = frame.f_back
+        if frame is not None and _inside(frame.f_code.co_filename, WRITABLE_ROOTS):
+            # Recorded, not raised: the import fails as it always did under WASI, and
+            # the gate judges the record against the clean code's own imports.
+            _record_violation(f"load native code or start a process (import {name})")
+        return None
+
+
+# Linux system call numbers and audit architectures of the process-starting calls.
+_SYSCALLS = {
+    "x86_64": (0xC000003E, {"clone": 56, "fork": 57, "vfork": 58, "execve": 59, "execveat": 322, "clone3": 435}),
+    "aarch64": (0xC00000B7, {"clone": 220, "execve": 221, "execveat": 281, "clone3": 435}),
+}
+
+
+def _forbid_processes():
+    """Installs a seccomp filter: starting a process (fork, vfork, clone without
+    CLONE_THREAD, execve) kills the interpreter with SIGSYS; clone3 answers
+    ENOSYS, so threads fall back to clone. Returns whether it is in place."""
+    if sys.platform != "linux":
+        return False
+    import platform
+    import struct
+
+    try:
+        import ctypes
+    except ImportError:
+        return False
+    arch = _SYSCALLS.get(platform.machine())
+    if arch is None:
+        return False
+    audit_arch, nr = arch
+    ld_w_abs, jeq_k, jset_k, ret_k = 0x20, 0x15, 0x45, 0x06
+    kill, allow = 0x80000000, 0x7FFF0000
+    enosys = 0x00050000 | 38
+    program = [
+        (ld_w_abs, 0, 0, 4),  # seccomp_data.arch
+        (jeq_k, 1, 0, audit_arch),
+        (ret_k, 0, 0, kill),  # another ABI (int 0x80, x32): no way around the rules
+        (ld_w_abs, 0, 0, 0),  # seccomp_data.nr
+    ]
+    if audit_arch == 0xC000003E:
+        program += [(0x35, 0, 1, 0x40000000), (ret_k, 0, 0, kill)]  # jge: the x32 ABI
+    for name in ("fork", "vfork", "execve", "execveat"):
+        if name in nr:
+            program += [(jeq_k, 0, 1, nr[name]), (ret_k, 0, 0, kill)]
+    program += [
+        (jeq_k, 0, 1, nr["clone3"]),
+        (ret_k, 0, 0, enosys),
+        (jeq_k, 0, 3, nr["clone"]),
+        (ld_w_abs, 0, 0, 16),  # the low half of args[0]: the clone flags
+        (jset_k, 1, 0, 0x00010000),  # CLONE_THREAD: a thread, not a process
+        (ret_k, 0, 0, kill),
+        (ret_k, 0, 0, allow),
+    ]
+    code = b"".join(struct.pack("HBBI", *op) for op in program)
+    buffer = ctypes.create_string_buffer(code)
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    prctl = libc.prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+    fprog = Program(len(program), ctypes.cast(buffer, ctypes.c_void_p))
+    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+    if prctl(pr_set_no_new_privs, 1, None, 0, 0) != 0:
+        return False
+    return prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.addressof(fprog), 0, 0) == 0
+
+
 def _name_wasi_refusals():
-    """WASI lacks processes and name resolution, so subprocess and socket fail
-    there before they raise their audit events; raise the events first, so an
-    attempt is named rather than passed off as an ordinary test failure."""
+    """WASI lacks processes, native code and name resolution, so subprocess,
+    ctypes and socket fail there before they raise their audit events;
+    raise the events first, so an attempt is named rather than passed off as an
+    ordinary test failure, as it is natively."""
+    # A missing os.fork cannot be stubbed: the standard library tests for it and
+    # then registers fork handlers. The host names that AttributeError instead.
+    sys.meta_path.insert(0, _NativeCodeFinder())
     try:
         import subprocess
 
@@ -305,7 +477,9 @@ def main():
     # After pytest and its plugins are imported, so their own start-up is not
     # judged; before any test module is.
     _install_guard()
+    _forbid_processes()
     code = pytest.main(args, plugins=plugins)
+    _check_guard()
     sys.stdout.flush()
     sys.stderr.flush()
     sys.exit(int(code))
@@ -320,7 +494,8 @@ class _CappedOutput:
     that refuses writes past `cap` bytes, as a full pipe does."""
 
     def __init__(self, path, cap, full):
-        self.file = open(path, "w", encoding="utf-8", errors="replace")
+        # Appending: natively the run's file descriptors 1 and 2 write there too.
+        self.file = open(path, "a", encoding="utf-8", errors="replace")
         self.full = full
         self.left = cap
         self.encoding = "utf-8"
@@ -545,56 +720,159 @@ def serve():
     """`run_pytest.py --serve`: a warm worker. pytest is imported once; then each
     line of stdin is a run, `{"id", "repo", "args", "env", "output", "output_full",
     "output_cap"}`, answered on stdout by a line that starts with DONE, the id and
-    pytest's exit code, once the run's report files are written. Before every run
-    the modules imported since start-up are forgotten, so the code under test and
-    its tests are imported afresh from the files the host put there, and the state
-    in `_Baseline` is put back."""
+    pytest's exit code (minus the signal that killed a forked run), then
+    ` tainted` when the run changed the interpreter beyond what is put back,
+    once the run's report files are written.
+
+    Natively every run is a forked child of the worker, which never runs the
+    code under test itself: nothing a run does outlives it. Under WASI the runs
+    share the interpreter: before every run the modules imported since start-up
+    are forgotten, so the code under test and its tests are imported afresh from
+    the files the host put there, and the state in `_Baseline` is put back."""
     import json
 
     _shim_wasi()
     import pytest
 
-    _install_guard()
+    forks = hasattr(os, "fork") and sys.platform != "wasi"
+    if not forks:
+        _install_guard()
     _memoize_compilation()
     _share_traceback_trees()
     _warm_up(pytest)
     baseline = _Baseline()
+    reference = None
     protocol = sys.stdout.buffer
-    real_stdout, real_stderr = sys.stdout, sys.stderr
     protocol.write(b"\n" + READY)  # on a line of its own, whatever start-up printed
     protocol.flush()
     for line in sys.stdin.buffer:
         request = json.loads(line)
-        repo = request["repo"]
-        baseline.restore(repo)
-        os.environ.update(request.get("env", {}))
-        _open_violation_log(os.environ.get("SANDBOX_VIOLATIONS"))
-        output = _CappedOutput(request["output"], request["output_cap"], request["output_full"])
-        sys.stdout = sys.stderr = output
-        plugins = []
-        try:
-            plugins = _line_map_plugins(repo)
-            code = int(pytest.main(request["args"], plugins=plugins))
-        except BaseException:  # a broken session must not end the worker
-            import traceback
-
-            try:
-                traceback.print_exc(file=output)
-            except OSError:
-                pass
-            code = 3
-        finally:
-            for plugin in plugins:
-                plugin.stop()
-            sys.stdout, sys.stderr = real_stdout, real_stderr
-            try:
-                output.close()
-            except OSError:
-                pass
-        if _VIOLATION_LOG["file"] is not None:
-            _VIOLATION_LOG["file"].flush()
-        protocol.write(b"\n" + DONE + f"{request['id']} {code}\n".encode())
+        tainted = False
+        if forks:
+            code = _run_forked(pytest, baseline, request)
+        else:
+            if reference is None:  # the state every run starts from
+                baseline.restore(request["repo"])
+                reference = _fingerprint(baseline.modules)
+            code = _session(pytest, baseline, request)
+            # Put back what can be put back, then compare: a difference would
+            # reach the next run.
+            baseline.restore(request["repo"])
+            state = _fingerprint(baseline.modules)
+            tainted = _changed(reference, state) or _TAINT["hooks"] or _TAINT["guard"]
+        reply = f"{request['id']} {code}{' tainted' if tainted else ''}\n"
+        protocol.write(b"\n" + DONE + reply.encode())
         protocol.flush()
+
+
+def _session(pytest, baseline, request):
+    """One pytest session of a warm worker, its output in the request's file:
+    pytest's exit code."""
+    repo = request["repo"]
+    baseline.restore(repo)
+    os.environ.update(request.get("env", {}))
+    _open_violation_log(os.environ.get("SANDBOX_VIOLATIONS"))
+    output = _CappedOutput(request["output"], request["output_cap"], request["output_full"])
+    real_stdout, real_stderr = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = output
+    plugins = []
+    try:
+        plugins = _line_map_plugins(repo)
+        code = int(pytest.main(request["args"], plugins=plugins))
+    except BaseException:  # a broken session must not end the worker
+        import traceback
+
+        try:
+            traceback.print_exc(file=output)
+        except OSError:
+            pass
+        code = 3
+    finally:
+        for plugin in plugins:
+            plugin.stop()
+        _check_guard()
+        sys.stdout, sys.stderr = real_stdout, real_stderr
+        try:
+            output.close()
+        except OSError:
+            pass
+    if _VIOLATION_LOG["file"] is not None:
+        _VIOLATION_LOG["file"].flush()
+    return code
+
+
+def _run_forked(pytest, baseline, request):
+    """`_session` in a forked child that guards itself (audit hook, seccomp)
+    before the code under test is imported, with its standard streams on the
+    run's output file and none of the worker's pipes: the child's exit code,
+    or minus the signal that killed it."""
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            out = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(out, 1)
+            os.dup2(out, 2)
+            os.close(null)
+            os.close(out)
+            _install_guard()
+            if not _forbid_processes():
+                os.write(2, b"sandbox: no seccomp filter; process starts are not stopped\n")
+            code = _session(pytest, baseline, request)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def _fingerprint(names):
+    """Identities of what the modules named `names` hold: their globals, the
+    attributes of the classes they define, the code and defaults of their
+    functions; and the garbage collector's callbacks, as a dict from where to
+    the identity. A run that rebinds any of them (a monkeypatched pytest, a
+    replaced builtin) changes an entry (see `_changed`). The driver (`__main__`)
+    is left out: a run that edits its guard is named by `_check_guard`."""
+    import gc
+    import types
+
+    # Numbers, flags and bookkeeping are left out: counters and "warned once"
+    # flags change in honest runs (import epochs, hypothesis' and pytest's own).
+    scalar = (int, float, complex, bool, type(None))
+    skipped = {"__spec__", "__loader__", "__warningregistry__", "__cached__"}
+    ids = {}
+    for name in sorted(names):
+        if name == "__main__":
+            continue
+        module = sys.modules.get(name)
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            ids[(name,)] = id(module)
+            continue
+        for key, value in list(namespace.items()):
+            if isinstance(value, scalar) or key in skipped:
+                continue
+            ids[(name, key)] = id(value)
+            if isinstance(value, type) and getattr(value, "__module__", None) == name:
+                for attribute, member in list(vars(value).items()):
+                    if not isinstance(member, scalar):
+                        ids[(name, key, attribute)] = id(member)
+            elif isinstance(value, types.FunctionType):
+                ids[(name, key, "__code__")] = id(value.__code__)
+                ids[(name, key, "__defaults__")] = id(value.__defaults__)
+                ids[(name, key, "__kwdefaults__")] = id(value.__kwdefaults__)
+    ids[("gc.callbacks",)] = tuple(map(id, gc.callbacks))
+    return ids
+
+
+def _changed(reference, state):
+    """Whether an entry of the `reference` fingerprint changed or went. Entries
+    that appear are left alone: modules fill caches lazily on first use
+    (`posixpath._varprog`, the asyncio event loop policy)."""
+    return any(state.get(where) != identity for where, identity in reference.items())
 
 
 if __name__ == "__main__":

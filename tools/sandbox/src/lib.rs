@@ -15,11 +15,12 @@
 //!   the speed reference.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod disk;
 pub mod junit;
 pub mod line_map;
 pub mod native;
@@ -90,6 +91,9 @@ pub enum RunEnd {
     MemoryLimit,
     /// The guest wrote more output than allowed.
     OutputLimit,
+    /// The working copy and the run's temporary directory grew past
+    /// [`Limits::disk_bytes`].
+    DiskLimit,
     /// The interpreter crashed (a trap other than the limits), with the reason.
     Crashed(String),
 }
@@ -109,6 +113,7 @@ impl std::fmt::Display for RunEnd {
             RunEnd::TimedOut => f.write_str("time limit hit"),
             RunEnd::MemoryLimit => f.write_str("memory limit hit"),
             RunEnd::OutputLimit => f.write_str("output limit hit"),
+            RunEnd::DiskLimit => f.write_str("disk limit hit (the run wrote too much)"),
             RunEnd::Crashed(why) => write!(f, "the interpreter crashed: {why}"),
         }
     }
@@ -119,7 +124,7 @@ impl RunEnd {
     pub fn hit_limit(&self) -> bool {
         matches!(
             self,
-            RunEnd::TimedOut | RunEnd::MemoryLimit | RunEnd::OutputLimit
+            RunEnd::TimedOut | RunEnd::MemoryLimit | RunEnd::OutputLimit | RunEnd::DiskLimit
         )
     }
 }
@@ -132,6 +137,9 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Output kept in [`TestRun::output`]; the tail is kept, the head dropped.
     pub output_bytes: usize,
+    /// What the working copy and the run's temporary directory may grow by, in
+    /// bytes; natively also the size of any one file written.
+    pub disk_bytes: u64,
 }
 
 impl Default for Limits {
@@ -140,6 +148,7 @@ impl Default for Limits {
             timeout: Duration::from_secs(300),
             memory_bytes: 2 << 30,
             output_bytes: 64 << 10,
+            disk_bytes: 512 << 20,
         }
     }
 }
@@ -264,13 +273,14 @@ pub(crate) fn finish_run(
         }),
         Err(_) => Default::default(),
     };
-    let violations = std::fs::read_to_string(tmp.join(VIOLATIONS_FILE))
+    let mut violations: Vec<String> = std::fs::read_to_string(tmp.join(VIOLATIONS_FILE))
         .unwrap_or_default()
         .lines()
         .filter(|line| !line.trim().is_empty())
         .take(20)
         .map(str::to_string)
         .collect();
+    violations.extend(missing_process_calls(&results.messages));
     let line_map = if request.trace_lines {
         let text = std::fs::read_to_string(tmp.join(LINE_MAP_FILE)).ok();
         text.and_then(|text| serde_json::from_str(&text).ok())
@@ -287,6 +297,55 @@ pub(crate) fn finish_run(
         output,
         output_truncated,
     })
+}
+
+/// Why a process killed by `signal` died, in words.
+pub(crate) fn signal_death(signal: i32) -> String {
+    if signal == libc::SIGSYS {
+        // The driver's seccomp filter kills a run that starts a process.
+        "killed by SIGSYS: the code under test tried to start a process, which the sandbox \
+         forbids"
+            .into()
+    } else {
+        format!("killed by signal {signal}")
+    }
+}
+
+/// Calls that start processes and that WASI's `os` lacks: a test that fails on
+/// one of them tried what the native sandbox refuses, and is named as such.
+const PROCESS_CALLS: &[&str] = &[
+    "fork",
+    "forkpty",
+    "system",
+    "execv",
+    "execve",
+    "execvp",
+    "execl",
+    "execlp",
+    "spawnv",
+    "spawnl",
+    "posix_spawn",
+    "posix_spawnp",
+    "popen",
+];
+
+fn missing_process_calls(messages: &BTreeMap<String, String>) -> Vec<String> {
+    let mut found: Vec<String> = messages
+        .values()
+        .filter_map(|message| {
+            let name = message
+                .split("module 'os' has no attribute '")
+                .nth(1)?
+                .split('\'')
+                .next()?;
+            PROCESS_CALLS
+                .contains(&name)
+                .then(|| format!("start a process (os.{name}, which WASI lacks)"))
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    found
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -349,6 +408,40 @@ pub(crate) fn tail_text(bytes: &[u8], cap: usize) -> (String, bool) {
         start += 1;
     }
     (String::from_utf8_lossy(&bytes[start..]).into_owned(), true)
+}
+
+/// A new temporary directory named after this process (`socratic-PID-WHAT-…`),
+/// so that a later stage can tell the leftovers of a killed one.
+pub(crate) fn temp_dir(what: &str) -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("socratic-{}-{what}-", std::process::id()))
+        .tempdir()
+}
+
+/// Removes the temporary directories of stages that were killed (their process
+/// is gone), left in the system's temporary directory by [`temp_dir`].
+pub(crate) fn remove_stale_temp_dirs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(remove_stale_temp_dirs_now);
+}
+
+fn remove_stale_temp_dirs_now() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("socratic-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Copies the directory tree `from` into `to` (created), regular files and

@@ -1,6 +1,10 @@
-//! The opt-in executor: a host `python3` subprocess with a timeout, resource
-//! limits and, when `bwrap` is installed, no network and a read-only system.
+//! The native executor: a host `python3` subprocess with a timeout and resource
+//! limits, inside bubblewrap (namespaces of its own, no network, nothing of the
+//! host but a read-only view of the interpreter, the working copy writable), and
+//! with a seccomp filter that the driver installs against process starts. Without
+//! bubblewrap it runs only code the user declared trusted.
 
+use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -11,12 +15,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::disk::DiskWatch;
 use crate::warm::{
     Deadline, GuestPaths, Interpreter, START_LIMIT, WarmWorker, WorkerPool, worker_dirs,
 };
 use crate::{
-    Executor, LINE_MAP_FILE, OUTPUT_HARD_CAP, RunEnd, TestRequest, TestRun, VIOLATIONS_FILE,
-    driver_dir, finish_run, session_args,
+    Executor, LINE_MAP_FILE, Limits, OUTPUT_HARD_CAP, RunEnd, TestRequest, TestRun,
+    VIOLATIONS_FILE, driver_dir, finish_run, session_args,
 };
 
 /// Runs pytest in a native subprocess.
@@ -24,10 +29,22 @@ pub struct NativeExecutor {
     python: PathBuf,
     site_packages: PathBuf,
     driver: PathBuf,
-    bwrap: Option<PathBuf>,
+    isolation: Isolation,
     /// Idle warm workers; `None` when every run gets a fresh process.
     workers: Option<WorkerPool>,
     spawner: Spawner,
+}
+
+/// How native runs are kept from the host.
+enum Isolation {
+    /// Inside bubblewrap: namespaces of its own (user, mount, pid, network, ipc,
+    /// uts), a read-only view of what the interpreter needs and nothing else of the
+    /// host; the working copy and the run's temporary directory are bound after
+    /// `view`, then the root is made read-only.
+    Bwrap { bwrap: PathBuf, view: Vec<OsString> },
+    /// The host as the interpreter sees it, behind the driver's guard and the
+    /// rlimits only: for code the user declared trusted.
+    Trusted,
 }
 
 /// Starts worker processes from a thread that lives as long as the executor: a
@@ -73,18 +90,17 @@ impl NativeExecutor {
     /// `python` is the host interpreter (e.g. `python3`); `site_packages` holds
     /// the test dependencies; the driver script is kept in `cache_dir`. `warm`:
     /// runs go to warm worker processes (see [`crate::warm`]) instead of a fresh
-    /// process each.
+    /// process each. Runs are contained by bubblewrap; without a working `bwrap`
+    /// this fails, unless `trusted` says the code under test may see the host.
     pub fn new(
         python: &Path,
         site_packages: &Path,
         cache_dir: &Path,
         warm: bool,
+        trusted: bool,
     ) -> anyhow::Result<NativeExecutor> {
+        crate::remove_stale_temp_dirs();
         let driver = driver_dir(cache_dir)?.join("run_pytest.py");
-        let bwrap = find_in_path("bwrap");
-        if bwrap.is_none() {
-            tracing::debug!("bwrap not installed: native runs are not isolated from the network");
-        }
         // The child runs in the working copy, so relative paths would resolve
         // there. Made absolute without resolving links: a venv's python is one.
         let absolute = |path: &Path| -> anyhow::Result<PathBuf> {
@@ -93,11 +109,26 @@ impl NativeExecutor {
             }
             std::path::absolute(path).with_context(|| format!("bad path {}", path.display()))
         };
+        let site_packages = absolute(site_packages)?;
+        let driver = absolute(&driver)?;
+        let host = HostPython::probe(&absolute(python)?)?;
+        let isolation = if trusted {
+            tracing::warn!(
+                "native runs are not isolated (trusted code): the code under test sees this \
+                 machine as your user does"
+            );
+            Isolation::Trusted
+        } else {
+            let mut read_only = host.prefixes.clone();
+            read_only.push(site_packages.clone());
+            read_only.push(driver.parent().unwrap_or(Path::new("/")).to_path_buf());
+            bwrap_isolation(&host.executable, &read_only)?
+        };
         Ok(NativeExecutor {
-            python: absolute(python)?,
-            site_packages: absolute(site_packages)?,
-            driver: absolute(&driver)?,
-            bwrap,
+            python: host.executable,
+            site_packages,
+            driver,
+            isolation,
             workers: warm.then(WorkerPool::default),
             spawner: Spawner {
                 requests: Mutex::new(None),
@@ -121,25 +152,23 @@ impl NativeExecutor {
             &mut command,
             request.limits.memory_bytes,
             Some(request.limits.timeout.as_secs().saturating_add(1)),
+            request.limits.disk_bytes,
         );
         command
     }
 
-    /// The driver with `args`, inside bwrap when installed, seeing `repo` and
+    /// The driver with `args`, inside bwrap unless trusted, seeing `repo` and
     /// `tmp` read-write, with no environment but the sandbox's.
     fn driver_command(&self, repo: &Path, tmp: &Path, args: Vec<std::ffi::OsString>) -> Command {
-        let mut argv: Vec<std::ffi::OsString> = Vec::new();
-        if let Some(bwrap) = &self.bwrap {
+        let mut argv: Vec<OsString> = Vec::new();
+        if let Isolation::Bwrap { bwrap, view } = &self.isolation {
             argv.push(bwrap.into());
-            for arg in ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"] {
-                argv.push(arg.into());
-            }
+            argv.extend(view.iter().cloned());
             for dir in [repo, tmp] {
                 argv.extend(["--bind".into(), dir.into(), dir.into()]);
             }
-            for arg in ["--unshare-net", "--unshare-pid", "--die-with-parent", "--"] {
-                argv.push(arg.into());
-            }
+            argv.extend(["--chdir".into(), repo.into()]);
+            argv.extend(["--remount-ro", "/", "--"].map(OsString::from));
         }
         argv.push(self.python.clone().into());
         argv.push(self.driver.clone().into());
@@ -157,6 +186,10 @@ impl NativeExecutor {
             .env("PYTHONPATH", &self.site_packages)
             .env("PYTHONHASHSEED", "0")
             .env("SANDBOX_ALLOWED", allowed)
+            .env(
+                "SANDBOX_WRITABLE",
+                std::env::join_paths([repo, tmp]).unwrap_or_default(),
+            )
             .env("SANDBOX_VIOLATIONS", tmp.join(VIOLATIONS_FILE))
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("HOME", tmp)
@@ -181,7 +214,12 @@ impl NativeExecutor {
         };
         let mut command = self.driver_command(dirs.0.path(), dirs.1.path(), vec!["--serve".into()]);
         command.stdin(Stdio::piped());
-        limit(&mut command, memory_bytes, None);
+        limit(
+            &mut command,
+            memory_bytes,
+            None,
+            Limits::default().disk_bytes,
+        );
         let mut child = self
             .spawner
             .spawn(command)
@@ -272,19 +310,26 @@ impl Interpreter for NativeInterpreter {
 fn ended(status: std::process::ExitStatus) -> RunEnd {
     use std::os::unix::process::ExitStatusExt;
     match status.code() {
+        // bwrap passes on a signal death as 128 + the signal; pytest never exits so.
+        Some(code) if code > 128 && code < 128 + 65 => {
+            RunEnd::Crashed(crate::signal_death(code - 128))
+        }
         Some(code) => RunEnd::Exited(code),
         None => match status.signal() {
             Some(libc::SIGXCPU) => RunEnd::TimedOut,
-            Some(signal) => RunEnd::Crashed(format!("killed by signal {signal}")),
+            Some(signal) => RunEnd::Crashed(crate::signal_death(signal)),
             None => RunEnd::Crashed("ended without a status".into()),
         },
     }
 }
 
 /// Resource limits of a test process (address space, CPU seconds when given,
-/// files, processes, no core dumps); it dies with the thread that started it.
-fn limit(command: &mut Command, memory_bytes: usize, cpu_seconds: Option<u64>) {
+/// the size of a file, open files, processes, no core dumps); it dies with the
+/// thread that started it.
+fn limit(command: &mut Command, memory_bytes: usize, cpu_seconds: Option<u64>, disk_bytes: u64) {
     let memory = memory_bytes as libc::rlim_t;
+    // One byte past the cap: a file that reaches it is past the disk limit.
+    let file_size = disk_bytes.saturating_add(1) as libc::rlim_t;
     let cpu = cpu_seconds.map(|seconds| seconds as libc::rlim_t);
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: only async-signal-safe calls (prctl, getppid, setrlimit) between fork
@@ -308,6 +353,7 @@ fn limit(command: &mut Command, memory_bytes: usize, cpu_seconds: Option<u64>) {
             if let Some(cpu) = cpu {
                 set_limit(libc::RLIMIT_CPU, cpu)?;
             }
+            set_limit(libc::RLIMIT_FSIZE, file_size)?;
             set_limit(libc::RLIMIT_NOFILE, 1024)?;
             set_limit(libc::RLIMIT_NPROC, 512)?;
             set_limit(libc::RLIMIT_CORE, 0)?;
@@ -336,8 +382,13 @@ impl Executor for NativeExecutor {
 
     fn fingerprint(&self) -> String {
         format!(
-            "native-{}{}-{}",
+            "native-{}{}{}-{}",
             if self.workers.is_some() { "warm-" } else { "" },
+            if matches!(self.isolation, Isolation::Trusted) {
+                "trusted-"
+            } else {
+                ""
+            },
             self.python.display(),
             self.driver.display()
         )
@@ -347,7 +398,7 @@ impl Executor for NativeExecutor {
         if let Some(workers) = &self.workers {
             return workers.run(request, |memory| self.start_worker(memory));
         }
-        let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
+        let tmp = crate::temp_dir("tmp").context("cannot create a temporary directory")?;
         let started = Instant::now();
         let mut child = self
             .command(request, tmp.path())
@@ -357,17 +408,24 @@ impl Executor for NativeExecutor {
         let stdout = capture(child.stdout.take().expect("piped"), overflow.clone());
         let stderr = capture(child.stderr.take().expect("piped"), overflow.clone());
         let group = child.id() as libc::pid_t;
-        let kill_group = || {
+        let kill_group = move || {
             // SAFETY: signals the process group that the child leads.
             unsafe { libc::kill(-group, libc::SIGKILL) };
         };
+        let disk = DiskWatch::start(
+            &[&request.repo_dir, tmp.path()],
+            request.limits.disk_bytes,
+            kill_group,
+        );
         let mut end = None;
         let status = loop {
             if let Some(status) = child.try_wait()? {
                 break status;
             }
             if end.is_none() {
-                if started.elapsed() > request.limits.timeout {
+                if disk.exceeded() {
+                    end = Some(RunEnd::DiskLimit);
+                } else if started.elapsed() > request.limits.timeout {
                     end = Some(RunEnd::TimedOut);
                     kill_group();
                 } else if overflow.load(Ordering::Relaxed) {
@@ -380,6 +438,9 @@ impl Executor for NativeExecutor {
         // Tests may leave grandchildren behind; they go with the group.
         kill_group();
         let duration = started.elapsed();
+        if disk.finish() {
+            end = Some(RunEnd::DiskLimit);
+        }
         let mut combined = stdout.join().unwrap_or_default();
         combined.extend(stderr.join().unwrap_or_default());
         let end = end.unwrap_or_else(|| ended(status));
@@ -412,6 +473,136 @@ fn capture(
         }
         kept
     })
+}
+
+/// The host interpreter as it reports itself: the executable to run (a venv's
+/// own, or the binary behind a shim) and the prefixes it reads from.
+struct HostPython {
+    executable: PathBuf,
+    prefixes: Vec<PathBuf>,
+}
+
+impl HostPython {
+    fn probe(python: &Path) -> anyhow::Result<HostPython> {
+        let script = "import sys, json; print(json.dumps([sys.executable, sys.prefix, \
+                      sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]))";
+        let output = Command::new(python)
+            .args(["-I", "-c", script])
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| {
+                format!("cannot start {} (run `just setup` first)", python.display())
+            })?;
+        anyhow::ensure!(
+            output.status.success(),
+            "{} does not run: {}",
+            python.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        let paths: Vec<PathBuf> = serde_json::from_slice(&output.stdout)
+            .with_context(|| format!("{} did not say where it lives", python.display()))?;
+        let executable = paths.first().cloned().context("no sys.executable")?;
+        anyhow::ensure!(
+            executable.is_absolute(),
+            "{} does not know its own path",
+            python.display()
+        );
+        let mut prefixes: Vec<PathBuf> = paths[1..].to_vec();
+        prefixes.push(executable.parent().unwrap_or(Path::new("/")).to_path_buf());
+        prefixes.sort();
+        prefixes.dedup();
+        Ok(HostPython {
+            executable,
+            prefixes,
+        })
+    }
+}
+
+/// Host files that a Python interpreter and its tests may read besides its own
+/// prefix: the dynamic loader's cache, time zones, user and group names.
+const ETC_FILES: &[&str] = &[
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/mime.types",
+];
+
+/// bwrap and the mounts of a run's view, checked by starting `python` in it once:
+/// `/usr` and the top-level links or folders of the system libraries, a few
+/// files of `/etc`, the `read_only` folders (the interpreter's prefixes, the test
+/// dependencies, the driver), `/dev` and `/proc`; as user `nobody` in a user
+/// namespace where the kernel allows one.
+fn bwrap_isolation(python: &Path, read_only: &[PathBuf]) -> anyhow::Result<Isolation> {
+    let Some(bwrap) = find_in_path("bwrap") else {
+        anyhow::bail!(
+            "native runs need bubblewrap (`bwrap`) to keep the code under test from this \
+             machine, and it is not installed: install it (`just setup` does as root; \
+             otherwise `apt-get install bubblewrap`), use the wasm executor, or pass \
+             --trusted-code if you trust every candidate"
+        );
+    };
+    let mut base: Vec<OsString> = Vec::new();
+    let mut add = |args: &[&std::ffi::OsStr]| base.extend(args.iter().map(OsString::from));
+    add(&[
+        "--unshare-all".as_ref(),
+        "--die-with-parent".as_ref(),
+        "--new-session".as_ref(),
+    ]);
+    add(&["--ro-bind".as_ref(), "/usr".as_ref(), "/usr".as_ref()]);
+    for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
+        let Ok(meta) = std::fs::symlink_metadata(top) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            if let Ok(target) = std::fs::read_link(top) {
+                add(&["--symlink".as_ref(), target.as_os_str(), top.as_ref()]);
+            }
+        } else if meta.is_dir() {
+            add(&["--ro-bind".as_ref(), top.as_ref(), top.as_ref()]);
+        }
+    }
+    for file in ETC_FILES {
+        add(&["--ro-bind-try".as_ref(), file.as_ref(), file.as_ref()]);
+    }
+    for dir in read_only {
+        add(&["--ro-bind".as_ref(), dir.as_os_str(), dir.as_os_str()]);
+    }
+    add(&[
+        "--dev".as_ref(),
+        "/dev".as_ref(),
+        "--proc".as_ref(),
+        "/proc".as_ref(),
+    ]);
+    let as_nobody = ["--uid", "65534", "--gid", "65534"].map(OsString::from);
+    let mut failures = Vec::new();
+    for view in [[base.clone(), as_nobody.to_vec()].concat(), base] {
+        let output = Command::new(&bwrap)
+            .args(&view)
+            .args(["--remount-ro", "/", "--"])
+            .arg(python)
+            .args(["-I", "-c", "pass"])
+            .env_clear()
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot start {}", bwrap.display()))?;
+        if output.status.success() {
+            return Ok(Isolation::Bwrap { bwrap, view });
+        }
+        failures.push(String::from_utf8_lossy(&output.stderr).trim().to_string());
+    }
+    anyhow::bail!(
+        "bubblewrap cannot start {} here ({}): native runs need it to keep the code under \
+         test from this machine; use the wasm executor, or pass --trusted-code if you trust \
+         every candidate",
+        python.display(),
+        failures.join("; ")
+    )
 }
 
 fn find_in_path(name: &str) -> Option<PathBuf> {

@@ -49,6 +49,7 @@ pub fn make_executor(
     workdir: &Path,
     cache_dir: &Path,
     cold: bool,
+    trusted: bool,
 ) -> anyhow::Result<Box<dyn Executor>> {
     let site_packages = workdir.join("site-packages");
     Ok(match kind {
@@ -70,6 +71,7 @@ pub fn make_executor(
             &site_packages,
             &cache_dir.join("sandbox"),
             !cold,
+            trusted,
         )?),
     })
 }
@@ -95,6 +97,10 @@ pub struct TestBedArgs {
     /// the whole limit. 0: only --timeout
     #[arg(long, value_name = "F", default_value_t = 3.0)]
     pub time_factor: f64,
+    /// Run native tests without bubblewrap (only the driver's guard and resource limits):
+    /// for machines without bwrap, when you trust every candidate. The wasm executor ignores it
+    #[arg(long, env = "SOCRATIC_TRUSTED_CODE")]
+    pub trusted_code: bool,
     /// Do not read or write cached test results
     #[arg(long)]
     pub no_cache: bool,
@@ -117,7 +123,13 @@ impl TestBedArgs {
     pub fn test_bed(&self) -> anyhow::Result<TestBed> {
         let cache_dir = self.workdir.join("cache");
         Ok(TestBed::new(
-            make_executor(self.executor, &self.workdir, &cache_dir, self.cold)?,
+            make_executor(
+                self.executor,
+                &self.workdir,
+                &cache_dir,
+                self.cold,
+                self.trusted_code,
+            )?,
             ResultCache::new((!self.no_cache).then(|| cache_dir.join("test-results"))),
             Limits {
                 timeout: std::time::Duration::from_secs(self.timeout),
@@ -247,10 +259,7 @@ impl TestBed {
         timeout: Duration,
     ) -> anyhow::Result<TestRun> {
         self.runs.fetch_add(1, Ordering::Relaxed);
-        let copy = tempfile::Builder::new()
-            .prefix("socratic-copy-")
-            .tempdir()
-            .context("cannot create a working copy")?;
+        let copy = crate::temp_dir("copy").context("cannot create a working copy")?;
         copy_tree(&repo.root, copy.path()).context("cannot copy the repository")?;
         patch::write_changes(copy.path(), changes).context("cannot write the patched files")?;
         self.executor.run(&TestRequest {

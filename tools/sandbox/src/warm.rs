@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::disk::DiskWatch;
 use crate::{
     LINE_MAP_FILE, OUTPUT_HARD_CAP, RunEnd, TestRequest, TestRun, copy_tree, finish_run,
     session_args,
@@ -109,8 +110,8 @@ pub(crate) struct WarmWorker {
 /// The two directories of a new worker: its working copy and its temporary directory.
 pub(crate) fn worker_dirs() -> anyhow::Result<(tempfile::TempDir, tempfile::TempDir)> {
     Ok((
-        tempfile::tempdir().context("cannot create a worker's working copy")?,
-        tempfile::tempdir().context("cannot create a worker's temporary directory")?,
+        crate::temp_dir("worker").context("cannot create a worker's working copy")?,
+        crate::temp_dir("worker-tmp").context("cannot create a worker's temporary directory")?,
     ))
 }
 
@@ -194,6 +195,14 @@ impl WarmWorker {
         });
         let started = Instant::now();
         self.deadline.set(request.limits.timeout);
+        let disk = {
+            let deadline = self.deadline.clone();
+            DiskWatch::start(
+                &[self.repo.path(), self.tmp.path()],
+                request.limits.disk_bytes,
+                move || deadline.expire(),
+            )
+        };
         let requests = self.requests.as_mut().context("the worker was stopped")?;
         writeln!(requests, "{line}")
             .and_then(|()| requests.flush())
@@ -203,6 +212,7 @@ impl WarmWorker {
         let (reply, stray) = self.read_reply(&done)?;
         let duration = started.elapsed();
         self.deadline.clear();
+        let disk_full = disk.finish();
         tracing::debug!(
             "warm run {} took {:.2} s ({})",
             self.runs,
@@ -213,12 +223,28 @@ impl WarmWorker {
                 "worker ended"
             }
         );
-        let mut output = std::fs::read(self.tmp.path().join(OUTPUT_FILE)).unwrap_or_default();
+        let (mut output, output_overflowed) = read_tail(&self.tmp.path().join(OUTPUT_FILE));
         output.extend_from_slice(&stray);
+        if reply.as_ref().is_some_and(|reply| reply.tainted) {
+            // The run itself started clean; the next one would not.
+            tracing::debug!(
+                "warm run {} changed the interpreter: worker discarded",
+                self.runs
+            );
+            self.stop();
+        }
+        if disk_full && reply.is_some() {
+            self.stop();
+        }
         let end = match reply {
+            _ if disk_full => RunEnd::DiskLimit,
             Some(_) if self.tmp.path().join(OUTPUT_FULL_FILE).exists() => RunEnd::OutputLimit,
-            Some(_) if stray.len() >= OUTPUT_HARD_CAP => RunEnd::OutputLimit,
-            Some(code) => RunEnd::Exited(code),
+            Some(_) if output_overflowed || stray.len() >= OUTPUT_HARD_CAP => RunEnd::OutputLimit,
+            Some(Reply {
+                signal: Some(signal),
+                ..
+            }) => RunEnd::Crashed(crate::signal_death(signal)),
+            Some(reply) => RunEnd::Exited(reply.code),
             None => {
                 let (end, err) = self.stop();
                 output.extend_from_slice(&err);
@@ -229,14 +255,18 @@ impl WarmWorker {
                 }
             }
         };
-        finish_run(request, self.tmp.path(), end, duration, &output)
+        let run = finish_run(request, self.tmp.path(), end, duration, &output);
+        // An idle worker holds no copy of anything.
+        empty_dir(self.repo.path())?;
+        empty_dir(self.tmp.path())?;
+        run
     }
 
     /// Reads the guest's stdout until the reply `done` (then the exit code) or
     /// the end of the guest. Other bytes are what the tests wrote to the file
     /// descriptor directly: kept as output, the tail of at most
     /// [`OUTPUT_HARD_CAP`]; past that the guest is stopped.
-    fn read_reply(&mut self, done: &[u8]) -> anyhow::Result<(Option<i32>, Vec<u8>)> {
+    fn read_reply(&mut self, done: &[u8]) -> anyhow::Result<(Option<Reply>, Vec<u8>)> {
         let mut stray: Vec<u8> = Vec::new();
         let mut overflowed = false;
         loop {
@@ -257,9 +287,7 @@ impl WarmWorker {
                 if !rest.contains(&b'\n') {
                     self.replies.read_until(b'\n', &mut rest)?;
                 }
-                let code = String::from_utf8_lossy(&rest);
-                let code = code.trim().parse::<i32>().unwrap_or(3);
-                return Ok((Some(code), stray));
+                return Ok((Some(Reply::parse(&rest)), stray));
             }
             if stray.len() > 2 * OUTPUT_HARD_CAP {
                 // Keep the tail; the run has already hit the limit.
@@ -346,6 +374,47 @@ impl WorkerPool {
         }
         Ok(run)
     }
+}
+
+/// The guest's answer to a run: pytest's exit code, or the signal that killed a
+/// forked run (sent as minus its number); whether the run changed the
+/// interpreter beyond what the worker puts back.
+struct Reply {
+    code: i32,
+    signal: Option<i32>,
+    tainted: bool,
+}
+
+impl Reply {
+    fn parse(rest: &[u8]) -> Reply {
+        let text = String::from_utf8_lossy(rest);
+        let mut words = text.split_whitespace();
+        let code = words
+            .next()
+            .and_then(|w| w.parse::<i32>().ok())
+            .unwrap_or(3);
+        Reply {
+            code,
+            signal: (code < 0).then_some(-code),
+            tainted: words.next() == Some("tainted"),
+        }
+    }
+}
+
+/// The last [`OUTPUT_HARD_CAP`] bytes of a file, and whether it held more.
+fn read_tail(path: &Path) -> (Vec<u8>, bool) {
+    use std::io::{Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return (Vec::new(), false);
+    };
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let cap = OUTPUT_HARD_CAP as u64;
+    if size > cap && file.seek(SeekFrom::Start(size - cap)).is_err() {
+        return (Vec::new(), true);
+    }
+    let mut tail = Vec::new();
+    let _ = file.take(cap).read_to_end(&mut tail);
+    (tail, size > cap)
 }
 
 fn millis(duration: Duration) -> u64 {

@@ -17,6 +17,7 @@ use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
+use crate::disk::DiskWatch;
 use crate::warm::{
     Deadline, GuestPaths, Interpreter, START_LIMIT, WarmWorker, WorkerPool, worker_dirs,
 };
@@ -132,7 +133,7 @@ impl Executor for WasmExecutor {
 
 impl WasmExecutor {
     fn run_fresh(&self, request: &TestRequest) -> anyhow::Result<TestRun> {
-        let tmp = tempfile::tempdir().context("cannot create the guest's /tmp")?;
+        let tmp = crate::temp_dir("tmp").context("cannot create the guest's /tmp")?;
         let mut args: Vec<String> = vec![
             "python".into(),
             "/sandbox/run_pytest.py".into(),
@@ -296,9 +297,26 @@ impl WasmExecutor {
             },
         );
         store.limiter(|guest| &mut guest.limits);
-        let ticks = (limits.timeout.as_millis() / TICK.as_millis()).max(1);
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        store.epoch_deadline_trap();
+        // The wall-time limit, and an early stop when the guest fills the disk.
+        let deadline = Deadline::new(limits.timeout);
+        let watched = deadline.clone();
+        store.epoch_deadline_callback(move |_| {
+            Ok(if watched.passed() {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Continue(1)
+            })
+        });
+        store.set_epoch_deadline(1);
+        let writable: Vec<&Path> = mounts
+            .iter()
+            .filter(|(_, _, perms)| matches!(perms, FsPerms::ReadWrite))
+            .map(|(host, _, _)| *host)
+            .collect();
+        let disk = {
+            let deadline = deadline.clone();
+            DiskWatch::start(&writable, limits.disk_bytes, move || deadline.expire())
+        };
 
         let started = Instant::now();
         let result = self
@@ -309,12 +327,14 @@ impl WasmExecutor {
             .map_err(anyhow::Error::from);
         let duration = started.elapsed();
         drop(store);
+        let disk_full = disk.finish();
 
         let out = stdout.contents();
         let err = stderr.contents();
         // A full pipe refuses further writes instead of trapping, so the guest
         // may go on; it still hit the limit.
         let end = match result {
+            _ if disk_full => RunEnd::DiskLimit,
             _ if out.len().max(err.len()) >= OUTPUT_HARD_CAP => RunEnd::OutputLimit,
             Ok(()) => RunEnd::Exited(0),
             Err(error) => classify(&error, out.len().max(err.len())),
@@ -341,6 +361,7 @@ impl WasmExecutor {
             .envs(&[
                 ("PYTHONPATH", "/sandbox:/site"),
                 ("SANDBOX_ALLOWED", "/repo:/site:/sandbox:/tmp"),
+                ("SANDBOX_WRITABLE", "/repo:/tmp"),
                 ("SANDBOX_VIOLATIONS", &format!("/tmp/{VIOLATIONS_FILE}")),
                 ("PYTHONHASHSEED", "0"),
                 ("HOME", "/tmp"),
@@ -400,6 +421,22 @@ impl WasmExecutor {
     }
 }
 
+/// Why a guest whose stack ran out crashed. python.wasm keeps its C stack at the
+/// bottom of linear memory: a recursion through C code (`__getattr__` or
+/// `__repr__` calling itself) runs the stack pointer below zero before CPython's
+/// own limit stops it, where natively it is a RecursionError.
+const STACK_OVERFLOW: &str = "stack overflow: a recursion through C code went deeper than the \
+    WASI interpreter's stack (natively a RecursionError)";
+
+/// A memory fault at an address past 4 GiB: the stack pointer wrapped below zero.
+fn is_stack_overflow(text: &str) -> bool {
+    let Some(rest) = text.split("memory fault at wasm address 0x").nth(1) else {
+        return false;
+    };
+    let digits: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+    u64::from_str_radix(&digits, 16).is_ok_and(|address| address >= 1 << 32)
+}
+
 /// Names how a guest that did not return normally ended.
 fn classify(error: &anyhow::Error, output_len: usize) -> RunEnd {
     if let Some(exit) = error.downcast_ref::<I32Exit>() {
@@ -416,6 +453,7 @@ fn classify(error: &anyhow::Error, output_len: usize) -> RunEnd {
         _ if output_len >= OUTPUT_HARD_CAP || text.contains("beyond capacity") => {
             RunEnd::OutputLimit
         }
+        _ if is_stack_overflow(&text) => RunEnd::Crashed(STACK_OVERFLOW.into()),
         _ => RunEnd::Crashed(text),
     }
 }

@@ -1,128 +1,15 @@
 //! Both executors on small synthetic suites and on a real corpus repository.
 //! Needs `just setup` (python.wasm, site-packages, the corpus).
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::Duration;
 
-use sandbox::native::NativeExecutor;
+use common::*;
 use sandbox::wasm::{WasmConfig, WasmExecutor};
-use sandbox::{Executor, Limits, RunEnd, TestOutcome, TestRequest, copy_tree, pytest_args};
-
-fn workdir() -> PathBuf {
-    let dir = std::env::var_os("SOCRATIC_WORKDIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.socratic"));
-    assert!(
-        dir.join("python/python.wasm").is_file(),
-        "{} has no python.wasm: run `just setup` first",
-        dir.display()
-    );
-    dir
-}
-
-fn wasm_executor(warm: bool) -> WasmExecutor {
-    let work = workdir();
-    WasmExecutor::new(&WasmConfig {
-        python_wasm: work.join("python/python.wasm"),
-        site_packages: work.join("site-packages"),
-        cache_dir: work.join("cache/sandbox"),
-        warm,
-    })
-    .unwrap()
-}
-
-/// A fresh interpreter per run.
-fn wasm() -> &'static WasmExecutor {
-    static EXECUTOR: OnceLock<WasmExecutor> = OnceLock::new();
-    EXECUTOR.get_or_init(|| wasm_executor(false))
-}
-
-/// Warm workers, one interpreter for many runs (the default of the stages).
-fn warm() -> &'static WasmExecutor {
-    static EXECUTOR: OnceLock<WasmExecutor> = OnceLock::new();
-    EXECUTOR.get_or_init(|| wasm_executor(true))
-}
-
-fn native_executor(warm: bool) -> NativeExecutor {
-    let work = workdir();
-    NativeExecutor::new(
-        Path::new("python3"),
-        &work.join("site-packages"),
-        &work.join("cache/sandbox"),
-        warm,
-    )
-    .unwrap()
-}
-
-fn native() -> NativeExecutor {
-    native_executor(false)
-}
-
-/// A host directory whose paths mean nothing inside the guest. Not a
-/// temporary directory: under /tmp a path would name the guest's own private
-/// /tmp, where writing is allowed and harmless.
-fn host_home() -> PathBuf {
-    let home = PathBuf::from(std::env::var_os("HOME").expect("HOME is set"));
-    for guest_root in ["/tmp", "/repo", "/site", "/sandbox"] {
-        assert!(
-            !home.starts_with(guest_root),
-            "HOME={} shadows the guest's {guest_root}",
-            home.display()
-        );
-    }
-    home
-}
-
-fn executors() -> Vec<Box<dyn Executor>> {
-    vec![
-        Box::new(WasmRef(wasm())),
-        Box::new(WasmRef(warm())),
-        Box::new(native()),
-        Box::new(native_executor(true)),
-    ]
-}
-
-struct WasmRef(&'static WasmExecutor);
-
-impl Executor for WasmRef {
-    fn name(&self) -> &'static str {
-        if self.0.fingerprint().starts_with("wasm-warm") {
-            "wasm (warm)"
-        } else {
-            "wasm"
-        }
-    }
-    fn fingerprint(&self) -> String {
-        self.0.fingerprint()
-    }
-    fn run(&self, request: &TestRequest) -> anyhow::Result<sandbox::TestRun> {
-        self.0.run(request)
-    }
-}
-
-fn mini_repo(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (path, text) in files {
-        let path = dir.path().join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    dir
-}
-
-fn request(repo: &Path, test_cmd: &str, timeout: Duration) -> TestRequest {
-    TestRequest {
-        repo_dir: repo.to_path_buf(),
-        pytest_args: pytest_args(test_cmd).unwrap(),
-        limits: Limits {
-            timeout,
-            ..Limits::default()
-        },
-        trace_lines: false,
-    }
-}
+use sandbox::{Executor, RunEnd, TestOutcome, copy_tree};
 
 /// The mini repository's whole suite, untraced.
 fn run_suite(executor: &dyn Executor, repo: &Path) -> sandbox::TestRun {
@@ -228,10 +115,13 @@ fn native_run_that_never_ends() {
 
 #[test]
 fn a_killed_stage_takes_its_native_test_run_with_it() {
+    // A heartbeat, not a pid: inside the sandbox's pid namespace pytest's pid
+    // means nothing on the host.
     let repo = mini_repo(&[(
         "test_wait.py",
-        "import os, time\n\ndef test_wait():\n    with open('pid.txt', 'w') as f:\n        \
-         f.write(str(os.getpid()))\n    time.sleep(120)\n",
+        "import time\n\ndef test_wait():\n    for beat in range(2400):\n        \
+         with open('beat.txt', 'w') as f:\n            f.write(str(beat))\n        \
+         time.sleep(0.05)\n",
     )]);
     let mut stage = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "native_run_that_never_ends", "--ignored"])
@@ -240,36 +130,33 @@ fn a_killed_stage_takes_its_native_test_run_with_it() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let pid_file = repo.path().join("pid.txt");
+    let beat_file = repo.path().join("beat.txt");
+    let beat = || std::fs::read_to_string(&beat_file).ok();
     let waited = std::time::Instant::now();
-    let pid = loop {
-        if let Some(pid) = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|text| text.parse::<u32>().ok())
-        {
-            break pid;
-        }
+    while beat().is_none() {
         assert!(
             waited.elapsed() < Duration::from_secs(60),
             "the test never started"
         );
         std::thread::sleep(Duration::from_millis(50));
-    };
+    }
     stage.kill().unwrap();
     stage.wait().unwrap();
-    // Gone, or a zombie waiting for init to reap it.
-    let alive = || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-            stat.rsplit(')')
-                .next()
-                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
-        })
-    };
     let killed = std::time::Instant::now();
-    while alive() && killed.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(!alive(), "pytest (pid {pid}) outlived the killed stage");
+    let stopped = loop {
+        let before = beat();
+        std::thread::sleep(Duration::from_millis(500));
+        if beat() == before {
+            break true;
+        }
+        if killed.elapsed() > Duration::from_secs(10) {
+            break false;
+        }
+    };
+    assert!(
+        stopped,
+        "pytest outlived the killed stage (its heartbeat goes on)"
+    );
 }
 
 #[test]

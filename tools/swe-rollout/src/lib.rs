@@ -49,6 +49,9 @@ Examples:
 pub struct Cli {
     /// Task files (`-` or none: stdin); with --summarize, Trace files
     pub inputs: Vec<PathBuf>,
+    /// Accept an input without records (write an empty output) instead of failing as bad input
+    #[arg(long)]
+    pub allow_empty: bool,
     #[command(flatten)]
     pub out: OutputArgs,
     /// `model:CHECKPOINT_DIR` (a solver-train checkpoint) or `openai:BASE_URL#MODEL` (an
@@ -117,11 +120,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 
     let opened = Inputs::open(&cli.inputs)?;
-    let tasks: Vec<Task> = opened
-        .records::<Task>()
-        .shard(cli.run.shard)
-        .allow_empty()
-        .collect::<Result<_, _>>()?;
+    let mut records = opened.records::<Task>().shard(cli.run.shard);
+    if cli.allow_empty {
+        records = records.allow_empty();
+    }
+    let tasks: Vec<Task> = records.collect::<Result<_, _>>()?;
     let (solver_impl, checkpoint) = match &spec {
         SolverSpec::Model(path) => {
             let scorer =

@@ -142,6 +142,7 @@ fn rerun_with(task: &Task, model_patch: &str) -> BTreeMap<String, TestOutcome> {
             &workdir(),
             &workdir().join("cache"),
             false,
+            false,
         )
         .unwrap(),
         ResultCache::new(None),

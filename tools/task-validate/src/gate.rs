@@ -105,7 +105,7 @@ impl Validator {
         let buggy = self
             .bed
             .run_cached_within(repo, &bug, &bug_args, "", limit)?;
-        if let Some(why) = violation(&buggy) {
+        if let Some(why) = violation(&buggy, &clean) {
             return Ok(Err(reject(
                 GateStage::Bug,
                 format!("with the bug, the code {why}"),
@@ -180,13 +180,37 @@ impl Validator {
         let all_clean: Vec<String> = passing.iter().rev().map(|id| id.to_string()).collect();
         let mut reversed = all_clean.clone();
         reversed.extend(new_failures.iter().map(|id| id.to_string()));
-        let rerun =
+        let mut rerun =
             self.bed
                 .run_within(repo, &bug, &select_tests(&args, &reversed), false, limit)?;
-        if let Some(why) = violation(&rerun) {
+        // The bug may remove tests from collection (a parametrization it breaks):
+        // pytest then refuses the whole list (exit 4). Those tests cannot pass;
+        // the others are run again without them.
+        if rerun.end == RunEnd::Exited(4) {
+            let missing = not_found(&rerun.output, &reversed);
+            if !missing.is_empty() {
+                reversed.retain(|id| !missing.contains(id));
+                rerun = self.bed.run_within(
+                    repo,
+                    &bug,
+                    &select_tests(&args, &reversed),
+                    false,
+                    limit,
+                )?;
+            }
+        }
+        if let Some(why) = violation(&rerun, &clean) {
             return Ok(Err(reject(
                 GateStage::Reproducible,
                 format!("on a rerun, the code {why}"),
+            )));
+        }
+        // A verdict rests on completed runs only: a rerun that hit a limit or
+        // crashed says nothing about which tests are flaky.
+        if !matches!(rerun.end, RunEnd::Exited(0 | 1)) {
+            return Ok(Err(reject(
+                GateStage::Reproducible,
+                format!("on a rerun with the bug, {}", rerun.end),
             )));
         }
         let passes_again = |id: &str| rerun.outcomes.get(id) == Some(&TestOutcome::Passed);
@@ -214,6 +238,12 @@ impl Validator {
             &select_tests(&args, &all_clean),
             "reversed",
         )?;
+        if !matches!(clean_again.end, RunEnd::Exited(0 | 1)) {
+            return Ok(Err(reject(
+                GateStage::Reproducible,
+                format!("on a rerun of the clean code, {}", clean_again.end),
+            )));
+        }
         let stable_p2p: Vec<String> = pass_to_pass
             .iter()
             .filter(|id| {
@@ -306,14 +336,53 @@ fn check_patches(root: &Path, task: &Task) -> Result<FileChanges, Rejection> {
     Ok(bug)
 }
 
-/// Errors that mean a test ran out of a resource, not that it caught a bug: a
-/// task whose bug only exhausts the interpreter teaches nothing about repair.
-const EXHAUSTION: &[&str] = &["RecursionError", "MemoryError"];
+/// The node ids of `requested` that pytest reported as not found: its line
+/// `ERROR: not found: /path/to/copy/tests/test_x.py::test_y` names the id (or,
+/// for a parametrized test, the function) after the working copy's path.
+fn not_found(output: &str, requested: &[String]) -> Vec<String> {
+    let reported: Vec<&str> = output
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("ERROR: not found: "))
+        .map(str::trim)
+        .collect();
+    requested
+        .iter()
+        .filter(|id| {
+            let function = id.split('[').next().unwrap_or(id);
+            reported.iter().any(|path| {
+                [id.as_str(), function]
+                    .iter()
+                    .any(|name| *path == *name || path.ends_with(&format!("/{name}")))
+            })
+        })
+        .cloned()
+        .collect()
+}
 
-/// What the sandbox refused during the run, as the rest of a sentence.
-fn violation(run: &TestRun) -> Option<String> {
-    let first = run.violations.first()?;
-    let more = run.violations.len() - 1;
+/// How the sandbox names an import of native code under WASI (see the driver).
+const NATIVE_CODE: &str = "load native code";
+
+/// Errors that mean a test ran out of memory, not that it caught a bug: an
+/// allocation beyond the memory limit (natively a MemoryError; python.wasm cannot
+/// even express a size past 4 GiB). A RecursionError is a failing test: a missing
+/// base case is a real bug.
+const EXHAUSTION: &[&str] = &[
+    "MemoryError",
+    "OverflowError: cannot fit 'int' into an index-sized integer",
+];
+
+/// What the sandbox refused during the run, as the rest of a sentence. An import
+/// of native code that the clean run made too is the repository's own (an
+/// optional `import multiprocessing` in its tests, which only WASI lacks), not
+/// the bug's.
+fn violation(run: &TestRun, clean: &TestRun) -> Option<String> {
+    let violations: Vec<&String> = run
+        .violations
+        .iter()
+        .filter(|v| !(v.starts_with(NATIVE_CODE) && clean.violations.contains(v)))
+        .collect();
+    let first = violations.first()?;
+    let more = violations.len() - 1;
     Some(if more == 0 {
         format!("tried to {first} (refused by the sandbox)")
     } else {
@@ -351,4 +420,31 @@ pub fn rejection_counts<'a>(
         }
     }
     counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_found_names_the_ids_pytest_could_not_collect() {
+        let output = "\nno tests ran in 0.71s\nERROR: not found: /tmp/copy/tests/test_six.py::test_moves\n\
+                      (no match in any of [<Module test_six.py>])\n\n\
+                      ERROR: not found: /tmp/copy/tests/test_six.py::test_gone[x]\n";
+        let requested: Vec<String> = [
+            "tests/test_six.py::test_moves[configparser]",
+            "tests/test_six.py::test_moves[queue]",
+            "tests/test_six.py::test_gone[x]",
+            "tests/test_six.py::test_gone[y]",
+            "tests/test_six.py::test_moves_more",
+            "other/test_six.py::test_moves[a]",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            not_found(output, &requested),
+            &requested[..3],
+            "a function reported missing takes all its parameters; other ids stay"
+        );
+    }
 }

@@ -42,6 +42,9 @@ Examples:
 pub struct Cli {
     /// Candidate Task files (`-` or none: stdin)
     pub inputs: Vec<PathBuf>,
+    /// Accept an input without records (write an empty output) instead of failing as bad input
+    #[arg(long)]
+    pub allow_empty: bool,
     #[command(flatten)]
     pub out: OutputArgs,
     /// Write rejected candidates here, each with `rejection: {stage, reason}`
@@ -71,11 +74,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let repos = read_corpus(&corpus_path)?;
 
     let opened = Inputs::open(&cli.inputs)?;
-    let candidates: Vec<Task> = opened
-        .records::<Task>()
-        .shard(cli.run.shard)
-        .allow_empty()
-        .collect::<Result<_, _>>()?;
+    let mut records = opened.records::<Task>().shard(cli.run.shard);
+    if cli.allow_empty {
+        records = records.allow_empty();
+    }
+    let candidates: Vec<Task> = records.collect::<Result<_, _>>()?;
     for task in &candidates {
         if !repos.contains_key(&task.repo) {
             return Err(BadInput::new(format!(

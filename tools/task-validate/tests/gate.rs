@@ -175,6 +175,22 @@ fn a_repo_that_is_not_in_the_corpus_is_bad_input_and_writes_nothing() {
 }
 
 #[test]
+fn an_empty_input_is_bad_input_unless_allowed() {
+    let out = tempfile::tempdir().unwrap();
+    let input = out.path().join("none.jsonl");
+    std::fs::write(&input, "").unwrap();
+    let valid = out.path().join("valid.jsonl");
+    let args = [input.to_str().unwrap(), "-o", valid.to_str().unwrap()];
+    let result = validate(&args, &workdir());
+    assert_eq!(result.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&result.stderr).contains("empty input"));
+    assert!(!valid.exists());
+    let result = validate(&[&args[..], &["--allow-empty"]].concat(), &workdir());
+    assert_eq!(result.status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&valid).unwrap(), "");
+}
+
+#[test]
 fn a_missing_interpreter_fails_and_names_setup() {
     let work = tempfile::tempdir().unwrap();
     let shared = workdir();

@@ -103,6 +103,27 @@ fn hostile_candidates_are_rejected_and_the_host_is_unchanged() {
             format!("    __import__('subprocess').run(['touch', {:?}])\n", planted.display().to_string()),
             &["start a process"],
         ),
+        (
+            "ctypes-system",
+            format!(
+                "    __import__('ctypes').CDLL(None).system(b'touch {}')\n",
+                planted.display()
+            ),
+            &["start a process", "load native code"],
+        ),
+        (
+            "fork",
+            format!(
+                "    import os\n    if os.fork() == 0:\n        open({:?}, 'w').close()\n        os._exit(0)\n",
+                planted.display().to_string()
+            ),
+            &["start a process"],
+        ),
+        (
+            "edit-the-guard",
+            "    import sys\n    sys.modules['__main__'].ALLOWED_ROOTS.append('/')\n".into(),
+            &["tamper with the sandbox"],
+        ),
         ("loop-forever", "    while True:\n        pass\n".into(), &["time limit hit after"]),
         (
             "allocate-10-gib",
@@ -113,11 +134,6 @@ fn hostile_candidates_are_rejected_and_the_host_is_unchanged() {
             "print-1-gb",
             "    import sys\n    for _ in range(1 << 14):\n        print('x' * (1 << 16), file=sys.__stdout__)\n".into(),
             &["output limit"],
-        ),
-        (
-            "recurse-forever",
-            "    def _down(n):\n        return _down(n + 1)\n    _down(0)\n".into(),
-            &["RecursionError", "time limit"],
         ),
         (
             "delete-parent",
@@ -139,6 +155,14 @@ fn hostile_candidates_are_rejected_and_the_host_is_unchanged() {
         1,
     );
     lines.insert(5, candidate("ordinary", &clean, &ordinary));
+    // Endless recursion is a real bug (a missing base case), not an attack: a
+    // RecursionError inside a test is a failing test.
+    let recursing = clean.replacen(
+        ANCHOR,
+        &format!("    def _down(n):\n        return _down(n + 1)\n    _down(0)\n{ANCHOR}"),
+        1,
+    );
+    lines.push(candidate("recurse-forever", &clean, &recursing));
 
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("hostile.jsonl");
@@ -178,12 +202,32 @@ fn hostile_candidates_are_rejected_and_the_host_is_unchanged() {
     let valid = read(&valid);
     let valid_ids: Vec<&Value> = valid.iter().map(|task| &task["instance_id"]).collect();
     assert_eq!(
-        valid.len(),
-        1,
-        "only the ordinary bug is valid: {valid_ids:?}"
+        valid_ids.first(),
+        Some(&&json!(format!("{REPO}.hostile.ordinary"))),
+        "the ordinary bug is valid"
     );
-    assert_eq!(valid[0]["instance_id"], format!("{REPO}.hostile.ordinary"));
     let rejected = read(&rejects);
+    // The recursion fails hundreds of tests with tracebacks 1000 frames deep: valid,
+    // or stopped at the time limit, never rejected as exhaustion.
+    let recursion = format!("{REPO}.hostile.recurse-forever");
+    if let Some(task) = rejected
+        .iter()
+        .find(|task| task["instance_id"] == recursion)
+    {
+        let reason = task["rejection"]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("time limit hit"),
+            "recurse-forever: {reason}"
+        );
+    }
+    assert!(
+        valid.len() <= 2,
+        "only the ordinary bugs are valid: {valid_ids:?}"
+    );
+    let rejected: Vec<Value> = rejected
+        .into_iter()
+        .filter(|task| task["instance_id"] != recursion)
+        .collect();
     assert_eq!(rejected.len(), attacks.len());
     for (id, _, expected) in &attacks {
         let task = rejected

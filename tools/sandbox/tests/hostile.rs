@@ -1,0 +1,259 @@
+//! Hostile code under every executor: each attempt is refused with a named reason
+//! (a violation, or a run that ends as a named crash), the host is untouched, and
+//! the run after a hostile one gets the verdict a fresh interpreter gives.
+//! Needs `just setup` and, for the native executor, bubblewrap.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use sandbox::{Executor, RunEnd, TestOutcome, TestRun};
+
+/// Runs `test_hostile.py` (the `body` of one test) in a fresh repository.
+fn run_hostile(executor: &dyn Executor, body: &str) -> TestRun {
+    let test = format!("import os, sys\n\ndef test_hostile():\n{body}\n");
+    let repo = mini_repo(&[("test_hostile.py", &test)]);
+    executor
+        .run(&request(
+            repo.path(),
+            "pytest test_hostile.py",
+            Duration::from_secs(120),
+        ))
+        .unwrap()
+}
+
+/// Why the run is no verdict: the sandbox's refusals, or how the run ended when
+/// it did not end as pytest does.
+fn named_reason(run: &TestRun) -> Option<String> {
+    if !run.violations.is_empty() {
+        return Some(run.violations.join("; "));
+    }
+    match &run.end {
+        RunEnd::Exited(0..=5) => None,
+        end => Some(end.to_string()),
+    }
+}
+
+/// A marker path on the host, outside anything a guest may see.
+fn host_marker() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir_in(host_home()).unwrap();
+    let marker = dir.path().join("marker").display().to_string();
+    (dir, marker)
+}
+
+fn assert_refused(executor: &dyn Executor, case: &str, run: &TestRun, expect: &str) {
+    let reason = named_reason(run)
+        .unwrap_or_else(|| panic!("{}: {case} was not named:\n{}", executor.name(), run.output));
+    assert!(
+        reason.contains(expect),
+        "{}: {case}: {reason:?} does not say {expect:?}",
+        executor.name()
+    );
+}
+
+#[test]
+fn process_starts_through_native_code_are_stopped_and_named() {
+    let (_dir, marker) = host_marker();
+    let cases = [
+        (
+            "ctypes system",
+            format!("    import ctypes\n    ctypes.CDLL(None).system(b'touch {marker}')"),
+        ),
+        (
+            "ctypes fork",
+            format!(
+                "    import ctypes\n    if ctypes.CDLL(None).fork() == 0:\n        \
+                 open({marker:?}, 'w').close()\n        os._exit(0)"
+            ),
+        ),
+        (
+            "a setsid daemon",
+            format!(
+                "    import ctypes\n    libc = ctypes.CDLL(None)\n    if libc.fork() == 0:\n        \
+                 libc.setsid()\n        import time\n        time.sleep(3)\n        \
+                 open({marker:?}, 'w').close()\n        os._exit(0)"
+            ),
+        ),
+        (
+            "os.fork",
+            format!(
+                "    if os.fork() == 0:\n        open({marker:?}, 'w').close()\n        os._exit(0)"
+            ),
+        ),
+    ];
+    for executor in executors() {
+        for (case, body) in &cases {
+            let run = run_hostile(executor.as_ref(), body);
+            let reason = named_reason(&run).unwrap_or_else(|| {
+                panic!("{}: {case} was not named:\n{}", executor.name(), run.output)
+            });
+            assert!(
+                reason.contains("start a process") || reason.contains("load native code"),
+                "{}: {case}: {reason}",
+                executor.name()
+            );
+        }
+    }
+    std::thread::sleep(Duration::from_secs(4)); // the daemon's delay
+    assert!(
+        !Path::new(&marker).exists(),
+        "a hostile run touched the host"
+    );
+}
+
+#[test]
+fn writes_outside_the_working_copy_are_refused_and_named() {
+    let work = workdir();
+    let site = work.join("site-packages");
+    for executor in executors() {
+        // The guest's own path of the test dependencies.
+        let site_path = if executor.name().starts_with("wasm") {
+            "/site".to_string()
+        } else {
+            site.display().to_string()
+        };
+        let body = format!(
+            "    import os, pytest\n    \
+             for folder in (os.path.dirname(os.__file__), {site_path:?}, os.path.dirname(pytest.__file__)):\n        \
+             try:\n            open(os.path.join(folder, 'planted.py'), 'w').write('x = 1')\n        \
+             except OSError:\n            pass"
+        );
+        let run = run_hostile(executor.as_ref(), &body);
+        assert_refused(
+            executor.as_ref(),
+            "a write into the interpreter",
+            &run,
+            "write",
+        );
+    }
+    assert!(!site.join("planted.py").exists());
+    assert!(!site.join("_pytest/planted.py").exists());
+}
+
+#[test]
+fn editing_the_guard_is_named_and_does_not_open_the_host() {
+    let secret_dir = tempfile::tempdir_in(host_home()).unwrap();
+    let secret = secret_dir.path().join("secret.txt");
+    std::fs::write(&secret, "host secret").unwrap();
+    let (_dir, marker) = host_marker();
+    let body = format!(
+        "    main = sys.modules['__main__']\n    main.ALLOWED_ROOTS.append('/')\n    \
+         main.WRITABLE_ROOTS.append('/')\n    try:\n        \
+         print('LEAK', open({secret:?}).read())\n    except OSError:\n        pass\n    \
+         try:\n        open({marker:?}, 'w').close()\n    except OSError:\n        pass",
+        secret = secret.display().to_string()
+    );
+    for executor in executors() {
+        let run = run_hostile(executor.as_ref(), &body);
+        assert_refused(executor.as_ref(), "editing the guard", &run, "");
+        assert!(
+            !run.output.contains("host secret"),
+            "{}: the secret leaked",
+            executor.name()
+        );
+    }
+    assert!(
+        !Path::new(&marker).exists(),
+        "a hostile run touched the host"
+    );
+}
+
+/// A candidate that rewires pytest so that every test passes, then an honest
+/// failing test: in a warm executor the second run must fail as in a fresh
+/// interpreter.
+#[test]
+fn a_hostile_run_does_not_change_the_next_runs_verdict() {
+    let hostile = "    import _pytest.runner, _pytest.python\n    \
+                   _pytest.python.pytest_pyfunc_call.__code__ = (lambda pyfuncitem: True).__code__\n    \
+                   _pytest.runner.call_and_report = lambda item, when, log=True, **kw: \
+                   _pytest.runner.TestReport(item.nodeid, item.location, {}, 'passed', None, when, [])\n    \
+                   import builtins\n    builtins.AssertionError = type('Nothing', (Exception,), {})";
+    let honest = "    assert 1 + 1 == 3";
+    for executor in [
+        Box::new(WasmRef(warm())) as Box<dyn Executor>,
+        Box::new(native_executor(true)),
+    ] {
+        let _ = run_hostile(executor.as_ref(), hostile);
+        for round in 0..2 {
+            let run = run_hostile(executor.as_ref(), honest);
+            assert_eq!(
+                run.outcomes.get("test_hostile.py::test_hostile"),
+                Some(&TestOutcome::Failed),
+                "{}: run {round} after the hostile one: {:?}\n{}",
+                executor.name(),
+                run.end,
+                run.output
+            );
+        }
+    }
+}
+
+#[test]
+fn a_run_that_fills_the_disk_is_stopped_and_named() {
+    let cases = [
+        (
+            "one big file",
+            "    with open('big.bin', 'wb') as f:\n        for _ in range(200):\n            \
+             f.write(b'x' * (1 << 20))",
+        ),
+        (
+            "many files in /tmp",
+            "    import tempfile\n    for i in range(200):\n        \
+             with open(os.path.join(tempfile.gettempdir(), f'f{i}'), 'wb') as f:\n            \
+             f.write(b'x' * (1 << 20))",
+        ),
+    ];
+    for executor in executors() {
+        for (case, body) in cases {
+            let test = format!("import os, sys\n\ndef test_hostile():\n{body}\n");
+            let repo = mini_repo(&[("test_hostile.py", &test)]);
+            let mut request = request(
+                repo.path(),
+                "pytest test_hostile.py",
+                Duration::from_secs(120),
+            );
+            request.limits.disk_bytes = 20 << 20;
+            let run = executor.run(&request).unwrap();
+            assert_eq!(
+                run.end,
+                RunEnd::DiskLimit,
+                "{}: {case}: {}",
+                executor.name(),
+                run.output
+            );
+        }
+    }
+}
+
+/// Exhaustion, one rule: a recursion inside a test is a failing test, whether it
+/// recurses in Python or through C (`__getattr__` calling itself); under wasm the
+/// second one overflows python.wasm's C stack first, which is named as such.
+#[test]
+fn recursion_is_a_failing_test_and_a_stack_overflow_is_named() {
+    let python = "    def down(n):\n        return down(n + 1)\n    down(0)";
+    let through_c = "    class A:\n        def __getattr__(self, n):\n            return getattr(self, n)\n    A().x";
+    for executor in executors() {
+        let run = run_hostile(executor.as_ref(), python);
+        assert_eq!(run.end, RunEnd::Exited(1), "{}", executor.name());
+        let message = run.messages.values().next().cloned().unwrap_or_default();
+        assert!(
+            message.starts_with("RecursionError"),
+            "{}: {message}",
+            executor.name()
+        );
+
+        let run = run_hostile(executor.as_ref(), through_c);
+        if executor.name().starts_with("wasm") {
+            assert!(
+                matches!(&run.end, RunEnd::Crashed(why) if why.starts_with("stack overflow")),
+                "{}: {:?}",
+                executor.name(),
+                run.end
+            );
+        } else {
+            assert_eq!(run.end, RunEnd::Exited(1), "{}", executor.name());
+        }
+    }
+}
