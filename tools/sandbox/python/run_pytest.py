@@ -735,7 +735,12 @@ def serve():
     import pytest
 
     forks = hasattr(os, "fork") and sys.platform != "wasi"
-    if not forks:
+    if forks:
+        # What every forked run needs for its seccomp filter, imported once.
+        import ctypes  # noqa: F401
+        import platform  # noqa: F401
+        import struct  # noqa: F401
+    else:
         _install_guard()
     _memoize_compilation()
     _share_traceback_trees()

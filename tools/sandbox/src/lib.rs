@@ -502,6 +502,24 @@ mod tests {
     }
 
     #[test]
+    fn the_temporary_folders_of_gone_stages_are_removed() {
+        // A pid above the kernel's maximum (2^22) never runs.
+        let stale = std::env::temp_dir().join("socratic-4999999-copy-test");
+        std::fs::create_dir_all(stale.join("inner")).unwrap();
+        let mine = temp_dir("copy").unwrap();
+        let unrelated = std::env::temp_dir().join("socratic-copy-unrelated-test");
+        std::fs::create_dir_all(&unrelated).unwrap();
+        remove_stale_temp_dirs_now();
+        assert!(!stale.exists());
+        assert!(mine.path().is_dir(), "a live stage's folder stays");
+        assert!(
+            unrelated.is_dir(),
+            "a name without a pid is not ours to judge"
+        );
+        std::fs::remove_dir_all(unrelated).unwrap();
+    }
+
+    #[test]
     fn tail_text_keeps_the_end_on_a_char_boundary() {
         assert_eq!(tail_text(b"abc", 5), ("abc".to_string(), false));
         assert_eq!(tail_text("xxé!".as_bytes(), 2), ("!".to_string(), true));

@@ -501,3 +501,34 @@ fn the_checkpoints_edit_prior_steers_which_edit_is_tried() {
         edit.observation
     );
 }
+
+#[test]
+fn bad_tasks_are_refused_before_any_rollout() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let mut unnameable = small_task();
+    unnameable.instance_id = format!("{}\u{0}{}", "x".repeat(150), "y".repeat(150));
+    let bad_id = write_tasks(dir.path(), "bad-id.jsonl", &[small_task(), unnameable]);
+    for (input, says) in [(&empty, "empty input"), (&bad_id, "instance_id")] {
+        let out_path = dir.path().join("traces.jsonl");
+        let predictions = dir.path().join("predictions.jsonl");
+        let out = rollout(&[
+            "--solver",
+            "model:/nonexistent",
+            input.to_str().unwrap(),
+            "-o",
+            out_path.to_str().unwrap(),
+            "--predictions",
+            predictions.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains(says));
+        assert!(!out_path.exists() && !predictions.exists());
+    }
+}
