@@ -759,7 +759,8 @@ def serve():
             if reference is None:  # the state every run starts from
                 baseline.restore(request["repo"])
                 reference = _fingerprint(baseline.modules)
-            code = _session(pytest, baseline, request)
+            # The state was put back after the previous run (or just above).
+            code = _session(pytest, baseline, request, restored=True)
             # Put back what can be put back, then compare: a difference would
             # reach the next run.
             baseline.restore(request["repo"])
@@ -770,11 +771,12 @@ def serve():
         protocol.flush()
 
 
-def _session(pytest, baseline, request):
+def _session(pytest, baseline, request, restored=False):
     """One pytest session of a warm worker, its output in the request's file:
-    pytest's exit code."""
+    pytest's exit code. `restored`: the baseline state is already in place."""
     repo = request["repo"]
-    baseline.restore(repo)
+    if not restored:
+        baseline.restore(repo)
     os.environ.update(request.get("env", {}))
     _open_violation_log(os.environ.get("SANDBOX_VIOLATIONS"))
     output = _CappedOutput(request["output"], request["output_cap"], request["output_full"])
