@@ -44,28 +44,16 @@ secs_c=$(run C --executor native)
 secs_d=0
 [ -n "${COLD:-}" ] && secs_d=$(run D --cold)
 
-python3 - "$out" "$count" "$secs_a" "$secs_b" "$secs_c" "$secs_d" <<'PY'
-import json, sys
+PYTHONPATH=scripts python3 - "$out" "$count" "$secs_a" "$secs_b" "$secs_c" "$secs_d" <<'PY'
+import sys
+from validate_verdicts import differing, verdicts
 out, count, a, b, c, d = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:])
 
-def verdicts(name):
-    result = {}
-    for kind in ("valid", "rejects"):
-        for line in open(f"{out}/{name}.{kind}.jsonl"):
-            task = json.loads(line)
-            rejection = task.get("rejection")
-            result[task["instance_id"]] = (
-                ("valid", tuple(task["FAIL_TO_PASS"]))
-                if rejection is None
-                else (rejection["stage"], ())
-            )
-    return result
-
-va, vb, vc = verdicts("A"), verdicts("B"), verdicts("C")
-valid = sum(1 for v in vb.values() if v[0] == "valid")
+va, vb, vc = verdicts(out, "A"), verdicts(out, "B"), verdicts(out, "C")
+valid = sum(1 for v in vb.values() if v.stage == "valid")
 rate = lambda secs: valid / secs * 60
-diff_ab = sorted(i for i in va if va[i] != vb.get(i))
-diff_bc = sorted(i for i in vb if vb[i] != vc.get(i))
+diff_ab = differing(va, vb)
+diff_bc = differing(vb, vc)
 print(f"| setup | seconds | validated tasks / min |")
 print(f"|---|---:|---:|")
 print(f"| A native, whole suite, fresh process, no cache | {a:.1f} | {rate(a):.2f} |")
@@ -78,7 +66,7 @@ print(f"valid: {valid} of {count}; B/A speed-up: {a / b:.2f}x (target >= 10x); w
 print(f"verdicts differing A vs B: {len(diff_ab)} {diff_ab[:10]}")
 print(f"verdicts differing B vs C: {len(diff_bc)} {diff_bc[:10]}")
 if d:
-    vd = verdicts("D")
-    diff_bd = sorted(i for i in vb if vb[i] != vd.get(i))
+    vd = verdicts(out, "D")
+    diff_bd = differing(vb, vd)
     print(f"warm workers vs fresh interpreters (B/D time): {b / d:.2f}x; verdicts differing B vs D: {len(diff_bd)} {diff_bd[:10]}")
 PY

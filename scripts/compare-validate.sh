@@ -39,22 +39,11 @@ for executor in ${EXECUTORS:-native wasm}; do
     done
 done
 
-python3 - "$out" <<'PY'
-import json, sys
+PYTHONPATH="$root/scripts" python3 - "$out" <<'PY'
+import glob, os, sys
+from validate_verdicts import Verdict, differing, verdicts
 out = sys.argv[1]
 
-def verdicts(name):
-    result = {}
-    for kind in ("valid", "rejects"):
-        for line in open(f"{out}/{name}.{kind}.jsonl"):
-            task = json.loads(line)
-            rejection = task.get("rejection")
-            result[task["instance_id"]] = (
-                ("valid", tuple(task["FAIL_TO_PASS"])) if rejection is None
-                else (rejection["stage"], rejection.get("reason", "")))
-    return result
-
-import glob, os
 times = {}
 for path in sorted(glob.glob(f"{out}/*-*.seconds"), key=lambda p: (p.split("-")[-1], p)):
     build, executor = os.path.basename(path)[: -len(".seconds")].split("-", 1)
@@ -62,14 +51,15 @@ for path in sorted(glob.glob(f"{out}/*-*.seconds"), key=lambda p: (p.split("-")[
 print("| executor | build | seconds | valid | valid/min |")
 print("|---|---|---:|---:|---:|")
 for (build, executor), secs in times.items():
-    valid = sum(1 for v in verdicts(f"{build}-{executor}").values() if v[0] == "valid")
+    valid = sum(1 for v in verdicts(out, f"{build}-{executor}").values() if v.stage == "valid")
     print(f"| {executor} | {build} | {secs:.0f} | {valid} | {60 * valid / secs:.1f} |")
 for executor in sorted({e for _, e in times}):
-    old, new = verdicts(f"old-{executor}"), verdicts(f"new-{executor}")
-    # A verdict is the gate stage (and FAIL_TO_PASS when valid); reasons may be reworded.
-    key = lambda v: (v[0], v[1] if v[0] == "valid" else "")
-    differ = [i for i in sorted(old) if key(old[i]) != key(new.get(i, ("missing", "")))]
+    old, new = verdicts(out, f"old-{executor}"), verdicts(out, f"new-{executor}")
+    differ = differing(old, new)
     print(f"\n{executor}: {len(old)} candidates, {len(differ)} verdicts differ")
+    missing = Verdict("missing", (), "")
     for i in differ:
-        print(f"- {i}: old {old[i][0]} {old[i][1]!s:.120} / new {new[i][0]} {new[i][1]!s:.120}")
+        o, n = old[i], new.get(i, missing)
+        print(f"- {i}: old {o.stage} {o.fail_to_pass or o.reason!s:.120} / "
+              f"new {n.stage} {n.fail_to_pass or n.reason!s:.120}")
 PY

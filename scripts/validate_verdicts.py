@@ -1,0 +1,38 @@
+"""The verdicts of a task-validate run, read back from its two outputs
+(`OUT/NAME.valid.jsonl` and `OUT/NAME.rejects.jsonl`), for the scripts that compare runs
+(bench-validate.sh, compare-validate.sh)."""
+
+from __future__ import annotations
+
+import json
+from typing import NamedTuple
+
+
+class Verdict(NamedTuple):
+    stage: str  # "valid", or the gate stage that rejected the candidate
+    fail_to_pass: tuple  # empty for a rejection
+    reason: str  # empty for a valid task
+
+    @property
+    def key(self) -> tuple:
+        """What two runs must agree on: the stage, and FAIL_TO_PASS when valid (reasons may be
+        reworded)."""
+        return self.stage, self.fail_to_pass
+
+
+def verdicts(out: str, name: str) -> dict[str, Verdict]:
+    result = {}
+    for kind in ("valid", "rejects"):
+        with open(f"{out}/{name}.{kind}.jsonl") as f:
+            for line in f:
+                task = json.loads(line)
+                rejection = task.get("rejection")
+                result[task["instance_id"]] = (
+                    Verdict("valid", tuple(task["FAIL_TO_PASS"]), "") if rejection is None
+                    else Verdict(rejection["stage"], (), rejection.get("reason", "")))
+    return result
+
+
+def differing(a: dict[str, Verdict], b: dict[str, Verdict]) -> list[str]:
+    """The ids of `a` whose verdict in `b` differs or is missing, sorted."""
+    return sorted(i for i in a if i not in b or a[i].key != b[i].key)
