@@ -118,22 +118,18 @@ def _writes(event, args):
 # Set when the code under test added an audit hook: it would outlive the run.
 _TAINT = {"hooks": False, "guard": False}
 
-# The guard's lists as installed (copies) and its refusal function.
-_GUARD = {"lists": None, "refuse": None}
+# The guard's lists as installed (copies).
+_GUARD = {"lists": None}
 
 
 def _check_guard():
     """Names a run that edited the guard's lists of allowed folders: the hook
     reads its own copies, but the attempt is no test's business."""
-    lists, refuse = _GUARD["lists"], _GUARD["refuse"]
-    if lists is None or refuse is None:
-        return
-    if (list(ALLOWED_ROOTS), list(WRITABLE_ROOTS)) != lists:
+    lists = _GUARD["lists"]
+    if lists is not None and (list(ALLOWED_ROOTS), list(WRITABLE_ROOTS)) != lists:
         _TAINT["guard"] = True
-        try:
-            refuse("tamper with the sandbox's list of allowed folders")
-        except PermissionError:
-            pass
+        _record_violation("tamper with the sandbox's list of allowed folders")
+
 
 # Where refusals of the current run go; a warm worker reopens it for every run.
 _VIOLATION_LOG = {"file": None, "seen": set()}
@@ -187,7 +183,6 @@ def _install_guard():
             if event in ("os.rename", "os.link", "os.symlink") and len(args) > 1 and not _inside(args[1], writable):
                 refuse(f"{_PATH_EVENTS[event]} to {os.fsdecode(args[1])!r} outside the working copy")
 
-    _GUARD["refuse"] = refuse
     sys.addaudithook(hook)
 
     if sys.platform == "wasi":

@@ -423,9 +423,7 @@ impl Executor for NativeExecutor {
                 break status;
             }
             if end.is_none() {
-                if disk.exceeded() {
-                    end = Some(RunEnd::DiskLimit);
-                } else if started.elapsed() > request.limits.timeout {
+                if started.elapsed() > request.limits.timeout {
                     end = Some(RunEnd::TimedOut);
                     kill_group();
                 } else if overflow.load(Ordering::Relaxed) {
@@ -547,38 +545,32 @@ fn bwrap_isolation(python: &Path, read_only: &[PathBuf]) -> anyhow::Result<Isola
              --trusted-code if you trust every candidate"
         );
     };
-    let mut base: Vec<OsString> = Vec::new();
-    let mut add = |args: &[&std::ffi::OsStr]| base.extend(args.iter().map(OsString::from));
-    add(&[
-        "--unshare-all".as_ref(),
-        "--die-with-parent".as_ref(),
-        "--new-session".as_ref(),
-    ]);
-    add(&["--ro-bind".as_ref(), "/usr".as_ref(), "/usr".as_ref()]);
+    let mut base: Vec<OsString> = ["--unshare-all", "--die-with-parent", "--new-session"]
+        .map(OsString::from)
+        .to_vec();
+    let mut mount = |how: &str, from: &std::ffi::OsStr, to: &std::ffi::OsStr| {
+        base.extend([how.into(), from.into(), to.into()]);
+    };
+    mount("--ro-bind", "/usr".as_ref(), "/usr".as_ref());
     for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
         let Ok(meta) = std::fs::symlink_metadata(top) else {
             continue;
         };
         if meta.file_type().is_symlink() {
             if let Ok(target) = std::fs::read_link(top) {
-                add(&["--symlink".as_ref(), target.as_os_str(), top.as_ref()]);
+                mount("--symlink", target.as_os_str(), top.as_ref());
             }
         } else if meta.is_dir() {
-            add(&["--ro-bind".as_ref(), top.as_ref(), top.as_ref()]);
+            mount("--ro-bind", top.as_ref(), top.as_ref());
         }
     }
     for file in ETC_FILES {
-        add(&["--ro-bind-try".as_ref(), file.as_ref(), file.as_ref()]);
+        mount("--ro-bind-try", file.as_ref(), file.as_ref());
     }
     for dir in read_only {
-        add(&["--ro-bind".as_ref(), dir.as_os_str(), dir.as_os_str()]);
+        mount("--ro-bind", dir.as_os_str(), dir.as_os_str());
     }
-    add(&[
-        "--dev".as_ref(),
-        "/dev".as_ref(),
-        "--proc".as_ref(),
-        "/proc".as_ref(),
-    ]);
+    base.extend(["--dev", "/dev", "--proc", "/proc"].map(OsString::from));
     let as_nobody = ["--uid", "65534", "--gid", "65534"].map(OsString::from);
     let mut failures = Vec::new();
     for view in [[base.clone(), as_nobody.to_vec()].concat(), base] {

@@ -225,15 +225,15 @@ impl WarmWorker {
         );
         let (mut output, output_overflowed) = read_tail(&self.tmp.path().join(OUTPUT_FILE));
         output.extend_from_slice(&stray);
-        if reply.as_ref().is_some_and(|reply| reply.tainted) {
+        let tainted = reply.as_ref().is_some_and(|reply| reply.tainted);
+        if tainted {
             // The run itself started clean; the next one would not.
             tracing::debug!(
                 "warm run {} changed the interpreter: worker discarded",
                 self.runs
             );
-            self.stop();
         }
-        if disk_full && reply.is_some() {
+        if reply.is_some() && (tainted || disk_full) {
             self.stop();
         }
         let end = match reply {

@@ -197,15 +197,7 @@ impl WasmExecutor {
         );
         store.limiter(|guest| &mut guest.limits);
         let deadline = Deadline::new(START_LIMIT);
-        let watched = deadline.clone();
-        store.epoch_deadline_callback(move |_| {
-            Ok(if watched.passed() {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Continue(1)
-            })
-        });
-        store.set_epoch_deadline(1);
+        interrupt_at(&mut store, &deadline);
         let pre = self.pre.clone();
         let thread = std::thread::Builder::new()
             .name("wasm-worker".into())
@@ -299,15 +291,7 @@ impl WasmExecutor {
         store.limiter(|guest| &mut guest.limits);
         // The wall-time limit, and an early stop when the guest fills the disk.
         let deadline = Deadline::new(limits.timeout);
-        let watched = deadline.clone();
-        store.epoch_deadline_callback(move |_| {
-            Ok(if watched.passed() {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Continue(1)
-            })
-        });
-        store.set_epoch_deadline(1);
+        interrupt_at(&mut store, &deadline);
         let writable: Vec<&Path> = mounts
             .iter()
             .filter(|(_, _, perms)| matches!(perms, FsPerms::ReadWrite))
@@ -435,6 +419,20 @@ fn is_stack_overflow(text: &str) -> bool {
     };
     let digits: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
     u64::from_str_radix(&digits, 16).is_ok_and(|address| address >= 1 << 32)
+}
+
+/// Interrupts the guest of `store` once `deadline` has passed (checked at every
+/// epoch tick): the wall-time limit, or an early stop that the host asks for.
+fn interrupt_at(store: &mut Store<Guest>, deadline: &Deadline) {
+    let watched = deadline.clone();
+    store.epoch_deadline_callback(move |_| {
+        Ok(if watched.passed() {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Continue(1)
+        })
+    });
+    store.set_epoch_deadline(1);
 }
 
 /// Names how a guest that did not return normally ended.
