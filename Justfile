@@ -51,6 +51,26 @@ round N:
 stage STAGE N:
     {{python}} scripts/evolve.py --setup --workdir {{workdir}} --only {{STAGE}} --round {{N}}
 
+# Runs in WORKDIR/study/loop, resumable; the report in its report.md (docs/study.md; the budgets
+# and their reasons: scripts/study.sh).
+# The loop study: all five strategies, SEEDS seeds, 3 rounds, study-sized budgets.
+study SEEDS="3":
+    SEEDS={{SEEDS}} SOCRATIC_WORKDIR={{workdir}} bash scripts/study.sh
+
+# Fine-tunes on the top K of a pool by alignment with the dev failures, on K at random, the
+# bottom K and all, same steps; held-out ranking with paired intervals (docs/study.md; LC POOL K
+# SEEDS; resumable).
+# Selection alone: does keeping the aligned tasks train a better solver?
+study-selection *OUT: setup
+    SOCRATIC_WORKDIR={{workdir}} bash scripts/study-selection.sh {{OUT}}
+
+# Fine-tunes on a pool generated under trace-derived skills, under the hand-written skills, and on
+# random pools (uniform, natural mix) of the same size, same steps; held-out ranking with paired
+# intervals (docs/study.md; LC M CANDIDATES TRACES SEEDS; resumable).
+# Curriculum alone: does a skill-guided pool train a better solver than a random one?
+study-curriculum *OUT: setup
+    SOCRATIC_WORKDIR={{workdir}} bash scripts/study-curriculum.sh {{OUT}}
+
 # report.md and SVG plots in WORKDIR/run/plots/.
 # The runs under WORKDIR/run compared: resolve rate per round per strategy with intervals.
 report:

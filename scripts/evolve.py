@@ -14,6 +14,8 @@ free-pairs and pretrain; docs/learning.md). Each round:
                     at most TOPUP more times
     pool            the first VALID distinct tasks of those passes
     dev-rollout     the round's input solver on the dev set: its failures are the target [shardable]
+                    (DEV_TARGET=rank: dev-rank instead, the dev tasks whose gold repair the
+                    solver does not rank first; no test runs)
     target          grad-score's target direction from those failures
     grad-score      the alignment of every pooled task with the target             [shardable]
     keep            the best KEEP_FRAC of the pool by reward (or the same number at random)
@@ -21,7 +23,10 @@ free-pairs and pretrain; docs/learning.md). Each round:
     solver-train    sft of the input solver on the kept tasks, plus the last round's resolved
                     training traces (rejection sampling, weight RFT_WEIGHT): the round's solver
     train-rollout   the input solver on TRAIN_ROLLOUT pooled tasks: the traces     [shardable]
-    skill-distill   traces (and the last round's skills) become the round's skills
+    skill-distill   traces (and the last round's skills) become the round's skills; the failed
+                    traces no skill took are carried into the next round's (CARRY=1)
+    eval-rank       the continuous held-out metric: where the round's solver ranks the gold
+                    repair of every task of the evaluation set (top-1, MRR; no test runs)
     eval-rollout    that solver on ROLLOUT_TASKS held-out tasks (the seed's slice) [shardable]
 
 Stages that share no files overlap (OVERLAP=1, the default; OVERLAP=0, --only and --until run
@@ -32,7 +37,9 @@ about one core busy and validation one and a half (the report's "cores busy" tab
 stage beside them fills the idle core. The files are the same either way.
 
 Strategies (STRATEGY): socratic = skills + grad-score; baseline = random generation, the
-kept tasks drawn at random; skills-only and score-only are the two ablations. Every strategy
+kept tasks drawn at random; skills-only and score-only are the two ablations; handwritten =
+socratic with the hand-written skills of HANDWRITTEN_SKILLS (examples/skills/handwritten.jsonl)
+in place of trace-derived ones, from round 1. Every strategy
 gets the same pool size, training steps and evaluation. The default budgets fit a fresh
 2-core machine in about 30 minutes (docs/evolve.md); they are there to show the loop, not to
 train a good solver: raise them for research. EXECUTOR=native by default here (a host venv
@@ -77,18 +84,21 @@ STRATEGIES = {
     "baseline": ("random", "random"),
     "skills-only": ("skills", "random"),
     "score-only": ("random", "grad"),
+    # The paper's ablation: hand-written skills (HANDWRITTEN_SKILLS) in place of trace-derived.
+    "handwritten": ("handwritten", "grad"),
 }
+HANDWRITTEN = ROOT / "examples/skills/handwritten.jsonl"
 SHARDABLE = {"task-validate", "dev-rollout", "grad-score", "train-rollout", "eval-rollout"}
 # The stages a top-up pass K repeats, as STAGE-more-K.
 GENERATION_STAGES = {"task-gen", "task-validate", "filter"}
 # In the order they run when stages do not overlap.
 ROUND_STAGES = [
-    "task-gen", "task-validate", "filter", "pool", "dev-rollout", "target", "grad-score", "keep",
-    "policy-tasks", "update-policy", "solver-train", "rollout-tasks", "train-rollout",
-    "skill-distill", "eval-rollout",
+    "task-gen", "task-validate", "filter", "pool", "dev-rollout", "dev-rank", "target",
+    "grad-score", "keep", "policy-tasks", "update-policy", "solver-train", "rollout-tasks",
+    "train-rollout", "carry-traces", "skill-distill", "unclustered", "eval-rank", "eval-rollout",
 ]
 BASE_STAGES = ["base", "free-pairs", "pretrain", "dev-gen", "dev-validate", "dev-set",
-               "eval-tasks", "eval-rollout"]
+               "eval-tasks", "eval-rank", "eval-rollout"]
 
 
 def log(message: str) -> None:
@@ -118,7 +128,9 @@ class Config:
     valid: int
     base_steps: int
     free_pairs: int
-    sft_steps: int
+    sft_steps: int | None
+    sft_epochs: float
+    sft_lr: float | None
     dev_candidates: int
     dev_tasks: int
     train_rollout: int
@@ -133,6 +145,10 @@ class Config:
     run_name: str
     runs: Path
     overlap: bool
+    rank_eval: bool
+    handwritten: Path
+    dev_target: str
+    carry: bool
 
     @staticmethod
     def from_env(workdir: Path, strategy: str, seed: int) -> "Config":
@@ -147,7 +163,9 @@ class Config:
             topup=int(env("TOPUP", "2")),
             base_steps=int(env("BASE_STEPS", "60")),
             free_pairs=int(env("FREE_PAIRS", "10000")),
-            sft_steps=int(env("SFT_STEPS", "20")),
+            sft_steps=int(env("SFT_STEPS")) if env("SFT_STEPS") else None,
+            sft_epochs=float(env("SFT_EPOCHS", "8")),
+            sft_lr=float(env("SFT_LR")) if env("SFT_LR") else None,
             dev_candidates=int(env("DEV_CANDIDATES", "10")),
             dev_tasks=int(env("DEV_TASKS", "3")),
             train_rollout=int(env("TRAIN_ROLLOUT", "3")),
@@ -162,6 +180,10 @@ class Config:
             run_name=f"{strategy}-seed{seed}",
             runs=Path(env("RUNS", str(workdir / "run"))),
             overlap=env("OVERLAP", "1") != "0",
+            rank_eval=env("RANK_EVAL", "1") != "0",
+            handwritten=Path(env("HANDWRITTEN_SKILLS", str(HANDWRITTEN))),
+            dev_target=env("DEV_TARGET", "rollout"),
+            carry=env("CARRY", "1") != "0",
         )
 
 
@@ -474,8 +496,27 @@ def base_and_dev(runner: Runner, base_dir: Path):
     runner.together(train_base, dev_and_eval_sets)
     if not records(base_dir / "dev.jsonl") and runner.only is None:
         raise Failed("no valid dev task: raise DEV_CANDIDATES")
-    return later(runner, lambda: rollout(runner, base_dir, 0, "eval-rollout", base, eval_tasks,
-                                         base_dir / "eval-traces.jsonl"))
+    def evaluate() -> None:
+        rank_eval(runner, base_dir, 0, base)
+        rollout(runner, base_dir, 0, "eval-rollout", base, eval_tasks,
+                base_dir / "eval-traces.jsonl")
+
+    return later(runner, evaluate)
+
+
+def rank_eval(runner: Runner, run_dir: Path, r: int, solver: Path) -> None:
+    """The continuous held-out metric: where the solver ranks the gold repair of every task of
+    the evaluation set (top-1, MRR; no test runs), task by task in eval-rank.per.jsonl."""
+    cfg = runner.cfg
+    if not cfg.rank_eval:
+        return
+    d = run_dir if r == 0 else run_dir / f"round-{r}"
+    runner.run(run_dir, Stage(
+        r, "eval-rank", [d / "eval-rank.json", d / "eval-rank.per.jsonl"],
+        [solver / "checkpoint.json", cfg.eval_set],
+        [tool("solver-train"), "eval", "--checkpoint", str(solver), "--workdir",
+         str(cfg.workdir), "--per-task", str(d / "eval-rank.per.jsonl"), "-q",
+         "-o", str(d / "eval-rank.json"), str(cfg.eval_set)]))
 
 
 def rollout(runner: Runner, run_dir: Path, r: int, name: str, solver: Path, tasks: Path,
@@ -506,6 +547,30 @@ def distinct_tasks(files: list[Path]) -> list[str]:
                     seen.add(task_id)
                     lines.append(line)
     return lines
+
+
+def unclustered(traces: Path, skills: Path, out: Path) -> None:
+    """The failed traces of TRACES (harness errors left out) that no skill of SKILLS counts
+    in its evidence."""
+    clustered = {i for s in records(skills) for i in s.get("evidence", {}).get("trace_ids", [])}
+    write_lines_atomic(out, [json.dumps(t, separators=(",", ":")) + "\n" for t in records(traces)
+                             if not t.get("error") and not t["outcome"]["resolved"]
+                             and t["trace_id"] not in clustered])
+
+
+def carry_traces(d: Path, prev: Path, traces: Path, tasks: Path) -> None:
+    """Round d's traces and the last round's unclustered failures, and the tasks of both
+    (the pool, then the last pool's tasks of the carried traces)."""
+    carried = records(prev / "unclustered-traces.jsonl")
+    write_lines_atomic(traces, [line + "\n" for path in (d / "traces.jsonl",
+                                                          prev / "unclustered-traces.jsonl")
+                                for line in path.read_text().splitlines() if line.strip()])
+    pool = distinct_tasks([d / "pool.jsonl"])
+    have = {json.loads(line)["instance_id"] for line in pool}
+    wanted = {t["instance_id"] for t in carried} - have
+    old = [line for line in distinct_tasks([prev / "pool.jsonl"])
+           if json.loads(line)["instance_id"] in wanted]
+    write_lines_atomic(tasks, pool + old)
 
 
 def run_filter(cfg: Config, valid: Path, out: Path) -> None:
@@ -607,13 +672,15 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
     d, prev = run_dir / f"round-{r}", run_dir / f"round-{r - 1}"
     d.mkdir(parents=True, exist_ok=True)
     corpus = w / "corpus.jsonl"
-    skills_in = prev / "skills.jsonl"
+    # Trace-derived skills come from the last round; hand-written ones are the same each round.
+    skills_in = cfg.handwritten if generator == "handwritten" else prev / "skills.jsonl"
+    uses_skills = generator in ("skills", "handwritten")
     policy_in = prev / "policy.json"
     scores = d / "scores.jsonl"
 
     gen = [tool("task-gen"), "--strategy", "random"]
     gen_inputs = [corpus]
-    if generator == "skills" and records(skills_in):
+    if uses_skills and records(skills_in):
         gen = [tool("task-gen"), "--strategy", "skills", "--skills", str(skills_in)]
         gen_inputs.append(skills_in)
         if policy_in.is_file():
@@ -638,14 +705,26 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
             pending()
         if keep_by != "grad":
             return
-        rollout(runner, run_dir, r, "dev-rollout", solver, dev, d / "dev-traces.jsonl")
-        # The target: the dev tasks the solver fails, or all of them when it fails none.
         target = ["--target", str(dev)]
-        if any(not t.get("outcome", {}).get("resolved", False)
-               for t in records(d / "dev-traces.jsonl")):
-            target += ["--target-traces", str(d / "dev-traces.jsonl")]
+        if cfg.dev_target == "rank":
+            # The dev tasks whose gold repair the solver does not rank first: no test runs.
+            failures = d / "dev-rank.per.jsonl"
+            runner.run(run_dir, Stage(
+                r, "dev-rank", [failures], [solver / "checkpoint.json", dev],
+                [tool("solver-train"), "eval", "--checkpoint", str(solver), "--workdir", str(w),
+                 "--per-task", str(failures), "-q", "-o", str(d / "dev-rank.json"), str(dev)]))
+            ranks = [json.loads(line) for line in failures.read_text().splitlines() if line]
+            first = sum(t["better"] == 0 and t["ties"] == 0 for t in ranks)
+            if first < len(records(dev)):
+                target += ["--target-ranks", str(failures)]
+        else:
+            failures = d / "dev-traces.jsonl"
+            rollout(runner, run_dir, r, "dev-rollout", solver, dev, failures)
+            # The target: the dev tasks the solver fails, or all of them when it fails none.
+            if any(not t.get("outcome", {}).get("resolved", False) for t in records(failures)):
+                target += ["--target-traces", str(failures)]
         runner.run(run_dir, Stage(
-            r, "target", [d / "target.json"], [solver, dev, d / "dev-traces.jsonl"],
+            r, "target", [d / "target.json"], [solver, dev, failures],
             [tool("grad-score"), "--checkpoint", str(solver), *target,
              "--target-out", str(d / "target.json"), "--workdir", str(w), "--seed", seed, "-q",
              "--allow-empty", "-o", os.devnull, os.devnull]))
@@ -684,14 +763,14 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
             r, "solver-train", [d / "solver" / "checkpoint.json"],
             [solver, d / "kept.jsonl", *rft_inputs],
             [tool("solver-train"), "sft", "--from", str(solver), str(d / "kept.jsonl"), *rft,
-             "-o", str(d / "solver"), "--workdir", str(w), "--steps", str(cfg.sft_steps),
+             "-o", str(d / "solver"), "--workdir", str(w), *sft_schedule(cfg, keep_n),
              "--seed", seed, "-q"],
             stdout=d / "checkpoint.jsonl"))
 
     def update_policy() -> None:
         """REINFORCE on the generator policy from this round's scores (the policy the round
         generated with is last round's: it does not wait for this round's skills)."""
-        if generator != "skills":
+        if not uses_skills:
             return
         if "--skills" in gen and keep_by == "grad":
             previous_policy = ["--policy", str(policy_in)] if policy_in.is_file() else []
@@ -715,7 +794,9 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
                 describe="copy the last policy"))
 
     def traces_to_skills() -> None:
-        if generator != "skills":
+        """The training rollout (its resolved traces train the next round) and, for
+        trace-derived skills, skill-distill. Hand-written skills need traces only for RFT."""
+        if not uses_skills or (generator != "skills" and cfg.rft_weight <= 0):
             return
         runner.run(run_dir, Stage(
             r, "rollout-tasks", [d / "rollout-tasks.jsonl"], [d / "pool.jsonl"],
@@ -724,18 +805,38 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
             describe=f"fewest_tests {cfg.train_rollout}"))
         rollout(runner, run_dir, r, "train-rollout", solver, d / "rollout-tasks.jsonl",
                 d / "traces.jsonl")
+        if generator != "skills":
+            return
+        # The last round's failed traces that formed no skill join this round's (CARRY=1), so
+        # a failure mode seen once a round can still gather the support of a skill.
+        traces, tasks = d / "traces.jsonl", d / "pool.jsonl"
+        carried = prev / "unclustered-traces.jsonl"
+        if cfg.carry and records(carried):
+            traces, tasks = d / "distill-traces.jsonl", d / "distill-tasks.jsonl"
+            runner.run(run_dir, Stage(
+                r, "carry-traces", [traces, tasks],
+                [d / "traces.jsonl", carried, d / "pool.jsonl", prev / "pool.jsonl"],
+                action=lambda: carry_traces(d, prev, traces, tasks),
+                describe="this round's traces + the last round's unclustered failures"))
         previous = ["--skills", str(skills_in)] if records(skills_in) else []
         runner.run(run_dir, Stage(
             r, "skill-distill", [d / "skills.jsonl"],
-            [d / "traces.jsonl", d / "pool.jsonl"] + ([skills_in] if previous else []),
-            [tool("skill-distill"), str(d / "traces.jsonl"), "--tasks", str(d / "pool.jsonl"),
+            [traces, tasks] + ([skills_in] if previous else []),
+            [tool("skill-distill"), str(traces), "--tasks", str(tasks),
              *previous, "--round", str(r), "--min-support", str(cfg.min_support),
              "--workdir", str(w), "--seed", seed, "-q", "-o", str(d / "skills.jsonl"),
              "--export-dir", str(d / "skills")]))
+        runner.run(run_dir, Stage(
+            r, "unclustered", [d / "unclustered-traces.jsonl"],
+            [d / "traces.jsonl", d / "skills.jsonl"],
+            action=lambda: unclustered(d / "traces.jsonl", d / "skills.jsonl",
+                                       d / "unclustered-traces.jsonl"),
+            describe="this round's failed traces in no skill's evidence"))
 
     runner.together(score_keep_train, traces_to_skills)
 
     def evaluate() -> None:
+        rank_eval(runner, run_dir, r, d / "solver")
         rollout(runner, run_dir, r, "eval-rollout", d / "solver", eval_tasks,
                 d / "eval-traces.jsonl")
         resolved = sum(t["outcome"]["resolved"] for t in records(d / "eval-traces.jsonl")
@@ -748,6 +849,23 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
             f"{resolved} of {len(records(d / 'eval-traces.jsonl'))} held-out tasks resolved")
 
     return d / "solver", later(runner, evaluate)
+
+
+# The feature scorer's fine-tuning, chosen on validated dev tasks (docs/learning.md).
+FEATURE_SFT = {"batch": 64, "group": 128, "lr": 0.01}
+
+
+def sft_schedule(cfg: Config, kept: int) -> list[str]:
+    """solver-train sft's schedule for a round that keeps `kept` tasks: the same for every
+    strategy (they keep as many). The feature scorer (FREE_PAIRS > 0) is fine-tuned as
+    docs/learning.md chose, SFT_EPOCHS passes over the kept tasks (SFT_STEPS overrides); the
+    language-model base (FREE_PAIRS=0) with sft's own batch and rate, SFT_STEPS (20) steps."""
+    lr = [] if cfg.sft_lr is None else ["--lr", str(cfg.sft_lr)]
+    if not cfg.free_pairs:
+        return ["--steps", str(cfg.sft_steps or 20), *lr]
+    steps = cfg.sft_steps or max(1, math.ceil(cfg.sft_epochs * kept / FEATURE_SFT["batch"]))
+    return ["--steps", str(steps), "--batch-size", str(FEATURE_SFT["batch"]), "--group",
+            str(FEATURE_SFT["group"]), *(lr or ["--lr", str(FEATURE_SFT["lr"])])]
 
 
 def default_executor() -> str:
@@ -839,12 +957,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Variables (environment): STRATEGY=socratic (or a comma list of socratic, "
-               "baseline, skills-only, score-only) SEED=1, or SEEDS=N for seeds 1..N; "
+               "baseline, skills-only, score-only, handwritten) SEED=1, or SEEDS=N for seeds 1..N; "
                "ROUNDS=3 CANDIDATES=10 VALID=6 TOPUP=2 BASE_STEPS=60 FREE_PAIRS=10000 (the base "
-               "scorer's pretraining pairs; 0: the base is init's language model) SFT_STEPS=20 "
+               "scorer's pretraining pairs; 0: the base is init's language model) SFT_EPOCHS=8 "
+               "(the feature scorer's fine-tuning: max(1, SFT_EPOCHS x kept / 64) steps of "
+               "batch 64, lr SFT_LR=0.01; SFT_STEPS=N sets the steps, and for the language-model "
+               "base, FREE_PAIRS=0, they are SFT_STEPS=20 of sft's own batch and rate) "
                "DEV_CANDIDATES=10 "
                "DEV_TASKS=3 TRAIN_ROLLOUT=3 ROLLOUT_TASKS=6 KEEP_FRAC=0.5 RFT_WEIGHT=1 MIN_SUPPORT=2 "
                "EXECUTOR=native|wasm SHARDS=1 OVERLAP=1 TASK_FILTER='CMD' "
+               "DEV_TARGET=rollout|rank (the target: dev tasks failed in rollouts, or ranked "
+               "wrong) RANK_EVAL=1 (0: no per-round eval-rank) "
+               "HANDWRITTEN_SKILLS=examples/skills/handwritten.jsonl CARRY=1 (0: the failed "
+               "traces no skill took are not carried into the next round's skill-distill) "
                "EVAL=data/eval/eval-set.jsonl RUNS=WORKDIR/run (where runs go) "
                "BIN=target/release (the tools; another BIN is not rebuilt)")
     parser.add_argument("--workdir", type=Path,
@@ -881,6 +1006,8 @@ def main() -> int:
                 raise BadUsage(f"--shard {args.shard} needs --only with a shardable stage "
                              f"({', '.join(sorted(SHARDABLE))}) and SHARDS={n}")
             only_shard = (i, n)
+        if os.environ.get("DEV_TARGET", "rollout") not in ("rollout", "rank"):
+            raise BadUsage(f"DEV_TARGET={os.environ['DEV_TARGET']}: rollout or rank")
         executor = os.environ.get("EXECUTOR") or default_executor()
         if executor not in ("native", "wasm"):
             raise BadUsage(f"EXECUTOR={executor}: native or wasm")

@@ -5,12 +5,14 @@
     python3 scripts/evolve_report.py --compare RUNS_DIR [--plots DIR]
 
 One run: per round, candidates → valid → pooled → kept, the rejects per gate stage, reward
-statistics, the skills, the held-out resolve rate with a Wilson 95% interval and the partial
-rate; round 0 is the base solver; the wall seconds of each round (stages that overlapped
+statistics, the skills, the held-out ranking (top-1, MRR), the held-out resolve rate with a
+Wilson 95% interval and the partial rate; round 0 is the base solver; the wall seconds of each round (stages that overlapped
 count once). Then the seconds of every stage and the cores it kept busy (from the stamps).
 
 --compare: every run under RUNS_DIR (WORKDIR/run), grouped by strategy; per round the
-held-out resolve rate pooled over seeds (Wilson interval over task × seed attempts) and the
+held-out ranking (top-1, MRR of the gold repair on the whole evaluation set, mean over seeds)
+and its difference from the baseline's with a paired bootstrap interval; the held-out resolve
+rate pooled over seeds (Wilson interval over task × seed attempts) and the
 rate of each seed; each strategy paired with the baseline task by task (the tasks only one of
 them resolved, exact McNemar test); the wall time of each strategy. --plots writes
 resolve-rate.svg (rate per round per strategy with intervals) and operator-mix.svg (the
@@ -26,6 +28,8 @@ import statistics
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
+
+import ranking
 
 
 def records(path: Path) -> list:
@@ -89,6 +93,19 @@ def evaluation(run: Path, r: int) -> dict:
 def outcomes(run: Path, r: int) -> dict:
     """Held-out task → resolved, for round r."""
     return {t["instance_id"]: bool(t["outcome"]["resolved"]) for t in attempts(run, r)}
+
+
+def ranks(run: Path, r: int) -> dict | None:
+    """Round r's held-out ranking task by task (scripts/ranking.py), or None if not evaluated.
+    Tasks whose gold repair is unreachable count 0 when the run's evaluation set is at hand."""
+    per = round_dir(run, r) / "eval-rank.per.jsonl"
+    if not per.is_file():
+        return None
+    eval_set = Path(config(run).get("eval_set", ""))
+    ids = (ranking.task_ids(eval_set) if eval_set.is_file() else
+           [json.loads(line)["instance_id"] for line in per.read_text().splitlines()
+            if line.strip()])
+    return ranking.per_task(per, ids)
 
 
 def mcnemar_exact(b: int, c: int) -> float:
@@ -162,8 +179,9 @@ def single(run: Path) -> str:
     cfg = config(run)
     out = [f"# evolve: {run.name} ({cfg.get('strategy', '?')}, seed {cfg.get('seed', '?')})\n"]
     out.append("| round | generator | candidates | valid | pooled | kept | rejected by stage | "
-               "reward mean ± sd | skills | resolved (held-out) | 95% interval | partial | wall s |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+               "reward mean ± sd | skills | held-out top-1 | MRR | resolved (held-out) | "
+               "95% interval | partial | wall s |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     times = run_seconds(run)
     for r in rounds_of(run):
         d = round_dir(run, r)
@@ -173,9 +191,13 @@ def single(run: Path) -> str:
         rate = f"{ev['resolved']}/{ev['n']}"
         interval = f"[{lo:.2f}, {hi:.2f}]"
         partial = f"{ev['partial']}/{ev['n']}"
+        ranked = ranks(run, r)
+        top1, mrr = (("-", "-") if ranked is None else
+                     (f"{ranking.mean_of([ranked], 'top1'):.3f}",
+                      f"{ranking.mean_of([ranked], 'rr'):.3f}"))
         if r == 0:
-            out.append(f"| 0 (base) | - | - | - | - | - | - | - | - | {rate} | {interval} | "
-                       f"{partial} | {secs:.0f} |")
+            out.append(f"| 0 (base) | - | - | - | - | - | - | - | - | {top1} | {mrr} | {rate} | "
+                       f"{interval} | {partial} | {secs:.0f} |")
             continue
         candidates = over_passes(d, "candidates.jsonl")
         generator = candidates[0]["provenance"]["strategy"] if candidates else "-"
@@ -189,8 +211,8 @@ def single(run: Path) -> str:
         out.append(
             f"| {r} | {generator} | {made} | {len(over_passes(d, 'valid.jsonl'))} | "
             f"{len(records(d / 'pool.jsonl'))} | {len(records(d / 'kept.jsonl'))} | "
-            f"{rejected_text} | {reward} | {len(records(d / 'skills.jsonl'))} | {rate} | "
-            f"{interval} | {partial} | {secs:.0f} |")
+            f"{rejected_text} | {reward} | {len(records(d / 'skills.jsonl'))} | {top1} | {mrr} | "
+            f"{rate} | {interval} | {partial} | {secs:.0f} |")
     out.append("\nSeconds per stage:\n")
     stages = sorted({s for (_, s) in times}, key=stage_order)
     out.append("| round | " + " | ".join(stages) + " |")
@@ -213,8 +235,10 @@ def single(run: Path) -> str:
 
 STAGE_ORDER = ["base", "free-pairs", "pretrain", "dev-gen", "dev-validate", "dev-set",
                "eval-tasks", "task-gen", "task-validate", "filter", "pool", "dev-rollout",
-               "target", "grad-score", "keep", "policy-tasks", "update-policy", "solver-train",
-               "rollout-tasks", "train-rollout", "skill-distill", "eval-rollout"]
+               "dev-rank", "target", "grad-score", "keep", "policy-tasks", "update-policy",
+               "solver-train", "rollout-tasks", "train-rollout", "carry-traces", "skill-distill",
+               "unclustered", "eval-rank",
+               "eval-rollout"]
 
 
 def stage_order(name: str) -> int:
@@ -266,6 +290,7 @@ def compare(runs_dir: Path, plots: Path | None) -> str:
                     for run in runs for t in over_passes(round_dir(run, r), "candidates.jsonl"))
                 mix[(strategy, r)] = families
         curves[strategy] = curve
+    out.extend(ranking_tables(by))
     if "baseline" in by:
         out.append("\nPaired against the baseline (the same seed's held-out task in the same "
                    "round): tasks only the strategy resolved : tasks only the baseline "
@@ -303,6 +328,48 @@ def compare(runs_dir: Path, plots: Path | None) -> str:
         out.append(f"\n![resolve rate]({plots / 'resolve-rate.svg'})\n"
                    f"![operator mix]({plots / 'operator-mix.svg'})")
     return "\n".join(out) + "\n"
+
+
+def ranking_tables(by: dict) -> list:
+    """The held-out ranking per round per strategy (mean over seeds, each seed's MRR), and each
+    strategy's difference from the baseline with a paired bootstrap interval."""
+    rows, diffs = [], []
+    for strategy, runs in sorted(by.items()):
+        rounds = sorted(set.intersection(*(set(rounds_of(run)) for run in runs)))
+        for r in rounds:
+            ranked = [ranks(run, r) for run in runs]
+            if any(x is None for x in ranked):
+                continue
+            rows.append(f"| {strategy} | {len(runs)} | {r} | "
+                        f"{ranking.mean_of(ranked, 'top1'):.3f} | "
+                        f"{ranking.mean_of(ranked, 'rr'):.3f} | "
+                        + " ".join(f"{ranking.mean_of([x], 'rr'):.3f}" for x in ranked) + " |")
+            if strategy == "baseline" or "baseline" not in by:
+                continue
+            base_by_seed = {config(run).get("seed"): run for run in by["baseline"]}
+            pairs = [(x, ranks(base_by_seed[config(run).get("seed")], r))
+                     for run, x in zip(runs, ranked) if config(run).get("seed") in base_by_seed]
+            pairs = [(x, b) for x, b in pairs if b is not None]
+            if not pairs:
+                continue
+            arm, control = [x for x, _ in pairs], [b for _, b in pairs]
+            diffs.append(f"| {strategy} | {len(pairs)} | {r} | "
+                         f"{ranking.interval(ranking.paired_difference(arm, control, 'top1'))} | "
+                         f"{ranking.interval(ranking.paired_difference(arm, control, 'rr'))} |")
+    if not rows:
+        return []
+    out = ["\nHeld-out ranking per round (`solver-train eval` on the whole evaluation set: the "
+           "gold repair's rank among the solver's candidates; no test runs), mean over seeds, "
+           "then each seed's MRR.\n",
+           "| strategy | seeds | round | top-1 | MRR | MRR per seed |", "|---|---|---|---|---|---|"]
+    out += rows
+    if diffs:
+        out += ["\nDifference from the baseline on the same held-out tasks (same seed, same "
+                "round; each task's difference averaged over seeds), 95% paired bootstrap "
+                "interval over tasks:\n",
+                "| strategy | seeds | round | Δ top-1 | Δ MRR |", "|---|---|---|---|---|"]
+        out += diffs
+    return out
 
 
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",

@@ -28,12 +28,16 @@ case "${STRATEGY:-socratic}" in
     skills-only) heavy=(task-validate train-rollout eval-rollout) ;;
     score-only) heavy=(task-validate dev-rollout grad-score eval-rollout) ;;
     baseline) heavy=(task-validate eval-rollout) ;;
+    handwritten) heavy=(task-validate dev-rollout grad-score train-rollout eval-rollout) ;;
     *) echo "round.sh: STRATEGY=$STRATEGY is not a strategy" >&2; exit 2 ;;
 esac
+# DEV_TARGET=rank ranks the dev set instead of rolling out on it: no dev-rollout stage.
+[ "${DEV_TARGET:-rollout}" = rank ] && heavy=("${heavy[@]/dev-rollout}")
 [ "$round" -eq 0 ] && heavy=(eval-rollout)
 
 after=()
 for stage in "${heavy[@]}"; do
+    [ -n "$stage" ] || continue
     # The serial stages before STAGE, then STAGE's shards as an array.
     job=$(submit "${after[@]}" "$@" "$here/stage.sbatch" --until "$stage" --round "$round")
     array=$(submit --dependency="afterok:$job" --array="0-$((shards - 1))" "$@" \

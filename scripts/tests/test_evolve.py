@@ -2,7 +2,8 @@
 killed mid-stage and resumed ends with the files of an uninterrupted run; rerunning one stage
 touches no other stage's files; a Python stage (TASK_FILTER) runs inside the rounds; a pool
 short of VALID is topped up by more generation passes; SHARDS=2 gives the files of an
-unsharded run. Needs `just setup` and the debug build of the tools
+unsharded run; every round ranks the whole evaluation set; hand-written skills guide the
+`handwritten` strategy; DEV_TARGET=rank aims at the dev tasks ranked wrong. Needs `just setup` and the debug build of the tools
 (`cargo build --workspace --all-targets`); `just test` runs it.
 
     python3 -m unittest discover -s scripts/tests -v
@@ -133,6 +134,18 @@ class EvolveLoop(unittest.TestCase):
         self.assertIn(f"| 2 | skills | {made}" + (f" ({passes} passes)" if passes > 1 else "") + " |",
                       report)
 
+    def test_every_round_ranks_the_whole_evaluation_set(self):
+        # The continuous held-out metric: the base and each round's solver on every task.
+        run = self.reference / "socratic-seed1"
+        eval_set = (ROOT / "data/eval/eval-set.jsonl").read_text().splitlines()
+        for d in (self.reference / "base-seed1", run / "round-1", run / "round-2"):
+            summary = json.loads((d / "eval-rank.json").read_text())
+            self.assertEqual(summary["tasks"], len(eval_set), d)
+            per_task = (d / "eval-rank.per.jsonl").read_text().splitlines()
+            self.assertEqual(len(per_task), summary["all"]["reachable"], d)
+        mrr = json.loads((run / "round-2" / "eval-rank.json").read_text())["all"]["model_mrr"]
+        self.assertIn(f"| {mrr:.3f} |", (run / "report.md").read_text())
+
     def test_a_finished_run_is_skipped_and_one_stage_reruns_alone(self):
         before = mtimes(self.reference)
         err = finish(evolve(self.reference))
@@ -191,6 +204,32 @@ class EvolveLoop(unittest.TestCase):
         before = mtimes(runs)
         self.assertNotIn(" ...", finish(evolve(runs, extra=extra)), "a finished top-up reran")
         self.assertEqual(mtimes(runs), before)
+
+    def test_handwritten_skills_guide_generation_from_round_one(self):
+        # The paper's ablation: the skills of examples/skills/handwritten.jsonl, no distilling;
+        # compared with the baseline on the held-out ranking, paired task by task.
+        runs = self.tmp / "handwritten"
+        # DEV_TARGET=rank: the target is the dev tasks ranked wrong, not rolled out.
+        extra = {"STRATEGY": "handwritten,baseline", "ROUNDS": "1", "TASK_FILTER": "",
+                 "DEV_TARGET": "rank"}
+        out = evolve(runs, extra=extra)
+        finish(out)
+        d = runs / "handwritten-seed1" / "round-1"
+        hand = {json.loads(line)["skill_id"] for line in
+                (ROOT / "examples/skills/handwritten.jsonl").read_text().splitlines()}
+        used = set()
+        for line in (d / "candidates.jsonl").read_text().splitlines():
+            provenance = json.loads(line)["provenance"]
+            self.assertEqual(provenance["strategy"], "skills")
+            used |= set(provenance["skill_ids"])
+        self.assertTrue(used and used <= hand, used)
+        self.assertFalse((d / "skills.jsonl").exists(), "hand-written skills were distilled")
+        self.assertTrue((d / "scores.jsonl").is_file() and (d / "traces.jsonl").is_file())
+        self.assertTrue((d / "dev-rank.per.jsonl").is_file())
+        self.assertFalse((d / "dev-traces.jsonl").exists(), "DEV_TARGET=rank rolled out")
+        report = (runs / "report.md").read_text()
+        self.assertRegex(report, r"\| handwritten \| 1 \| 1 \| [+-]\d\.\d{3} \[[+-]\d\.\d{3}, "
+                                 r"[+-]\d\.\d{3}\] \|")
 
     def test_two_shards_give_the_files_of_one(self):
         runs = self.tmp / "sharded"

@@ -71,6 +71,17 @@ pub struct Cli {
     /// The solver's traces on the --target tasks: only the tasks it failed define the target
     #[arg(long, value_name = "FILE", requires = "target")]
     pub target_traces: Option<PathBuf>,
+    /// `solver-train eval --per-task` output of this checkpoint on the --target tasks: only
+    /// the tasks whose gold repair it does not rank first alone define the target (a task the
+    /// file leaves out, its gold repair out of reach, counts as failed). No test runs, unlike
+    /// --target-traces
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "target",
+        conflicts_with = "target_traces"
+    )]
+    pub target_ranks: Option<PathBuf>,
     /// Save the target direction here, to reuse for the round
     #[arg(long, value_name = "FILE")]
     pub target_out: Option<PathBuf>,
@@ -346,6 +357,52 @@ fn failed_tasks(tasks: Vec<Task>, traces: &Path) -> Result<Vec<Task>> {
     Ok(kept)
 }
 
+/// Where `solver-train eval --per-task` put one task's gold repair.
+#[derive(Deserialize)]
+struct GoldRank {
+    instance_id: String,
+    better: usize,
+    ties: usize,
+}
+
+/// Tasks of `tasks` whose gold repair the solver does not rank first alone in `ranks`, or
+/// that `ranks` leaves out (the gold repair is not among the candidates).
+fn misranked_tasks(tasks: Vec<Task>, ranks: &Path) -> Result<Vec<Task>> {
+    let text = std::fs::read_to_string(ranks)
+        .with_context(|| format!("cannot read {}", ranks.display()))?;
+    let mut first = std::collections::BTreeSet::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let rank: GoldRank = serde_json::from_str(line).map_err(|e| {
+            BadInput::new(format!(
+                "{}:{}: not a line of `solver-train eval --per-task`: {e}",
+                ranks.display(),
+                n + 1
+            ))
+        })?;
+        if rank.better == 0 && rank.ties == 0 {
+            first.insert(rank.instance_id);
+        }
+    }
+    let total = tasks.len();
+    let kept: Vec<Task> = tasks
+        .into_iter()
+        .filter(|t| !first.contains(&t.instance_id))
+        .collect();
+    if kept.is_empty() {
+        return Err(BadInput::new(format!(
+            "the solver ranks the gold repair first for all {total} target tasks in {}: there \
+             is nothing to align with; give a harder dev set, or --target alone to align with \
+             all of it",
+            ranks.display()
+        ))
+        .into());
+    }
+    Ok(kept)
+}
+
 fn target_id(tasks: &[String], projector: &Projector, params: &ParamSelection) -> String {
     let mut hasher = Sha256::new();
     for id in tasks {
@@ -595,6 +652,9 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut tasks = load_tasks(std::slice::from_ref(path))?;
             if let Some(traces) = &cli.target_traces {
                 tasks = failed_tasks(tasks, traces)?;
+            }
+            if let Some(ranks) = &cli.target_ranks {
+                tasks = misranked_tasks(tasks, ranks)?;
             }
             let gradients = scorer.gradients(&tasks, "target gradients", false)?;
             let mut vector = vec![0.0; cli.dim];

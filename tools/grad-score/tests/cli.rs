@@ -219,6 +219,56 @@ fn a_target_the_solver_never_fails_is_refused_with_advice() {
     );
 }
 
+#[test]
+fn ranks_make_the_target_of_the_tasks_whose_gold_repair_is_not_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = micro_checkpoint(dir.path(), "micro", "def f(a, b):\n    return a < b\n");
+    let tasks = eval_tasks(3);
+    let target = write_tasks(dir.path(), "target.jsonl", &tasks);
+    let rank = |id: &str, better: usize, ties: usize| {
+        format!(
+            "{{\"instance_id\":\"{id}\",\"family\":\"operator\",\"better\":{better},\"ties\":{ties}}}\n"
+        )
+    };
+    let ranks_path = dir.path().join("ranks.jsonl");
+    let score_with = |ranks: &str| {
+        std::fs::write(&ranks_path, ranks).unwrap();
+        grad_score(&[
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+            "--target",
+            target.to_str().unwrap(),
+            "--target-ranks",
+            ranks_path.to_str().unwrap(),
+            target.to_str().unwrap(),
+        ])
+    };
+    // First alone, tied for first, and left out (unreachable): the last two are the target.
+    let ranks = rank(&tasks[0].instance_id, 0, 0) + &rank(&tasks[1].instance_id, 0, 1);
+    let out = score_with(&ranks);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(scores(&out).iter().all(|s| s.target_id.ends_with("-n2")));
+
+    let all_first: String = tasks.iter().map(|t| rank(&t.instance_id, 0, 0)).collect();
+    let out = score_with(&all_first);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ranks the gold repair first for all 3"),
+        "{stderr}"
+    );
+
+    let out = score_with("{\"instance_id\": 3}\n");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ranks.jsonl:1:"), "{stderr}");
+}
+
 /// Overwrites the first float tensor of a safetensors file with NaN, in place.
 fn poison_first_tensor(path: &Path) {
     let mut bytes = std::fs::read(path).unwrap();

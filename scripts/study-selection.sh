@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Selection alone (issue 26, docs/study.md): does fine-tuning on the pooled tasks whose
+# gradients align with the solver's dev failures train a better solver than as many tasks drawn
+# at random, than the least aligned, or than the whole pool, at the same number of steps?
+#   1. the pool and the solver: the first POOL validated random tasks of a learning curve
+#      (scripts/learning-curve.sh LC, run here with NS=0: resumable validation shards, free
+#      pairs, the pretrained feature scorer) and its pretrained scorer;
+#   2. the dev set (scripts/study-dev.sh): dev-split candidates validated, the pretrained
+#      solver's rollouts on them; the tasks it fails are grad-score's target;
+#   3. grad-score of every pooled task against that target (the selection's cost is timed);
+#   4. arms, each seed of SEEDS: fine-tune the pretrained scorer for the same steps
+#      (max(20, EPOCHS x K / 64)) on the top K by alignment, K at random (seeded), the bottom K,
+#      and the whole pool; `solver-train eval` of each on the evaluation set and on the dev set
+#      (task by task);
+#   5. scripts/study_arms.py: held-out top-1 / MRR per arm with paired bootstrap intervals
+#      against random-K, the same on the dev failures (the target itself), the family mix of
+#      each arm against the dev failures', the wall and CPU seconds of each arm.
+# Every step writes into OUT and is skipped when its output exists: a killed run resumes.
+#
+#   scripts/study-selection.sh [OUT]        (default OUT=WORKDIR/study/selection)
+# Variables: LC=WORKDIR/run/learning-curve (the learning curve whose tasks and scorer are used)
+#   POOL=3000 K=1000 SEEDS="1 2 3" EPOCHS=8 FT_LR=0.01 (the fine-tuning of docs/learning.md)
+#   DEV=WORKDIR/study/dev (scripts/study-dev.sh's folder) EXECUTOR=native JOBS=2
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+workdir=${SOCRATIC_WORKDIR:-$root/.socratic}
+out=${1:-$workdir/study/selection}
+lc=${LC:-$workdir/run/learning-curve}
+dev=${DEV:-$workdir/study/dev}
+pool_size=${POOL:-3000}
+k=${K:-1000}
+seeds=${SEEDS:-1 2 3}
+bin=${CARGO_TARGET_DIR:-$root/target}/release
+eval_set=$root/data/eval/eval-set.jsonl
+mkdir -p "$out"
+step() { echo "study-selection: $*" >&2; }
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
+
+if [ ! -f "$lc/pretrained/checkpoint.json" ] || [ ! -f "$lc/train.jsonl" ] \
+    || [ "$(wc -l < "$lc/train.jsonl")" -lt "$pool_size" ]; then
+    step "the pool and the pretrained scorer: scripts/learning-curve.sh $lc (NS=0)"
+    NS=0 SEEDS=1 bash "$root/scripts/learning-curve.sh" "$lc"
+fi
+if [ "$(wc -l < "$lc/train.jsonl")" -lt "$pool_size" ]; then
+    echo "study-selection: $lc/train.jsonl holds fewer than POOL=$pool_size validated tasks:" \
+        "raise CANDIDATES for the learning curve or lower POOL" >&2
+    exit 2
+fi
+solver=$lc/pretrained
+DEV=$dev SOLVER=$solver bash "$root/scripts/study-dev.sh"
+head -n "$pool_size" "$lc/train.jsonl" > "$out/pool.jsonl.partial"
+mv "$out/pool.jsonl.partial" "$out/pool.jsonl"
+
+if [ ! -f "$out/scores.jsonl" ]; then
+    step "grad-score: $pool_size pooled tasks against the dev failures"
+    timed grad-score "$bin/grad-score" --checkpoint "$solver" --target "$dev/valid.jsonl" \
+        --target-traces "$dev/traces.jsonl" --workdir "$workdir" --seed 1 -q \
+        "$out/pool.jsonl" -o "$out/scores.jsonl"
+fi
+[ -f "$out/top.jsonl" ] || "$bin/grad-score" keep --scores "$out/scores.jsonl" \
+    --keep-top "$k" -q "$out/pool.jsonl" -o "$out/top.jsonl"
+if [ ! -f "$out/bottom.jsonl" ]; then
+    python3 "$root/scripts/study_arms.py" bottom "$out/scores.jsonl" "$out/pool.jsonl" "$k" \
+        > "$out/bottom.jsonl.partial"
+    mv "$out/bottom.jsonl.partial" "$out/bottom.jsonl"
+fi
+cp "$out/pool.jsonl" "$out/all.jsonl"
+
+steps=$((${EPOCHS:-8} * k / 64))
+[ "$steps" -lt 20 ] && steps=20
+for s in $seeds; do
+    [ -f "$out/random-s$s.jsonl" ] || "$bin/grad-score" keep --random --keep-top "$k" \
+        --seed "$s" -q "$out/pool.jsonl" -o "$out/random-s$s.jsonl"
+    for arm in top random bottom all; do
+        name=$arm-s$s
+        tasks=$out/$arm.jsonl
+        [ "$arm" = random ] && tasks=$out/random-s$s.jsonl
+        if [ ! -f "$out/$name/checkpoint.json" ]; then
+            step "fine-tuning on $arm ($(wc -l < "$tasks") tasks, seed $s, $steps steps)"
+            timed "sft-$name" "$bin/solver-train" sft --from "$solver" "$tasks" \
+                --workdir "$workdir" --steps "$steps" --batch-size 64 --group 128 \
+                --lr "${FT_LR:-0.01}" --seed "$s" -q -o "$out/$name" > /dev/null
+        fi
+        for set in eval dev; do
+            [ -f "$out/$set-$name.json" ] && continue
+            tasks_file=$eval_set
+            [ "$set" = dev ] && tasks_file=$dev/valid.jsonl
+            "$bin/solver-train" eval --workdir "$workdir" --checkpoint "$out/$name" -q \
+                --per-task "$out/$set-$name.per.jsonl" -o "$out/$set-$name.json" "$tasks_file"
+        done
+    done
+done
+for set in eval dev; do
+    [ -f "$out/$set-pretrained.json" ] && continue
+    tasks_file=$eval_set
+    [ "$set" = dev ] && tasks_file=$dev/valid.jsonl
+    "$bin/solver-train" eval --workdir "$workdir" --checkpoint "$solver" -q \
+        --per-task "$out/$set-pretrained.per.jsonl" -o "$out/$set-pretrained.json" "$tasks_file"
+done
+python3 "$root/scripts/study_arms.py" table "$out" --eval-set "$eval_set" --dev "$dev" \
+    | tee "$out/selection.md"
