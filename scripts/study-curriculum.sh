@@ -2,7 +2,6 @@
 # Curriculum alone (issue 26, docs/study.md): does a pool generated under trace-derived skills
 # train a better solver than a random pool of the same size, at the same steps?
 #   1. the solver: a learning curve's pretrained scorer (scripts/learning-curve.sh LC, NS=0);
-#      the dev set and its failures (scripts/study-dev.sh), for the dev columns;
 #   2. skills: the solver's rollouts on TRACES validated training tasks of LC (the last ones,
 #      after the first POOL that the selection study uses), then skill-distill;
 #   3. pools of M valid tasks each, generated and validated here in resumable shards:
@@ -11,7 +10,8 @@
 #      loop's baseline generator); and random-natural, the first M of LC's validated tasks
 #      (random in the natural-bug mix: the stronger control, the evaluation set's own prior);
 #   4. each seed of SEEDS: fine-tune the scorer on each pool for the same steps
-#      (max(20, EPOCHS x M / 64)), `solver-train eval` on the evaluation set and the dev set;
+#      (max(20, EPOCHS x M / 64)), `solver-train eval` on the evaluation set and on the dev set
+#      (scripts/study-dev.sh: its failures are the dev columns' tasks);
 #   5. scripts/study_arms.py: ranking per arm with paired intervals against random-uniform,
 #      the family mixes, the compute of each arm (generation + validation + fine-tuning).
 # Every step writes into OUT and is skipped when its output exists: a killed run resumes.
@@ -45,13 +45,12 @@ if [ ! -f "$lc/pretrained/checkpoint.json" ] || [ ! -f "$lc/train.jsonl" ]; then
     NS=0 SEEDS=1 bash "$root/scripts/learning-curve.sh" "$lc"
 fi
 solver=$lc/pretrained
-DEV=$dev SOLVER=$solver bash "$root/scripts/study-dev.sh"
 
 # 2. Skills from the solver's failures on training tasks the other arms do not train on.
-if [ ! -f "$out/skills.jsonl" ]; then
+if [ ! -f "$out/trace-skills.jsonl" ]; then
     if [ ! -f "$out/traces.jsonl" ]; then
-        tail -n +"$((${POOL:-3000} + 1))" "$lc/train.jsonl" | head -n "${TRACES:-120}" \
-            > "$out/trace-tasks.jsonl"
+        first=$((${POOL:-3000} + 1))
+        sed -n "$first,$((first + ${TRACES:-120} - 1))p" "$lc/train.jsonl" > "$out/trace-tasks.jsonl"
         [ -s "$out/trace-tasks.jsonl" ] || tail -n "${TRACES:-120}" "$lc/train.jsonl" \
             > "$out/trace-tasks.jsonl"
         step "rollouts on $(wc -l < "$out/trace-tasks.jsonl") training tasks ($executor, $jobs jobs)"
@@ -61,10 +60,10 @@ if [ ! -f "$out/skills.jsonl" ]; then
     fi
     timed make-skills-distill "$bin/skill-distill" "$out/traces.jsonl" \
         --tasks "$out/trace-tasks.jsonl" --round 1 --min-support "${MIN_SUPPORT:-2}" \
-        --workdir "$workdir" --seed 1 -q -o "$out/skills.jsonl"
+        --workdir "$workdir" --seed 1 -q -o "$out/trace-skills.jsonl"
 fi
-step "$(wc -l < "$out/skills.jsonl") skills from $(wc -l < "$out/traces.jsonl") traces"
-if [ ! -s "$out/skills.jsonl" ]; then
+step "$(wc -l < "$out/trace-skills.jsonl") skills from $(wc -l < "$out/traces.jsonl") traces"
+if [ ! -s "$out/trace-skills.jsonl" ]; then
     echo "study-curriculum: no skill formed: raise TRACES or lower MIN_SUPPORT" >&2
     exit 1
 fi
@@ -88,7 +87,7 @@ pool() { # pool ARM TASK-GEN-FLAGS...
             "$out/$arm-candidates.jsonl" -o "$out/$arm-valid/$i-of-$shards.jsonl"
     done
     for ((i = 0; i < shards; i++)); do cat "$out/$arm-valid/$i-of-$shards.jsonl"; done \
-        | head -n "$m" > "$out/$arm.jsonl.partial"
+        | awk -v n="$m" 'NR <= n' > "$out/$arm.jsonl.partial"
     if [ "$(wc -l < "$out/$arm.jsonl.partial")" -lt "$m" ]; then
         echo "study-curriculum: $arm: fewer than M=$m valid tasks from $candidates candidates:" \
             "raise CANDIDATES" >&2
@@ -96,7 +95,7 @@ pool() { # pool ARM TASK-GEN-FLAGS...
     fi
     mv "$out/$arm.jsonl.partial" "$out/$arm.jsonl"
 }
-pool skills --strategy skills --skills "$out/skills.jsonl"
+pool skills --strategy skills --skills "$out/trace-skills.jsonl"
 pool handwritten --strategy skills --skills "$root/examples/skills/handwritten.jsonl"
 pool random-uniform --strategy random
 if [ ! -f "$out/random-natural.jsonl" ]; then
@@ -104,7 +103,8 @@ if [ ! -f "$out/random-natural.jsonl" ]; then
     mv "$out/random-natural.jsonl.partial" "$out/random-natural.jsonl"
 fi
 
-# 4. Fine-tuning, the same steps for every arm.
+# 4. Fine-tuning, the same steps for every arm; evaluation on the held-out and the dev set.
+DEV=$dev SOLVER=$solver bash "$root/scripts/study-dev.sh"
 steps=$((${EPOCHS:-8} * m / 64))
 [ "$steps" -lt 20 ] && steps=20
 for s in $seeds; do

@@ -9,9 +9,12 @@
 #      solver's rollouts on them; the tasks it fails are grad-score's target;
 #   3. grad-score of every pooled task against that target (the selection's cost is timed);
 #   4. arms, each seed of SEEDS: fine-tune the pretrained scorer for the same steps
-#      (max(20, EPOCHS x K / 64)) on the top K by alignment, K at random (seeded), the bottom K,
-#      and the whole pool; `solver-train eval` of each on the evaluation set and on the dev set
-#      (task by task);
+#      (max(20, EPOCHS x K / 64)) on: top, the K most aligned; random, K at random (seeded);
+#      bottom, the K least aligned; all, the whole pool; mixed, the most aligned in the bug-family
+#      mix of the dev failures (grad-score keep --mix-of); family, the same mix, each task
+#      aligned with its own family's failures (grad-score --by-family); adam-mixed, as mixed
+#      with Adam-preconditioned gradients (--precondition adam); random-mixed, that mix drawn
+#      at random. `solver-train eval` of each on the evaluation set and the dev set;
 #   5. scripts/study_arms.py: held-out top-1 / MRR per arm with paired bootstrap intervals
 #      against random-K, the same on the dev failures (the target itself), the family mix of
 #      each arm against the dev failures', the wall and CPU seconds of each arm.
@@ -20,6 +23,7 @@
 #   scripts/study-selection.sh [OUT]        (default OUT=WORKDIR/study/selection)
 # Variables: LC=WORKDIR/run/learning-curve (the learning curve whose tasks and scorer are used)
 #   POOL=3000 K=1000 SEEDS="1 2 3" EPOCHS=8 FT_LR=0.01 (the fine-tuning of docs/learning.md)
+#   ARMS="top random bottom all mixed family adam-mixed random-mixed"
 #   DEV=WORKDIR/study/dev (scripts/study-dev.sh's folder) EXECUTOR=native JOBS=2
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -58,6 +62,29 @@ if [ ! -f "$out/scores.jsonl" ]; then
         --target-traces "$dev/traces.jsonl" --workdir "$workdir" --seed 1 -q \
         "$out/pool.jsonl" -o "$out/scores.jsonl"
 fi
+if [ ! -f "$out/scores-by-family.jsonl" ] || [ ! -f "$out/target.json" ]; then
+    step "grad-score --by-family: against the dev failures of each task's own family"
+    timed grad-score-by-family "$bin/grad-score" --checkpoint "$solver" --by-family \
+        --target "$dev/valid.jsonl" --target-traces "$dev/traces.jsonl" --workdir "$workdir" \
+        --seed 1 -q --target-out "$out/target.json" "$out/pool.jsonl" \
+        -o "$out/scores-by-family.jsonl"
+fi
+# The target's family mix, kept by the whole target's alignment (mixed) or by each family's
+# own (family); random-mixed (per seed, below) is the same mix drawn at random.
+[ -f "$out/mixed.jsonl" ] || "$bin/grad-score" keep --scores "$out/scores.jsonl" \
+    --mix-of "$out/target.json" --keep-top "$k" -q "$out/pool.jsonl" -o "$out/mixed.jsonl"
+[ -f "$out/family.jsonl" ] || "$bin/grad-score" keep --scores "$out/scores-by-family.jsonl" \
+    --mix-of "$out/target.json" --keep-top "$k" -q "$out/pool.jsonl" -o "$out/family.jsonl"
+# adam-mixed: as mixed, each task's gradient turned into the step Adam would take from the
+# solver's optimizer state (the optimizer fine-tuning uses), as LESS does.
+if [ ! -f "$out/scores-adam.jsonl" ]; then
+    step "grad-score --precondition adam"
+    timed grad-score-adam "$bin/grad-score" --checkpoint "$solver" --precondition adam \
+        --target-in "$out/target.json" --workdir "$workdir" --seed 1 -q "$out/pool.jsonl" \
+        -o "$out/scores-adam.jsonl"
+fi
+[ -f "$out/adam-mixed.jsonl" ] || "$bin/grad-score" keep --scores "$out/scores-adam.jsonl" \
+    --mix-of "$out/target.json" --keep-top "$k" -q "$out/pool.jsonl" -o "$out/adam-mixed.jsonl"
 [ -f "$out/top.jsonl" ] || "$bin/grad-score" keep --scores "$out/scores.jsonl" \
     --keep-top "$k" -q "$out/pool.jsonl" -o "$out/top.jsonl"
 if [ ! -f "$out/bottom.jsonl" ]; then
@@ -72,10 +99,15 @@ steps=$((${EPOCHS:-8} * k / 64))
 for s in $seeds; do
     [ -f "$out/random-s$s.jsonl" ] || "$bin/grad-score" keep --random --keep-top "$k" \
         --seed "$s" -q "$out/pool.jsonl" -o "$out/random-s$s.jsonl"
-    for arm in top random bottom all; do
+    if [ ! -f "$out/random-mixed-s$s.jsonl" ]; then
+        python3 "$root/scripts/study_arms.py" random-mixed "$out/pool.jsonl" "$out/target.json" \
+            "$k" "$s" > "$out/random-mixed-s$s.jsonl.partial"
+        mv "$out/random-mixed-s$s.jsonl.partial" "$out/random-mixed-s$s.jsonl"
+    fi
+    for arm in ${ARMS:-top random bottom all mixed family adam-mixed random-mixed}; do
         name=$arm-s$s
         tasks=$out/$arm.jsonl
-        [ "$arm" = random ] && tasks=$out/random-s$s.jsonl
+        [ -f "$tasks" ] || tasks=$out/$arm-s$s.jsonl
         if [ ! -f "$out/$name/checkpoint.json" ]; then
             step "fine-tuning on $arm ($(wc -l < "$tasks") tasks, seed $s, $steps steps)"
             timed "sft-$name" "$bin/solver-train" sft --from "$solver" "$tasks" \

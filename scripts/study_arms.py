@@ -4,6 +4,7 @@ scripts/study-curriculum.sh), as markdown on stdout.
 
     python3 scripts/study_arms.py table OUT --eval-set FILE --dev DEV [--control ARM] [--title T]
     python3 scripts/study_arms.py bottom SCORES POOL K     # the K least aligned tasks
+    python3 scripts/study_arms.py random-mixed POOL TARGET K SEED  # K at random in TARGET's mix
 
 OUT holds, per arm and seed S, eval-ARM-sS.per.jsonl and dev-ARM-sS.per.jsonl (`solver-train
 eval --per-task` of the arm's fine-tuned scorer), the arm's tasks (ARM.jsonl, or ARM-sS.jsonl
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import statistics
 import sys
@@ -25,7 +27,8 @@ from pathlib import Path
 import ranking
 
 # The order arms are listed in when present; others follow by name.
-ARMS = ["top", "random", "bottom", "all", "skills", "handwritten", "random-uniform",
+ARMS = ["top", "random", "bottom", "all", "mixed", "family", "adam-mixed", "random-mixed",
+        "skills", "handwritten", "random-uniform",
         "random-natural"]
 
 
@@ -40,6 +43,39 @@ def bottom(scores: Path, pool: Path, k: int) -> str:
     ids = [json.loads(line)["instance_id"] for line in lines]
     chosen = set(sorted((i for i in ids if i in reward), key=lambda i: (reward[i], i))[:k])
     return "".join(line for line, i in zip(lines, ids) if i in chosen)
+
+
+def quotas(mix: dict[str, int], k: int) -> dict[str, int]:
+    """K places shared in proportion to MIX, the remainders to the largest fractions (as
+    `grad-score keep --mix-of` shares them)."""
+    total = sum(mix.values())
+    exact = {f: k * w / total for f, w in mix.items()}
+    share = {f: int(x) for f, x in exact.items()}
+    for f in sorted(exact, key=lambda f: -(exact[f] - int(exact[f])))[:k - sum(share.values())]:
+        share[f] += 1
+    return share
+
+
+def random_mixed(pool: Path, target: Path, k: int, seed: int) -> str:
+    """K tasks of POOL drawn at random (seeded) in the family mix of a saved grad-score target:
+    each family its share, a family short of it leaving its places to a draw from the rest."""
+    lines = [line for line in pool.read_text().splitlines(keepends=True) if line.strip()]
+    fams = [family(json.loads(line)) for line in lines]
+    mix = {f: len(t["tasks"]) for f, t in json.loads(target.read_text())["families"].items()}
+    rng = random.Random(seed)
+    order = list(range(len(lines)))
+    rng.shuffle(order)
+    left = quotas(mix, min(k, len(lines)))
+    chosen = set()
+    for i in order:
+        if left.get(fams[i], 0) > 0:
+            left[fams[i]] -= 1
+            chosen.add(i)
+    for i in order:
+        if len(chosen) >= min(k, len(lines)):
+            break
+        chosen.add(i)
+    return "".join(lines[i] for i in sorted(chosen))
 
 
 def family(task: dict) -> str:
@@ -159,7 +195,9 @@ def table(out: Path, eval_set: Path, dev: Path, control_arm: str, title: str) ->
         sft = [spent[f"sft-{arm}-s{s}"] for s in seeds if f"sft-{arm}-s{s}" in spent]
         wall = statistics.mean(w for w, _ in sft) if sft else float("nan")
         cpu = statistics.mean(c for _, c in sft) if sft else float("nan")
-        names = ["grad-score"] if arm in ("top", "bottom") else []
+        names = {"top": ["grad-score"], "bottom": ["grad-score"], "mixed": ["grad-score"],
+                 "family": ["grad-score-by-family"],
+                 "adam-mixed": ["grad-score-adam"]}.get(arm, [])
         names += [n for n in spent if n.startswith(f"make-{arm}-")]
         made = [spent[n] for n in names if n in spent]
         lines.append(f"| {arm} | {wall:.0f} | {cpu:.0f} | {sum(w for w, _ in made):.0f} | "
@@ -181,9 +219,16 @@ def main() -> int:
     b.add_argument("scores", type=Path)
     b.add_argument("pool", type=Path)
     b.add_argument("k", type=int)
+    r = sub.add_parser("random-mixed", help="K tasks at random in a target's family mix")
+    r.add_argument("pool", type=Path)
+    r.add_argument("target", type=Path)
+    r.add_argument("k", type=int)
+    r.add_argument("seed", type=int)
     args = parser.parse_args()
     if args.command == "bottom":
         sys.stdout.write(bottom(args.scores, args.pool, args.k))
+    elif args.command == "random-mixed":
+        sys.stdout.write(random_mixed(args.pool, args.target, args.k, args.seed))
     else:
         sys.stdout.write(table(args.out, args.eval_set, args.dev, args.control, args.title))
     return 0

@@ -6,6 +6,7 @@
 //! best tasks for training. `--params` restricts the gradient to some parameters;
 //! `--precondition adam` compares Adam's step instead of the raw gradient.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -126,6 +127,11 @@ pub struct Cli {
     /// per core); fewer bound the memory. The scores do not depend on it
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Score each task against the target tasks of its own bug family (their mean gradient),
+    /// where the target has some; against the whole target otherwise. The whole target's mean
+    /// leans to its largest family, so tasks of the others all score low
+    #[arg(long)]
+    pub by_family: bool,
     #[command(flatten)]
     pub corpus: CorpusArgs,
     #[command(flatten)]
@@ -176,6 +182,11 @@ pub struct KeepArgs {
     /// Keep this fraction of the tasks (rounded to the nearest count)
     #[arg(long, value_name = "F", value_parser = fraction)]
     pub keep_frac: Option<f64>,
+    /// A target saved by `--target-out`: keep the bug families in the proportions of its
+    /// tasks (the failures), the best by reward inside each family; a family short of its
+    /// share leaves its places to the best of the rest
+    #[arg(long, value_name = "FILE", conflicts_with = "random")]
+    pub mix_of: Option<PathBuf>,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
@@ -196,6 +207,25 @@ pub struct Target {
     pub params: String,
     pub tasks: Vec<String>,
     pub vector: Vec<f64>,
+    /// The same mean over each bug family's target tasks alone.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub families: BTreeMap<String, FamilyTarget>,
+}
+
+/// The target direction of the target tasks of one bug family.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FamilyTarget {
+    pub tasks: Vec<String>,
+    pub vector: Vec<f64>,
+}
+
+/// A task's bug family, as task-gen records it (`?` for tasks that name none).
+pub fn family_of(task: &Task) -> &str {
+    task.provenance
+        .extra
+        .get("operator_family")
+        .and_then(|v| v.as_str())
+        .unwrap_or("?")
 }
 
 fn all_params() -> String {
@@ -449,6 +479,67 @@ fn top_by_reward(ranked: &[(f64, &str)], k: usize) -> Vec<usize> {
     order
 }
 
+/// Indices of `k` tasks whose bug families follow `mix` (family → weight): each family gets
+/// its share of `k` (largest remainders), filled by the family's tasks of highest reward; the
+/// places a family cannot fill go to the best remaining tasks of any family. Input order.
+pub fn top_in_mix(
+    ranked: &[(f64, &str)],
+    families: &[&str],
+    mix: &BTreeMap<&str, usize>,
+    k: usize,
+) -> Vec<usize> {
+    let k = k.min(ranked.len());
+    let total: usize = mix.values().sum();
+    let mut quota: BTreeMap<&str, usize> = BTreeMap::new();
+    if total > 0 {
+        let exact: Vec<(&str, f64)> = mix
+            .iter()
+            .map(|(f, &w)| (*f, k as f64 * w as f64 / total as f64))
+            .collect();
+        for (f, x) in &exact {
+            quota.insert(f, x.floor() as usize);
+        }
+        let mut left = k - quota.values().sum::<usize>();
+        let mut by_remainder = exact.clone();
+        by_remainder.sort_by(|a, b| (b.1 - b.1.floor()).total_cmp(&(a.1 - a.1.floor())));
+        for (f, _) in by_remainder {
+            if left == 0 {
+                break;
+            }
+            *quota.get_mut(f).expect("every family has a quota") += 1;
+            left -= 1;
+        }
+    }
+    let mut order: Vec<usize> = (0..ranked.len()).collect();
+    order.sort_by(|&a, &b| {
+        ranked[b]
+            .0
+            .total_cmp(&ranked[a].0)
+            .then_with(|| ranked[a].1.cmp(ranked[b].1))
+    });
+    let mut chosen = vec![false; ranked.len()];
+    let mut kept = 0;
+    for &i in &order {
+        if let Some(q) = quota.get_mut(families[i])
+            && *q > 0
+        {
+            *q -= 1;
+            chosen[i] = true;
+            kept += 1;
+        }
+    }
+    for &i in &order {
+        if kept == k {
+            break;
+        }
+        if !chosen[i] {
+            chosen[i] = true;
+            kept += 1;
+        }
+    }
+    (0..ranked.len()).filter(|&i| chosen[i]).collect()
+}
+
 /// `--keep-frac`: a number in [0, 1].
 fn fraction(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
@@ -489,11 +580,13 @@ pub fn select_random(ids: &[String], k: usize, seed: u64) -> Vec<usize> {
 /// What a score's reward compares: its target and how the task's vector was made.
 fn score_kind(score: &Score) -> String {
     let field = |key: &str| score.extra.get(key).and_then(|v| v.as_str()).unwrap_or("-");
+    let by_family = score.extra.get("by_family").and_then(|v| v.as_bool()) == Some(true);
     format!(
-        "target {}, params {}, precondition {}",
+        "target {}, params {}, precondition {}{}",
         score.target_id,
         field("params"),
-        field("precondition")
+        field("precondition"),
+        if by_family { ", by family" } else { "" }
     )
 }
 
@@ -541,7 +634,33 @@ fn keep(args: &KeepArgs) -> Result<()> {
         if missing > 0 {
             tracing::warn!("{missing} of {} tasks have no score: reward 0", tasks.len());
         }
-        top_by_reward(&ranked, k)
+        match &args.mix_of {
+            None => top_by_reward(&ranked, k),
+            Some(path) => {
+                let target: Target = serde_json::from_slice(
+                    &std::fs::read(path)
+                        .with_context(|| format!("cannot read {}", path.display()))?,
+                )
+                .map_err(|e| {
+                    BadInput::new(format!("{}: not a saved target: {e}", path.display()))
+                })?;
+                if target.families.is_empty() {
+                    return Err(BadInput::new(format!(
+                        "{}: the target has no families (saved by an older grad-score): \
+                         recompute it with --target",
+                        path.display()
+                    ))
+                    .into());
+                }
+                let mix: BTreeMap<&str, usize> = target
+                    .families
+                    .iter()
+                    .map(|(name, f)| (name.as_str(), f.tasks.len()))
+                    .collect();
+                let families: Vec<&str> = tasks.iter().map(family_of).collect();
+                top_in_mix(&ranked, &families, &mix, k)
+            }
+        }
     };
     let mut out = Output::create(args.out.output.as_deref())?;
     for &index in &chosen {
@@ -554,6 +673,8 @@ fn keep(args: &KeepArgs) -> Result<()> {
         tasks.len(),
         if args.random {
             "at random"
+        } else if args.mix_of.is_some() {
+            "by reward, in the target's family mix"
         } else {
             "by reward"
         }
@@ -659,13 +780,30 @@ pub fn run(cli: Cli) -> Result<()> {
             let gradients = scorer.gradients(&tasks, "target gradients", false)?;
             let mut vector = vec![0.0; cli.dim];
             let mut ids = Vec::new();
+            let mut families: BTreeMap<String, FamilyTarget> = BTreeMap::new();
             for (task, gradient) in tasks.iter().zip(&gradients) {
                 if let Some(gradient) = gradient {
-                    for (v, g) in vector.iter_mut().zip(&gradient.projected) {
+                    let family = families
+                        .entry(family_of(task).to_string())
+                        .or_insert_with(|| FamilyTarget {
+                            tasks: Vec::new(),
+                            vector: vec![0.0; cli.dim],
+                        });
+                    for ((v, f), g) in vector
+                        .iter_mut()
+                        .zip(family.vector.iter_mut())
+                        .zip(&gradient.projected)
+                    {
                         *v += g;
+                        *f += g;
                     }
                     ids.push(task.instance_id.clone());
+                    family.tasks.push(task.instance_id.clone());
                 }
+            }
+            for family in families.values_mut() {
+                let n = family.tasks.len() as f64;
+                family.vector.iter_mut().for_each(|v| *v /= n);
             }
             if ids.is_empty() {
                 return Err(BadInput::new(format!(
@@ -687,9 +825,17 @@ pub fn run(cli: Cli) -> Result<()> {
                 params: cli.params.spec(),
                 tasks: ids,
                 vector,
+                families,
             }
         }
     };
+    if cli.by_family && target.families.is_empty() {
+        return Err(BadInput::new(
+            "--by-family: the saved target has no families (saved by an older grad-score): \
+             recompute it with --target",
+        )
+        .into());
+    }
     if norm(&target.vector) == 0.0 {
         bail!("the target direction is zero: its tasks give no gradient");
     }
@@ -715,14 +861,21 @@ pub fn run(cli: Cli) -> Result<()> {
     if cli.precondition == Precondition::Adam {
         how.insert("precondition".into(), "adam".into());
     }
+    if cli.by_family {
+        how.insert("by_family".into(), true.into());
+    }
     let scores: Vec<Score> = tasks
         .iter()
         .zip(&gradients)
         .map(|(task, gradient)| {
             let valid = task.rejection.is_none() && !task.fail_to_pass.is_empty();
-            let (alignment, grad_norm) = gradient.as_ref().map_or((0.0, 0.0), |g| {
-                (cosine(&g.projected, &target.vector), g.norm)
-            });
+            let direction = match target.families.get(family_of(task)) {
+                Some(family) if cli.by_family => &family.vector,
+                _ => &target.vector,
+            };
+            let (alignment, grad_norm) = gradient
+                .as_ref()
+                .map_or((0.0, 0.0), |g| (cosine(&g.projected, direction), g.norm));
             Score {
                 schema: Score::tag(),
                 instance_id: task.instance_id.clone(),
@@ -793,6 +946,27 @@ mod tests {
         assert_eq!(select_top(&scores, 1), [1]);
         assert_eq!(select_top(&scores, 9).len(), 5);
         assert!(select_top(&scores, 0).is_empty());
+    }
+
+    #[test]
+    fn a_mixed_keep_follows_the_family_shares_and_fills_short_families_with_the_best() {
+        let ranked = [
+            (0.9, "a1"),
+            (0.8, "a2"),
+            (0.7, "a3"),
+            (0.6, "a4"),
+            (-0.5, "b1"),
+            (-0.6, "b2"),
+            (-0.9, "c1"),
+        ];
+        let families = ["a", "a", "a", "a", "b", "b", "c"];
+        // Shares a 2 : b 1 : d 1 of 4 places; d has no task, so its place goes to a3.
+        let mix = BTreeMap::from([("a", 2), ("b", 1), ("d", 1)]);
+        assert_eq!(top_in_mix(&ranked, &families, &mix, 4), [0, 1, 2, 4]);
+        // Plain top-k would keep only family a.
+        assert_eq!(top_by_reward(&ranked, 4), [0, 1, 2, 3]);
+        // Never more than there are.
+        assert_eq!(top_in_mix(&ranked, &families, &mix, 10).len(), 7);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `grad-score` as a command on real tasks with a micro checkpoint: a task identical to the
-//! target scores at the top, scores repeat for a seed, a saved target is reused, and bad
-//! input is refused. Needs `just setup`.
+//! target scores at the top, scores repeat for a seed, a saved target is reused, a target of
+//! the tasks ranked wrong, a target per bug family and a keep in its mix, and bad input is
+//! refused. Needs `just setup`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -267,6 +268,81 @@ fn ranks_make_the_target_of_the_tasks_whose_gold_repair_is_not_first() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ranks.jsonl:1:"), "{stderr}");
+}
+
+#[test]
+fn by_family_each_task_meets_its_own_familys_failures_and_keep_follows_their_mix() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = micro_checkpoint(dir.path(), "micro", "def f(a, b):\n    return a < b\n");
+    // Tasks 0, 1 and 2 are data-flow bugs, 5 an operator bug, 7 a constant bug.
+    let all = eval_tasks(8);
+    let target: Vec<Task> = [0, 5, 7].iter().map(|&i| all[i].clone()).collect();
+    let target_path = write_tasks(dir.path(), "target.jsonl", &target);
+    let saved = dir.path().join("target.json");
+    let scored = |extra: &[&str]| {
+        let mut args = vec![
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+            "--target",
+            target_path.to_str().unwrap(),
+            "--target-out",
+            saved.to_str().unwrap(),
+            target_path.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        scores(&grad_score(&args))
+    };
+    // Each target task is its family's only failure: by family, it meets its own gradient.
+    for score in scored(&["--by-family"]) {
+        assert!((score.alignment - 1.0).abs() < 1e-6, "{score:?}");
+    }
+    assert!(scored(&[]).iter().any(|s| s.alignment < 0.99));
+    let target_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    let families = target_json["families"].as_object().unwrap();
+    assert_eq!(families.len(), 3, "{families:?}");
+
+    // Keep 3 of 5 (three data-flow tasks, one operator, one constant) in the target's mix of
+    // one failure per family: one task of each family, though data-flow ones score higher.
+    let pool: Vec<Task> = [0, 1, 2, 5, 7].iter().map(|&i| all[i].clone()).collect();
+    let pool_path = write_tasks(dir.path(), "pool.jsonl", &pool);
+    let score_path = dir.path().join("scores.jsonl");
+    let lines: String = pool
+        .iter()
+        .zip([0.9, 0.8, 0.7, 0.1, 0.0])
+        .map(|(t, r)| {
+            format!(
+                "{{\"schema\":\"score/1\",\"instance_id\":\"{}\",\"valid\":true,\
+                 \"alignment\":{r},\"reward\":{r},\"grad_norm\":1,\"target_id\":\"t\"}}\n",
+                t.instance_id
+            )
+        })
+        .collect();
+    std::fs::write(&score_path, lines).unwrap();
+    let kept = grad_score(&[
+        "keep",
+        "--scores",
+        score_path.to_str().unwrap(),
+        "--mix-of",
+        saved.to_str().unwrap(),
+        "--keep-top",
+        "3",
+        pool_path.to_str().unwrap(),
+    ]);
+    assert!(
+        kept.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kept.stderr)
+    );
+    let ids: Vec<String> = String::from_utf8_lossy(&kept.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["instance_id"].to_string())
+        .collect();
+    let want: Vec<String> = [0, 5, 7]
+        .iter()
+        .map(|&i| format!("\"{}\"", all[i].instance_id))
+        .collect();
+    assert_eq!(ids, want);
 }
 
 /// Overwrites the first float tensor of a safetensors file with NaN, in place.
