@@ -23,7 +23,9 @@
 #   scripts/study-selection.sh [OUT]        (default OUT=WORKDIR/study/selection)
 # Variables: LC=WORKDIR/run/learning-curve (the learning curve whose tasks and scorer are used)
 #   POOL=3000 K=1000 SEEDS="1 2 3" EPOCHS=8 FT_LR=0.01 (the fine-tuning of docs/learning.md)
-#   ARMS="top random bottom all mixed family adam-mixed random-mixed"
+#   ARMS="top random bottom all mixed family adam-mixed random-mixed" TRANSFER=1 (the arms
+#   adam-mixed-on-REPO, aligned with one dev repository's failures) TRAIN_TARGET=120 (the arm
+#   adam-mixed-on-train, aligned with the failures on that many training tasks; 0: none)
 #   DEV=WORKDIR/study/dev (scripts/study-dev.sh's folder) EXECUTOR=native JOBS=2
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -94,6 +96,62 @@ if [ ! -f "$out/bottom.jsonl" ]; then
 fi
 cp "$out/pool.jsonl" "$out/all.jsonl"
 
+# Transfer: as adam-mixed, aligned with the failures of one dev repository alone (arm
+# adam-mixed-on-REPO); the tables compare its gain on that repository's failures with its gain
+# on the other repositories' (does what aligns with one set of failures help others?).
+transfer_arms=()
+for repo in $(python3 -c 'import json, sys
+print(" ".join(sorted({json.loads(l)["repo"] for l in open(sys.argv[1]) if l.strip()})))' \
+    "$dev/valid.jsonl"); do
+    [ "${TRANSFER:-1}" = 1 ] || break
+    arm=adam-mixed-on-$repo
+    transfer_arms+=("$arm")
+    [ -f "$out/$arm.jsonl" ] && continue
+    python3 -c 'import json, sys
+for l in open(sys.argv[1]):
+    if l.strip() and json.loads(l)["repo"] == sys.argv[2]:
+        print(l, end="")' "$dev/valid.jsonl" "$repo" > "$out/target-tasks-$repo.jsonl"
+    step "grad-score --precondition adam against the failures of $repo alone"
+    timed "grad-score-on-$repo" "$bin/grad-score" --checkpoint "$solver" --precondition adam \
+        --target "$out/target-tasks-$repo.jsonl" --target-traces "$dev/traces.jsonl" \
+        --target-out "$out/target-$repo.json" --workdir "$workdir" --seed 1 -q \
+        "$out/pool.jsonl" -o "$out/scores-on-$repo.jsonl"
+    "$bin/grad-score" keep --scores "$out/scores-on-$repo.jsonl" --mix-of "$out/target.json" \
+        --keep-top "$k" -q "$out/pool.jsonl" -o "$out/$arm.jsonl"
+done
+
+# adam-mixed-on-train: aligned with the solver's failures on TRAIN_TARGET validated training
+# tasks of all the training repositories (the ones after the pool: trained on by no arm), a
+# target as varied as the training set instead of the two dev repositories'.
+if [ "${TRAIN_TARGET:-120}" -gt 0 ]; then
+    transfer_arms+=(adam-mixed-on-train)
+    if [ ! -f "$out/train-target-traces.jsonl" ]; then
+        first=$((pool_size + 1))
+        sed -n "$first,$((first + ${TRAIN_TARGET:-120} - 1))p" "$lc/train.jsonl" \
+            > "$out/train-target.jsonl"
+        # scripts/study-curriculum.sh rolls out on the same tasks: reuse its traces.
+        curriculum=$workdir/study/curriculum
+        if cmp -s "$out/train-target.jsonl" "$curriculum/trace-tasks.jsonl" \
+            && [ -f "$curriculum/traces.jsonl" ]; then
+            cp "$curriculum/traces.jsonl" "$out/train-target-traces.jsonl"
+        else
+            step "rollouts on $(wc -l < "$out/train-target.jsonl") training tasks (the train target)"
+            timed train-target-rollout "$bin/swe-rollout" --solver "model:$solver" \
+                --workdir "$workdir" --executor "${EXECUTOR:-native}" --seed 1 \
+                --jobs "${JOBS:-2}" -q "$out/train-target.jsonl" -o "$out/train-target-traces.jsonl"
+        fi
+    fi
+    if [ ! -f "$out/adam-mixed-on-train.jsonl" ]; then
+        step "grad-score --precondition adam against the failures on training tasks"
+        timed grad-score-on-train "$bin/grad-score" --checkpoint "$solver" --precondition adam \
+            --target "$out/train-target.jsonl" --target-traces "$out/train-target-traces.jsonl" \
+            --target-out "$out/target-train.json" --workdir "$workdir" --seed 1 -q \
+            "$out/pool.jsonl" -o "$out/scores-on-train.jsonl"
+        "$bin/grad-score" keep --scores "$out/scores-on-train.jsonl" --mix-of "$out/target.json" \
+            --keep-top "$k" -q "$out/pool.jsonl" -o "$out/adam-mixed-on-train.jsonl"
+    fi
+fi
+
 steps=$((${EPOCHS:-8} * k / 64))
 [ "$steps" -lt 20 ] && steps=20
 for s in $seeds; do
@@ -104,7 +162,8 @@ for s in $seeds; do
             "$k" "$s" > "$out/random-mixed-s$s.jsonl.partial"
         mv "$out/random-mixed-s$s.jsonl.partial" "$out/random-mixed-s$s.jsonl"
     fi
-    for arm in ${ARMS:-top random bottom all mixed family adam-mixed random-mixed}; do
+    for arm in ${ARMS:-top random bottom all mixed family adam-mixed random-mixed} \
+        "${transfer_arms[@]}"; do
         name=$arm-s$s
         tasks=$out/$arm.jsonl
         [ -f "$tasks" ] || tasks=$out/$arm-s$s.jsonl

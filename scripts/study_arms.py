@@ -28,7 +28,7 @@ import ranking
 
 # The order arms are listed in when present; others follow by name.
 ARMS = ["top", "random", "bottom", "all", "mixed", "family", "adam-mixed", "random-mixed",
-        "skills", "handwritten", "random-uniform",
+        "adam-mixed-on-train", "skills", "handwritten", "random-uniform",
         "random-natural"]
 
 
@@ -163,6 +163,25 @@ def table(out: Path, eval_set: Path, dev: Path, control_arm: str, title: str) ->
             lines.append(row + f" | {ranking.interval(ranking.paired_difference(runs, control, 'top1'))}"
                                f" | {ranking.interval(ranking.paired_difference(runs, control, 'rr'))} |")
     by_id = {t["instance_id"]: t for t in dev_tasks}
+    dev_repos = {t["repo"] for t in dev_tasks}
+    transfer = [(a, m[1]) for a in arms
+                if (m := re.fullmatch(r".+-on-(.+)", a)) and m[1] in dev_repos]
+    if transfer and control is not None:
+        lines += [f"\nTransfer between dev repositories: an arm aligned with one repository's "
+                  f"failures, its MRR difference from {control_arm} on that repository's "
+                  "failures and on the other repositories' (paired, 95% bootstrap interval):\n",
+                  "| arm | failures of its repository | Δ MRR there | failures elsewhere | "
+                  "Δ MRR elsewhere |", "|---|---:|---|---:|---|"]
+        dev_control = load(control_arm, "dev")
+        for arm, repo in transfer:
+            runs = load(arm, "dev")
+            cells = []
+            for inside in (True, False):
+                ids = {i for i in failed_ids if (by_id[i]["repo"] == repo) == inside}
+                part = lambda rs: [{i: r[i] for i in ids} for r in rs]
+                cells += [str(len(ids)), ranking.interval(
+                    ranking.paired_difference(part(runs), part(dev_control), "rr"))]
+            lines.append(f"| {arm} | " + " | ".join(cells) + " |")
     groups = [("dev failures (target)", [by_id[i] for i in failed_ids]),
               ("evaluation set", records(eval_set))]
     if (out / "pool.jsonl").is_file():
@@ -197,7 +216,10 @@ def table(out: Path, eval_set: Path, dev: Path, control_arm: str, title: str) ->
         cpu = statistics.mean(c for _, c in sft) if sft else float("nan")
         names = {"top": ["grad-score"], "bottom": ["grad-score"], "mixed": ["grad-score"],
                  "family": ["grad-score-by-family"],
-                 "adam-mixed": ["grad-score-adam"]}.get(arm, [])
+                 "adam-mixed": ["grad-score-adam"],
+                 "adam-mixed-on-train": ["train-target-rollout", "grad-score-on-train"]}.get(arm, [])
+        names += [f"grad-score-on-{m[1]}" for m in [re.fullmatch(r".+-on-(.+)", arm)]
+                  if m and m[1] != "train"]
         names += [n for n in spent if n.startswith(f"make-{arm}-")]
         made = [spent[n] for n in names if n in spent]
         lines.append(f"| {arm} | {wall:.0f} | {cpu:.0f} | {sum(w for w, _ in made):.0f} | "

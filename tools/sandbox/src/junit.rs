@@ -22,8 +22,16 @@ pub struct Results {
 /// (`tests/test_lru.py::LRUCacheTest::test_maxsize`). `repo` is the directory
 /// pytest ran in; it resolves classnames whose test is defined in another file.
 pub fn read(xml: &str, repo: &Path) -> anyhow::Result<Results> {
-    let report =
-        Report::deserialize_from_str(xml).context("pytest wrote an unreadable JUnit XML report")?;
+    // Subtests (`unittest`'s `subTest`, pytest's `subtests`) put one status element per
+    // subtest into their test's testcase, which the JUnit schema does not allow.
+    let report = Report::deserialize_from_str(xml)
+        .or_else(|strict| {
+            one_status_per_case(xml)
+                .ok()
+                .and_then(|fixed| Report::deserialize_from_str(&fixed).ok())
+                .ok_or(strict)
+        })
+        .context("pytest wrote an unreadable JUnit XML report")?;
     let mut results = Results::default();
     for suite in &report.test_suites {
         for case in &suite.test_cases {
@@ -55,6 +63,74 @@ pub fn read(xml: &str, repo: &Path) -> anyhow::Result<Results> {
         }
     }
     Ok(results)
+}
+
+/// The report with each testcase's status elements (`failure`, `error`, `skipped`) cut to
+/// the worst one: error, then failure, then skipped (a test whose subtests were all skipped
+/// counts as skipped).
+fn one_status_per_case(xml: &str) -> anyhow::Result<String> {
+    use quick_xml::events::Event;
+    let severity = |name: &[u8]| match name {
+        b"error" => Some(3),
+        b"failure" => Some(2),
+        b"skipped" => Some(1),
+        _ => None,
+    };
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut writer = quick_xml::Writer::new(Vec::new());
+    // Inside a testcase: the worst status element so far, its events whole.
+    let mut case: Option<(u8, Vec<Event<'static>>)> = None;
+    let mut in_case = false;
+    // Depth inside the status element being read (0: none), and its events.
+    let (mut depth, mut current, mut current_severity) = (0usize, Vec::new(), 0u8);
+    loop {
+        let event = reader.read_event()?.into_owned();
+        match &event {
+            Event::Eof => break,
+            Event::Start(e) if e.name().as_ref() == b"testcase" && !in_case => {
+                in_case = true;
+                case = Some((0, Vec::new()));
+            }
+            Event::End(e) if e.name().as_ref() == b"testcase" && in_case && depth == 0 => {
+                if let Some((_, worst)) = case.take() {
+                    for kept in worst {
+                        writer.write_event(kept)?;
+                    }
+                }
+                in_case = false;
+            }
+            Event::Start(e) if in_case && depth == 0 && severity(e.name().as_ref()).is_some() => {
+                current_severity = severity(e.name().as_ref()).unwrap_or(0);
+                depth = 1;
+                current = vec![event];
+                continue;
+            }
+            Event::Empty(e) if in_case && depth == 0 && severity(e.name().as_ref()).is_some() => {
+                let s = severity(e.name().as_ref()).unwrap_or(0);
+                if let Some(worst) = case.as_mut().filter(|w| s > w.0) {
+                    *worst = (s, vec![event]);
+                }
+                continue;
+            }
+            _ if depth > 0 => {
+                match &event {
+                    Event::Start(_) => depth += 1,
+                    Event::End(_) => depth -= 1,
+                    _ => {}
+                }
+                current.push(event);
+                if depth == 0
+                    && let Some(worst) = case.as_mut().filter(|w| current_severity > w.0)
+                {
+                    *worst = (current_severity, std::mem::take(&mut current));
+                }
+                continue;
+            }
+            _ => {}
+        }
+        writer.write_event(event)?;
+    }
+    Ok(String::from_utf8(writer.into_inner())?)
 }
 
 /// Undoes pytest's `mangle_test_address`: the classname is the node id's file
@@ -103,6 +179,37 @@ mod tests {
     use super::*;
 
     const REPORT: &str = r#"<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="1" failures="1" skipped="1" tests="5" time="0.1" timestamp="2026-11-25T14:00:00.123456+00:00" hostname="sandbox"><testcase classname="tests.test_lru.LRUCacheTest" name="test_maxsize" file="tests/__init__.py" line="10" time="0.001" /><testcase classname="tests.test_keys" name="test_hashkey[a.b-1]" file="tests/test_keys.py" line="3" time="0.001"><failure message="AssertionError: 1 != 2">trace</failure></testcase><testcase classname="tests.test_keys" name="test_skip" file="tests/test_keys.py" line="9" time="0"><skipped type="pytest.skip" message="no">why</skipped></testcase><testcase classname="" name="tests.test_broken" file="tests/test_broken.py" time="0"><error message="collection failure">ImportError</error></testcase><testcase classname="pkg.tests.test_a.Outer.Inner" name="test_x" file="pkg/tests/test_a.py" line="1" time="0" /></testsuite></testsuites>"#;
+
+    #[test]
+    fn a_testcase_with_one_status_per_subtest_takes_the_worst() {
+        let case = |name: &str, body: &str| {
+            format!(
+                r#"<testcase classname="tests.test_s.T" name="{name}" file="tests/test_s.py" line="1" time="0">{body}<system-out>out</system-out></testcase>"#
+            )
+        };
+        let skip = r#"<skipped type="pytest.skip" message="no re2">why</skipped>"#;
+        let fail = r#"<failure message="AssertionError: subtest 2">trace</failure>"#;
+        let xml = format!(
+            r#"<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="0" failures="1" skipped="3" tests="3" time="0.1">{}{}{}</testsuite></testsuites>"#,
+            case("test_all_skipped", &format!("{skip}{skip}")),
+            case("test_one_failed", &format!("{skip}{fail}{skip}")),
+            case("test_plain", ""),
+        );
+        assert!(
+            Report::deserialize_from_str(&xml).is_err(),
+            "quick-junit got lenient"
+        );
+        let repo = tempfile::tempdir().unwrap();
+        let results = read(&xml, repo.path()).unwrap();
+        let outcome = |name: &str| results.outcomes[&format!("tests/test_s.py::T::{name}")];
+        assert_eq!(outcome("test_all_skipped"), TestOutcome::Skipped);
+        assert_eq!(outcome("test_one_failed"), TestOutcome::Failed);
+        assert_eq!(outcome("test_plain"), TestOutcome::Passed);
+        assert_eq!(
+            results.messages["tests/test_s.py::T::test_one_failed"],
+            "AssertionError: subtest 2"
+        );
+    }
 
     #[test]
     fn maps_junit_cases_to_pytest_node_ids() {
