@@ -18,7 +18,8 @@ free-pairs and pretrain; docs/learning.md). Each round:
                     solver does not rank first; no test runs)
     target          grad-score's target direction from those failures
     grad-score      the alignment of every pooled task with the target             [shardable]
-    keep            the best KEEP_FRAC of the pool by reward (or the same number at random)
+    keep            the best KEEP_FRAC of the pool by reward (or the same number at random;
+                    SELECT=mixed|adam-mixed: in the dev failures' bug-family mix)
     update-policy   REINFORCE on the generator policy from the round's rewards
     solver-train    sft of the input solver on the kept tasks, plus the last round's resolved
                     training traces (rejection sampling, weight RFT_WEIGHT): the round's solver
@@ -149,6 +150,8 @@ class Config:
     handwritten: Path
     dev_target: str
     carry: bool
+    select: str
+    random_weights: Path | None
 
     @staticmethod
     def from_env(workdir: Path, strategy: str, seed: int) -> "Config":
@@ -184,6 +187,8 @@ class Config:
             handwritten=Path(env("HANDWRITTEN_SKILLS", str(HANDWRITTEN))),
             dev_target=env("DEV_TARGET", "rollout"),
             carry=env("CARRY", "1") != "0",
+            select=env("SELECT", "top"),
+            random_weights=Path(env("RANDOM_WEIGHTS")) if env("RANDOM_WEIGHTS") else None,
         )
 
 
@@ -680,9 +685,12 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
 
     gen = [tool("task-gen"), "--strategy", "random"]
     gen_inputs = [corpus]
+    if cfg.random_weights is not None:
+        gen += ["--operator-weights", str(cfg.random_weights)]
+        gen_inputs.append(cfg.random_weights)
     if uses_skills and records(skills_in):
         gen = [tool("task-gen"), "--strategy", "skills", "--skills", str(skills_in)]
-        gen_inputs.append(skills_in)
+        gen_inputs = [corpus, skills_in]
         if policy_in.is_file():
             gen += ["--policy", str(policy_in)]
             gen_inputs.append(policy_in)
@@ -741,10 +749,15 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
                 r, "grad-score", [scores], [solver, d / "target.json", d / "pool.jsonl"],
                 [tool("grad-score"), "--checkpoint", str(solver), "--target-in",
                  str(d / "target.json"), "--workdir", str(w), "--seed", seed, "-q",
+                 *(["--precondition", "adam"] if cfg.select == "adam-mixed" else []),
                  "--allow-empty", str(d / "pool.jsonl"), "-o", str(scores)]),
                 "-o", d / "pool.jsonl")
             keep = [tool("grad-score"), "keep", "--scores", str(scores)]
             keep_inputs = [d / "pool.jsonl", scores]
+            if cfg.select != "top":
+                # The failures' bug-family mix, the best inside each family (docs/study.md).
+                keep += ["--mix-of", str(d / "target.json")]
+                keep_inputs.append(d / "target.json")
         else:
             keep = [tool("grad-score"), "keep", "--random"]
             keep_inputs = [d / "pool.jsonl"]
@@ -968,7 +981,11 @@ def main() -> int:
                "EXECUTOR=native|wasm SHARDS=1 OVERLAP=1 TASK_FILTER='CMD' "
                "DEV_TARGET=rollout|rank (the target: dev tasks failed in rollouts, or ranked "
                "wrong) RANK_EVAL=1 (0: no per-round eval-rank) "
-               "HANDWRITTEN_SKILLS=examples/skills/handwritten.jsonl CARRY=1 (0: the failed "
+               "RANDOM_WEIGHTS=FILE (random generation in this operator mix, e.g. "
+               "scripts/eval-weights.toml, the natural-bug prior; default uniform) "
+               "SELECT=top|mixed|adam-mixed (what grad-score keeps: the top by alignment, the "
+               "top inside the failures' family mix, the same with Adam-preconditioned "
+               "gradients) HANDWRITTEN_SKILLS=examples/skills/handwritten.jsonl CARRY=1 (0: the failed "
                "traces no skill took are not carried into the next round's skill-distill) "
                "EVAL=data/eval/eval-set.jsonl RUNS=WORKDIR/run (where runs go) "
                "BIN=target/release (the tools; another BIN is not rebuilt)")
@@ -1006,6 +1023,8 @@ def main() -> int:
                 raise BadUsage(f"--shard {args.shard} needs --only with a shardable stage "
                              f"({', '.join(sorted(SHARDABLE))}) and SHARDS={n}")
             only_shard = (i, n)
+        if os.environ.get("SELECT", "top") not in ("top", "mixed", "adam-mixed"):
+            raise BadUsage(f"SELECT={os.environ['SELECT']}: top, mixed or adam-mixed")
         if os.environ.get("DEV_TARGET", "rollout") not in ("rollout", "rank"):
             raise BadUsage(f"DEV_TARGET={os.environ['DEV_TARGET']}: rollout or rank")
         executor = os.environ.get("EXECUTOR") or default_executor()

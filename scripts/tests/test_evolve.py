@@ -3,7 +3,8 @@ killed mid-stage and resumed ends with the files of an uninterrupted run; rerunn
 touches no other stage's files; a Python stage (TASK_FILTER) runs inside the rounds; a pool
 short of VALID is topped up by more generation passes; SHARDS=2 gives the files of an
 unsharded run; every round ranks the whole evaluation set; hand-written skills guide the
-`handwritten` strategy; DEV_TARGET=rank aims at the dev tasks ranked wrong. Needs `just setup` and the debug build of the tools
+`handwritten` strategy; DEV_TARGET=rank aims at the dev tasks ranked wrong and SELECT keeps
+by Adam-preconditioned alignment in the failures' family mix. Needs `just setup` and the debug build of the tools
 (`cargo build --workspace --all-targets`); `just test` runs it.
 
     python3 -m unittest discover -s scripts/tests -v
@@ -209,9 +210,12 @@ class EvolveLoop(unittest.TestCase):
         # The paper's ablation: the skills of examples/skills/handwritten.jsonl, no distilling;
         # compared with the baseline on the held-out ranking, paired task by task.
         runs = self.tmp / "handwritten"
-        # DEV_TARGET=rank: the target is the dev tasks ranked wrong, not rolled out.
+        # DEV_TARGET=rank: the target is the dev tasks ranked wrong, not rolled out;
+        # SELECT=adam-mixed: Adam-preconditioned alignment, kept in the target's family mix.
+        # RANDOM_WEIGHTS: the baseline generates in the natural-bug mix.
         extra = {"STRATEGY": "handwritten,baseline", "ROUNDS": "1", "TASK_FILTER": "",
-                 "DEV_TARGET": "rank"}
+                 "DEV_TARGET": "rank", "SELECT": "adam-mixed",
+                 "RANDOM_WEIGHTS": str(ROOT / "scripts/eval-weights.toml")}
         out = evolve(runs, extra=extra)
         finish(out)
         d = runs / "handwritten-seed1" / "round-1"
@@ -227,6 +231,12 @@ class EvolveLoop(unittest.TestCase):
         self.assertTrue((d / "scores.jsonl").is_file() and (d / "traces.jsonl").is_file())
         self.assertTrue((d / "dev-rank.per.jsonl").is_file())
         self.assertFalse((d / "dev-traces.jsonl").exists(), "DEV_TARGET=rank rolled out")
+        score = json.loads((d / "scores.jsonl").read_text().splitlines()[0])
+        self.assertEqual(score.get("precondition"), "adam")
+        keep = json.loads((d.parent / ".stamps" / "round-1.keep.json").read_text())
+        self.assertIn("--mix-of", keep["command"])
+        gen = json.loads((runs / "baseline-seed1" / ".stamps" / "round-1.task-gen.json").read_text())
+        self.assertIn("--operator-weights", gen["command"])
         report = (runs / "report.md").read_text()
         self.assertRegex(report, r"\| handwritten \| 1 \| 1 \| [+-]\d\.\d{3} \[[+-]\d\.\d{3}, "
                                  r"[+-]\d\.\d{3}\] \|")
