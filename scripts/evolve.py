@@ -95,8 +95,9 @@ GENERATION_STAGES = {"task-gen", "task-validate", "filter"}
 # In the order they run when stages do not overlap.
 ROUND_STAGES = [
     "task-gen", "task-validate", "filter", "pool", "dev-rollout", "dev-rank", "target",
-    "grad-score", "keep", "policy-tasks", "update-policy", "solver-train", "rollout-tasks",
-    "train-rollout", "carry-traces", "skill-distill", "unclustered", "eval-rank", "eval-rollout",
+    "grad-score", "keep", "policy-tasks", "update-policy", "replay", "solver-train",
+    "rollout-tasks", "train-rollout", "carry-traces", "skill-distill", "unclustered", "eval-rank",
+    "eval-rollout",
 ]
 BASE_STAGES = ["base", "free-pairs", "pretrain", "dev-gen", "dev-validate", "dev-set",
                "eval-tasks", "eval-rank", "eval-rollout"]
@@ -152,6 +153,7 @@ class Config:
     carry: bool
     select: str
     random_weights: Path | None
+    replay: int
 
     @staticmethod
     def from_env(workdir: Path, strategy: str, seed: int) -> "Config":
@@ -189,6 +191,7 @@ class Config:
             carry=env("CARRY", "1") != "0",
             select=env("SELECT", "top"),
             random_weights=Path(env("RANDOM_WEIGHTS")) if env("RANDOM_WEIGHTS") else None,
+            replay=int(env("REPLAY", "0")),
         )
 
 
@@ -554,6 +557,14 @@ def distinct_tasks(files: list[Path]) -> list[str]:
     return lines
 
 
+def sample_lines(path: Path, n: int, seed: int) -> list[str]:
+    """n lines of PATH drawn without replacement (seeded), in file order."""
+    import random
+    lines = [line for line in path.read_text().splitlines(keepends=True) if line.strip()]
+    keep = sorted(random.Random(seed).sample(range(len(lines)), min(n, len(lines))))
+    return [lines[i] for i in keep]
+
+
 def unclustered(traces: Path, skills: Path, out: Path) -> None:
     """The failed traces of TRACES (harness errors left out) that no skill of SKILLS counts
     in its evidence."""
@@ -772,12 +783,22 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
             rft_inputs = [prev / "traces.jsonl", prev / "rollout-tasks.jsonl"]
             rft = ["--traces", str(rft_inputs[0]), "--trace-tasks", str(rft_inputs[1]),
                    "--trace-weight", str(cfg.rft_weight)]
+        # REPLAY free repair pairs of the base's pretraining beside the kept tasks, so that a
+        # round's fine-tuning keeps what pretraining gave (the same number for every strategy).
+        replay, free = [], dev.parent / "free-pairs.jsonl"
+        if cfg.replay > 0 and free.is_file():
+            replay = [d / "replay.jsonl"]
+            runner.run(run_dir, Stage(
+                r, "replay", replay, [free],
+                action=lambda: write_lines_atomic(replay[0], sample_lines(
+                    free, cfg.replay, cfg.seed * 1000 + r)),
+                describe=f"{cfg.replay} free pairs, seed {cfg.seed * 1000 + r}"))
         runner.run(run_dir, Stage(
             r, "solver-train", [d / "solver" / "checkpoint.json"],
-            [solver, d / "kept.jsonl", *rft_inputs],
-            [tool("solver-train"), "sft", "--from", str(solver), str(d / "kept.jsonl"), *rft,
-             "-o", str(d / "solver"), "--workdir", str(w), *sft_schedule(cfg, keep_n),
-             "--seed", seed, "-q"],
+            [solver, d / "kept.jsonl", *replay, *rft_inputs],
+            [tool("solver-train"), "sft", "--from", str(solver), str(d / "kept.jsonl"),
+             *map(str, replay), *rft, "-o", str(d / "solver"), "--workdir", str(w),
+             *sft_schedule(cfg, keep_n + (cfg.replay if replay else 0)), "--seed", seed, "-q"],
             stdout=d / "checkpoint.jsonl"))
 
     def update_policy() -> None:
@@ -981,7 +1002,8 @@ def main() -> int:
                "EXECUTOR=native|wasm SHARDS=1 OVERLAP=1 TASK_FILTER='CMD' "
                "DEV_TARGET=rollout|rank (the target: dev tasks failed in rollouts, or ranked "
                "wrong) RANK_EVAL=1 (0: no per-round eval-rank) "
-               "RANDOM_WEIGHTS=FILE (random generation in this operator mix, e.g. "
+               "REPLAY=0 (free repair pairs of the base's pretraining trained beside each "
+               "round's kept tasks) RANDOM_WEIGHTS=FILE (random generation in this operator mix, e.g. "
                "scripts/eval-weights.toml, the natural-bug prior; default uniform) "
                "SELECT=top|mixed|adam-mixed (what grad-score keeps: the top by alignment, the "
                "top inside the failures' family mix, the same with Adam-preconditioned "

@@ -236,9 +236,8 @@ def single(run: Path) -> str:
 STAGE_ORDER = ["base", "free-pairs", "pretrain", "dev-gen", "dev-validate", "dev-set",
                "eval-tasks", "task-gen", "task-validate", "filter", "pool", "dev-rollout",
                "dev-rank", "target", "grad-score", "keep", "policy-tasks", "update-policy",
-               "solver-train", "rollout-tasks", "train-rollout", "carry-traces", "skill-distill",
-               "unclustered", "eval-rank",
-               "eval-rollout"]
+               "replay", "solver-train", "rollout-tasks", "train-rollout", "carry-traces",
+               "skill-distill", "unclustered", "eval-rank", "eval-rollout"]
 
 
 def stage_order(name: str) -> int:

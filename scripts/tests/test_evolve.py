@@ -3,8 +3,9 @@ killed mid-stage and resumed ends with the files of an uninterrupted run; rerunn
 touches no other stage's files; a Python stage (TASK_FILTER) runs inside the rounds; a pool
 short of VALID is topped up by more generation passes; SHARDS=2 gives the files of an
 unsharded run; every round ranks the whole evaluation set; hand-written skills guide the
-`handwritten` strategy; DEV_TARGET=rank aims at the dev tasks ranked wrong and SELECT keeps
-by Adam-preconditioned alignment in the failures' family mix. Needs `just setup` and the debug build of the tools
+`handwritten` strategy; DEV_TARGET=rank aims at the dev tasks ranked wrong, SELECT keeps
+by Adam-preconditioned alignment in the failures' family mix, REPLAY trains free pairs beside
+the kept tasks. Needs `just setup` and the debug build of the tools
 (`cargo build --workspace --all-targets`); `just test` runs it.
 
     python3 -m unittest discover -s scripts/tests -v
@@ -214,7 +215,7 @@ class EvolveLoop(unittest.TestCase):
         # SELECT=adam-mixed: Adam-preconditioned alignment, kept in the target's family mix.
         # RANDOM_WEIGHTS: the baseline generates in the natural-bug mix.
         extra = {"STRATEGY": "handwritten,baseline", "ROUNDS": "1", "TASK_FILTER": "",
-                 "DEV_TARGET": "rank", "SELECT": "adam-mixed",
+                 "DEV_TARGET": "rank", "SELECT": "adam-mixed", "REPLAY": "5",
                  "RANDOM_WEIGHTS": str(ROOT / "scripts/eval-weights.toml")}
         out = evolve(runs, extra=extra)
         finish(out)
@@ -237,6 +238,10 @@ class EvolveLoop(unittest.TestCase):
         self.assertIn("--mix-of", keep["command"])
         gen = json.loads((runs / "baseline-seed1" / ".stamps" / "round-1.task-gen.json").read_text())
         self.assertIn("--operator-weights", gen["command"])
+        # REPLAY: five free pairs of the base's pretraining beside the kept tasks.
+        self.assertEqual(len((d / "replay.jsonl").read_text().splitlines()), 5)
+        sft = json.loads((d.parent / ".stamps" / "round-1.solver-train.json").read_text())
+        self.assertIn(str(d / "replay.jsonl"), sft["command"])
         report = (runs / "report.md").read_text()
         self.assertRegex(report, r"\| handwritten \| 1 \| 1 \| [+-]\d\.\d{3} \[[+-]\d\.\d{3}, "
                                  r"[+-]\d\.\d{3}\] \|")
