@@ -519,12 +519,20 @@ def rank_eval(runner: Runner, run_dir: Path, r: int, solver: Path) -> None:
     if not cfg.rank_eval:
         return
     d = run_dir if r == 0 else run_dir / f"round-{r}"
+    rank_stage(runner, run_dir, d, r, "eval-rank", solver, cfg.eval_set)
+
+
+def rank_stage(runner: Runner, run_dir: Path, d: Path, r: int, name: str, solver: Path,
+               tasks: Path) -> Path:
+    """Stage NAME: `solver-train eval --per-task` of SOLVER on TASKS, the summary in
+    d/NAME.json and the gold repair's rank task by task in d/NAME.per.jsonl (returned)."""
+    per_task = d / f"{name}.per.jsonl"
     runner.run(run_dir, Stage(
-        r, "eval-rank", [d / "eval-rank.json", d / "eval-rank.per.jsonl"],
-        [solver / "checkpoint.json", cfg.eval_set],
+        r, name, [d / f"{name}.json", per_task], [solver / "checkpoint.json", tasks],
         [tool("solver-train"), "eval", "--checkpoint", str(solver), "--workdir",
-         str(cfg.workdir), "--per-task", str(d / "eval-rank.per.jsonl"), "-q",
-         "-o", str(d / "eval-rank.json"), str(cfg.eval_set)]))
+         str(runner.cfg.workdir), "--per-task", str(per_task), "-q",
+         "-o", str(d / f"{name}.json"), str(tasks)]))
+    return per_task
 
 
 def rollout(runner: Runner, run_dir: Path, r: int, name: str, solver: Path, tasks: Path,
@@ -577,13 +585,12 @@ def unclustered(traces: Path, skills: Path, out: Path) -> None:
 def carry_traces(d: Path, prev: Path, traces: Path, tasks: Path) -> None:
     """Round d's traces and the last round's unclustered failures, and the tasks of both
     (the pool, then the last pool's tasks of the carried traces)."""
-    carried = records(prev / "unclustered-traces.jsonl")
-    write_lines_atomic(traces, [line + "\n" for path in (d / "traces.jsonl",
-                                                          prev / "unclustered-traces.jsonl")
-                                for line in path.read_text().splitlines() if line.strip()])
+    lines = lambda path: [line + "\n" for line in path.read_text().splitlines() if line.strip()]
+    carried = lines(prev / "unclustered-traces.jsonl")
+    write_lines_atomic(traces, lines(d / "traces.jsonl") + carried)
     pool = distinct_tasks([d / "pool.jsonl"])
     have = {json.loads(line)["instance_id"] for line in pool}
-    wanted = {t["instance_id"] for t in carried} - have
+    wanted = {json.loads(line)["instance_id"] for line in carried} - have
     old = [line for line in distinct_tasks([prev / "pool.jsonl"])
            if json.loads(line)["instance_id"] in wanted]
     write_lines_atomic(tasks, pool + old)
@@ -727,13 +734,8 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
         target = ["--target", str(dev)]
         if cfg.dev_target == "rank":
             # The dev tasks whose gold repair the solver does not rank first: no test runs.
-            failures = d / "dev-rank.per.jsonl"
-            runner.run(run_dir, Stage(
-                r, "dev-rank", [failures], [solver / "checkpoint.json", dev],
-                [tool("solver-train"), "eval", "--checkpoint", str(solver), "--workdir", str(w),
-                 "--per-task", str(failures), "-q", "-o", str(d / "dev-rank.json"), str(dev)]))
-            ranks = [json.loads(line) for line in failures.read_text().splitlines() if line]
-            first = sum(t["better"] == 0 and t["ties"] == 0 for t in ranks)
+            failures = rank_stage(runner, run_dir, d, r, "dev-rank", solver, dev)
+            first = sum(t["better"] == 0 and t["ties"] == 0 for t in records(failures))
             if first < len(records(dev)):
                 target += ["--target-ranks", str(failures)]
         else:

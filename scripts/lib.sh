@@ -25,3 +25,29 @@ timed() {
         "$(awk -v a="$cpu_before" -v b="$cpu_after" 'BEGIN { printf "%.1f", b - a }')" \
         >> "$out/times.tsv"
 }
+
+# The single-mechanism studies (scripts/study-selection.sh, scripts/study-curriculum.sh) read
+# $bin $workdir $solver $eval_set $dev besides $out.
+
+# finetune_arm NAME TASKS STEPS SEED: the study's fine-tuning of $solver on TASKS into
+# $out/NAME (skipped when done), timed as sft-NAME.
+finetune_arm() {
+    [ -f "$out/$1/checkpoint.json" ] && return
+    echo "study: fine-tuning $1 on $(wc -l < "$2") tasks ($3 steps)" >&2
+    timed "sft-$1" "$bin/solver-train" sft --from "$solver" "$2" --workdir "$workdir" \
+        --steps "$3" --batch-size 64 --group 128 --lr "${FT_LR:-0.01}" --seed "$4" -q \
+        -o "$out/$1" > /dev/null
+}
+
+# evaluate_arm NAME CHECKPOINT: `solver-train eval --per-task` of CHECKPOINT on the evaluation
+# set and on the dev set, into $out/{eval,dev}-NAME.json and .per.jsonl (each skipped when done).
+evaluate_arm() {
+    local set tasks_file
+    for set in eval dev; do
+        [ -f "$out/$set-$1.json" ] && continue
+        tasks_file=$eval_set
+        [ "$set" = dev ] && tasks_file=$dev/valid.jsonl
+        "$bin/solver-train" eval --workdir "$workdir" --checkpoint "$2" -q \
+            --per-task "$out/$set-$1.per.jsonl" -o "$out/$set-$1.json" "$tasks_file"
+    done
+}

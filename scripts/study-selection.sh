@@ -164,30 +164,12 @@ for s in $seeds; do
     fi
     for arm in ${ARMS:-top random bottom all mixed family adam-mixed random-mixed} \
         "${transfer_arms[@]}"; do
-        name=$arm-s$s
         tasks=$out/$arm.jsonl
         [ -f "$tasks" ] || tasks=$out/$arm-s$s.jsonl
-        if [ ! -f "$out/$name/checkpoint.json" ]; then
-            step "fine-tuning on $arm ($(wc -l < "$tasks") tasks, seed $s, $steps steps)"
-            timed "sft-$name" "$bin/solver-train" sft --from "$solver" "$tasks" \
-                --workdir "$workdir" --steps "$steps" --batch-size 64 --group 128 \
-                --lr "${FT_LR:-0.01}" --seed "$s" -q -o "$out/$name" > /dev/null
-        fi
-        for set in eval dev; do
-            [ -f "$out/$set-$name.json" ] && continue
-            tasks_file=$eval_set
-            [ "$set" = dev ] && tasks_file=$dev/valid.jsonl
-            "$bin/solver-train" eval --workdir "$workdir" --checkpoint "$out/$name" -q \
-                --per-task "$out/$set-$name.per.jsonl" -o "$out/$set-$name.json" "$tasks_file"
-        done
+        finetune_arm "$arm-s$s" "$tasks" "$steps" "$s"
+        evaluate_arm "$arm-s$s" "$out/$arm-s$s"
     done
 done
-for set in eval dev; do
-    [ -f "$out/$set-pretrained.json" ] && continue
-    tasks_file=$eval_set
-    [ "$set" = dev ] && tasks_file=$dev/valid.jsonl
-    "$bin/solver-train" eval --workdir "$workdir" --checkpoint "$solver" -q \
-        --per-task "$out/$set-pretrained.per.jsonl" -o "$out/$set-pretrained.json" "$tasks_file"
-done
+evaluate_arm pretrained "$solver"
 python3 "$root/scripts/study_arms.py" table "$out" --eval-set "$eval_set" --dev "$dev" \
     | tee "$out/selection.md"

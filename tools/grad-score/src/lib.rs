@@ -467,6 +467,14 @@ pub fn select_top(scores: &[Score], k: usize) -> Vec<usize> {
 /// Indices of the `k` (reward, instance id) pairs of highest reward, ties broken by id, in
 /// input order.
 fn top_by_reward(ranked: &[(f64, &str)], k: usize) -> Vec<usize> {
+    let mut order = best_first(ranked);
+    order.truncate(k);
+    order.sort_unstable();
+    order
+}
+
+/// Indices of the (reward, instance id) pairs, highest reward first, ties by id.
+fn best_first(ranked: &[(f64, &str)]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..ranked.len()).collect();
     order.sort_by(|&a, &b| {
         ranked[b]
@@ -474,8 +482,6 @@ fn top_by_reward(ranked: &[(f64, &str)], k: usize) -> Vec<usize> {
             .total_cmp(&ranked[a].0)
             .then_with(|| ranked[a].1.cmp(ranked[b].1))
     });
-    order.truncate(k);
-    order.sort_unstable();
     order
 }
 
@@ -510,13 +516,7 @@ pub fn top_in_mix(
             left -= 1;
         }
     }
-    let mut order: Vec<usize> = (0..ranked.len()).collect();
-    order.sort_by(|&a, &b| {
-        ranked[b]
-            .0
-            .total_cmp(&ranked[a].0)
-            .then_with(|| ranked[a].1.cmp(ranked[b].1))
-    });
+    let order = best_first(ranked);
     let mut chosen = vec![false; ranked.len()];
     let mut kept = 0;
     for &i in &order {
