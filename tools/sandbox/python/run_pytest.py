@@ -457,9 +457,52 @@ def _line_map_plugins(repo):
     return [plugin]
 
 
+def compile_tree(repo):
+    """`run_pytest.py --compile REPO`: bytecode for every Python file under REPO,
+    written beside it as checked-hash pycs (PEP 552, validated by the source's
+    hash, not its mtime): the interpreter's own and, for test modules and
+    conftests, pytest's assertion-rewritten one. Executes nothing from the
+    repository. A run on a copy that carries these files compiles only what
+    changed: a changed file's hash no longer matches its pyc."""
+    import fnmatch
+    import py_compile
+    from pathlib import Path
+
+    _shim_wasi()
+    try:
+        from _pytest.assertion import rewrite
+    except ImportError:
+        rewrite = None
+    mode = py_compile.PycInvalidationMode.CHECKED_HASH
+    for folder, subfolders, names in os.walk(repo):
+        subfolders[:] = sorted(d for d in subfolders if d != "__pycache__" and not d.startswith("."))
+        for name in sorted(names):
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            try:
+                py_compile.compile(path, doraise=True, invalidation_mode=mode)
+            except (py_compile.PyCompileError, OSError, ValueError, RecursionError, MemoryError):
+                continue  # pytest reports it when a test imports the file
+            # pytest's default `python_files`; other patterns are rewritten in the run.
+            if rewrite is None or not (
+                name == "conftest.py" or fnmatch.fnmatch(name, "test_*.py") or fnmatch.fnmatch(name, "*_test.py")
+            ):
+                continue
+            try:
+                source_hash, code = rewrite._rewrite_test(Path(path), None)
+                with open(os.path.join(folder, "__pycache__", name[:-3] + rewrite.PYC_TAIL), "wb") as f:
+                    rewrite._write_pyc_fp(f, source_hash, code)
+            except Exception:  # pytest rewrites it in the run
+                continue
+
+
 def main():
     if sys.argv[1:] == ["--serve"]:
         serve()
+        return
+    if sys.argv[1:2] == ["--compile"]:
+        compile_tree(sys.argv[2])
         return
     repo, args = sys.argv[1], sys.argv[2:]
     _shim_wasi()
@@ -725,6 +768,7 @@ def serve():
     are forgotten, so the code under test and its tests are imported afresh from
     the files the host put there, and the state in `_Baseline` is put back."""
     import json
+    import time
 
     _shim_wasi()
     import pytest
@@ -741,27 +785,40 @@ def serve():
     _share_traceback_trees()
     _warm_up(pytest)
     baseline = _Baseline()
+    # What start-up made lives as long as the worker: the collector need not walk it
+    # again in every run (pytest collects twice as a session ends; the worker once after).
+    import gc
+
+    gc.collect()
+    gc.freeze()
     reference = None
     protocol = sys.stdout.buffer
     protocol.write(b"\n" + READY)  # on a line of its own, whatever start-up printed
     protocol.flush()
+    clock = time.perf_counter
     for line in sys.stdin.buffer:
         request = json.loads(line)
         tainted = False
+        started = clock()
         if forks:
             code = _run_forked(pytest, baseline, request)
+            ran = clock()
         else:
             if reference is None:  # the state every run starts from
                 baseline.restore(request["repo"])
                 reference = _fingerprint(baseline.modules)
+                started = clock()
             # The state was put back after the previous run (or just above).
             code = _session(pytest, baseline, request, restored=True)
+            ran = clock()
             # Put back what can be put back, then compare: a difference would
             # reach the next run.
             baseline.restore(request["repo"])
             state = _fingerprint(baseline.modules)
             tainted = _changed(reference, state) or _TAINT["hooks"] or _TAINT["guard"]
-        reply = f"{request['id']} {code}{' tainted' if tainted else ''}\n"
+        # The worker's own time, for the host's log: the session, then putting back.
+        timing = f"session={ran - started:.3f} after={clock() - ran:.3f}"
+        reply = f"{request['id']} {code}{' tainted' if tainted else ''} {timing}\n"
         protocol.write(b"\n" + DONE + reply.encode())
         protocol.flush()
 

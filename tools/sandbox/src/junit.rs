@@ -15,6 +15,9 @@ pub struct Results {
     /// The message pytest gave for each failed or errored test (e.g. the
     /// assertion), first line only.
     pub messages: BTreeMap<String, String>,
+    /// pytest's own time inside the tests: setup, call and teardown of every
+    /// testcase, summed (the report's `time` attributes).
+    pub test_time: std::time::Duration,
 }
 
 /// Reads a JUnit XML report written by pytest with `-o junit_family=xunit1` and
@@ -38,6 +41,7 @@ pub fn read(xml: &str, repo: &Path) -> anyhow::Result<Results> {
             let classname = case.classname.as_ref().map(|c| c.as_str()).unwrap_or("");
             let file = case.extra.get("file").map(|f| f.as_str());
             let id = node_id(classname, case.name.as_str(), file, repo);
+            results.test_time += case.time.unwrap_or_default();
             let outcome = match &case.status {
                 TestCaseStatus::Success { .. } => TestOutcome::Passed,
                 TestCaseStatus::Skipped { .. } => TestOutcome::Skipped,

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub mod bytecode;
 mod disk;
 pub mod junit;
 pub mod line_map;
@@ -181,6 +182,10 @@ pub struct TestRun {
     pub line_map: Option<LineMap>,
     pub end: RunEnd,
     pub duration: Duration,
+    /// pytest's own time inside the tests (setup, call and teardown, summed): what the
+    /// run would cost without start-up, collection and reporting.
+    #[serde(default)]
+    pub test_time: Duration,
     /// stdout then stderr, at most [`Limits::output_bytes`] (the tail).
     pub output: String,
     pub output_truncated: bool,
@@ -209,6 +214,15 @@ pub trait Executor: Send + Sync {
     /// interpreter, an unreadable directory); a failing, crashing or runaway test
     /// suite is an `Ok` run that says so in [`TestRun::end`].
     fn run(&self, request: &TestRequest) -> anyhow::Result<TestRun>;
+
+    /// Writes bytecode for the Python files under `repo_dir` beside them
+    /// (checked-hash pycs: the interpreter's own and pytest's rewritten test
+    /// modules), running nothing from the repository, so that runs on copies
+    /// that carry them skip compiling what did not change. The default writes
+    /// none.
+    fn compile(&self, _repo_dir: &std::path::Path, _limits: &Limits) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// The arguments after `pytest` in a test command such as
@@ -294,6 +308,7 @@ pub(crate) fn finish_run(
         line_map,
         end,
         duration,
+        test_time: results.test_time,
         output,
         output_truncated,
     })

@@ -394,6 +394,50 @@ impl Executor for NativeExecutor {
         )
     }
 
+    fn compile(&self, repo_dir: &Path, limits: &Limits) -> anyhow::Result<()> {
+        let tmp = crate::temp_dir("tmp").context("cannot create a temporary directory")?;
+        let mut command = self.driver_command(
+            repo_dir,
+            tmp.path(),
+            vec!["--compile".into(), repo_dir.into()],
+        );
+        limit(
+            &mut command,
+            limits.memory_bytes,
+            Some(limits.timeout.as_secs().saturating_add(1)),
+            limits.disk_bytes,
+        );
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.python.display()))?;
+        let stdout = capture(child.stdout.take().expect("piped"), Arc::default());
+        let stderr = capture(child.stderr.take().expect("piped"), Arc::default());
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break Some(status);
+            }
+            if started.elapsed() > limits.timeout {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        // SAFETY: signals the process group that the child leads.
+        unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+        let _ = child.wait();
+        let mut output = stdout.join().unwrap_or_default();
+        output.extend(stderr.join().unwrap_or_default());
+        match status {
+            Some(status) if status.success() => Ok(()),
+            _ => anyhow::bail!(
+                "compiling {} ended with {}: {}",
+                repo_dir.display(),
+                status.map_or(RunEnd::TimedOut, ended),
+                crate::tail_text(&output, 2048).0
+            ),
+        }
+    }
+
     fn run(&self, request: &TestRequest) -> anyhow::Result<TestRun> {
         if let Some(workers) = &self.workers {
             return workers.run(request, |memory| self.start_worker(memory));

@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
+use crate::bytecode::BytecodeCache;
 use crate::patch::{self, FileChanges};
 use crate::{Executor, Limits, LineMap, RunEnd, TestRequest, TestRun, copy_tree, hex};
 
@@ -122,7 +123,7 @@ impl TestBedArgs {
     /// The test bed these flags describe; caches live under WORKDIR/cache.
     pub fn test_bed(&self) -> anyhow::Result<TestBed> {
         let cache_dir = self.workdir.join("cache");
-        Ok(TestBed::new(
+        let bed = TestBed::new(
             make_executor(
                 self.executor,
                 &self.workdir,
@@ -136,7 +137,12 @@ impl TestBedArgs {
                 ..Limits::default()
             },
         )
-        .with_time_factor(self.time_factor))
+        .with_time_factor(self.time_factor);
+        Ok(if self.no_cache {
+            bed
+        } else {
+            bed.with_bytecode_dir(cache_dir.join("bytecode"))
+        })
     }
 }
 
@@ -144,9 +150,14 @@ impl TestBedArgs {
 pub struct TestBed {
     pub executor: Box<dyn Executor>,
     pub cache: ResultCache,
+    /// The clean trees' bytecode, copied into every working copy.
+    pub bytecode: BytecodeCache,
     pub limits: Limits,
     /// Test runs the executor made (cache misses and reruns).
     pub runs: AtomicU64,
+    /// Their wall time and pytest's own time inside their tests, in microseconds.
+    run_micros: AtomicU64,
+    test_micros: AtomicU64,
     /// See [`TestBed::limit_after`]; 0 turns relative limits off.
     pub time_factor: f64,
 }
@@ -160,10 +171,19 @@ impl TestBed {
         TestBed {
             executor,
             cache,
+            bytecode: BytecodeCache::new(None),
             limits,
             runs: AtomicU64::new(0),
+            run_micros: AtomicU64::new(0),
+            test_micros: AtomicU64::new(0),
             time_factor: 0.0,
         }
+    }
+
+    /// Keeps the compiled trees in `dir` (across stages) instead of a temporary folder.
+    pub fn with_bytecode_dir(mut self, dir: PathBuf) -> TestBed {
+        self.bytecode = BytecodeCache::new(Some(dir));
+        self
     }
 
     /// Runs on changed code stop after `factor` times their reference run (see
@@ -261,8 +281,14 @@ impl TestBed {
         self.runs.fetch_add(1, Ordering::Relaxed);
         let copy = crate::temp_dir("copy").context("cannot create a working copy")?;
         copy_tree(&repo.root, copy.path()).context("cannot copy the repository")?;
+        if let Some(bytecode) = self
+            .bytecode
+            .for_tree(self.executor.as_ref(), repo, &self.limits)
+        {
+            copy_tree(&bytecode, copy.path()).context("cannot copy the repository's bytecode")?;
+        }
         patch::write_changes(copy.path(), changes).context("cannot write the patched files")?;
-        self.executor.run(&TestRequest {
+        let run = self.executor.run(&TestRequest {
             repo_dir: copy.path().to_path_buf(),
             pytest_args: args.to_vec(),
             limits: Limits {
@@ -270,12 +296,25 @@ impl TestBed {
                 ..self.limits.clone()
             },
             trace_lines,
-        })
+        })?;
+        let micros = |time: Duration| u64::try_from(time.as_micros()).unwrap_or(u64::MAX);
+        self.run_micros
+            .fetch_add(micros(run.duration), Ordering::Relaxed);
+        self.test_micros
+            .fetch_add(micros(run.test_time), Ordering::Relaxed);
+        Ok(run)
     }
 
     /// Test runs made so far (not served from the cache).
     pub fn runs(&self) -> u64 {
         self.runs.load(Ordering::Relaxed)
+    }
+
+    /// The summed wall time of the runs made so far, and pytest's own time inside
+    /// their tests: the difference is start-up, collection and reporting.
+    pub fn run_times(&self) -> (Duration, Duration) {
+        let load = |micros: &AtomicU64| Duration::from_micros(micros.load(Ordering::Relaxed));
+        (load(&self.run_micros), load(&self.test_micros))
     }
 
     fn key(&self, repo: &RepoTree, changes: &FileChanges, args: &[String], salt: &str) -> String {
@@ -428,6 +467,7 @@ mod tests {
             line_map: None,
             end: crate::RunEnd::Exited(0),
             duration: Duration::from_secs(seconds),
+            test_time: Duration::ZERO,
             output: String::new(),
             output_truncated: false,
         }

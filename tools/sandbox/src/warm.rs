@@ -217,10 +217,9 @@ impl WarmWorker {
             "warm run {} took {:.2} s ({})",
             self.runs,
             duration.as_secs_f64(),
-            if reply.is_some() {
-                "served"
-            } else {
-                "worker ended"
+            match &reply {
+                Some(reply) => format!("served: {}", reply.timing),
+                None => "worker ended".into(),
             }
         );
         let (mut output, output_overflowed) = read_tail(&self.tmp.path().join(OUTPUT_FILE));
@@ -383,6 +382,8 @@ struct Reply {
     code: i32,
     signal: Option<i32>,
     tainted: bool,
+    /// What the guest says it spent: the session, and putting its state back after it.
+    timing: String,
 }
 
 impl Reply {
@@ -393,10 +394,17 @@ impl Reply {
             .next()
             .and_then(|w| w.parse::<i32>().ok())
             .unwrap_or(3);
+        let rest: Vec<&str> = words.collect();
         Reply {
             code,
             signal: (code < 0).then_some(-code),
-            tainted: words.next() == Some("tainted"),
+            tainted: rest.first() == Some(&"tainted"),
+            timing: rest
+                .iter()
+                .filter(|word| word.contains('='))
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 }

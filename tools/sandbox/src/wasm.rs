@@ -123,6 +123,26 @@ impl Executor for WasmExecutor {
         self.fingerprint.clone()
     }
 
+    fn compile(&self, repo_dir: &Path, limits: &Limits) -> anyhow::Result<()> {
+        let tmp = crate::temp_dir("tmp").context("cannot create the guest's /tmp")?;
+        let args = ["python", "/sandbox/run_pytest.py", "--compile", "/repo"].map(String::from);
+        let mounts = [
+            (repo_dir, "/repo", FsPerms::ReadWrite),
+            (self.site_packages.as_path(), "/site", FsPerms::ReadOnly),
+            (self.driver_dir.as_path(), "/sandbox", FsPerms::ReadOnly),
+            (tmp.path(), "/tmp", FsPerms::ReadWrite),
+        ];
+        let guest = self.run_guest(&args, &mounts, &[], limits)?;
+        anyhow::ensure!(
+            guest.end == RunEnd::Exited(0),
+            "compiling {} ended with {}: {}",
+            repo_dir.display(),
+            guest.end,
+            crate::tail_text(&guest.output, 2048).0
+        );
+        Ok(())
+    }
+
     fn run(&self, request: &TestRequest) -> anyhow::Result<TestRun> {
         match &self.workers {
             Some(workers) => workers.run(request, |memory| self.start_worker(memory)),

@@ -74,6 +74,72 @@ fn both_executors_report_each_test_by_node_id() {
 }
 
 #[test]
+fn runs_carry_the_clean_bytecode_and_a_changed_file_runs_as_changed() {
+    use sandbox::patch::FileChanges;
+    use sandbox::testbed::{RepoTree, ResultCache, TestBed};
+
+    let clean = "def lt(a, b):\n    return a < b\n";
+    let repo = mini_repo(&[
+        ("calc.py", clean),
+        (
+            "tests/test_calc.py",
+            "from calc import lt\n\ndef test_lt():\n    assert lt(1, 2)\n",
+        ),
+    ]);
+    let tree = RepoTree::new(repo.path().to_path_buf()).unwrap();
+    let args = sandbox::pytest_args("pytest tests -o pythonpath=.").unwrap();
+    // The same size, so neither a size nor an mtime check could tell the pyc stale.
+    let buggy: FileChanges = [(
+        "calc.py".to_string(),
+        (clean.to_string(), clean.replace('<', ">")),
+    )]
+    .into();
+    for executor in executors() {
+        let name = executor.name();
+        let bed = TestBed::new(executor, ResultCache::new(None), Default::default());
+        let run = bed.run(&tree, &FileChanges::new(), &args, false).unwrap();
+        assert_eq!(
+            run.outcomes.get("tests/test_calc.py::test_lt"),
+            Some(&TestOutcome::Passed),
+            "{name}: {}",
+            run.output
+        );
+        let bytecode = bed
+            .bytecode
+            .for_tree(bed.executor.as_ref(), &tree, &bed.limits)
+            .unwrap_or_else(|| panic!("{name}: no bytecode"));
+        let names = |dir: &str| -> Vec<String> {
+            std::fs::read_dir(bytecode.join(dir))
+                .map(|entries| {
+                    entries
+                        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert!(
+            names("__pycache__").iter().any(|n| n.starts_with("calc.")),
+            "{name}: {:?}",
+            names("__pycache__")
+        );
+        assert!(
+            names("tests/__pycache__")
+                .iter()
+                .any(|n| n.starts_with("test_calc.") && n.contains("-pytest-")),
+            "{name}: pytest's rewritten test module: {:?}",
+            names("tests/__pycache__")
+        );
+        let run = bed.run(&tree, &buggy, &args, false).unwrap();
+        assert_eq!(
+            run.outcomes.get("tests/test_calc.py::test_lt"),
+            Some(&TestOutcome::Failed),
+            "{name}: the changed module ran from a stale pyc: {}",
+            run.output
+        );
+    }
+}
+
+#[test]
 fn a_runaway_test_is_stopped_at_the_time_limit() {
     let repo = mini_repo(&[(
         "test_loop.py",

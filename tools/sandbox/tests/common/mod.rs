@@ -100,6 +100,9 @@ impl Executor for WasmRef {
     fn run(&self, request: &TestRequest) -> anyhow::Result<sandbox::TestRun> {
         self.0.run(request)
     }
+    fn compile(&self, repo_dir: &std::path::Path, limits: &sandbox::Limits) -> anyhow::Result<()> {
+        self.0.compile(repo_dir, limits)
+    }
 }
 
 pub fn mini_repo(files: &[(&str, &str)]) -> tempfile::TempDir {
