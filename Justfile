@@ -119,6 +119,13 @@ skills-yield SKILLS N="100" SEED="1": setup
 bench-validate N="100" SEED="1": setup
     bash scripts/bench-validate.sh {{N}} {{SEED}}
 
+# The loop's test-running stages (validation of N candidates, rollouts on M evaluation tasks)
+# timed per executor for each build folder given (default target/release): seconds, test
+# runs, their wall time and pytest's time inside the tests (docs/speed.md).
+bench-stages *BUILDS: setup
+    cargo build --release -q -p task-validate -p swe-rollout
+    bash scripts/bench-stages.sh {{ if BUILDS == "" { "target/release" } else { BUILDS } }}
+
 # Benchmark the solver against the same model in PyTorch on the CPU (training tokens/s, one
 # per-example gradient, peak memory) for the tiny and small sizes; installs torch into
 # WORKDIR/venv-hf the first time (several GB). `FEATURES=cuda` builds the GPU backend.

@@ -45,7 +45,7 @@ gets the same pool size, training steps and evaluation. The default budgets fit 
 2-core machine in about 30 minutes (docs/evolve.md); they are there to show the loop, not to
 train a good solver: raise them for research. EXECUTOR=native by default here (a host venv
 inside bubblewrap, which setup installs as root; without bwrap the loop uses wasm): wasm runs
-the tests about 2.5x slower; EXECUTOR=wasm forces it. A run lives in
+validation about 3.8x and rollouts 3x slower (docs/speed.md); EXECUTOR=wasm forces it. A run lives in
 WORKDIR/run/<strategy>-seed<S>/ (base solver, dev set and round-0 evaluation are shared by all
 strategies of a seed in WORKDIR/run/base-seed<S>/; RUNS=DIR puts runs elsewhere).
 

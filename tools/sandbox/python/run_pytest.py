@@ -733,6 +733,30 @@ def _share_traceback_trees():
         code.getstatementrange_ast = getstatementrange_ast
 
 
+def _skip_idle_hypothesis_summary():
+    """The hypothesis plugin's terminal summary imports hypothesis in every session, also
+    in one where no test did, to list observation files and failing examples, which exist
+    only where hypothesis ran: 0.2 s natively, about a second under wasm, much of a small
+    run. Where hypothesis was never imported (and no statistics were asked for) it has
+    nothing to print, so it is not called then; the report is the same. For warm workers,
+    whose sessions register the plugin module that the warm-up imported."""
+    try:
+        import _hypothesis_pytestplugin as plugin
+    except ImportError:
+        return
+    summary = getattr(plugin, "pytest_terminal_summary", None)
+    statistics = getattr(plugin, "PRINT_STATISTICS_OPTION", None)
+    if summary is None or statistics is None or getattr(summary, "skips_idle", False):
+        return
+
+    def pytest_terminal_summary(terminalreporter):
+        if "hypothesis" in sys.modules or terminalreporter.config.getoption(statistics):
+            summary(terminalreporter)
+
+    pytest_terminal_summary.skips_idle = True
+    plugin.pytest_terminal_summary = pytest_terminal_summary
+
+
 def _warm_up(pytest):
     """One empty session, so that pytest's plugins (its own and those of the
     test dependencies) are loaded into the baseline, as every run loads them."""
@@ -784,6 +808,9 @@ def serve():
     _memoize_compilation()
     _share_traceback_trees()
     _warm_up(pytest)
+    # After the warm-up imported the plugin as pytest does (rewritten): imported earlier,
+    # pytest would warn in every session, an error where a suite turns warnings into errors.
+    _skip_idle_hypothesis_summary()
     baseline = _Baseline()
     # What start-up made lives as long as the worker: the collector need not walk it
     # again in every run (pytest collects twice as a session ends; the worker once after).

@@ -139,6 +139,40 @@ fn runs_carry_the_clean_bytecode_and_a_changed_file_runs_as_changed() {
     }
 }
 
+/// What the driver changes before pytest loads its plugins must not show in a suite that
+/// turns every warning into an error (toolz does).
+#[test]
+fn a_suite_that_turns_warnings_into_errors_runs_clean() {
+    let repo = mini_repo(&[
+        ("pytest.ini", "[pytest]\nfilterwarnings =\n    error\n"),
+        ("test_strict.py", "def test_ok():\n    assert True\n"),
+    ]);
+    for executor in executors() {
+        for _ in 0..2 {
+            let run = executor
+                .run(&request(
+                    repo.path(),
+                    "pytest test_strict.py",
+                    Duration::from_secs(120),
+                ))
+                .unwrap();
+            assert_eq!(
+                run.end,
+                RunEnd::Exited(0),
+                "{}: {}",
+                executor.name(),
+                run.output
+            );
+            assert_eq!(
+                run.outcomes.get("test_strict.py::test_ok"),
+                Some(&TestOutcome::Passed),
+                "{}",
+                executor.name()
+            );
+        }
+    }
+}
+
 #[test]
 fn a_runaway_test_is_stopped_at_the_time_limit() {
     let repo = mini_repo(&[(
