@@ -51,9 +51,10 @@ for build in "$@"; do
     done
 done
 
-python3 - "$out" "$jobs" <<'PY'
+PYTHONPATH="$root/scripts" python3 - "$out" <<'PY'
 import glob, os, re, sys
-out, jobs = sys.argv[1], int(sys.argv[2])
+from validate_verdicts import runs_summary
+out = sys.argv[1]
 print("| stage | executor | build | seconds | valid or resolved | test runs | runs' wall s "
       "| inside the tests s | runs / inside |")
 print("|---|---|---|---:|---:|---:|---:|---:|---:|")
@@ -64,10 +65,9 @@ for path in sorted(glob.glob(f"{out}/*.seconds")):
     log = open(f"{cell}.log").read()
     kept = re.findall(r"(\d+ of \d+) (?:candidates valid|tasks resolved)", log)
     outputs = kept[-1] if kept else "?"
-    summary = re.findall(r"test runs: (\d+)(?: \(([\d.]+) s, of which ([\d.]+) s inside the tests\))?",
-                         log)
-    runs, wall, inside = summary[-1] if summary else ("?", "", "")
-    ratio = f"{float(wall) / float(inside):.1f}x" if wall and float(inside) else "-"
-    print(f"| {stage} | {executor} | {build} | {secs:.0f} | {outputs} | {runs} | {wall or '-'} "
-          f"| {inside or '-'} | {ratio} |")
+    runs, wall, inside = runs_summary(log) or ("?", None, None)
+    ratio = f"{wall / inside:.1f}x" if wall is not None and inside else "-"
+    shown = lambda seconds: "-" if seconds is None else f"{seconds:.1f}"
+    print(f"| {stage} | {executor} | {build} | {secs:.0f} | {outputs} | {runs} | {shown(wall)} "
+          f"| {shown(inside)} | {ratio} |")
 PY

@@ -49,9 +49,8 @@ secs_d=0
 [ -n "${COLD:-}" ] && secs_d=$(run D --cold)
 
 PYTHONPATH=scripts python3 - "$out" "$count" "$jobs" "$secs_a" "$secs_b" "$secs_c" "$secs_d" <<'PY'
-import re
 import sys
-from validate_verdicts import differing, verdicts
+from validate_verdicts import differing, runs_summary, verdicts
 out, count, jobs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 a, b, c, d = map(float, sys.argv[4:])
 
@@ -60,15 +59,8 @@ valid = sum(1 for v in vb.values() if v.stage == "valid")
 rate = lambda secs: valid / secs * 60
 
 
-def runs(name):
-    """task-validate's summary: test runs, their wall time and pytest's time inside the tests."""
-    text = open(f"{out}/{name}.log").read()
-    found = re.findall(r"test runs: (\d+) \(([\d.]+) s, of which ([\d.]+) s inside the tests\)", text)
-    return tuple(map(float, found[-1])) if found else (0, 0.0, 0.0)
-
-
 def row(label, name, secs):
-    n, wall, inside = runs(name)
+    n, wall, inside = runs_summary(open(f"{out}/{name}.log").read()) or (0, 0.0, 0.0)
     ratio = f"{wall / inside:.1f}x" if inside else "-"
     stage = f"{secs * jobs / inside:.1f}x" if inside else "-"
     print(f"| {label} | {secs:.1f} | {rate(secs):.2f} | {n:.0f} | {wall:.1f} | {inside:.1f} | {ratio} | {stage} |")

@@ -1,10 +1,12 @@
 """The verdicts of a task-validate run, read back from its two outputs
-(`OUT/NAME.valid.jsonl` and `OUT/NAME.rejects.jsonl`), for the scripts that compare runs
-(bench-validate.sh, compare-validate.sh)."""
+(`OUT/NAME.valid.jsonl` and `OUT/NAME.rejects.jsonl`), and the test runs of a stage, read
+back from its log, for the scripts that compare runs (bench-validate.sh, compare-validate.sh,
+bench-stages.sh)."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import NamedTuple
 
 
@@ -36,3 +38,14 @@ def verdicts(out: str, name: str) -> dict[str, Verdict]:
 def differing(a: dict[str, Verdict], b: dict[str, Verdict]) -> list[str]:
     """The ids of `a` whose verdict in `b` differs or is missing, sorted."""
     return sorted(i for i in a if i not in b or a[i].key != b[i].key)
+
+
+def runs_summary(log: str) -> tuple[int, float | None, float | None] | None:
+    """The last `test runs: N (W s, of which T s inside the tests)` of a task-validate or
+    swe-rollout log: the runs, their summed wall time and pytest's time inside their tests
+    (both None for builds that printed only `test runs: N`); None without the line."""
+    found = re.findall(r"test runs: (\d+)(?: \(([\d.]+) s, of which ([\d.]+) s inside the tests\))?", log)
+    if not found:
+        return None
+    runs, wall, inside = found[-1]
+    return int(runs), float(wall) if wall else None, float(inside) if inside else None

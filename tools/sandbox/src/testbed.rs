@@ -317,6 +317,19 @@ impl TestBed {
         (load(&self.run_micros), load(&self.test_micros))
     }
 
+    /// `test runs: N (W s, of which T s inside the tests), cache hits: H`: the end of
+    /// the summary line of every stage that runs tests (scripts read it back).
+    pub fn runs_summary(&self) -> String {
+        let (run_time, test_time) = self.run_times();
+        format!(
+            "test runs: {} ({:.1} s, of which {:.1} s inside the tests), cache hits: {}",
+            self.runs(),
+            run_time.as_secs_f64(),
+            test_time.as_secs_f64(),
+            self.cache.hits()
+        )
+    }
+
     fn key(&self, repo: &RepoTree, changes: &FileChanges, args: &[String], salt: &str) -> String {
         let mut hasher = Sha256::new();
         for part in [self.executor.fingerprint().as_str(), &repo.tree_hash, salt] {

@@ -126,13 +126,7 @@ impl Executor for WasmExecutor {
     fn compile(&self, repo_dir: &Path, limits: &Limits) -> anyhow::Result<()> {
         let tmp = crate::temp_dir("tmp").context("cannot create the guest's /tmp")?;
         let args = ["python", "/sandbox/run_pytest.py", "--compile", "/repo"].map(String::from);
-        let mounts = [
-            (repo_dir, "/repo", FsPerms::ReadWrite),
-            (self.site_packages.as_path(), "/site", FsPerms::ReadOnly),
-            (self.driver_dir.as_path(), "/sandbox", FsPerms::ReadOnly),
-            (tmp.path(), "/tmp", FsPerms::ReadWrite),
-        ];
-        let guest = self.run_guest(&args, &mounts, &[], limits)?;
+        let guest = self.run_guest(&args, &self.mounts(repo_dir, tmp.path()), &[], limits)?;
         anyhow::ensure!(
             guest.end == RunEnd::Exited(0),
             "compiling {} ended with {}: {}",
@@ -152,6 +146,21 @@ impl Executor for WasmExecutor {
 }
 
 impl WasmExecutor {
+    /// What a test guest sees: the working copy at `/repo` and its own `/tmp`
+    /// (read-write), the test dependencies at `/site` and the driver at `/sandbox`.
+    fn mounts<'a>(
+        &'a self,
+        repo: &'a Path,
+        tmp: &'a Path,
+    ) -> [(&'a Path, &'static str, FsPerms); 4] {
+        [
+            (repo, "/repo", FsPerms::ReadWrite),
+            (self.site_packages.as_path(), "/site", FsPerms::ReadOnly),
+            (self.driver_dir.as_path(), "/sandbox", FsPerms::ReadOnly),
+            (tmp, "/tmp", FsPerms::ReadWrite),
+        ]
+    }
+
     fn run_fresh(&self, request: &TestRequest) -> anyhow::Result<TestRun> {
         let tmp = crate::temp_dir("tmp").context("cannot create the guest's /tmp")?;
         let mut args: Vec<String> = vec![
@@ -166,12 +175,7 @@ impl WasmExecutor {
         } else {
             Vec::new()
         };
-        let mounts = [
-            (request.repo_dir.as_path(), "/repo", FsPerms::ReadWrite),
-            (self.site_packages.as_path(), "/site", FsPerms::ReadOnly),
-            (self.driver_dir.as_path(), "/sandbox", FsPerms::ReadOnly),
-            (tmp.path(), "/tmp", FsPerms::ReadWrite),
-        ];
+        let mounts = self.mounts(&request.repo_dir, tmp.path());
         let guest = self.run_guest(&args, &mounts, &extra_env, &request.limits)?;
         finish_run(
             request,
@@ -195,13 +199,7 @@ impl WasmExecutor {
             .iter()
             .map(|arg| arg.to_string())
             .collect();
-        let mounts = [
-            (dirs.0.path(), "/repo", FsPerms::ReadWrite),
-            (self.site_packages.as_path(), "/site", FsPerms::ReadOnly),
-            (self.driver_dir.as_path(), "/sandbox", FsPerms::ReadOnly),
-            (dirs.1.path(), "/tmp", FsPerms::ReadWrite),
-        ];
-        let mut wasi = self.wasi_builder(&args, &mounts, &[])?;
+        let mut wasi = self.wasi_builder(&args, &self.mounts(dirs.0.path(), dirs.1.path()), &[])?;
         wasi.stdin(InputFile::new(File::from(OwnedFd::from(request_reader))))
             .stdout(OutputFile::new(File::from(OwnedFd::from(reply_writer))))
             .stderr(stderr.clone());

@@ -216,15 +216,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .filter(|t| t.outcome.resolved && t.error.is_none())
         .count();
     let errors = traces.iter().filter(|t| t.error.is_some()).count();
-    let (run_time, test_time) = harness.bed.run_times();
     tracing::info!(
-        "{resolved} of {} tasks resolved; {errors} could not be attempted; test runs: {} ({:.1} s, \
-         of which {:.1} s inside the tests), cache hits: {}",
+        "{resolved} of {} tasks resolved; {errors} could not be attempted; {}",
         traces.len(),
-        harness.bed.runs(),
-        run_time.as_secs_f64(),
-        test_time.as_secs_f64(),
-        harness.bed.cache.hits()
+        harness.bed.runs_summary()
     );
     if cli.summary {
         eprint!("{}", summary::render(&traces));

@@ -154,24 +154,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(out) = rejects {
         out.finish()?;
     }
-    let hits = validator.bed.cache.hits();
-    let runs = validator.bed.runs();
-    let (run_time, test_time) = validator.bed.run_times();
     let by_stage: Vec<String> = gate::rejection_counts(rejected.iter().copied())
         .into_iter()
         .map(|(stage, n)| format!("{stage} {n}"))
         .collect();
     tracing::info!(
-        "{kept} of {} candidates valid; rejected: {}; test runs: {runs} ({:.1} s, of which \
-         {:.1} s inside the tests), cache hits: {hits}",
+        "{kept} of {} candidates valid; rejected: {}; {}",
         verdicts.len(),
         if by_stage.is_empty() {
             "none".to_string()
         } else {
             by_stage.join(", ")
         },
-        run_time.as_secs_f64(),
-        test_time.as_secs_f64(),
+        validator.bed.runs_summary(),
     );
     Ok(())
 }
