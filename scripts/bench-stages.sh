@@ -12,7 +12,13 @@
 # Variables: N=100 SEED=1 M=30 JOBS=2 EXECUTORS="native wasm" STAGES="validate rollout"
 #            SOLVER=WORKDIR/run/lc-nat2/pretrained OUT=WORKDIR/bench/stages
 set -euo pipefail
-[ $# -ge 1 ] || { sed -n 2,15p "$0" >&2; exit 2; }
+case ${1:-} in
+    -h | --help) sed -n 2,13p "$0"; exit 0 ;;
+    "") sed -n 2,13p "$0" >&2; exit 2 ;;
+esac
+for build in "$@"; do
+    [ -x "$build/task-validate" ] || { echo "bench-stages: $build has no task-validate" >&2; exit 2; }
+done
 root=$(cd "$(dirname "$0")/.." && pwd)
 workdir=${SOCRATIC_WORKDIR:-$root/.socratic}
 n=${N:-100}
