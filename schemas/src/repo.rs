@@ -1,13 +1,14 @@
-//! `repo/1`: one real repository of the corpus.
+//! `repo/1`: one real repository of the corpus (`repo/1.1` adds `source.rev`).
 
 use std::borrow::Cow;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::record::{Extra, Record};
+use crate::record::{Extra, Record, RecordError};
 
-/// A pinned release of a real Python project with its own test suite.
+/// A pinned release of a real Python project with its own test suite: an sdist of the
+/// lock (`just setup`) or a snapshot of a directory or git checkout (`just add-repo`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(
     title = "Repo",
@@ -17,10 +18,11 @@ pub struct Repo {
     /// `repo/1`.
     #[schemars(regex(pattern = r"^repo/1(\.[0-9]+)?$"))]
     pub schema: String,
-    /// Unique id, `<name>-<version>`.
+    /// Unique id, `<name>-<version>`; names files, so no `/`.
     pub id: String,
-    /// Distribution name on PyPI.
+    /// Distribution name on PyPI, or the name a snapshot was added under.
     pub name: String,
+    /// The release, or for a snapshot `git-<commit>` / `dir-<tree hash>` (12 digits).
     pub version: String,
     /// Which part of the experiment the repository feeds: training, the trusted dev
     /// target of grad-score, or held-out evaluation only.
@@ -31,14 +33,18 @@ pub struct Repo {
     /// Package source directories under `root`, tests excluded: where bugs may go.
     #[serde(default)]
     pub src_dirs: Vec<String>,
-    /// The pytest command line that runs the suite from `root`.
+    /// The pytest command line that runs the suite from `root`; a task that carries no
+    /// test command (an import) runs this one.
     pub test_cmd: String,
     /// The project's `requires-python`, empty when it states none.
     #[serde(default)]
     pub python: String,
+    /// The executors whose run of the clean suite passes: `wasm` (both) or `native`
+    /// (only natively: a stage running under wasm refuses the repository's tasks).
     #[serde(default)]
     pub executor: Executor,
-    /// Pinned test dependencies (`name==version`).
+    /// Pinned test dependencies (`name==version`): each must be installed in the work
+    /// directory's site-packages, or the stages refuse the repository's tasks.
     #[serde(default)]
     pub test_deps: Vec<String>,
     /// Number of tests that `test_cmd` collects on the clean code.
@@ -56,12 +62,19 @@ pub struct Source {
     pub requirement: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// A local archive or directory, for repositories that are not on PyPI.
+    /// The directory or git repository a snapshot was taken from (provenance: the stages
+    /// read the snapshot under `root`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The git commit a snapshot was taken at (repo/1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<String>,
+    /// The archive, for an sdist.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
-    /// Hex sha256 of the archive.
+    /// Hex sha256 of the archive; without `filename`, of the snapshot's files under
+    /// `root` (checked by every stage that reads the corpus: see
+    /// `stage_io::corpus::tree_sha256`).
     #[schemars(regex(pattern = r"^[0-9a-f]{64}$"))]
     pub sha256: String,
     #[serde(flatten)]
@@ -90,8 +103,28 @@ pub enum Executor {
 impl Record for Repo {
     const KIND: &'static str = "repo";
     const MAJOR: u32 = 1;
+    const MINOR: u32 = 1;
 
     fn id(&self) -> Cow<'_, str> {
         Cow::Borrowed(&self.id)
+    }
+
+    fn validate(&self) -> Result<(), RecordError> {
+        crate::task::file_name_id(&self.id)
+            .map_err(|why| RecordError::field("id", format!("{why}: it names files")))?;
+        let hash = &self.source.sha256;
+        if hash.len() != 64 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(RecordError::field(
+                "source.sha256",
+                format!("`{hash}` is not 64 lowercase hex digits"),
+            ));
+        }
+        if self.root.is_empty() {
+            return Err(RecordError::field("root", "is empty"));
+        }
+        if self.test_cmd.trim().is_empty() {
+            return Err(RecordError::field("test_cmd", "is empty"));
+        }
+        Ok(())
     }
 }

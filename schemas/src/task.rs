@@ -140,7 +140,7 @@ impl Record for Task {
 }
 
 /// Why `id` cannot be a file name, if it cannot.
-fn file_name_id(id: &str) -> Result<(), String> {
+pub(crate) fn file_name_id(id: &str) -> Result<(), String> {
     if id.is_empty() {
         return Err("is empty".into());
     }

@@ -170,3 +170,45 @@ fn an_instance_id_that_cannot_name_a_file_is_refused() {
     value["instance_id"] = json!("django__django-11099 (ünïcode, spaces) v1.2");
     assert!(read_task(value).is_ok());
 }
+
+#[test]
+fn a_repo_pins_its_source_by_a_real_sha256() {
+    let repo = json!({
+        "schema": "repo/1.1",
+        "id": "wordkit-dir-afb249f9e841",
+        "name": "wordkit",
+        "version": "dir-afb249f9e841",
+        "split": "train",
+        "source": {"path": "/src/wordkit", "sha256": "afb249f9e841170be28ec59daed13830c6e1f951d0b2c7902dd768d380824aaf"},
+        "root": "repos/wordkit-dir-afb249f9e841",
+        "src_dirs": ["wordkit"],
+        "test_cmd": "pytest -p no:cacheprovider -o pythonpath=.",
+    });
+    assert!(schemas::Repo::from_value(repo.clone()).is_ok());
+    for (field, value, why) in [
+        ("sha256", json!("notahash"), "not 64 lowercase hex digits"),
+        (
+            "sha256",
+            json!("AFB249F9E841170BE28EC59DAED13830C6E1F951D0B2C7902DD768D380824AAF"),
+            "lowercase",
+        ),
+    ] {
+        let mut bad = repo.clone();
+        bad["source"][field] = value;
+        let err = schemas::Repo::from_value(bad).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("source.sha256"), "{err}");
+        assert!(err.message.contains(why), "{err}");
+    }
+    let mut bad = repo.clone();
+    bad["test_cmd"] = json!(" ");
+    assert_eq!(
+        schemas::Repo::from_value(bad).unwrap_err().field.as_deref(),
+        Some("test_cmd")
+    );
+    let mut bad = repo;
+    bad["id"] = json!("a/b");
+    assert_eq!(
+        schemas::Repo::from_value(bad).unwrap_err().field.as_deref(),
+        Some("id")
+    );
+}

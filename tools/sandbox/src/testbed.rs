@@ -28,8 +28,8 @@ pub struct RepoTree {
 
 impl RepoTree {
     pub fn new(root: PathBuf) -> anyhow::Result<RepoTree> {
-        let tree_hash =
-            hash_tree(&root).with_context(|| format!("cannot read {}", root.display()))?;
+        let tree_hash = stage_io::corpus::tree_sha256(&root)
+            .with_context(|| format!("cannot read {}", root.display()))?;
         Ok(RepoTree { root, tree_hash })
     }
 }
@@ -118,6 +118,30 @@ impl TestBedArgs {
         self.corpus
             .clone()
             .unwrap_or_else(|| self.workdir.join("corpus.jsonl"))
+    }
+
+    /// Why this bed cannot run the tests of `repo`, if it cannot: its record says its
+    /// clean suite passes only natively and the bed runs wasm, or one of its test
+    /// dependencies is not installed in WORKDIR/site-packages.
+    pub fn refusal(&self, repo: &schemas::Repo) -> Option<String> {
+        if self.executor == ExecutorKind::Wasm && repo.executor == schemas::Executor::Native {
+            return Some(format!(
+                "repository `{}` runs its tests only natively (its record says `executor: \
+                 native`): run with --executor native",
+                repo.id
+            ));
+        }
+        let site_packages = self.workdir.join("site-packages");
+        let missing = missing_test_deps(&site_packages, &repo.test_deps);
+        (!missing.is_empty()).then(|| {
+            format!(
+                "the test dependencies of repository `{}` are not all installed in {}: {} \
+                 missing (add them with `just add-repo ... --test-dep NAME==VERSION`)",
+                repo.id,
+                site_packages.display(),
+                missing.join(", ")
+            )
+        })
     }
 
     /// The test bed these flags describe; caches live under WORKDIR/cache.
@@ -422,36 +446,40 @@ impl ResultCache {
     }
 }
 
-fn hash_tree(root: &Path) -> std::io::Result<String> {
-    let mut files = Vec::new();
-    collect_files(root, root, &mut files)?;
-    files.sort();
-    let mut hasher = Sha256::new();
-    for relative in files {
-        hasher.update(relative.to_string_lossy().as_bytes());
-        hasher.update([0]);
-        hasher.update(Sha256::digest(std::fs::read(root.join(&relative))?));
-    }
-    Ok(hex(&hasher.finalize()))
-}
-
-fn collect_files(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            collect_files(root, &entry.path(), files)?;
-        } else if kind.is_file() {
-            files.push(
-                entry
-                    .path()
-                    .strip_prefix(root)
-                    .expect("under root")
-                    .to_path_buf(),
-            );
-        }
-    }
-    Ok(())
+/// The requirements of `deps` (`name==version`, or a bare name) that no distribution in
+/// `site_packages` satisfies, by its `*.dist-info` folder (names compared normalised).
+pub fn missing_test_deps(site_packages: &Path, deps: &[String]) -> Vec<String> {
+    let normalise = |name: &str| -> String {
+        name.to_ascii_lowercase()
+            .split(['-', '_', '.'])
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join("_")
+    };
+    let installed: Vec<(String, String)> = std::fs::read_dir(site_packages)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".dist-info")?;
+            let (dist, version) = stem.rsplit_once('-')?;
+            Some((normalise(dist), version.to_string()))
+        })
+        .collect();
+    deps.iter()
+        .filter(|dep| {
+            let (name, version) = match dep.split_once("==") {
+                Some((name, version)) => (name.trim(), Some(version.trim())),
+                None => (dep.trim(), None),
+            };
+            let name = normalise(name);
+            !installed
+                .iter()
+                .any(|(dist, have)| *dist == name && version.is_none_or(|want| want == have))
+        })
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
@@ -499,5 +527,25 @@ mod tests {
         assert_eq!(bed.limit_after(&took(200)), Duration::from_secs(300));
         let off = TestBed::new(Box::new(Unused), ResultCache::new(None), limits);
         assert_eq!(off.limit_after(&took(1)), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn a_test_dependency_is_installed_when_its_dist_info_has_its_version() {
+        let site = tempfile::tempdir().unwrap();
+        for dist in ["python_dateutil-4.0.0.dist-info", "attrs-26.1.0.dist-info"] {
+            std::fs::create_dir(site.path().join(dist)).unwrap();
+        }
+        let deps: Vec<String> = [
+            "python-dateutil==4.0.0",
+            "attrs",
+            "attrs==25.0",
+            "six==1.17.0",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            missing_test_deps(site.path(), &deps),
+            ["attrs==25.0", "six==1.17.0"]
+        );
     }
 }

@@ -3,12 +3,15 @@
 use std::path::{Path, PathBuf};
 
 use schemas::Repo;
+use sha2::{Digest, Sha256};
 
 use crate::input::Inputs;
 
 /// The Repo records of the corpus at `path`, each with its source root resolved
 /// against the file's directory. A root missing on disk is an error that names
-/// `just setup`, which unpacks it.
+/// `just setup`, which unpacks it; a snapshot (a repository added from a directory or a
+/// git checkout) whose files changed since it was added is an error that names `just
+/// add-repo`.
 pub fn read_corpus(path: &Path) -> anyhow::Result<Vec<(Repo, PathBuf)>> {
     let base = path.parent().unwrap_or(Path::new("."));
     let mut repos = Vec::new();
@@ -23,7 +26,96 @@ pub fn read_corpus(path: &Path) -> anyhow::Result<Vec<(Repo, PathBuf)>> {
                 root.display()
             );
         }
+        check_pinned(&repo, &root).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
         repos.push((repo, root));
     }
     Ok(repos)
+}
+
+/// For a snapshot (no archive `filename`: its `sha256` is the tree's), checks that the
+/// files under `root` are still the ones the record pins.
+pub fn check_pinned(repo: &Repo, root: &Path) -> anyhow::Result<()> {
+    if repo.source.filename.is_some() {
+        return Ok(()); // an sdist: `just setup` checked the archive's hash
+    }
+    let actual = tree_sha256(root)
+        .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", root.display()))?;
+    anyhow::ensure!(
+        actual == repo.source.sha256,
+        "the files of repository `{}` at {} changed since it was added (tree sha256 {actual}, \
+         the record pins {}): add it again with `just add-repo` to pin the new content",
+        repo.id,
+        root.display(),
+        repo.source.sha256
+    );
+    Ok(())
+}
+
+/// The sha256 of every regular file under `root` (links and special files skipped): the
+/// files sorted by relative path (component by component), each as its path's bytes, a 0
+/// byte and the raw sha256 of its content. `scripts/add_repo.py` computes the same.
+pub fn tree_sha256(root: &Path) -> std::io::Result<String> {
+    let mut files = Vec::new();
+    collect_files(root, root, &mut files)?;
+    files.sort();
+    let mut hasher = Sha256::new();
+    for relative in files {
+        hasher.update(relative.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        hasher.update(Sha256::digest(std::fs::read(root.join(&relative))?));
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect())
+}
+
+fn collect_files(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            collect_files(root, &entry.path(), files)?;
+        } else if kind.is_file() {
+            files.push(
+                entry
+                    .path()
+                    .strip_prefix(root)
+                    .expect("under root")
+                    .to_path_buf(),
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tree_hash_orders_paths_by_component_and_ignores_links() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("a")).unwrap();
+        std::fs::write(dir.path().join("a/b"), "1").unwrap();
+        std::fs::write(dir.path().join("a.txt"), "2").unwrap();
+        // By component "a/b" comes before "a.txt"; by string it would come after.
+        let mut hasher = Sha256::new();
+        for (path, content) in [("a/b", "1"), ("a.txt", "2")] {
+            hasher.update(path.as_bytes());
+            hasher.update([0]);
+            hasher.update(Sha256::digest(content));
+        }
+        let expected: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(tree_sha256(dir.path()).unwrap(), expected);
+        std::os::unix::fs::symlink("a.txt", dir.path().join("link")).unwrap();
+        assert_eq!(tree_sha256(dir.path()).unwrap(), expected);
+        std::fs::write(dir.path().join("a/b"), "3").unwrap();
+        assert_ne!(tree_sha256(dir.path()).unwrap(), expected);
+    }
 }

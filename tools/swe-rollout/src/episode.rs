@@ -51,7 +51,8 @@ pub enum RepoEntry {
         /// Its non-test Python files, repository-relative.
         sources: BTreeSet<String>,
     },
-    Missing(String),
+    /// Missing on disk, changed since it was pinned, or refused by the test bed.
+    Unusable(String),
 }
 
 /// Everything an attempt needs besides the task.
@@ -162,7 +163,7 @@ impl Harness {
     fn repo(&self, id: &str) -> Result<(&RepoTree, &BTreeSet<String>)> {
         match self.repos.get(id) {
             Some(RepoEntry::Ready { tree, sources }) => Ok((tree, sources)),
-            Some(RepoEntry::Missing(why)) => bail!("{why}"),
+            Some(RepoEntry::Unusable(why)) => bail!("{why}"),
             None => bail!("repository `{id}` is not in the corpus"),
         }
     }

@@ -124,7 +124,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.allow_empty {
         records = records.allow_empty();
     }
-    let tasks: Vec<Task> = records.collect::<Result<_, _>>()?;
+    let mut tasks: Vec<Task> = records.collect::<Result<_, _>>()?;
     let (solver_impl, checkpoint) = match &spec {
         SolverSpec::Model(path) => {
             let scorer =
@@ -148,7 +148,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
     let corpus_path = cli.bed.corpus_path();
     let wanted: BTreeSet<&str> = tasks.iter().map(|t| t.repo.as_str()).collect();
-    let repos = load_repos(&corpus_path, &wanted)?;
+    let (repos, test_cmds) = load_repos(&corpus_path, &wanted, &cli.bed)?;
+    // An imported task carries no test command: its repository's runs.
+    for task in &mut tasks {
+        if task.test_cmd.trim().is_empty()
+            && let Some(test_cmd) = test_cmds.get(&task.repo)
+        {
+            task.test_cmd = test_cmd.clone();
+        }
+    }
 
     let sampling = Sampling {
         temperature: cli.temperature,
@@ -234,36 +242,55 @@ fn summarize(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The corpus's repositories that `wanted` names; one whose source is missing on disk is
-/// kept as [`RepoEntry::Missing`], so only its tasks fail.
-fn load_repos(path: &Path, wanted: &BTreeSet<&str>) -> anyhow::Result<HashMap<String, RepoEntry>> {
+/// The corpus's repositories that `wanted` names, and their test commands; one whose
+/// source is missing on disk, changed since it was pinned, or that the test bed refuses
+/// (see `TestBedArgs::refusal`) is kept as [`RepoEntry::Unusable`], so only its tasks fail.
+#[allow(clippy::type_complexity)]
+fn load_repos(
+    path: &Path,
+    wanted: &BTreeSet<&str>,
+    bed: &TestBedArgs,
+) -> anyhow::Result<(HashMap<String, RepoEntry>, HashMap<String, String>)> {
     let base = path.parent().unwrap_or(Path::new("."));
     let mut repos = HashMap::new();
+    let mut test_cmds = HashMap::new();
     for repo in Inputs::open(&[path.to_path_buf()])?.records::<Repo>() {
         let repo = repo?;
         if !wanted.contains(repo.id.as_str()) {
             continue;
         }
+        test_cmds.insert(repo.id.clone(), repo.test_cmd.clone());
         let root = base.join(&repo.root);
-        let entry = if root.is_dir() {
-            let sources = pyast::files::source_files(&root, &repo.src_dirs)
-                .with_context(|| format!("cannot list the sources of {}", root.display()))?
-                .into_iter()
-                .collect();
-            RepoEntry::Ready {
-                tree: RepoTree::new(root)?,
-                sources,
-            }
-        } else {
-            RepoEntry::Missing(format!(
+        let unusable = if !root.is_dir() {
+            Some(format!(
                 "the source of repository `{}` is missing at {}; run `just setup` to unpack the corpus",
                 repo.id,
                 root.display()
             ))
+        } else if let Err(err) = stage_io::corpus::check_pinned(&repo, &root) {
+            Some(format!("{err:#}"))
+        } else {
+            bed.refusal(&repo)
+        };
+        let entry = match unusable {
+            Some(why) => {
+                tracing::warn!("{why}");
+                RepoEntry::Unusable(why)
+            }
+            None => {
+                let sources = pyast::files::source_files(&root, &repo.src_dirs)
+                    .with_context(|| format!("cannot list the sources of {}", root.display()))?
+                    .into_iter()
+                    .collect();
+                RepoEntry::Ready {
+                    tree: RepoTree::new(root)?,
+                    sources,
+                }
+            }
         };
         repos.insert(repo.id.clone(), entry);
     }
-    Ok(repos)
+    Ok((repos, test_cmds))
 }
 
 /// SWE-bench predictions: one JSON object a line.

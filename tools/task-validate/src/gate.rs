@@ -24,6 +24,9 @@ pub struct Validator {
     pub bed: TestBed,
     /// Run only the tests that execute a changed line (`--full` turns it off).
     pub select: bool,
+    /// Repositories this bed cannot run, with why (see `TestBedArgs::refusal`): their
+    /// candidates are rejected at the clean stage without a run.
+    pub refused: HashMap<String, String>,
 }
 
 type Gate<T> = Result<T, Rejection>;
@@ -60,6 +63,10 @@ impl Validator {
             .repos
             .get(&task.repo)
             .with_context(|| format!("repository {} is not loaded", task.repo))?;
+
+        if let Some(why) = self.refused.get(&task.repo) {
+            return Ok(Err(reject(GateStage::Clean, why.clone())));
+        }
 
         // (a) format
         let args = match pytest_args(&task.test_cmd) {
@@ -391,6 +398,11 @@ fn violation(run: &TestRun, clean: &TestRun) -> Option<String> {
 }
 
 /// `Ok` when pytest ended normally and no test failed or errored.
+/// Why a clean suite's run does not let a gate use it, if it does not.
+pub fn clean_suite_fails(run: &TestRun) -> Option<String> {
+    all_green(run).err()
+}
+
 fn all_green(run: &TestRun) -> Result<(), String> {
     let bad: Vec<&str> = run
         .outcomes
@@ -399,13 +411,44 @@ fn all_green(run: &TestRun) -> Result<(), String> {
         .map(|(id, _)| id.as_str())
         .collect();
     if !bad.is_empty() {
-        let shown: Vec<&str> = bad.iter().take(5).copied().collect();
+        // The tests' own messages say why (a conftest that needs what the sandbox lacks).
+        let shown: Vec<String> = bad
+            .iter()
+            .take(5)
+            .map(|id| match run.messages.get(*id) {
+                Some(message) if !message.trim().is_empty() => {
+                    format!("{id} ({})", clip(message.trim(), 160))
+                }
+                _ => id.to_string(),
+            })
+            .collect();
         return Err(format!("{} tests fail: {}", bad.len(), shown.join(", ")));
     }
     match run.end {
         RunEnd::Exited(0) if !run.outcomes.is_empty() => Ok(()),
         RunEnd::Exited(0) => Err("pytest reported no tests".into()),
-        ref end => Err(end.to_string()),
+        ref end => Err(match last_error_line(&run.output) {
+            Some(line) => format!("{end}: {}", clip(line, 200)),
+            None => end.to_string(),
+        }),
+    }
+}
+
+/// The last line of pytest's output that names an error (a collection error, a usage
+/// error), for a run that wrote no report.
+fn last_error_line(output: &str) -> Option<&str> {
+    output
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|line| line.starts_with("E ") || line.contains("Error") || line.starts_with("ERROR"))
+        .map(|line| line.trim_start_matches("E ").trim())
+}
+
+fn clip(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
     }
 }
 
@@ -425,6 +468,7 @@ pub fn rejection_counts<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn not_found_names_the_ids_pytest_could_not_collect() {
@@ -445,6 +489,57 @@ mod tests {
             not_found(output, &requested),
             &requested[..3],
             "a function reported missing takes all its parameters; other ids stay"
+        );
+    }
+
+    fn run_with(outcomes: &[(&str, TestOutcome, &str)], end: RunEnd, output: &str) -> TestRun {
+        TestRun {
+            outcomes: outcomes
+                .iter()
+                .map(|(id, outcome, _)| (id.to_string(), *outcome))
+                .collect(),
+            messages: outcomes
+                .iter()
+                .filter(|(_, _, message)| !message.is_empty())
+                .map(|(id, _, message)| (id.to_string(), message.to_string()))
+                .collect(),
+            violations: Vec::new(),
+            line_map: None,
+            end,
+            duration: Duration::ZERO,
+            test_time: Duration::ZERO,
+            output: output.to_string(),
+            output_truncated: false,
+        }
+    }
+
+    #[test]
+    fn a_clean_suite_that_fails_says_why_in_the_tests_own_words() {
+        let run = run_with(
+            &[
+                ("t.py::a", TestOutcome::Passed, ""),
+                (
+                    "t.py::b",
+                    TestOutcome::Error,
+                    "AttributeError: module 'signal' has no attribute 'alarm'",
+                ),
+            ],
+            RunEnd::Exited(1),
+            "",
+        );
+        assert_eq!(
+            all_green(&run).unwrap_err(),
+            "1 tests fail: t.py::b (AttributeError: module 'signal' has no attribute 'alarm')"
+        );
+        let broken = run_with(
+            &[],
+            RunEnd::Exited(4),
+            "ERROR: file or directory not found: tests/nothing\n\nno tests ran in 0.01s\n",
+        );
+        assert_eq!(
+            all_green(&broken).unwrap_err(),
+            "pytest usage error (exit 4): bad test command or path: ERROR: file or directory not \
+             found: tests/nothing"
         );
     }
 }

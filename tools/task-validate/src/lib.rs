@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Parser;
 use rayon::prelude::*;
+use sandbox::TestOutcome;
 pub use sandbox::testbed::ExecutorKind;
 use sandbox::testbed::{RepoTree, TestBedArgs};
-use schemas::Task;
+use schemas::{Repo, Task};
 use stage_io::cli::{LogArgs, OutputArgs, RunArgs};
 use stage_io::input::Inputs;
 use stage_io::output::Output;
@@ -30,7 +31,8 @@ Examples:
   task-validate candidates.jsonl -o valid.jsonl --rejects rejects.jsonl
   task-gen --budget 100 .socratic/corpus.jsonl | task-validate --jobs 2 > valid.jsonl
   task-validate --executor native --shard 0/4 candidates.jsonl -o valid-0.jsonl
-  task-validate candidates.jsonl -o valid.jsonl --line-maps maps/   # then task-gen --line-maps maps/";
+  task-validate candidates.jsonl -o valid.jsonl --line-maps maps/   # then task-gen --line-maps maps/
+  task-validate --check-repos --repo mylib-dir-0123456789ab --executor wasm   # its clean suite";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -63,6 +65,14 @@ pub struct Cli {
     /// tests execute which lines) as DIR/<repo>.json, for `task-gen --line-maps`
     #[arg(long, value_name = "DIR")]
     pub line_maps: Option<PathBuf>,
+    /// Validate no candidates: run the clean suite of each repository of the corpus (or of
+    /// each --repo) and write one JSON line per repository (tests, passed, the failing tests
+    /// with their messages, seconds). Exit 1 when a suite does not pass or collects nothing
+    #[arg(long, conflicts_with_all = ["inputs", "rejects", "line_maps"])]
+    pub check_repos: bool,
+    /// With --check-repos: only this repository (repeatable)
+    #[arg(long, value_name = "ID", requires = "check_repos")]
+    pub repo: Vec<String>,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
@@ -72,15 +82,18 @@ pub struct Cli {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let corpus_path = cli.bed.corpus_path();
     let repos = read_corpus(&corpus_path)?;
+    if cli.check_repos {
+        return check_repos(&cli, &repos);
+    }
 
     let opened = Inputs::open(&cli.inputs)?;
     let mut records = opened.records::<Task>().shard(cli.run.shard);
     if cli.allow_empty {
         records = records.allow_empty();
     }
-    let candidates: Vec<Task> = records.collect::<Result<_, _>>()?;
-    for task in &candidates {
-        if !repos.contains_key(&task.repo) {
+    let mut candidates: Vec<Task> = records.collect::<Result<_, _>>()?;
+    for task in &mut candidates {
+        let Some((repo, _)) = repos.get(&task.repo) else {
             return Err(BadInput::new(format!(
                 "repository `{}` of {} is not in the corpus {}",
                 task.repo,
@@ -89,21 +102,32 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             ))
             .in_field(Some("repo".into()))
             .into());
+        };
+        // An imported task carries no test command: its repository's runs.
+        if task.test_cmd.trim().is_empty() {
+            task.test_cmd = repo.test_cmd.clone();
         }
     }
 
     let mut trees = HashMap::new();
     let mut test_cmds = BTreeMap::new();
+    let mut refused = HashMap::new();
     for task in &candidates {
         if !trees.contains_key(&task.repo) {
-            trees.insert(task.repo.clone(), RepoTree::new(repos[&task.repo].clone())?);
+            let (repo, root) = &repos[&task.repo];
+            trees.insert(task.repo.clone(), RepoTree::new(root.clone())?);
             test_cmds.insert(task.repo.clone(), task.test_cmd.clone());
+            if let Some(why) = cli.bed.refusal(repo) {
+                tracing::warn!("{why}");
+                refused.insert(task.repo.clone(), why);
+            }
         }
     }
     let validator = Validator {
         repos: trees,
         bed: cli.bed.test_bed()?,
         select: !cli.full,
+        refused,
     };
 
     let jobs = cli
@@ -201,11 +225,92 @@ fn write_line_maps(
     Ok(())
 }
 
-/// Repo id → source root, from the corpus file.
-fn read_corpus(path: &Path) -> anyhow::Result<HashMap<String, PathBuf>> {
+/// `--check-repos`: the clean suite of each repository, as a user adding one needs to see
+/// it (which tests fail, in their own words, under this executor).
+fn check_repos(cli: &Cli, repos: &HashMap<String, (Repo, PathBuf)>) -> anyhow::Result<()> {
+    let mut ids: Vec<&String> = repos.keys().collect();
+    ids.sort();
+    if !cli.repo.is_empty() {
+        for id in &cli.repo {
+            if !repos.contains_key(id) {
+                return Err(BadInput::new(format!(
+                    "no repository `{id}` in the corpus {}",
+                    cli.bed.corpus_path().display()
+                ))
+                .into());
+            }
+        }
+        ids.retain(|id| cli.repo.contains(id));
+    }
+    let bed = cli.bed.test_bed()?;
+    let executor = bed.executor.name();
+    let mut out = Output::create(cli.out.output.as_deref())?;
+    let mut failing = 0;
+    let bar = progress::items(ids.len() as u64, "running clean suites");
+    for id in ids {
+        let (repo, root) = &repos[id];
+        let mut report = serde_json::json!({"repo": id, "executor": executor});
+        let why = match cli.bed.refusal(repo) {
+            Some(why) => Some(why),
+            None => {
+                let tree = RepoTree::new(root.clone())?;
+                let args = sandbox::pytest_args(&repo.test_cmd)
+                    .map_err(|err| BadInput::new(format!("{id}: test_cmd: {err}")))?;
+                let run = bed.run_cached(&tree, &sandbox::patch::FileChanges::new(), &args, "")?;
+                let count = |outcome| run.with_outcome(outcome).count();
+                let failed: Vec<serde_json::Value> = run
+                    .outcomes
+                    .iter()
+                    .filter(|(_, o)| matches!(o, TestOutcome::Failed | TestOutcome::Error))
+                    .map(|(test, _)| {
+                        serde_json::json!({
+                            "test": test,
+                            "message": run.messages.get(test).map_or("", String::as_str),
+                        })
+                    })
+                    .collect();
+                report["tests"] = run.outcomes.len().into();
+                report["passed"] = count(TestOutcome::Passed).into();
+                report["skipped"] = count(TestOutcome::Skipped).into();
+                report["failed"] = failed.into();
+                report["seconds"] = run.duration.as_secs_f64().into();
+                let why = gate::clean_suite_fails(&run);
+                if why.is_none() {
+                    tracing::info!(
+                        "{id}: {} tests, {} pass under {executor} ({:.1} s)",
+                        run.outcomes.len(),
+                        count(TestOutcome::Passed),
+                        run.duration.as_secs_f64()
+                    );
+                } else {
+                    tracing::debug!("{id}: the clean run's output:\n{}", run.output);
+                }
+                why
+            }
+        };
+        report["ok"] = why.is_none().into();
+        if let Some(why) = &why {
+            tracing::error!("{id}: under {executor}, {why}");
+            report["why"] = why.as_str().into();
+            failing += 1;
+        }
+        out.write_line(&report.to_string())?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    out.finish()?;
+    anyhow::ensure!(
+        failing == 0,
+        "{failing} clean suites do not pass under {executor}"
+    );
+    Ok(())
+}
+
+/// Repo id → the record and its source root, from the corpus file.
+fn read_corpus(path: &Path) -> anyhow::Result<HashMap<String, (Repo, PathBuf)>> {
     let repos = stage_io::corpus::read_corpus(path)?;
     Ok(repos
         .into_iter()
-        .map(|(repo, root)| (repo.id, root))
+        .map(|(repo, root)| (repo.id.clone(), (repo, root)))
         .collect())
 }

@@ -1,0 +1,197 @@
+"""Bring your own repository (`just add-repo`), as a user does it: the example project the repo
+ships is added as a directory and as a git checkout at a tag that the test makes, and
+task-gen → task-validate → swe-rollout run on it; a suite that passes natively but not under
+wasm is added for the native executor only, with the failing tests' own messages; a source
+that is not there, a test command that collects nothing and a snapshot changed after it was
+added are errors that say so. Needs `just setup` and the debug build of the tools; `just test`
+runs it.
+
+    python3 -m unittest scripts.tests.test_add_repo -v
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("SOCRATIC_WORKDIR", ROOT / ".socratic")).resolve()
+BIN = ROOT / "target" / "debug"
+EXAMPLE = ROOT / "examples" / "own-repo" / "wordkit"
+GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import add_repo  # noqa: E402
+
+
+def run(*cmd, workdir: Path, check=True, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SOCRATIC_WORKDIR": str(workdir)}
+    proc = subprocess.run([str(c) for c in cmd], env=env, capture_output=True, text=True, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class AddRepo(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not (SHARED / "venv" / "bin" / "python").exists():
+            raise unittest.SkipTest("run `just setup` first")
+        cls.tmp = Path(tempfile.mkdtemp(prefix="add-repo-test-"))
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def workdir(self, name: str) -> Path:
+        """A work directory of its own (the corpus starts empty) sharing the interpreters
+        and test dependencies that `just setup` installed."""
+        workdir = self.tmp / name
+        (workdir / "cache").mkdir(parents=True)
+        for shared in ("venv", "site-packages", "python"):
+            (workdir / shared).symlink_to(SHARED / shared)
+        return workdir
+
+    def add(self, workdir: Path, *args, check=True) -> subprocess.CompletedProcess:
+        return run(sys.executable, ROOT / "scripts/add_repo.py", "--workdir", workdir,
+                   "--bin", BIN, *args, workdir=workdir, check=check)
+
+    def test_a_directory_runs_through_generation_validation_and_rollouts(self):
+        workdir = self.workdir("dir")
+        self.add(workdir, EXAMPLE, "--test-dep", "pytest==9.2.0")
+        (repo,) = records(workdir / "corpus.jsonl")
+        self.assertEqual(repo["name"], "wordkit")
+        self.assertEqual(repo["id"], f"wordkit-dir-{repo['source']['sha256'][:12]}")
+        self.assertEqual(repo["source"]["path"], str(EXAMPLE))
+        self.assertEqual(repo["source"]["sha256"], add_repo.tree_sha256(workdir / repo["root"]))
+        self.assertEqual((repo["split"], repo["src_dirs"], repo["executor"], repo["n_tests"]),
+                         ("train", ["wordkit"], "wasm", 12))
+        self.assertEqual(repo["python"], ">=3.9")
+        run(BIN / "records", "check", "--kind", "repo", workdir / "corpus.jsonl", workdir=workdir)
+
+        corpus = workdir / "corpus.jsonl"
+        candidates, valid = workdir / "candidates.jsonl", workdir / "valid.jsonl"
+        run(BIN / "task-gen", "--strategy", "random", "--budget", "8", "--seed", "1", corpus,
+            "-o", candidates, workdir=workdir)
+        # An imported task carries no test command: the repository's runs.
+        tasks = records(candidates)
+        for task in tasks:
+            task["test_cmd"] = ""
+        candidates.write_text("".join(json.dumps(t) + "\n" for t in tasks))
+        run(BIN / "task-validate", "--executor", "native", candidates, "-o", valid, workdir=workdir)
+        kept = records(valid)
+        self.assertGreater(len(kept), 0)
+        self.assertTrue(all(t["test_cmd"] == repo["test_cmd"] for t in kept))
+
+        checkpoint = workdir / "solver"
+        run(BIN / "solver-train", "init", "--size", "micro", "--steps", "1", "--vocab", "300",
+            "-o", checkpoint, corpus, "-q", workdir=workdir)
+        traces = workdir / "traces.jsonl"
+        run(BIN / "swe-rollout", "--solver", f"model:{checkpoint}", "--executor", "native",
+            "--max-steps", "1", "-k", "2", "--jobs", "1", valid, "-o", traces, workdir=workdir)
+        attempted = records(traces)
+        self.assertEqual(len(attempted), len(kept))
+        self.assertEqual([t.get("error") for t in attempted], [None] * len(kept))
+
+        # The snapshot is pinned: a file changed under it stops every stage that reads it.
+        with open(workdir / repo["root"] / "wordkit" / "text.py", "a") as f:
+            f.write("# edited by hand\n")
+        proc = run(BIN / "task-gen", "--budget", "2", corpus, workdir=workdir, check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("changed since it was added", proc.stderr)
+        self.assertIn("just add-repo", proc.stderr)
+
+    def test_a_git_checkout_is_the_revision_asked_for(self):
+        source = self.tmp / "wordkit-git"
+        shutil.copytree(EXAMPLE, source)
+        subprocess.run(["git", "init", "-q", str(source)], check=True)
+        subprocess.run([*GIT, "-C", str(source), "add", "-A"], check=True)
+        subprocess.run([*GIT, "-C", str(source), "commit", "-qm", "first"], check=True)
+        subprocess.run([*GIT, "-C", str(source), "tag", "v1"], check=True)
+        tagged = subprocess.run(["git", "-C", str(source), "rev-parse", "v1"], check=True,
+                                capture_output=True, text=True).stdout.strip()
+        with open(source / "wordkit" / "text.py", "a") as f:
+            f.write("\nLATER = True\n")
+        subprocess.run([*GIT, "-C", str(source), "commit", "-qam", "later"], check=True)
+
+        workdir = self.workdir("git")
+        self.add(workdir, source, "--rev", "v1", "--split", "dev", "--check", "native")
+        (repo,) = records(workdir / "corpus.jsonl")
+        self.assertEqual(repo["id"], f"wordkit-git-git-{tagged[:12]}")
+        self.assertEqual((repo["source"]["rev"], repo["split"]), (tagged, "dev"))
+        root = workdir / repo["root"]
+        self.assertFalse((root / ".git").exists())
+        self.assertNotIn("LATER", (root / "wordkit" / "text.py").read_text())
+        # --check native: the suite was not tried under wasm, so only native stages use it.
+        self.assertEqual(repo["executor"], "native")
+
+        proc = self.add(workdir, source, "--rev", "no-such-tag", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("no revision `no-such-tag`", proc.stderr)
+
+    def test_a_suite_that_needs_what_wasm_lacks_is_added_for_native_runs_only(self):
+        source = self.tmp / "alarms-src"
+        shutil.copytree(EXAMPLE, source)
+        (source / "tests" / "conftest.py").write_text(
+            "import signal\n\nimport pytest\n\n\n@pytest.fixture(autouse=True)\n"
+            "def deadline():\n    signal.alarm(10)\n    yield\n    signal.alarm(0)\n")
+        workdir = self.workdir("alarms")
+        proc = self.add(workdir, source)
+        self.assertIn("module 'signal' has no attribute 'alarm'", proc.stderr)
+        (repo,) = records(workdir / "corpus.jsonl")
+        self.assertEqual(repo["executor"], "native")
+
+        candidates, rejects = workdir / "candidates.jsonl", workdir / "rejects.jsonl"
+        run(BIN / "task-gen", "--budget", "2", "--seed", "1", workdir / "corpus.jsonl",
+            "-o", candidates, workdir=workdir)
+        run(BIN / "task-validate", "--executor", "wasm", candidates, "-o", workdir / "valid.jsonl",
+            "--rejects", rejects, workdir=workdir)
+        reasons = {t["rejection"]["reason"] for t in records(rejects)}
+        self.assertEqual(len(reasons), 1, reasons)
+        self.assertIn("runs its tests only natively", reasons.pop())
+
+    def test_what_cannot_be_added_is_named(self):
+        workdir = self.workdir("errors")
+        # A work directory inside the source is not part of the snapshot.
+        inside = self.tmp / "holds-its-workdir"
+        shutil.copytree(EXAMPLE, inside)
+        (inside / ".socratic" / "cache").mkdir(parents=True)
+        for shared in ("venv", "site-packages", "python"):
+            (inside / ".socratic" / shared).symlink_to(SHARED / shared)
+        self.add(inside / ".socratic", inside, "--check", "native")
+        (repo,) = records(inside / ".socratic" / "corpus.jsonl")
+        self.assertFalse((inside / ".socratic" / repo["root"] / ".socratic").exists())
+
+        proc = self.add(workdir, self.tmp / "not-there", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("not-there: no such directory", proc.stderr)
+
+        proc = self.add(workdir, EXAMPLE, "--test-cmd", "pytest no_such_tests", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("collects no tests", proc.stderr)
+        self.assertIn("no_such_tests", proc.stderr)
+
+        failing = self.tmp / "failing"
+        shutil.copytree(EXAMPLE, failing)
+        text = failing / "wordkit" / "text.py"
+        text.write_text(text.read_text().replace("return low\n", "return high\n"))
+        proc = self.add(workdir, failing, check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("does not pass natively", proc.stderr)
+        self.assertIn("test_clamp_inside_and_outside", proc.stderr)
+        # Nothing half-added: no record, no snapshot.
+        self.assertFalse((workdir / "corpus.jsonl").exists())
+        self.assertEqual(list((workdir / "repos").iterdir()), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
