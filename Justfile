@@ -25,6 +25,13 @@ add-repo *ARGS:
     cargo build --release -q -p task-validate
     {{python}} scripts/add_repo.py --workdir {{workdir}} --bin target/release {{ARGS}}
 
+# `just add-swebench --help`-like usage: scripts/add_swebench.py --help. The test patch stays in
+# each Task: task-validate and swe-rollout apply it before every test run.
+# SWE-bench instances over a local clone: each base commit with its fix joins the corpus, Tasks to -o.
+add-swebench INSTANCES CHECKOUT *ARGS:
+    cargo build --release -q -p records
+    {{python}} scripts/add_swebench.py --workdir {{workdir}} --bin target/release {{INSTANCES}} {{CHECKOUT}} {{ARGS}}
+
 # Build every tool in release mode.
 build:
     cargo build --release --workspace --bins -q

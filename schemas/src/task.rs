@@ -39,7 +39,7 @@ pub struct Task {
     pub fail_to_pass: Vec<String>,
     #[serde(rename = "PASS_TO_PASS", default)]
     pub pass_to_pass: Vec<String>,
-    /// The pytest command line run from the repository root.
+    /// The pytest command line run from the repository root; empty: the Repo's.
     pub test_cmd: String,
     pub provenance: Provenance,
     /// Set on the candidates that `task-validate` writes to its rejects file.
@@ -47,6 +47,18 @@ pub struct Task {
     pub rejection: Option<Rejection>,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+impl Task {
+    /// SWE-bench's `test_patch`, kept by an import among the unknown fields: the tests
+    /// that tell, applied to the working copy before every test run (never shown to the
+    /// solver), as the SWE-bench harness does. `None` when absent or empty.
+    pub fn test_patch(&self) -> Option<&str> {
+        self.extra
+            .get("test_patch")
+            .and_then(serde_json::Value::as_str)
+            .filter(|patch| !patch.trim().is_empty())
+    }
 }
 
 /// Which gate of `task-validate` refused a candidate, and why.

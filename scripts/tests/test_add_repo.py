@@ -3,8 +3,10 @@ ships is added as a directory and as a git checkout at a tag that the test makes
 task-gen → task-validate → swe-rollout run on it; a suite that passes natively but not under
 wasm is added for the native executor only, with the failing tests' own messages; a source
 that is not there, a test command that collects nothing and a snapshot changed after it was
-added are errors that say so. Needs `just setup` and the debug build of the tools; `just test`
-runs it.
+added are errors that say so. A hand-made SWE-bench instance over a git history the test
+writes (a bug, its fix, a test patch that edits one test file and adds another) imports with
+`just add-swebench`, validates and rolls out. Needs `just setup` and the debug build of the
+tools; `just test` runs it.
 
     python3 -m unittest scripts.tests.test_add_repo -v
 """
@@ -158,6 +160,83 @@ class AddRepo(unittest.TestCase):
         reasons = {t["rejection"]["reason"] for t in records(rejects)}
         self.assertEqual(len(reasons), 1, reasons)
         self.assertIn("runs its tests only natively", reasons.pop())
+
+    def test_a_swebench_instance_imports_validates_and_rolls_out(self):
+        repo = self.tmp / "swe-history"
+        shutil.copytree(EXAMPLE, repo)
+        text, tests = repo / "wordkit" / "text.py", repo / "tests" / "test_text.py"
+        fixed = text.read_text()
+        text.write_text(fixed.replace("    if value < low:\n        return low\n",
+                                      "    if value < low:\n        return high\n"))
+        tests.write_text(tests.read_text().replace(
+            "    assert clamp(-1, 0, 10) == 0\n    assert clamp(11, 0, 10) == 10\n", ""))
+
+        def git(*args: str) -> str:
+            return subprocess.run([*GIT, "-C", str(repo), *args], check=True,
+                                  capture_output=True, text=True).stdout
+
+        git("init", "-q")
+        git("add", "-A")
+        git("commit", "-qm", "clamp with a bug")
+        base = git("rev-parse", "HEAD").strip()
+        text.write_text(fixed)
+        git("commit", "-qam", "fix clamp below the range")
+        fix = git("rev-parse", "HEAD").strip()
+        with open(tests, "a") as f:
+            f.write("\n\ndef test_clamp_above():\n    assert clamp(11, 0, 10) == 10\n")
+        (repo / "tests" / "more").mkdir()
+        (repo / "tests" / "more" / "test_clamp.py").write_text(
+            "from wordkit import clamp\n\n\ndef test_clamp_below():\n    assert clamp(-1, 0, 10) == 0\n")
+        git("add", "-A")
+        git("commit", "-qm", "tests")
+        with_tests = git("rev-parse", "HEAD").strip()
+        instance = {
+            "instance_id": "wordkit__wordkit-1", "repo": "wordkit/wordkit", "base_commit": base,
+            "patch": git("diff", base, fix), "test_patch": git("diff", fix, with_tests),
+            "problem_statement": "clamp(-1, 0, 10) gives 10; below the range it should give 0.",
+            "FAIL_TO_PASS": json.dumps(["tests/more/test_clamp.py::test_clamp_below"]),
+            "PASS_TO_PASS": json.dumps(["tests/test_text.py::test_clamp_above"]),
+            "version": "0.1", "hints_text": "", "created_at": "2026-12-05T00:00:00Z",
+            "environment_setup_commit": base,
+        }
+        instances = self.tmp / "instances.jsonl"
+        instances.write_text(json.dumps(instance) + "\n")
+        workdir = self.workdir("swebench")
+        tasks = workdir / "tasks.jsonl"
+        run(sys.executable, ROOT / "scripts/add_swebench.py", "--workdir", workdir, "--bin", BIN,
+            instances, repo, "--test-cmd", "pytest -p no:cacheprovider -o pythonpath=.",
+            "-o", tasks, workdir=workdir)
+        (task,) = records(tasks)
+        (record,) = records(workdir / "corpus.jsonl")
+        self.assertEqual(task["repo"], record["id"])
+        self.assertEqual(task["test_cmd"], "pytest -p no:cacheprovider -o pythonpath=. "
+                                           "tests/more/test_clamp.py tests/test_text.py")
+        root = workdir / record["root"]
+        # The snapshot is the base commit with the fix, without the tests that tell.
+        self.assertEqual((root / "wordkit" / "text.py").read_text(), fixed)
+        self.assertFalse((root / "tests" / "more").exists())
+
+        valid = workdir / "valid.jsonl"
+        run(BIN / "task-validate", "--executor", "native", tasks, "-o", valid, workdir=workdir)
+        (checked,) = records(valid)
+        self.assertEqual(checked["FAIL_TO_PASS"], ["tests/more/test_clamp.py::test_clamp_below"])
+        self.assertIn("tests/test_text.py::test_clamp_above", checked["PASS_TO_PASS"])
+        self.assertEqual(checked["problem_statement"], instance["problem_statement"])
+
+        train = workdir / "train-corpus.jsonl"
+        train.write_text(json.dumps({**record, "split": "train"}) + "\n")
+        checkpoint = workdir / "solver"
+        run(BIN / "solver-train", "init", "--size", "micro", "--steps", "1", "--vocab", "300",
+            "-o", checkpoint, train, "-q", workdir=workdir)
+        traces = workdir / "traces.jsonl"
+        run(BIN / "swe-rollout", "--solver", f"model:{checkpoint}", "--executor", "native",
+            "--max-steps", "3", "-k", "8", valid, "-o", traces, workdir=workdir)
+        (trace,) = records(traces)
+        self.assertIsNone(trace.get("error"))
+        # The bug is reproduced through the test patch's tests; the repair never edits them.
+        self.assertEqual(trace["steps"][0]["tests"]["failing"],
+                         ["tests/more/test_clamp.py::test_clamp_below"])
+        self.assertNotIn("tests/", trace["patch"])
 
     def test_what_cannot_be_added_is_named(self):
         workdir = self.workdir("errors")

@@ -31,32 +31,90 @@ pub type FileChanges = BTreeMap<String, (String, String)>;
 /// memory: returns the old and new text of every file it touches and writes
 /// nothing. Files must exist; paths must stay inside `root`.
 pub fn apply_in_memory(root: &Path, patch: &str) -> Result<FileChanges, PatchError> {
-    apply_to(patch, |path| {
-        // Component by component: a symbolic link anywhere on the way (a linked
-        // folder, not only the file) could lead out of the repository.
-        let mut full = root.to_path_buf();
-        for part in Path::new(path).components() {
-            full.push(part);
-            match std::fs::symlink_metadata(&full) {
-                Ok(meta) if meta.file_type().is_symlink() => {
-                    return Err(PatchError::UnsafePath(path.to_string()));
-                }
-                Ok(_) => {}
-                Err(_) => return Err(PatchError::MissingFile(path.to_string())),
-            }
-        }
-        if !full.is_file() {
-            return Err(PatchError::MissingFile(path.to_string()));
-        }
-        let bytes = std::fs::read(&full).map_err(|_| PatchError::MissingFile(path.to_string()))?;
-        String::from_utf8(bytes).map_err(|_| PatchError::NotText(path.to_string()))
-    })
+    apply_to(patch, |path| apply_in_memory_one(root, path))
 }
 
 /// Applies `patch` to texts given by `read(path)`.
 pub fn apply_to(
     patch: &str,
+    read: impl FnMut(&str) -> Result<String, PatchError>,
+) -> Result<FileChanges, PatchError> {
+    apply_with(patch, read, None)
+}
+
+/// Applies a test patch (SWE-bench's `test_patch`, which may add test files) over `base`,
+/// changes already made to the files under `root`: returns the files it touches, each as
+/// (its clean text: `base`'s original, the file under `root`, or "" for a file it adds;
+/// its new text). Paths must stay inside `root` and pass through no link; a file it adds
+/// must not exist yet.
+pub fn apply_over(root: &Path, base: &FileChanges, patch: &str) -> Result<FileChanges, PatchError> {
+    let mut changes = apply_with(
+        patch,
+        |path| match base.get(path) {
+            Some((_, new)) => Ok(new.clone()),
+            None => apply_in_memory_one(root, path),
+        },
+        Some(&mut |path: &str| {
+            if base.contains_key(path) || find(root, path)?.is_some() {
+                return Err(PatchError::DoesNotApply(format!(
+                    "{path} (it exists already)"
+                )));
+            }
+            Ok(())
+        }),
+    )?;
+    for (path, (original, _)) in changes.iter_mut() {
+        if let Some((clean, _)) = base.get(path) {
+            *original = clean.clone();
+        }
+    }
+    Ok(changes)
+}
+
+/// `changes` with `over` laid on top: a file in both keeps its original text from
+/// `changes` and takes its new text from `over`.
+pub fn overlay(changes: &FileChanges, over: &FileChanges) -> FileChanges {
+    let mut out = changes.clone();
+    for (path, (original, new)) in over {
+        let original = changes.get(path).map_or(original, |(first, _)| first);
+        out.insert(path.clone(), (original.clone(), new.clone()));
+    }
+    out
+}
+
+/// `root`/`path` if it exists, walked component by component: a symbolic link anywhere on
+/// the way (a linked folder, not only the file) could lead out of the repository.
+fn find(root: &Path, path: &str) -> Result<Option<std::path::PathBuf>, PatchError> {
+    let mut full = root.to_path_buf();
+    for part in Path::new(path).components() {
+        full.push(part);
+        match std::fs::symlink_metadata(&full) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(PatchError::UnsafePath(path.to_string()));
+            }
+            Ok(_) => {}
+            Err(_) => return Ok(None),
+        }
+    }
+    Ok(Some(full))
+}
+
+fn apply_in_memory_one(root: &Path, path: &str) -> Result<String, PatchError> {
+    let full = find(root, path)?.ok_or_else(|| PatchError::MissingFile(path.to_string()))?;
+    if !full.is_file() {
+        return Err(PatchError::MissingFile(path.to_string()));
+    }
+    let bytes = std::fs::read(&full).map_err(|_| PatchError::MissingFile(path.to_string()))?;
+    String::from_utf8(bytes).map_err(|_| PatchError::NotText(path.to_string()))
+}
+
+type CreateCheck<'a> = &'a mut dyn FnMut(&str) -> Result<(), PatchError>;
+
+/// [`apply_to`]; with `create`, a file the patch adds is allowed where `create(path)` is.
+fn apply_with(
+    patch: &str,
     mut read: impl FnMut(&str) -> Result<String, PatchError>,
+    mut create: Option<CreateCheck<'_>>,
 ) -> Result<FileChanges, PatchError> {
     if patch.trim().is_empty() {
         return Err(PatchError::Empty);
@@ -64,13 +122,14 @@ pub fn apply_to(
     let mut changes = FileChanges::new();
     for file in PatchSet::parse(patch, ParseOptions::unidiff()) {
         let file = file.map_err(|err| PatchError::Malformed(err.to_string()))?;
-        let path = match file.operation().strip_prefix(1) {
+        let (path, new_file) = match file.operation().strip_prefix(1) {
             FileOperation::Modify { original, modified } if original == modified => {
-                original.into_owned()
+                (original.into_owned(), false)
             }
             FileOperation::Modify { original, .. } => {
                 return Err(PatchError::Unsupported(original.into_owned()));
             }
+            FileOperation::Create(path) if create.is_some() => (path.into_owned(), true),
             FileOperation::Create(path) | FileOperation::Delete(path) => {
                 return Err(PatchError::Unsupported(path.into_owned()));
             }
@@ -85,6 +144,12 @@ pub fn apply_to(
             .ok_or_else(|| PatchError::Unsupported(path.clone()))?;
         let old = match changes.get(&path) {
             Some((_, new)) => new.clone(),
+            None if new_file => {
+                if let Some(check) = create.as_mut() {
+                    check(&path)?;
+                }
+                String::new()
+            }
             None => read(&path)?,
         };
         let new =
@@ -98,10 +163,15 @@ pub fn apply_to(
     Ok(changes)
 }
 
-/// Writes the new text of every changed file under `root`.
+/// Writes the new text of every changed file under `root`, making the folders of a file
+/// a test patch adds.
 pub fn write_changes(root: &Path, changes: &FileChanges) -> std::io::Result<()> {
     for (path, (_, new)) in changes {
-        std::fs::write(root.join(path), new)?;
+        let full = root.join(path);
+        if let Some(parent) = full.parent().filter(|parent| !parent.exists()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(full, new)?;
     }
     Ok(())
 }
@@ -267,5 +337,56 @@ mod tests {
         std::fs::create_dir_all(repo.path().join("toolz")).unwrap();
         std::fs::write(repo.path().join("toolz/itertoolz.py"), OLD).unwrap();
         assert!(apply_in_memory(repo.path(), &bug).is_ok());
+    }
+
+    #[test]
+    fn a_test_patch_adds_files_and_lays_over_the_bug() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("tests")).unwrap();
+        std::fs::write(
+            root.path().join("tests/test_a.py"),
+            "def test_a():\n    pass\n",
+        )
+        .unwrap();
+        let test_patch = "diff --git a/tests/test_a.py b/tests/test_a.py\n\
+            --- a/tests/test_a.py\n+++ b/tests/test_a.py\n@@ -1,2 +1,4 @@\n def test_a():\n     pass\n\
+            +def test_b():\n+    pass\n\
+            diff --git a/tests/new/test_c.py b/tests/new/test_c.py\nnew file mode 100644\n\
+            --- /dev/null\n+++ b/tests/new/test_c.py\n@@ -0,0 +1,2 @@\n+def test_c():\n+    pass\n";
+        let bug: FileChanges = [(
+            "m.py".to_string(),
+            ("x = 1\n".to_string(), "x = 2\n".to_string()),
+        )]
+        .into_iter()
+        .collect();
+        let tests = apply_over(root.path(), &bug, test_patch).unwrap();
+        assert_eq!(
+            tests.keys().collect::<Vec<_>>(),
+            ["tests/new/test_c.py", "tests/test_a.py"]
+        );
+        assert_eq!(
+            tests["tests/new/test_c.py"],
+            (String::new(), "def test_c():\n    pass\n".into())
+        );
+        let both = overlay(&bug, &tests);
+        assert_eq!(both.len(), 3);
+        assert_eq!(both["m.py"], bug["m.py"]);
+
+        let copy = tempfile::tempdir().unwrap();
+        std::fs::create_dir(copy.path().join("tests")).unwrap();
+        write_changes(copy.path(), &both).unwrap();
+        assert!(copy.path().join("tests/new/test_c.py").is_file());
+
+        // A file it adds must be new; bug and gold patches still may not add files.
+        std::fs::create_dir_all(root.path().join("tests/new")).unwrap();
+        std::fs::write(root.path().join("tests/new/test_c.py"), "").unwrap();
+        assert!(matches!(
+            apply_over(root.path(), &bug, test_patch),
+            Err(PatchError::DoesNotApply(_))
+        ));
+        assert!(matches!(
+            apply_in_memory(root.path(), test_patch),
+            Err(PatchError::Unsupported(_))
+        ));
     }
 }

@@ -80,6 +80,10 @@ pub(crate) struct Problem<'t> {
     pub pass_to_pass: &'t [String],
     /// The buggy files, as changes to the clean repository.
     pub bug: FileChanges,
+    /// A SWE-bench instance's test patch applied over the buggy files: laid over every
+    /// test run's files (after the solver's edits, as the SWE-bench harness does), never
+    /// shown to the solver. Empty for our own tasks, whose tests are in the repository.
+    pub tests: FileChanges,
     /// pytest arguments that run exactly FAIL_TO_PASS and PASS_TO_PASS.
     pub args: Vec<String>,
     /// The test command's own pytest arguments, to select tests from.
@@ -183,12 +187,17 @@ impl Harness {
         tests.dedup();
         let base_args = pytest_args(&task.test_cmd)?;
         let args = select_tests(&base_args, &tests);
+        let tests = match task.test_patch() {
+            Some(test_patch) => patch::apply_over(root, &bug, test_patch).context("test_patch")?,
+            None => FileChanges::new(),
+        };
         Ok(Problem {
             instance_id: &task.instance_id,
             statement: &task.problem_statement,
             fail_to_pass: &task.fail_to_pass,
             pass_to_pass: &task.pass_to_pass,
             bug,
+            tests,
             args,
             base_args,
         })
@@ -220,7 +229,11 @@ impl Harness {
         let problem = self.problem(task, &repo.root)?;
 
         // Reproduce the failure, recording which lines each test runs.
-        let reproduced = self.bed.run_traced(repo, &problem.bug, &problem.args)?;
+        let reproduced = self.bed.run_traced(
+            repo,
+            &patch::overlay(&problem.bug, &problem.tests),
+            &problem.args,
+        )?;
         let before = outcome(&problem, &reproduced);
         trace
             .steps
@@ -544,6 +557,7 @@ impl Harness {
             };
             changes.insert(path.clone(), (original, text.clone()));
         }
+        let changes = patch::overlay(&changes, &problem.tests);
         let all: Vec<String> = problem
             .fail_to_pass
             .iter()

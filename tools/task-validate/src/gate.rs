@@ -46,7 +46,10 @@ impl Validator {
             Ok((fail_to_pass, pass_to_pass, statement)) => {
                 task.fail_to_pass = fail_to_pass;
                 task.pass_to_pass = pass_to_pass;
-                task.problem_statement = statement;
+                // An imported instance's own statement (an issue's text) stays.
+                if task.problem_statement.trim().is_empty() {
+                    task.problem_statement = statement;
+                }
                 task.rejection = None;
                 Ok(Verdict::Valid(task))
             }
@@ -77,9 +80,27 @@ impl Validator {
             Ok(bug) => bug,
             Err(rejection) => return Ok(Err(rejection)),
         };
+        // A SWE-bench instance's tests come in its test patch, applied before every run:
+        // `clean_tree` is the clean code with it, `bug` the buggy code with it.
+        let (clean_tree, bug) = match task.test_patch() {
+            None => (FileChanges::new(), bug),
+            Some(test_patch) => {
+                let with_tests = patch::apply_over(&repo.root, &FileChanges::new(), test_patch)
+                    .and_then(|clean| {
+                        let buggy = patch::apply_over(&repo.root, &bug, test_patch)?;
+                        Ok((clean, patch::overlay(&bug, &buggy)))
+                    });
+                match with_tests {
+                    Ok(trees) => trees,
+                    Err(err) => {
+                        return Ok(Err(reject(GateStage::Format, format!("test_patch: {err}"))));
+                    }
+                }
+            }
+        };
 
         // (b) clean code: every selected test passes
-        let clean = self.bed.run_cached(repo, &FileChanges::new(), &args, "")?;
+        let clean = self.bed.run_cached(repo, &clean_tree, &args, "")?;
         if let Err(why) = all_green(&clean) {
             return Ok(Err(reject(
                 GateStage::Clean,
@@ -90,7 +111,12 @@ impl Validator {
 
         // (c) bug applied: some test fails, the others still pass. Only the
         // tests that execute a changed line can see the bug (see `selection`).
-        let selected = match self.selection(repo, &args, &bug)? {
+        // The line map is the clean suite's without a test patch: with one, every test runs.
+        let selection = match clean_tree.is_empty() {
+            true => self.selection(repo, &args, &bug)?,
+            false => Selection::All,
+        };
+        let selected = match selection {
             Selection::All => None,
             Selection::Tests(ids) => Some(
                 ids.into_iter()
@@ -241,7 +267,7 @@ impl Validator {
             .collect();
         let clean_again = self.bed.run_cached(
             repo,
-            &FileChanges::new(),
+            &clean_tree,
             &select_tests(&args, &all_clean),
             "reversed",
         )?;
