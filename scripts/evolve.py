@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The evolve loop: a base solver and a dev set, then ROUNDS rounds of stages. The base
-solver is `solver-train init`'s, with its scorer's features pretrained on FREE_PAIRS
-unvalidated repair pairs of the training repositories (task-gen, no test runs: stages
-free-pairs and pretrain; docs/learning.md). Each round:
+solver is `solver-train init`'s (or BASE_FROM=DIR: a checkpoint or a Hugging Face Llama/Qwen2
+directory with config.json, model.safetensors and tokenizer.json, copied in), with its
+scorer's features pretrained on FREE_PAIRS unvalidated repair pairs of the training
+repositories (task-gen, no test runs: stages free-pairs and pretrain; docs/learning.md).
+Each round:
 
     task-gen        random in round 1, then skill-guided by the last round's skills and policy
                     (the `random` generator of the baseline stays random); sites carry how
@@ -154,6 +156,7 @@ class Config:
     select: str
     random_weights: Path | None
     replay: int
+    base_from: Path | None = None
 
     @staticmethod
     def from_env(workdir: Path, strategy: str, seed: int) -> "Config":
@@ -192,6 +195,7 @@ class Config:
             select=env("SELECT", "top"),
             random_weights=Path(env("RANDOM_WEIGHTS")) if env("RANDOM_WEIGHTS") else None,
             replay=int(env("REPLAY", "0")),
+            base_from=Path(env("BASE_FROM")).expanduser().resolve() if env("BASE_FROM") else None,
         )
 
 
@@ -442,6 +446,33 @@ def later(runner: Runner, chain):
     return None
 
 
+BASE_FILES = ("config.json", "model.safetensors", "tokenizer.json")
+
+
+def import_base(source: Path, dest: Path) -> None:
+    """BASE_FROM: copy a checkpoint or a Hugging Face Llama/Qwen2 directory to `dest` as the
+    round-0 language model (atomically), with a checkpoint record naming where it came from."""
+    missing = [name for name in BASE_FILES if not (source / name).is_file()]
+    if missing:
+        raise SystemExit(f"evolve: BASE_FROM={source}: no {', '.join(missing)} (a checkpoint "
+                         "or a Hugging Face Llama/Qwen2 directory has config.json, "
+                         "model.safetensors and tokenizer.json)")
+    config = json.loads((source / "config.json").read_text())
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in BASE_FILES:
+        shutil.copy2(source / name, tmp / name)
+    record = {
+        "schema": "checkpoint/1", "path": str(dest), "round": 0, "step": 0, "model": config,
+        "tokenizer": str(dest / "tokenizer.json"), "metrics": {},
+        "data": [{"path": str(source), "sha256": sha256_of(source)}], "imported_from": str(source),
+    }
+    (tmp / "checkpoint.json").write_text(json.dumps(record) + "\n")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+
+
 def base_and_dev(runner: Runner, base_dir: Path):
     """Round 0, shared by every strategy of a seed: the base solver, the dev set (trusted
     tasks of the dev split) and the base solver's held-out resolve rate (returned as a chain
@@ -457,11 +488,17 @@ def base_and_dev(runner: Runner, base_dir: Path):
     lm = base_dir / "lm" if cfg.free_pairs else base
 
     def train_base() -> None:
-        runner.run(base_dir, Stage(
-            0, "base", [lm / "checkpoint.json"], [corpus],
-            [tool("solver-train"), "init", str(corpus), "-o", str(lm),
-             "--steps", str(cfg.base_steps), "--seed", seed, "-q"],
-            stdout=base_dir / "base.jsonl"))
+        if cfg.base_from:
+            runner.run(base_dir, Stage(
+                0, "base", [lm / "checkpoint.json"], [cfg.base_from],
+                action=lambda: import_base(cfg.base_from, lm),
+                describe=f"import_base {cfg.base_from}"))
+        else:
+            runner.run(base_dir, Stage(
+                0, "base", [lm / "checkpoint.json"], [corpus],
+                [tool("solver-train"), "init", str(corpus), "-o", str(lm),
+                 "--steps", str(cfg.base_steps), "--seed", seed, "-q"],
+                stdout=base_dir / "base.jsonl"))
         if not cfg.free_pairs:
             return
         free = base_dir / "free-pairs.jsonl"
@@ -1004,6 +1041,8 @@ def main() -> int:
                "EXECUTOR=native|wasm SHARDS=1 OVERLAP=1 TASK_FILTER='CMD' "
                "DEV_TARGET=rollout|rank (the target: dev tasks failed in rollouts, or ranked "
                "wrong) RANK_EVAL=1 (0: no per-round eval-rank) "
+               "BASE_FROM=DIR (round 0 starts from this checkpoint or Hugging Face Llama/Qwen2 "
+               "directory instead of init's model; FREE_PAIRS still pretrain its features) "
                "REPLAY=0 (free repair pairs of the base's pretraining trained beside each "
                "round's kept tasks) RANDOM_WEIGHTS=FILE (random generation in this operator mix, e.g. "
                "scripts/eval-weights.toml, the natural-bug prior; default uniform) "

@@ -238,6 +238,29 @@ class AddRepo(unittest.TestCase):
                          ["tests/more/test_clamp.py::test_clamp_below"])
         self.assertNotIn("tests/", trace["patch"])
 
+        # Exported as a Harbor task and checked as Harbor would: the verifier gives 0 on the
+        # environment as it is and 1 after the reference solution.
+        harbor = workdir / "harbor"
+        run(BIN / "records", "export", "--to", "harbor", "--corpus", workdir / "corpus.jsonl",
+            valid, "-o", harbor, workdir=workdir)
+        task_dir = harbor / instance["instance_id"]
+        for name in ("instruction.md", "task.toml", "environment/Dockerfile",
+                     "solution/solve.sh", "tests/test.sh"):
+            self.assertTrue((task_dir / name).is_file(), name)
+        self.assertIn(instance["problem_statement"], (task_dir / "instruction.md").read_text())
+        self.assertFalse((task_dir / "environment/repo/tests/more").exists())
+        env = {**os.environ, "PYTHON": str(SHARED / "venv/bin/python"),
+               "PYTHONPATH": str(SHARED / "site-packages")}
+        for solved in (False, True):
+            app = self.tmp / f"harbor-app-{solved}"
+            shutil.copytree(task_dir / "environment/repo", app)
+            if solved:
+                subprocess.run(["bash", str(task_dir / "solution/solve.sh")], cwd=app, check=True)
+            logs = self.tmp / f"harbor-logs-{solved}"
+            subprocess.run(["bash", str(task_dir / "tests/test.sh")], cwd=app, check=True,
+                           env={**env, "LOGS_DIR": str(logs)}, capture_output=True)
+            self.assertEqual((logs / "reward.txt").read_text().strip(), str(int(solved)))
+
     def test_what_cannot_be_added_is_named(self):
         workdir = self.workdir("errors")
         # A work directory inside the source is not part of the snapshot.

@@ -246,6 +246,40 @@ class EvolveLoop(unittest.TestCase):
         self.assertRegex(report, r"\| handwritten \| 1 \| 1 \| [+-]\d\.\d{3} \[[+-]\d\.\d{3}, "
                                  r"[+-]\d\.\d{3}\] \|")
 
+    def test_round_zero_starts_from_a_hugging_face_directory(self):
+        # BASE_FROM: a Llama directory as HF tools write it (config.json without our scorer
+        # terms, model.safetensors, tokenizer.json; no checkpoint record), here the reference
+        # run's language model.
+        lm = next(self.reference.rglob("lm/model.safetensors")).parent
+        hf = self.tmp / "hf-llama"
+        hf.mkdir()
+        config = json.loads((lm / "config.json").read_text())
+        config.pop("ranker", None)
+        self.assertEqual(config["architectures"], ["LlamaForCausalLM"])
+        (hf / "config.json").write_text(json.dumps(config))
+        for name in ("model.safetensors", "tokenizer.json"):
+            shutil.copy(lm / name, hf / name)
+        runs = self.tmp / "base-from"
+        finish(evolve(runs, extra={"BASE_FROM": str(hf), "ROUNDS": "1", "TASK_FILTER": ""}))
+        run, round0 = runs / "socratic-seed1", runs / "base-seed1"
+        base = json.loads((round0 / ".stamps" / "round-0.base.json").read_text())
+        self.assertEqual((base["command"], list(base["inputs"])), (None, [str(hf)]))
+        imported = round0 / "lm"
+        self.assertEqual((imported / "model.safetensors").read_bytes(),
+                         (hf / "model.safetensors").read_bytes())
+        self.assertEqual(json.loads((imported / "checkpoint.json").read_text())["imported_from"],
+                         str(hf))
+        pretrain = json.loads((round0 / ".stamps" / "round-0.pretrain.json").read_text())
+        self.assertIn(str(imported), pretrain["command"])
+        self.assertTrue((run / "round-1" / "solver" / "model.safetensors").is_file())
+
+        bad = self.tmp / "not-a-model"
+        bad.mkdir()
+        proc = evolve(self.tmp / "base-from-bad", extra={"BASE_FROM": str(bad), "ROUNDS": "1"})
+        _, err = proc.communicate()
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("no config.json, model.safetensors, tokenizer.json", err)
+
     def test_two_shards_give_the_files_of_one(self):
         runs = self.tmp / "sharded"
         err = finish(evolve(runs, extra={"SHARDS": "2"}))

@@ -3,6 +3,7 @@
 //! shards, to look up a record kind's JSON Schema, and to move tasks between our
 //! Task records and SWE-bench / SWE-smith task instances ([`interop`]).
 
+pub mod harbor;
 pub mod interop;
 pub mod unidiff;
 
@@ -35,7 +36,8 @@ A JSON array (SWE-smith's gather writes one) becomes JSONL with `jq -c '.[]'`.";
 const EXPORT_EXAMPLES: &str = "\
 Examples:
   records export --to swebench --corpus .socratic/corpus.jsonl valid.jsonl -o instances.jsonl
-  records export --to swesmith examples/task.jsonl";
+  records export --to swesmith examples/task.jsonl
+  records export --to harbor valid.jsonl -o harbor-tasks/   # one task directory per task";
 
 use interop::Format;
 
@@ -100,7 +102,13 @@ pub enum Command {
         #[command(flatten)]
         out: OutputArgs,
     },
-    /// Read Task records, write SWE-bench or SWE-smith task instances
+    /// Read Task records, write SWE-bench or SWE-smith task instances, or Harbor task directories
+    ///
+    /// `--to harbor -o DIR` writes DIR/<instance_id>/ for each validated task: instruction.md
+    /// (the problem statement), task.toml, environment/ (a Dockerfile and the buggy
+    /// repository), solution/solve.sh (writes the repaired files) and tests/test.sh (runs
+    /// exactly FAIL_TO_PASS and PASS_TO_PASS; reward 1 in /logs/verifier/reward.txt when all
+    /// pass). It reads the repositories from --corpus (default WORKDIR/corpus.jsonl).
     ///
     /// SWE-bench's `patch` is the gold patch, SWE-smith's the bug patch. SWE-bench
     /// instances get all twelve fields, the test lists as JSON strings, and "" for
@@ -115,7 +123,7 @@ pub enum Command {
         inputs: Vec<PathBuf>,
         /// The format to write
         #[arg(long, value_enum, value_name = "FORMAT")]
-        to: Format,
+        to: ExportFormat,
         /// The corpus (Repo records) the tasks come from, for SWE-bench's `version`;
         /// every task's repo must be in it
         #[arg(long, value_name = "FILE")]
@@ -146,7 +154,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             to,
             corpus,
             out,
-        } => export(&inputs, to, corpus.as_deref(), &out),
+        } => match to {
+            ExportFormat::Swebench => export(&inputs, Format::Swebench, corpus.as_deref(), &out),
+            ExportFormat::Swesmith => export(&inputs, Format::Swesmith, corpus.as_deref(), &out),
+            ExportFormat::Harbor => export_harbor(&inputs, corpus, &out),
+        },
         Command::Schema { kind } => {
             let (_, schema) = schemas::json_schema::all()
                 .into_iter()
@@ -156,6 +168,72 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// What `records export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// SWE-bench task instances (JSONL)
+    Swebench,
+    /// SWE-smith task instances (JSONL)
+    Swesmith,
+    /// Harbor task directories (-o names the folder that holds them)
+    Harbor,
+}
+
+fn export_harbor(
+    inputs: &[PathBuf],
+    corpus: Option<PathBuf>,
+    out: &OutputArgs,
+) -> anyhow::Result<()> {
+    let Some(dir) = out.output.as_deref() else {
+        return Err(
+            BadInput::new("--to harbor writes directories: name their folder with -o DIR").into(),
+        );
+    };
+    let corpus = corpus.unwrap_or_else(|| {
+        PathBuf::from(std::env::var("SOCRATIC_WORKDIR").unwrap_or_else(|_| ".socratic".into()))
+            .join("corpus.jsonl")
+    });
+    let repos: HashMap<String, (Repo, PathBuf)> = stage_io::corpus::read_corpus(&corpus)?
+        .into_iter()
+        .map(|(repo, root)| (repo.id.clone(), (repo, root)))
+        .collect();
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let opened = Inputs::open(inputs)?;
+    let bar = progress::bytes(opened.total_bytes(), "exporting");
+    let mut lines = opened.lines();
+    let mut written = 0;
+    while let Some(mut line) = lines.next().transpose()? {
+        bar.set_position(lines.bytes_read());
+        let task = Task::from_value(line.value.take())
+            .map_err(|err| line.error(err.field, err.message))?;
+        let (repo, root) = repos.get(&task.repo).ok_or_else(|| {
+            line.error(
+                Some("repo".into()),
+                format!("no repository `{}` in {}", task.repo, corpus.display()),
+            )
+        })?;
+        if task.fail_to_pass.is_empty() {
+            return Err(line
+                .error(
+                    Some("FAIL_TO_PASS".into()),
+                    "is empty: export validated tasks (task-validate's output)",
+                )
+                .into());
+        }
+        harbor::export_task(&task, repo, root, dir)?;
+        written += 1;
+    }
+    bar.finish_and_clear();
+    if written == 0 {
+        return Err(empty_input(inputs, "records").into());
+    }
+    tracing::info!(
+        "wrote {written} Harbor task directories in {}",
+        dir.display()
+    );
+    Ok(())
 }
 
 fn check(inputs: &[PathBuf], kind: Option<&str>) -> anyhow::Result<()> {

@@ -293,3 +293,99 @@ fn help_shows_an_example() {
         assert!(out.contains(&format!("records {command} --")), "{out}");
     }
 }
+
+#[test]
+fn a_validated_task_becomes_a_harbor_task_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repos/lib-1.0");
+    std::fs::create_dir_all(root.join("lib")).unwrap();
+    std::fs::create_dir_all(root.join("tests/__pycache__")).unwrap();
+    std::fs::write(root.join("lib/core.py"), "def inc(x):\n    return x + 1\n").unwrap();
+    std::fs::write(root.join("tests/__pycache__/stale.pyc"), "").unwrap();
+    let corpus = dir.path().join("corpus.jsonl");
+    let repo = serde_json::json!({
+        "schema": "repo/1", "id": "lib-1.0", "name": "lib", "version": "1.0", "split": "train",
+        "source": {"filename": "lib-1.0.tar.gz", "sha256": "0".repeat(64)},
+        "root": "repos/lib-1.0", "src_dirs": ["lib"],
+        "test_cmd": "pytest tests -o pythonpath=.", "test_deps": ["pytest==9.2.0"],
+    });
+    std::fs::write(&corpus, format!("{repo}\n")).unwrap();
+    let bug = "--- a/lib/core.py\n+++ b/lib/core.py\n@@ -1,2 +1,2 @@\n def inc(x):\n-    return x + 1\n+    return x - 1\n";
+    let gold = "--- a/lib/core.py\n+++ b/lib/core.py\n@@ -1,2 +1,2 @@\n def inc(x):\n-    return x - 1\n+    return x + 1\n";
+    let task = serde_json::json!({
+        "schema": "task/1", "instance_id": "lib-1.0.arith-swap.0001", "repo": "lib-1.0",
+        "bug_patch": bug, "gold_patch": gold, "problem_statement": "inc(1) gives 0",
+        "FAIL_TO_PASS": ["tests/test_core.py::test_inc"], "PASS_TO_PASS": ["tests/test_core.py::test_other"],
+        "test_cmd": "", "provenance": {"strategy": "random", "operator": "arith-swap"},
+    });
+    let tasks = dir.path().join("valid.jsonl");
+    std::fs::write(&tasks, format!("{task}\n")).unwrap();
+    let out = dir.path().join("harbor");
+    let corpus_arg = format!("--corpus={}", path_str(&corpus));
+    let args = [
+        "export",
+        "--to",
+        "harbor",
+        &corpus_arg,
+        path_str(&tasks),
+        "-o",
+        path_str(&out),
+    ];
+    run(&args, b"");
+    let task_dir = out.join("lib-1.0.arith-swap.0001");
+    let read = |rel: &str| std::fs::read_to_string(task_dir.join(rel)).unwrap();
+    assert_eq!(
+        read("environment/repo/lib/core.py"),
+        "def inc(x):\n    return x - 1\n"
+    );
+    assert!(!task_dir.join("environment/repo/tests/__pycache__").exists());
+    assert_eq!(
+        read("solution/files/lib/core.py"),
+        "def inc(x):\n    return x + 1\n"
+    );
+    assert!(read("instruction.md").contains("inc(1) gives 0"));
+    assert!(read("environment/Dockerfile").contains("\"pytest==9.2.0\""));
+    assert!(read("task.toml").contains("operator = \"arith-swap\""));
+    let config: Value = serde_json::from_str(&read("tests/config.json")).unwrap();
+    // The Repo's test command (the task carries none), narrowed to the task's tests.
+    assert_eq!(
+        config["pytest_args"],
+        serde_json::json!([
+            "-o",
+            "pythonpath=.",
+            "tests/test_core.py::test_inc",
+            "tests/test_core.py::test_other",
+            "-p",
+            "no:cacheprovider"
+        ])
+    );
+    assert!(read("tests/test.sh").contains("reward"));
+    // Exporting again replaces the directory whole; nothing else is left in the folder.
+    run(&args, b"");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+
+    let no_dir = run_raw(
+        &["export", "--to", "harbor", &corpus_arg, path_str(&tasks)],
+        b"",
+    );
+    assert_eq!(no_dir.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_dir.stderr).contains("-o DIR"));
+    let unvalidated = dir.path().join("candidates.jsonl");
+    let mut candidate = task.clone();
+    candidate["FAIL_TO_PASS"] = serde_json::json!([]);
+    std::fs::write(&unvalidated, format!("{candidate}\n")).unwrap();
+    let refused = run_raw(
+        &[
+            "export",
+            "--to",
+            "harbor",
+            &corpus_arg,
+            path_str(&unvalidated),
+            "-o",
+            path_str(&out),
+        ],
+        b"",
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("FAIL_TO_PASS"));
+}
