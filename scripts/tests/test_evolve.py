@@ -288,21 +288,64 @@ class EvolveLoop(unittest.TestCase):
         self.assertSameRuns(runs)
 
     def test_the_slurm_template_gives_the_files_of_one_run(self):
-        # A stand-in for sbatch that runs each job at once, an array as its tasks in turn.
+        # Rounds 0-2 through scripts/slurm/round.sh with real sbatch, arrays and dependencies
+        # on a one-node Slurm (installed and started by scripts/slurm/local-cluster.sh where
+        # this runs as root with apt-get); elsewhere through a stand-in sbatch that runs each
+        # job at once, an array as its tasks in turn. The test says which ran.
         runs = self.tmp / "slurm"
-        fake = self.tmp / "bin"
-        fake.mkdir(exist_ok=True)
-        (fake / "sbatch").write_text(SBATCH)
-        (fake / "sbatch").chmod(0o755)
-        path = f"{fake}:{os.environ['PATH']}"
+        env = {**os.environ, **TINY, "RUNS": str(runs), "SHARDS": "2"}
+        cluster = ROOT / "scripts/slurm/local-cluster.sh"
+        was_running = "slurmctld: running" in subprocess.run(
+            ["bash", str(cluster), "status"], capture_output=True, text=True).stdout
+        started = subprocess.run(["bash", str(cluster), "start"], capture_output=True, text=True)
+        real = started.returncode == 0
+        flags = []
+        if real:
+            env["SLURM_CONF"] = started.stdout.strip().removeprefix("export SLURM_CONF=")
+            if not was_running:
+                self.addCleanup(subprocess.run, ["bash", str(cluster), "stop"],
+                                capture_output=True)
+            flags = ["--cpus-per-task=1", "--mem=1G", "--kill-on-invalid-dep=yes",
+                     f"--output={self.tmp}/slurm-%x-%A-%a.log"]
+            print("\nslurm test: a real one-node Slurm (scripts/slurm/local-cluster.sh)",
+                  file=sys.stderr)
+        else:
+            fake = self.tmp / "bin"
+            fake.mkdir(exist_ok=True)
+            (fake / "sbatch").write_text(SBATCH)
+            (fake / "sbatch").chmod(0o755)
+            env["PATH"] = f"{fake}:{os.environ['PATH']}"
+            print(f"\nslurm test: the stand-in sbatch ({started.stderr.strip()})",
+                  file=sys.stderr)
         for r in range(0, 3):
-            proc = subprocess.run(["bash", str(ROOT / "scripts/slurm/round.sh"), str(r)],
-                                  env={**os.environ, **TINY, "RUNS": str(runs), "SHARDS": "2",
-                                       "PATH": path},
-                                  cwd=ROOT, capture_output=True, text=True)
+            proc = subprocess.run(["bash", str(ROOT / "scripts/slurm/round.sh"), str(r), *flags],
+                                  env=env, cwd=ROOT, capture_output=True, text=True)
             self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+            if real:
+                jobs = re.findall(r"(?:job|array) (\d+)", proc.stdout)
+                self.assertTrue(jobs, proc.stdout)
+                self.wait_for_jobs(jobs, env)
         self.assertTrue((runs / "socratic-seed1" / "round-2" / "shards").is_dir())
         self.assertSameRuns(runs)
+
+    def wait_for_jobs(self, jobs: list[str], env: dict) -> None:
+        """Until Slurm runs none of `jobs`; then every one (each array task) completed."""
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            queued = subprocess.run(["squeue", "-h", "-o", "%i", "-j", ",".join(jobs)], env=env,
+                                    capture_output=True, text=True).stdout.split()
+            if not queued:
+                break
+            time.sleep(1)
+        else:
+            self.fail(f"Slurm jobs {jobs} still queued after 15 minutes")
+        for job in jobs:
+            shown = subprocess.run(["scontrol", "-o", "show", "job", job], env=env,
+                                   capture_output=True, text=True).stdout
+            states = re.findall(r"JobState=(\w+)", shown)
+            logs = "".join(p.read_text()[-2000:] for p in self.tmp.glob(f"slurm-*-{job}-*.log"))
+            self.assertTrue(states and set(states) == {"COMPLETED"},
+                            f"job {job}: {states}\n{logs}")
 
 
 SBATCH = """#!/usr/bin/env bash
