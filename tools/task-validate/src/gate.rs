@@ -153,7 +153,8 @@ impl Validator {
             );
             let why = match buggy.end {
                 RunEnd::TimedOut => format!(
-                    "with the bug, {} after {:.0} s (the clean suite took {:.1} s)",
+                    "with the bug, {} after {:.0} s (the clean suite took {:.1} s; a slow \
+                     suite wants a larger --time-factor or --timeout)",
                     buggy.end,
                     limit.as_secs_f64(),
                     clean.duration.as_secs_f64()
@@ -453,6 +454,11 @@ fn all_green(run: &TestRun) -> Result<(), String> {
     match run.end {
         RunEnd::Exited(0) if !run.outcomes.is_empty() => Ok(()),
         RunEnd::Exited(0) => Err("pytest reported no tests".into()),
+        RunEnd::TimedOut => Err(format!(
+            "{} after {:.0} s (raise --timeout for a slow suite)",
+            run.end,
+            run.duration.as_secs_f64()
+        )),
         ref end => Err(match last_error_line(&run.output) {
             Some(line) => format!("{end}: {}", clip(line, 200)),
             None => end.to_string(),
