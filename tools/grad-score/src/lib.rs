@@ -20,8 +20,9 @@ use solver::example::ExampleOptions;
 use solver::gradient::{
     AdamPreconditioner, GradientView, ParamSelection, example_gradient, select_parameters,
 };
-use solver_train::{CorpusArgs, build_examples, load_tasks};
+use solver::tasks::{build_examples, load_tasks};
 use stage_io::cli::{LogArgs, OutputArgs, RunArgs};
+use stage_io::corpus::CorpusArgs;
 use stage_io::input::Inputs;
 use stage_io::output::{Output, write_atomic};
 use stage_io::{BadInput, progress};

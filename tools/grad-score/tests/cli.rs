@@ -399,7 +399,7 @@ fn projected_cosines_of_real_gradients_match_the_exact_ones_within_0_03() {
         solver::checkpoint::load::<solver::TrainBackend>(&checkpoint, &solver::device()).unwrap();
     let tasks = eval_tasks(4);
     let corpus = workdir().join("corpus.jsonl");
-    let built = solver_train::build_examples(&tasks, &corpus, &Default::default()).unwrap();
+    let built = solver::tasks::build_examples(&tasks, &corpus, &Default::default()).unwrap();
     let budget = solver::data::Budget::default();
     let gradients: Vec<Vec<f32>> = built
         .examples

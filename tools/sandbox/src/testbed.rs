@@ -81,12 +81,8 @@ pub fn make_executor(
 /// executor, the time limit and the result cache.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TestBedArgs {
-    /// The work directory that `just setup` filled
-    #[arg(long, env = "SOCRATIC_WORKDIR", default_value = ".socratic")]
-    pub workdir: PathBuf,
-    /// Repo records (default: WORKDIR/corpus.jsonl)
-    #[arg(long, value_name = "FILE")]
-    pub corpus: Option<PathBuf>,
+    #[command(flatten)]
+    pub corpus: stage_io::corpus::CorpusArgs,
     #[arg(long, value_enum, default_value_t = ExecutorKind::Wasm)]
     pub executor: ExecutorKind,
     /// Wall-time limit of one test run, in seconds
@@ -115,9 +111,12 @@ pub struct TestBedArgs {
 impl TestBedArgs {
     /// The corpus file: `--corpus`, or WORKDIR/corpus.jsonl.
     pub fn corpus_path(&self) -> PathBuf {
-        self.corpus
-            .clone()
-            .unwrap_or_else(|| self.workdir.join("corpus.jsonl"))
+        self.corpus.path()
+    }
+
+    /// The work directory that `just setup` filled.
+    pub fn workdir(&self) -> &Path {
+        &self.corpus.workdir
     }
 
     /// Why this bed cannot run the tests of `repo`, if it cannot: its record says its
@@ -145,7 +144,7 @@ impl TestBedArgs {
                 }
             ));
         }
-        let site_packages = self.workdir.join("site-packages");
+        let site_packages = self.workdir().join("site-packages");
         let missing = missing_test_deps(&site_packages, &repo.test_deps);
         (!missing.is_empty()).then(|| {
             format!(
@@ -163,7 +162,7 @@ impl TestBedArgs {
         match self.executor {
             ExecutorKind::Wasm => Some(WASI_PYTHON_VERSION.to_string()),
             ExecutorKind::Native => {
-                let output = std::process::Command::new(self.workdir.join("venv/bin/python"))
+                let output = std::process::Command::new(self.workdir().join("venv/bin/python"))
                     .args([
                         "-I",
                         "-c",
@@ -181,11 +180,11 @@ impl TestBedArgs {
 
     /// The test bed these flags describe; caches live under WORKDIR/cache.
     pub fn test_bed(&self) -> anyhow::Result<TestBed> {
-        let cache_dir = self.workdir.join("cache");
+        let cache_dir = self.workdir().join("cache");
         let bed = TestBed::new(
             make_executor(
                 self.executor,
-                &self.workdir,
+                self.workdir(),
                 &cache_dir,
                 self.cold,
                 self.trusted_code,

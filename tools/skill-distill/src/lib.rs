@@ -76,12 +76,8 @@ pub struct Cli {
     pub describe: Option<chat::Endpoint>,
     #[command(flatten)]
     pub chat: chat::ChatArgs,
-    /// The work directory that `just setup` filled
-    #[arg(long, env = "SOCRATIC_WORKDIR", default_value = ".socratic")]
-    pub workdir: PathBuf,
-    /// Repo records (default: WORKDIR/corpus.jsonl); the bug sites are read from their sources
-    #[arg(long, value_name = "FILE")]
-    pub corpus: Option<PathBuf>,
+    #[command(flatten)]
+    pub corpus: stage_io::corpus::CorpusArgs,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
@@ -109,14 +105,7 @@ pub fn run(cli: Cli) -> Result<()> {
         .into());
     }
     let tasks = read_tasks(&cli.tasks)?;
-    let corpus = cli
-        .corpus
-        .clone()
-        .unwrap_or_else(|| cli.workdir.join("corpus.jsonl"));
-    let roots: HashMap<String, PathBuf> = stage_io::corpus::read_corpus(&corpus)?
-        .into_iter()
-        .map(|(repo, root)| (repo.id, root))
-        .collect();
+    let roots = stage_io::corpus::read_roots(&cli.corpus.path())?;
     let previous = match &cli.skills {
         Some(path) => pyast::condition::read_skills(path)?,
         None => Vec::new(),

@@ -11,7 +11,6 @@
 
 mod bench;
 mod eval;
-mod examples;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,7 +32,8 @@ use stage_io::BadInput;
 use stage_io::cli::LogArgs;
 
 pub use eval::{EvalSummary, evaluate};
-pub use examples::{build_examples, build_trace_examples, load_tasks, load_traces};
+pub use solver::tasks::{build_examples, build_trace_examples, load_tasks, load_traces};
+pub use stage_io::corpus::CorpusArgs;
 
 const EXAMPLES: &str = "Examples:
   solver-train init .socratic/corpus.jsonl -o .socratic/run/base
@@ -248,24 +248,6 @@ pub struct EvalArgs {
     /// features that weigh most in their scores
     #[arg(long, value_name = "K", default_value_t = 0, requires = "per_task")]
     pub explain: usize,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct CorpusArgs {
-    /// The work directory that `just setup` filled
-    #[arg(long, env = "SOCRATIC_WORKDIR", default_value = ".socratic")]
-    pub workdir: PathBuf,
-    /// Repo records (default: WORKDIR/corpus.jsonl)
-    #[arg(long, value_name = "FILE")]
-    pub corpus: Option<PathBuf>,
-}
-
-impl CorpusArgs {
-    pub fn path(&self) -> PathBuf {
-        self.corpus
-            .clone()
-            .unwrap_or_else(|| self.workdir.join("corpus.jsonl"))
-    }
 }
 
 pub fn run(cli: Cli) -> Result<()> {

@@ -17,6 +17,7 @@ pub mod gradient;
 pub mod model;
 pub mod names;
 pub mod prior;
+pub mod tasks;
 pub mod tokenizer;
 pub mod train;
 

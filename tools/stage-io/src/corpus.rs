@@ -7,29 +7,85 @@ use sha2::{Digest, Sha256};
 
 use crate::input::Inputs;
 
+/// The flags that name the corpus, the same in every stage: the work directory `just setup`
+/// filled and the Repo records in it (or elsewhere).
+#[derive(Debug, Clone, clap::Args)]
+pub struct CorpusArgs {
+    /// The work directory that `just setup` filled
+    #[arg(long, env = "SOCRATIC_WORKDIR", default_value = ".socratic")]
+    pub workdir: PathBuf,
+    /// Repo records (default: WORKDIR/corpus.jsonl); source roots are relative to its directory
+    #[arg(long, value_name = "FILE")]
+    pub corpus: Option<PathBuf>,
+}
+
+impl CorpusArgs {
+    /// The corpus file: `--corpus`, or WORKDIR/corpus.jsonl.
+    pub fn path(&self) -> PathBuf {
+        self.corpus
+            .clone()
+            .unwrap_or_else(|| self.workdir.join("corpus.jsonl"))
+    }
+}
+
 /// The Repo records of the corpus at `path`, each with its source root resolved
 /// against the file's directory. A root missing on disk is an error that names
 /// `just setup`, which unpacks it; a snapshot (a repository added from a directory or a
 /// git checkout) whose files changed since it was added is an error that names `just
 /// add-repo`.
 pub fn read_corpus(path: &Path) -> anyhow::Result<Vec<(Repo, PathBuf)>> {
+    read_corpus_entries(path)?
+        .into_iter()
+        .map(|entry| match entry.unusable {
+            Some(why) => Err(anyhow::anyhow!("{}: {why}", path.display())),
+            None => Ok((entry.repo, entry.root)),
+        })
+        .collect()
+}
+
+/// A repository of the corpus, with why it cannot be used, if it cannot.
+pub struct CorpusEntry {
+    pub repo: Repo,
+    /// The source root, resolved against the corpus file's directory.
+    pub root: PathBuf,
+    /// Missing on disk (`just setup` unpacks it) or changed since it was pinned.
+    pub unusable: Option<String>,
+}
+
+/// Every Repo record of the corpus at `path`, the unusable ones kept with the reason, for a
+/// stage where only their own tasks should fail (swe-rollout).
+pub fn read_corpus_entries(path: &Path) -> anyhow::Result<Vec<CorpusEntry>> {
     let base = path.parent().unwrap_or(Path::new("."));
-    let mut repos = Vec::new();
+    let mut entries = Vec::new();
     for repo in Inputs::open(&[path.to_path_buf()])?.records::<Repo>() {
         let repo = repo?;
         let root = base.join(&repo.root);
-        if !root.is_dir() {
-            anyhow::bail!(
-                "{}: the source of repository `{}` is missing at {}; run `just setup` to unpack the corpus",
-                path.display(),
+        let unusable = if !root.is_dir() {
+            Some(format!(
+                "the source of repository `{}` is missing at {}; run `just setup` to unpack the corpus",
                 repo.id,
                 root.display()
-            );
-        }
-        check_pinned(&repo, &root).map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
-        repos.push((repo, root));
+            ))
+        } else {
+            check_pinned(&repo, &root)
+                .err()
+                .map(|err| format!("{err:#}"))
+        };
+        entries.push(CorpusEntry {
+            repo,
+            root,
+            unusable,
+        });
     }
-    Ok(repos)
+    Ok(entries)
+}
+
+/// Repo id → its source root, from the corpus at `path` (checked as [`read_corpus`] does).
+pub fn read_roots(path: &Path) -> anyhow::Result<std::collections::HashMap<String, PathBuf>> {
+    Ok(read_corpus(path)?
+        .into_iter()
+        .map(|(repo, root)| (repo.id, root))
+        .collect())
 }
 
 /// For a snapshot (no archive `filename`: its `sha256` is the tree's), checks that the

@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::Parser;
 use rayon::prelude::*;
 use sandbox::testbed::{RepoTree, TestBedArgs};
-use schemas::{Repo, Sampling, SolverInfo, Task, Trace};
+use schemas::{Sampling, SolverInfo, Task, Trace};
 use serde_json::json;
 use stage_io::cli::{LogArgs, OutputArgs, RunArgs};
 use stage_io::input::Inputs;
@@ -251,28 +251,15 @@ fn load_repos(
     wanted: &BTreeSet<&str>,
     bed: &TestBedArgs,
 ) -> anyhow::Result<(HashMap<String, RepoEntry>, HashMap<String, String>)> {
-    let base = path.parent().unwrap_or(Path::new("."));
     let mut repos = HashMap::new();
     let mut test_cmds = HashMap::new();
-    for repo in Inputs::open(&[path.to_path_buf()])?.records::<Repo>() {
-        let repo = repo?;
+    for entry in stage_io::corpus::read_corpus_entries(path)? {
+        let (repo, root) = (entry.repo, entry.root);
         if !wanted.contains(repo.id.as_str()) {
             continue;
         }
         test_cmds.insert(repo.id.clone(), repo.test_cmd.clone());
-        let root = base.join(&repo.root);
-        let unusable = if !root.is_dir() {
-            Some(format!(
-                "the source of repository `{}` is missing at {}; run `just setup` to unpack the corpus",
-                repo.id,
-                root.display()
-            ))
-        } else if let Err(err) = stage_io::corpus::check_pinned(&repo, &root) {
-            Some(format!("{err:#}"))
-        } else {
-            bed.refusal(&repo)
-        };
-        let entry = match unusable {
+        let entry = match entry.unusable.or_else(|| bed.refusal(&repo)) {
             Some(why) => {
                 tracing::warn!("{why}");
                 RepoEntry::Unusable(why)

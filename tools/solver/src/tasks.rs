@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::example::{ExampleOptions, RepairExample};
 use anyhow::Result;
 use schemas::{Record, Task, Trace};
-use solver::example::{ExampleOptions, RepairExample};
 use stage_io::BadInput;
 use stage_io::input::Inputs;
 
@@ -38,7 +38,7 @@ pub struct Built {
 /// were rejected by the gate, change several files, or do not parse are skipped with a
 /// warning.
 pub fn build_examples(tasks: &[Task], corpus: &Path, options: &ExampleOptions) -> Result<Built> {
-    let roots = corpus_roots(corpus)?;
+    let roots = stage_io::corpus::read_roots(corpus)?;
     let results = parallel_map(tasks, |task| build_one(task, &roots, options));
     Ok(collect(results))
 }
@@ -64,7 +64,7 @@ pub fn build_trace_examples(
             unknown.trace_id, unknown.instance_id
         ))));
     }
-    let roots = corpus_roots(corpus)?;
+    let roots = stage_io::corpus::read_roots(corpus)?;
     let results = parallel_map(traces, |trace| {
         if !trace.outcome.resolved || trace.error.is_some() || trace.patch.trim().is_empty() {
             return None;
@@ -87,13 +87,6 @@ pub fn build_trace_examples(
         }
     });
     Ok(collect(results))
-}
-
-fn corpus_roots(corpus: &Path) -> Result<HashMap<String, PathBuf>> {
-    Ok(stage_io::corpus::read_corpus(corpus)?
-        .into_iter()
-        .map(|(repo, root)| (repo.id, root))
-        .collect())
 }
 
 /// `f` over `items` on every core, results in input order.
