@@ -18,19 +18,21 @@ setup:
     {{python}} scripts/setup.py --workdir {{workdir}}
     {{records}} check --kind repo -q {{workdir}}/corpus.jsonl
 
-# Run `just add-repo --help` for the flags; the record goes to WORKDIR/local-repos.jsonl and
+# `just add-repo --help` lists the flags; the record goes to WORKDIR/local-repos.jsonl and
 # WORKDIR/corpus.jsonl (README: "Bring your own repository").
 # Add a local directory or a git checkout (--rev) to the corpus, pinned by its content.
+[positional-arguments]
 add-repo *ARGS:
     cargo build --release -q -p task-validate
-    {{python}} scripts/add_repo.py --workdir {{workdir}} --bin target/release {{ARGS}}
+    {{python}} scripts/add_repo.py --workdir {{workdir}} --bin target/release "$@"
 
-# `just add-swebench --help`-like usage: scripts/add_swebench.py --help. The test patch stays in
-# each Task: task-validate and swe-rollout apply it before every test run.
+# The flags: `python3 scripts/add_swebench.py --help`. The test patch stays in each Task:
+# task-validate and swe-rollout apply it before every test run.
 # SWE-bench instances over a local clone: each base commit with its fix joins the corpus, Tasks to -o.
+[positional-arguments]
 add-swebench INSTANCES CHECKOUT *ARGS:
     cargo build --release -q -p records
-    {{python}} scripts/add_swebench.py --workdir {{workdir}} --bin target/release {{INSTANCES}} {{CHECKOUT}} {{ARGS}}
+    {{python}} scripts/add_swebench.py --workdir {{workdir}} --bin target/release "$@"
 
 # Build every tool in release mode.
 build:

@@ -2,7 +2,7 @@
 """Add your own repository to the corpus: a local directory, or a git repository at a revision.
 
     just add-repo examples/own-repo/wordkit
-    just add-repo ~/src/mylib --split dev --src-dir src/mylib --test-cmd 'pytest tests -x'
+    just add-repo ~/src/mylib --split dev --src-dir src/mylib --test-cmd 'pytest tests -p no:cacheprovider'
     just add-repo https://example.org/mylib.git --rev v1.2.0 --test-dep attrs==26.1.0
 
 It snapshots the files (a directory as it is on disk, without .git, caches and virtual
@@ -12,7 +12,8 @@ that reads the corpus checks the snapshot still has those files), counts the tes
 command collects, runs its clean suite natively and under wasm (`task-validate
 --check-repos`), and writes its repo/1.1 record to WORKDIR/local-repos.jsonl, from which
 WORKDIR/corpus.jsonl is composed beside the lock's repositories. Adding a repository of the
-same name again replaces its record (the old snapshot stays on disk for the tasks made from it).
+same name again replaces its record: tasks made from the old one no longer find their
+repository (pass --name to keep both).
 
 The version is `git-<commit>` or `dir-<tree hash>` (12 digits) unless --version names one.
 The clean suite must pass natively; when it passes natively but not under wasm, the failing
@@ -73,7 +74,12 @@ def tree_sha256(root: Path) -> str:
     files.sort(key=lambda rel: [part.encode() for part in rel.parts])
     h = hashlib.sha256()
     for rel in files:
-        h.update(str(rel).encode())
+        try:
+            name = str(rel).encode()
+        except UnicodeEncodeError:
+            raise SetupError(f"{root / rel}: the file name is not UTF-8; rename it or leave "
+                             "it out of the snapshot") from None
+        h.update(name)
         h.update(b"\0")
         h.update(hashlib.sha256((root / rel).read_bytes()).digest())
     return h.hexdigest()
@@ -132,7 +138,12 @@ def guess_src_dirs(root: Path) -> list[str]:
     """The packages (folders with __init__.py, at the top or under src/) and top-level
     modules that are not tests, set-up or docs."""
     found = []
-    for base in (root, root / "src"):
+    src = root / "src"
+    # A src layout keeps the package under src/: top-level modules are then tooling
+    # (versioneer.py, noxfile.py), not the package.
+    src_layout = src.is_dir() and any((p / "__init__.py").is_file() for p in src.iterdir()
+                                      if p.is_dir())
+    for base in (src,) if src_layout else (root, src):
         if not base.is_dir():
             continue
         for entry in sorted(base.iterdir()):
@@ -267,13 +278,18 @@ def add(args: argparse.Namespace) -> dict:
             setup.pytest_args(test_cmd)
         except (SetupError, ValueError) as e:
             raise SetupError(f"--test-cmd: {e}") from e
+        lock_part = workdir / "cache" / "corpus-lock.jsonl"
+        if lock_part.exists() and any(json.loads(line).get("id") == rid
+                                      for line in lock_part.read_text().splitlines() if line.strip()):
+            raise SetupError(f"the lock already has a repository `{rid}`: pass another --name "
+                             "or --version")
         dest = repos / rid
         created = not dest.exists()
         if created:
             tree.rename(dest)
         elif tree_sha256(dest) != sha:
-            raise SetupError(f"{dest} holds other files than {args.source} now: remove it "
-                             "or pass another --version")
+            raise SetupError(f"{dest} holds other files than {args.source} has now (edited "
+                             "after it was added): pass another --version to add the new content")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log(f"snapshot {dest} (sha256 {sha[:12]}, source dirs {', '.join(src_dirs)})")
@@ -300,10 +316,13 @@ def check_and_record(args: argparse.Namespace, workdir: Path, dest: Path, name: 
         n_tests = setup.collect(workdir, {"name": name, "version": version, "test_cmd": test_cmd},
                                 setup.native_python(workdir))
     except SetupError as e:
-        raise SetupError(f"the test command `{test_cmd}` collects no tests: {e}") from e
+        raise SetupError(f"the test command `{test_cmd}` collects no tests (source dirs "
+                         f"{', '.join(src_dirs)}; set them with --test-cmd and --src-dir): {e}") from e
     log(f"{rid}: {n_tests} tests collected")
     remote = git_source and ("://" in args.source or args.source.startswith("git@"))
-    source = {"url": args.source} if remote else {
+    # A token in the URL (https://user:token@host/...) must not land in the corpus.
+    url = re.sub(r"^([a-z+]+://)[^/@]*@", r"\1", args.source)
+    source = {"url": url} if remote else {
         "path": str(source_dir) if source_dir else str(Path(args.source).expanduser().resolve())}
     if commit:
         source["rev"] = commit
@@ -335,11 +354,16 @@ def check_and_record(args: argparse.Namespace, workdir: Path, dest: Path, name: 
     kept = []
     if local.exists():
         for line in local.read_text().splitlines():
-            if line.strip() and json.loads(line).get("name") != name:
+            if not line.strip():
+                continue
+            old = json.loads(line)
+            if old.get("name") != name:
                 kept.append(line.strip() + "\n")
+            elif old.get("id") != rid:
+                log(f"warning: {rid} replaces {old.get('id')}: tasks made from {old.get('id')} "
+                    "no longer find their repository")
     line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-    setup.write_atomic(local, "".join(sorted(kept + [line])))
-    setup.compose_corpus(workdir)
+    setup.compose_corpus(workdir, local="".join(sorted(kept + [line])))
     log(f"added {rid} ({args.split}); its record is in {local}")
     return record
 

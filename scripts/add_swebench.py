@@ -76,10 +76,11 @@ def read_instances(path: Path) -> list[tuple[int, dict]]:
 
 
 def test_files(test_patch: str) -> list[str]:
-    """The files a patch touches, in order (the SWE-bench harness's test directives)."""
+    """The Python files a patch touches, in order (the SWE-bench harness's test directives;
+    fixtures such as .json or .txt files are data, not tests)."""
     files = []
     for line in test_patch.splitlines():
-        m = re.match(r"^\+\+\+ b/(.+?)\s*$", line)
+        m = re.match(r"^\+\+\+ b/(.+?\.py)\s*$", line)
         if m and m.group(1) not in files:
             files.append(m.group(1))
     return files
@@ -101,9 +102,19 @@ def test_command(instance: dict, commands: dict, default: str | None, whole_suit
     return cmd
 
 
-def snapshot(checkout: Path, instance: dict, dest: Path) -> None:
-    """`base_commit` of `checkout` with the instance's fix applied, into `dest`."""
-    commit = instance["base_commit"]
+def resolve_commit(checkout: Path, instance: dict) -> str:
+    """The full hash of the instance's `base_commit` in `checkout` (never read as an option)."""
+    given = instance["base_commit"]
+    proc = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--verify", "--quiet",
+                           "--end-of-options", f"{given}^{{commit}}"], capture_output=True, text=True)
+    commit = proc.stdout.strip()
+    if proc.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40}([0-9a-f]{24})?", commit):
+        raise SetupError(f"{instance['instance_id']}: {checkout} has no commit `{given}`")
+    return commit
+
+
+def snapshot(checkout: Path, instance: dict, commit: str, dest: Path) -> None:
+    """`commit` of `checkout` with the instance's fix applied, into `dest`."""
     proc = subprocess.run(["git", "-C", str(checkout), "archive", "--format=tar", commit],
                           capture_output=True)
     if proc.returncode != 0:
@@ -123,25 +134,31 @@ def snapshot(checkout: Path, instance: dict, dest: Path) -> None:
 def add_instance(args: argparse.Namespace, workdir: Path, instance: dict, commands: dict) -> tuple[dict, str]:
     """The instance's Repo record (its snapshot made once) and its test command."""
     name = add_repo.safe_name(instance["repo"].replace("/", "__"))
+    commit = resolve_commit(args.checkout, instance)
     fix_hash = hashlib.sha256(instance["patch"].encode()).hexdigest()[:8]
-    version = f"swe-{instance['base_commit'][:12]}-{fix_hash}"
+    version = f"swe-{commit[:12]}-{fix_hash}"
     rid = f"{name}-{version}"
     test_cmd = test_command(instance, commands, args.test_cmd, args.whole_suite)
     dest = workdir / "repos" / rid
-    if not dest.exists():
-        tmp = Path(tempfile.mkdtemp(prefix=".add-swebench.", dir=workdir / "repos"))
-        try:
-            snapshot(args.checkout, instance, tmp / "tree")
+    tmp = Path(tempfile.mkdtemp(prefix=".add-swebench.", dir=workdir / "repos"))
+    try:
+        # Made afresh each time and compared: an existing snapshot edited by hand is
+        # replaced, never pinned as it is.
+        snapshot(args.checkout, instance, commit, tmp / "tree")
+        if dest.exists() and add_repo.tree_sha256(dest) != add_repo.tree_sha256(tmp / "tree"):
+            log(f"{dest} differs from {commit[:12]} with the fix: made again")
+            shutil.rmtree(dest)
+        if not dest.exists():
             (tmp / "tree").rename(dest)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        log(f"snapshot {dest}")
+            log(f"snapshot {dest}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     src_dirs = args.src_dir or add_repo.guess_src_dirs(dest)
     if not src_dirs:
         raise SetupError(f"{instance['instance_id']}: no package found: name it with --src-dir")
     record = {
         "schema": "repo/1.1", "id": rid, "name": name, "version": version, "split": args.split,
-        "source": {"path": str(args.checkout), "rev": instance["base_commit"],
+        "source": {"path": str(args.checkout), "rev": commit,
                    "sha256": add_repo.tree_sha256(dest)},
         "root": f"repos/{rid}", "src_dirs": src_dirs, "test_cmd": test_cmd,
         "python": add_repo.requires_python(dest), "executor": args.executor,
@@ -201,11 +218,22 @@ def main(argv: list[str] | None = None) -> int:
             if not isinstance(commands, dict):
                 raise BadInstance(f"{args.test_cmds}: expected a JSON object")
         instances = read_instances(args.instances)
+        seen = set()
+        for n, instance in instances:
+            if instance["instance_id"] in seen:
+                raise BadInstance(f"{args.instances}:{n}: field instance_id: "
+                                  f"`{instance['instance_id']}` appears twice")
+            seen.add(instance["instance_id"])
         tasks = {t["instance_id"]: t for t in import_tasks(args.bin, args.instances)}
         (workdir / "repos").mkdir(parents=True, exist_ok=True)
-        records, out = {}, []
+        records, out, skipped = {}, [], []
         for _, instance in instances:
-            record, test_cmd = add_instance(args, workdir, instance, commands)
+            try:
+                record, test_cmd = add_instance(args, workdir, instance, commands)
+            except SetupError as e:  # one instance that cannot be made does not stop the rest
+                log(f"skipped: {e}")
+                skipped.append(instance["instance_id"])
+                continue
             records[record["id"]] = record
             task = tasks[instance["instance_id"]]
             task["repo"], task["test_cmd"] = record["id"], test_cmd
@@ -214,14 +242,15 @@ def main(argv: list[str] | None = None) -> int:
         kept = [line.strip() + "\n" for line in (local.read_text().splitlines() if local.exists() else [])
                 if line.strip() and json.loads(line)["id"] not in records]
         lines = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records.values()]
-        setup.write_atomic(local, "".join(sorted(kept + lines)))
-        setup.compose_corpus(workdir)
+        setup.compose_corpus(workdir, local="".join(sorted(kept + lines)))
         if args.output:
             setup.write_atomic(args.output, "".join(out))
         else:
             sys.stdout.write("".join(out))
         log(f"{len(out)} instances over {len(records)} repository snapshots; validate them with "
             "task-validate")
+        if skipped:
+            raise SetupError(f"{len(skipped)} instances skipped (above): {', '.join(skipped)}")
     except BadInstance as e:
         print(f"add-swebench: error: {e}", file=sys.stderr)
         return 2

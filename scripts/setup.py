@@ -70,11 +70,19 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+STOPS_EARLY = {"-x", "--exitfirst", "--lf", "--last-failed", "--ff", "--failed-first", "--sw",
+               "--stepwise", "--stepwise-skip", "--maxfail"}
+
+
 def pytest_args(test_cmd: str) -> list[str]:
     """The arguments of a lock `test_cmd` (shell-like split, leading `pytest` removed)."""
     argv = shlex.split(test_cmd)
     if not argv or argv[0] != "pytest":
         raise SetupError(f"test_cmd must start with `pytest`: {test_cmd!r}")
+    for word in argv[1:]:
+        if word in STOPS_EARLY or word.startswith("--maxfail="):
+            raise SetupError(f"test_cmd {test_cmd!r}: `{word}` stops or skips tests, and every "
+                             "verdict needs each selected test's outcome: remove it")
     return argv[1:]
 
 
@@ -370,13 +378,20 @@ def local_deps(workdir: Path) -> list[dict]:
         raise SetupError(f"cannot read {path}: {e}") from e
 
 
-def compose_corpus(workdir: Path) -> None:
-    """corpus.jsonl = the lock's records + those of local-repos.jsonl, sorted by id."""
+def compose_corpus(workdir: Path, local: str | None = None) -> None:
+    """corpus.jsonl = the lock's records + those of local-repos.jsonl, sorted by id. With
+    `local`, that text replaces local-repos.jsonl, written only once the whole corpus
+    checks out (unique ids), so a bad record is never left behind."""
     records = {}
-    for path in (workdir / "cache" / "corpus-lock.jsonl", workdir / LOCAL_REPOS):
-        if not path.exists():
-            continue
-        for n, line in enumerate(path.read_text().splitlines(), 1):
+    local_path = workdir / LOCAL_REPOS
+    sources = [(workdir / "cache" / "corpus-lock.jsonl", None),
+               (local_path, local)]
+    for path, text in sources:
+        if text is None:
+            if not path.exists():
+                continue
+            text = path.read_text()
+        for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
@@ -386,6 +401,8 @@ def compose_corpus(workdir: Path) -> None:
             if rid in records:
                 raise SetupError(f"{path}:{n}: repository id `{rid}` is already in the corpus")
             records[rid] = line.strip() + "\n"
+    if local is not None:
+        write_atomic(local_path, local)
     corpus = workdir / "corpus.jsonl"
     write_atomic(corpus, "".join(records[rid] for rid in sorted(records)))
     log(f"wrote {corpus} ({len(records)} repos)")

@@ -28,8 +28,11 @@ install() {
     echo "local-cluster: installing ${packages[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     # The packages' own services are not wanted: this script starts the daemons itself.
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-    trap 'rm -f /usr/sbin/policy-rc.d' RETURN
+    # (An image's own policy-rc.d is left as it is.)
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d' RETURN
+    fi
     apt-get install -y -q --no-install-recommends "${packages[@]}" >/dev/null 2>&1 || {
         apt-get update -q >/dev/null
         apt-get install -y -q --no-install-recommends "${packages[@]}" >/dev/null

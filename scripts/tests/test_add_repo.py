@@ -124,7 +124,7 @@ class AddRepo(unittest.TestCase):
             f.write("# edited by hand\n")
         proc = run(BIN / "task-gen", "--budget", "2", corpus, workdir=workdir, check=False)
         self.assertNotEqual(proc.returncode, 0)
-        self.assertIn("changed since it was added", proc.stderr)
+        self.assertIn("changed since it was pinned", proc.stderr)
         self.assertIn("just add-repo", proc.stderr)
 
     def test_a_git_checkout_is_the_revision_asked_for(self):
@@ -215,13 +215,24 @@ class AddRepo(unittest.TestCase):
             "version": "0.1", "hints_text": "", "created_at": "2026-12-05T00:00:00Z",
             "environment_setup_commit": base,
         }
+        # A fixture the test patch adds is data, not a test directive; an instance whose
+        # base_commit reads as an option is refused, not passed to git.
+        instance["test_patch"] += (
+            "diff --git a/tests/data.json b/tests/data.json\nnew file mode 100644\n"
+            "--- /dev/null\n+++ b/tests/data.json\n@@ -0,0 +1 @@\n+[1, 2]\n")
+        hostile = {**instance, "instance_id": "wordkit__wordkit-2",
+                   "base_commit": f"--output={self.tmp / 'truncated'}"}
         instances = self.tmp / "instances.jsonl"
-        instances.write_text(json.dumps(instance) + "\n")
+        instances.write_text(json.dumps(instance) + "\n" + json.dumps(hostile) + "\n")
         workdir = self.workdir("swebench")
         tasks = workdir / "tasks.jsonl"
-        run(sys.executable, ROOT / "scripts/add_swebench.py", "--workdir", workdir, "--bin", BIN,
-            instances, repo, "--test-cmd", "pytest -p no:cacheprovider -o pythonpath=.",
-            "-o", tasks, workdir=workdir)
+        proc = run(sys.executable, ROOT / "scripts/add_swebench.py", "--workdir", workdir,
+                   "--bin", BIN, instances, repo, "--test-cmd",
+                   "pytest -p no:cacheprovider -o pythonpath=.", "-o", tasks, workdir=workdir,
+                   check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("has no commit `--output=", proc.stderr)
+        self.assertFalse((self.tmp / "truncated").exists())
         (task,) = records(tasks)
         (record,) = records(workdir / "corpus.jsonl")
         self.assertEqual(task["repo"], record["id"])
@@ -272,6 +283,16 @@ class AddRepo(unittest.TestCase):
             shutil.copytree(task_dir / "environment/repo", app)
             if solved:
                 subprocess.run(["bash", str(task_dir / "solution/solve.sh")], cwd=app, check=True)
+            else:
+                # An agent that writes the failing test away, or adds a conftest.py that
+                # passes everything, earns nothing: the verifier restores the task's tests.
+                (app / "tests" / "more").mkdir(parents=True)
+                (app / "tests" / "more" / "test_clamp.py").write_text(
+                    "def test_clamp_below():\n    pass\n")
+                (app / "tests" / "test_text.py").write_text("")
+                (app / "conftest.py").write_text(
+                    "import pytest\n\n\n@pytest.hookimpl(tryfirst=True)\n"
+                    "def pytest_runtest_call(item):\n    item.runtest = lambda: None\n")
             logs = self.tmp / f"harbor-logs-{solved}"
             subprocess.run(["bash", str(task_dir / "tests/test.sh")], cwd=app, check=True,
                            env={**env, "LOGS_DIR": str(logs)}, capture_output=True)
@@ -292,6 +313,10 @@ class AddRepo(unittest.TestCase):
         proc = self.add(workdir, self.tmp / "not-there", check=False)
         self.assertEqual(proc.returncode, 1)
         self.assertIn("not-there: no such directory", proc.stderr)
+
+        proc = self.add(workdir, EXAMPLE, "--test-cmd", "pytest tests -x", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("`-x` stops or skips tests", proc.stderr)
 
         proc = self.add(workdir, EXAMPLE, "--test-cmd", "pytest no_such_tests", check=False)
         self.assertEqual(proc.returncode, 1)

@@ -119,6 +119,19 @@ fn apply_with(
     if patch.trim().is_empty() {
         return Err(PatchError::Empty);
     }
+    // git's header-only operations carry no hunk, so the parser would pass over them.
+    if let Some(line) = patch.lines().find(|line| {
+        [
+            "rename from ",
+            "copy from ",
+            "deleted file mode",
+            "old mode ",
+        ]
+        .iter()
+        .any(|op| line.starts_with(op))
+    }) {
+        return Err(PatchError::Unsupported(line.trim().to_string()));
+    }
     let mut changes = FileChanges::new();
     for file in PatchSet::parse(patch, ParseOptions::unidiff()) {
         let file = file.map_err(|err| PatchError::Malformed(err.to_string()))?;
@@ -386,6 +399,13 @@ mod tests {
         ));
         assert!(matches!(
             apply_in_memory(root.path(), test_patch),
+            Err(PatchError::Unsupported(_))
+        ));
+        // A pure rename has no hunk: refused, not passed over.
+        let rename = "diff --git a/tests/test_a.py b/tests/test_b.py\nsimilarity index 100%\n\
+                      rename from tests/test_a.py\nrename to tests/test_b.py\n";
+        assert!(matches!(
+            apply_over(root.path(), &bug, rename),
             Err(PatchError::Unsupported(_))
         ));
     }

@@ -3,15 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-/// Whether a path (relative to the root) is a test file or lies in a test directory.
-pub fn is_test_path(rel: &str) -> bool {
-    let mut parts: Vec<&str> = rel.split('/').collect();
-    let file = parts.pop().unwrap_or_default();
-    parts.iter().any(|d| matches!(*d, "tests" | "test"))
-        || file.starts_with("test_")
-        || file.ends_with("_test.py")
-        || file == "conftest.py"
-}
+pub use stage_io::corpus::is_test_path;
 
 /// The Python source files under the package directories (or single files)
 /// `src_dirs` of `root`, tests excluded, as sorted `/`-separated relative paths.

@@ -3,9 +3,9 @@
     python3 verify.py CONFIG LOGS_DIR      (run from the repository's root, as tests/test.sh does)
 
 CONFIG (tests/config.json) holds the pytest arguments that run exactly the task's tests, and
-its FAIL_TO_PASS and PASS_TO_PASS node ids. The tests' own files (tests/files/, the state of
-the test files the task is judged by) are copied over the working tree first, so edits the
-agent made to them do not count. The reward is 1 when every FAIL_TO_PASS and PASS_TO_PASS
+its FAIL_TO_PASS and PASS_TO_PASS node ids. The task's own test files and pytest
+configuration (tests/files/) are copied over the working tree first and conftest.py files it
+did not have are removed, so edits the agent made to the tests do not count. The reward is 1 when every FAIL_TO_PASS and PASS_TO_PASS
 test passes, else 0: written to LOGS_DIR/reward.txt, with the failing tests in
 LOGS_DIR/verdict.json. Standard library and pytest only.
 """
@@ -34,6 +34,11 @@ def main() -> int:
     files = Path(sys.argv[1]).parent / "files"
     if files.is_dir():
         shutil.copytree(files, Path.cwd(), dirs_exist_ok=True)
+    # A conftest.py the task did not have would run before every test: remove it.
+    known = {Path(p) for p in config.get("conftests", [])}
+    for conftest in Path.cwd().rglob("conftest.py"):
+        if conftest.relative_to(Path.cwd()) not in known:
+            conftest.unlink()
     import pytest
 
     plugin = Outcomes()

@@ -81,10 +81,20 @@ pub fn export_task(task: &Task, repo: &Repo, root: &Path, out: &Path) -> Result<
     }
     write("solution/solve.sh", SOLVE_SH)?;
 
-    // The verifier.
+    // The verifier restores every test file and pytest configuration (with the test patch, if
+    // any) before it runs, and removes conftest.py files the tree did not have: an agent
+    // that edits or adds tests earns nothing by it.
+    let mut restored = judged_files(root)?;
     for (path, (_, with_tests)) in &tests {
-        write(&format!("tests/files/{path}"), with_tests)?;
+        restored.insert(path.clone(), with_tests.clone());
     }
+    for (path, text) in &restored {
+        write(&format!("tests/files/{path}"), text)?;
+    }
+    let conftests: Vec<&String> = restored
+        .keys()
+        .filter(|path| path.rsplit('/').next() == Some("conftest.py"))
+        .collect();
     let mut pytest_args = sandbox::select_tests(&base_args, &ids);
     if !pytest_args
         .windows(2)
@@ -96,6 +106,7 @@ pub fn export_task(task: &Task, repo: &Repo, root: &Path, out: &Path) -> Result<
         "pytest_args": pytest_args,
         "fail_to_pass": task.fail_to_pass,
         "pass_to_pass": task.pass_to_pass,
+        "conftests": conftests,
     });
     write("tests/config.json", &format!("{config:#}\n"))?;
     write("tests/verify.py", VERIFY_PY)?;
@@ -108,6 +119,42 @@ pub fn export_task(task: &Task, repo: &Repo, root: &Path, out: &Path) -> Result<
     }
     std::fs::rename(&staging, &dest)?;
     Ok(dest)
+}
+
+/// The text of every test file and pytest configuration file under `root`, by relative
+/// path: what the verifier judges by, so the agent cannot change it.
+fn judged_files(root: &Path) -> Result<std::collections::BTreeMap<String, String>> {
+    const CONFIG: [&str; 4] = ["pytest.ini", "setup.cfg", "tox.ini", "pyproject.toml"];
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
+        {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if kind.is_dir() && name != "__pycache__" {
+                stack.push(entry.path());
+                continue;
+            }
+            let rel = entry
+                .path()
+                .strip_prefix(root)
+                .expect("walked from the root")
+                .to_string_lossy()
+                .replace('\\', "/");
+            let judged = (rel.ends_with(".py") && stage_io::corpus::is_test_path(&rel))
+                || (!rel.contains('/') && CONFIG.contains(&name.as_str()));
+            if kind.is_file() && judged {
+                // A file that is not text (a fixture) stays as the environment has it.
+                if let Ok(text) = std::fs::read_to_string(entry.path()) {
+                    files.insert(rel, text);
+                }
+            }
+        }
+    }
+    Ok(files)
 }
 
 fn copy_source_tree(from: &Path, to: &Path) -> Result<()> {

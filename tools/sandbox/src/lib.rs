@@ -242,7 +242,39 @@ pub fn pytest_args(test_cmd: &str) -> anyhow::Result<Vec<String>> {
             "test command `{test_cmd}` does not start with `pytest` or `python -m pytest`"
         ),
     };
+    if let Some(flag) = rest.iter().find(|word| stops_early(word)) {
+        anyhow::bail!(
+            "test command `{test_cmd}`: `{flag}` stops or skips tests by an earlier run, and every \
+             verdict needs each selected test's outcome: remove it"
+        );
+    }
     Ok(rest.to_vec())
+}
+
+/// pytest flags after which a run no longer reports every selected test.
+fn stops_early(word: &str) -> bool {
+    const FLAGS: [&str; 9] = [
+        "-x",
+        "--exitfirst",
+        "--maxfail",
+        "--lf",
+        "--last-failed",
+        "--ff",
+        "--failed-first",
+        "--sw",
+        "--stepwise",
+    ];
+    FLAGS.contains(&word)
+        || word.starts_with("--maxfail=")
+        || word.starts_with("--stepwise")
+        || (word.starts_with('-') && !word.starts_with("--") && word.len() > 2 && {
+            // Short flags run together (`-xq`); `-k`, `-m`, `-o`, `-p` take a value.
+            let letters = &word[1..];
+            letters
+                .chars()
+                .take_while(|c| !"kmopcr".contains(*c))
+                .any(|c| c == 'x')
+        })
 }
 
 /// Writes the driver script into `cache_dir` (once per driver version) and
@@ -492,6 +524,11 @@ mod tests {
             Vec::<String>::new()
         );
         assert!(pytest_args("make test").is_err());
+        for early in ["-x", "-vx", "--maxfail=2", "--lf", "--stepwise-skip"] {
+            let err = pytest_args(&format!("pytest tests {early}")).unwrap_err();
+            assert!(err.to_string().contains("remove it"), "{early}: {err}");
+        }
+        assert!(pytest_args("pytest tests -rxX -p no:cacheprovider").is_ok());
         assert!(pytest_args("pytest 'unbalanced").is_err());
     }
 

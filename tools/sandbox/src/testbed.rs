@@ -28,7 +28,7 @@ pub struct RepoTree {
 
 impl RepoTree {
     pub fn new(root: PathBuf) -> anyhow::Result<RepoTree> {
-        let tree_hash = stage_io::corpus::tree_sha256(&root)
+        let tree_hash = stage_io::corpus::tree_sha256_cached(&root)
             .with_context(|| format!("cannot read {}", root.display()))?;
         Ok(RepoTree { root, tree_hash })
     }
@@ -562,9 +562,11 @@ pub fn missing_test_deps(site_packages: &Path, deps: &[String]) -> Vec<String> {
                 None => (dep.trim(), None),
             };
             let name = normalise(name);
-            !installed
-                .iter()
-                .any(|(dist, have)| *dist == name && version.is_none_or(|want| want == have))
+            // `26.1` and `26.1.0` are one release.
+            let release = |v: &str| v.trim_end_matches(".0").to_string();
+            !installed.iter().any(|(dist, have)| {
+                *dist == name && version.is_none_or(|want| release(want) == release(have))
+            })
         })
         .cloned()
         .collect()
@@ -624,7 +626,7 @@ mod tests {
             std::fs::create_dir(site.path().join(dist)).unwrap();
         }
         let deps: Vec<String> = [
-            "python-dateutil==4.0.0",
+            "python-dateutil==4.0",
             "attrs",
             "attrs==25.0",
             "six==1.17.0",

@@ -105,7 +105,8 @@ pub fn run(cli: Cli) -> Result<()> {
         .into());
     }
     let tasks = read_tasks(&cli.tasks)?;
-    let roots = stage_io::corpus::read_roots(&cli.corpus.path())?;
+    let roots =
+        stage_io::corpus::read_roots(&cli.corpus.path(), tasks.values().map(|t| t.repo.as_str()))?;
     let previous = match &cli.skills {
         Some(path) => pyast::condition::read_skills(path)?,
         None => Vec::new(),

@@ -281,6 +281,7 @@ fn training_sources(corpus: &Path) -> Result<Vec<String>> {
         if repo.split != schemas::Split::Train {
             continue;
         }
+        stage_io::corpus::check_pinned(&repo, &root).map_err(bad_input)?;
         for rel in pyast::files::source_files(&root, &repo.src_dirs)? {
             if let Ok(text) = std::fs::read_to_string(root.join(&rel)) {
                 texts.push(text);

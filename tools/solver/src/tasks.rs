@@ -38,7 +38,7 @@ pub struct Built {
 /// were rejected by the gate, change several files, or do not parse are skipped with a
 /// warning.
 pub fn build_examples(tasks: &[Task], corpus: &Path, options: &ExampleOptions) -> Result<Built> {
-    let roots = stage_io::corpus::read_roots(corpus)?;
+    let roots = stage_io::corpus::read_roots(corpus, tasks.iter().map(|t| t.repo.as_str()))?;
     let results = parallel_map(tasks, |task| build_one(task, &roots, options));
     Ok(collect(results))
 }
@@ -64,7 +64,7 @@ pub fn build_trace_examples(
             unknown.trace_id, unknown.instance_id
         ))));
     }
-    let roots = stage_io::corpus::read_roots(corpus)?;
+    let roots = stage_io::corpus::read_roots(corpus, tasks.iter().map(|t| t.repo.as_str()))?;
     let results = parallel_map(traces, |trace| {
         if !trace.outcome.resolved || trace.error.is_some() || trace.patch.trim().is_empty() {
             return None;

@@ -30,9 +30,8 @@ impl CorpusArgs {
 
 /// The Repo records of the corpus at `path`, each with its source root resolved
 /// against the file's directory. A root missing on disk is an error that names
-/// `just setup`, which unpacks it; a snapshot (a repository added from a directory or a
-/// git checkout) whose files changed since it was added is an error that names `just
-/// add-repo`.
+/// `just setup`, which unpacks it. Snapshots are not hashed here: a stage checks the ones it
+/// uses with [`check_pinned`].
 pub fn read_corpus(path: &Path) -> anyhow::Result<Vec<(Repo, PathBuf)>> {
     read_corpus_entries(path)?
         .into_iter()
@@ -48,7 +47,7 @@ pub struct CorpusEntry {
     pub repo: Repo,
     /// The source root, resolved against the corpus file's directory.
     pub root: PathBuf,
-    /// Missing on disk (`just setup` unpacks it) or changed since it was pinned.
+    /// Missing on disk (`just setup` unpacks it).
     pub unusable: Option<String>,
 }
 
@@ -67,9 +66,7 @@ pub fn read_corpus_entries(path: &Path) -> anyhow::Result<Vec<CorpusEntry>> {
                 root.display()
             ))
         } else {
-            check_pinned(&repo, &root)
-                .err()
-                .map(|err| format!("{err:#}"))
+            None
         };
         entries.push(CorpusEntry {
             repo,
@@ -80,12 +77,32 @@ pub fn read_corpus_entries(path: &Path) -> anyhow::Result<Vec<CorpusEntry>> {
     Ok(entries)
 }
 
-/// Repo id → its source root, from the corpus at `path` (checked as [`read_corpus`] does).
-pub fn read_roots(path: &Path) -> anyhow::Result<std::collections::HashMap<String, PathBuf>> {
-    Ok(read_corpus(path)?
-        .into_iter()
-        .map(|(repo, root)| (repo.id, root))
-        .collect())
+/// Whether a path (relative to a repository's root, `/`-separated) is a test file or lies in
+/// a test directory.
+pub fn is_test_path(rel: &str) -> bool {
+    let mut parts: Vec<&str> = rel.split('/').collect();
+    let file = parts.pop().unwrap_or_default();
+    parts.iter().any(|d| matches!(*d, "tests" | "test"))
+        || file.starts_with("test_")
+        || file.ends_with("_test.py")
+        || file == "conftest.py"
+}
+
+/// Repo id → its source root, from the corpus at `path`; the snapshots among `used` are
+/// checked with [`check_pinned`].
+pub fn read_roots<'a>(
+    path: &Path,
+    used: impl IntoIterator<Item = &'a str>,
+) -> anyhow::Result<std::collections::HashMap<String, PathBuf>> {
+    let used: std::collections::HashSet<&str> = used.into_iter().collect();
+    let mut roots = std::collections::HashMap::new();
+    for (repo, root) in read_corpus(path)? {
+        if used.contains(repo.id.as_str()) {
+            check_pinned(&repo, &root)?;
+        }
+        roots.insert(repo.id, root);
+    }
+    Ok(roots)
 }
 
 /// For a snapshot (no archive `filename`: its `sha256` is the tree's), checks that the
@@ -94,17 +111,40 @@ pub fn check_pinned(repo: &Repo, root: &Path) -> anyhow::Result<()> {
     if repo.source.filename.is_some() {
         return Ok(()); // an sdist: `just setup` checked the archive's hash
     }
-    let actual = tree_sha256(root)
+    let actual = tree_sha256_cached(root)
         .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", root.display()))?;
+    let again = if repo.source.path.is_some() || repo.source.url.is_some() {
+        "add it again (`just add-repo`, or `just add-swebench` for an instance's snapshot)"
+    } else {
+        "restore the files"
+    };
     anyhow::ensure!(
         actual == repo.source.sha256,
-        "the files of repository `{}` at {} changed since it was added (tree sha256 {actual}, \
-         the record pins {}): add it again with `just add-repo` to pin the new content",
+        "the files of repository `{}` at {} changed since it was pinned (tree sha256 {actual}, \
+         the record pins {}): {again}",
         repo.id,
         root.display(),
         repo.source.sha256
     );
     Ok(())
+}
+
+/// [`tree_sha256`], computed once per root in a process (a stage hashes each tree it uses
+/// once, whoever asks).
+pub fn tree_sha256_cached(root: &Path) -> std::io::Result<String> {
+    static CACHE: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<PathBuf, String>>,
+    > = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hash) = cache.lock().expect("tree hash cache").get(root) {
+        return Ok(hash.clone());
+    }
+    let hash = tree_sha256(root)?;
+    cache
+        .lock()
+        .expect("tree hash cache")
+        .insert(root.to_path_buf(), hash.clone());
+    Ok(hash)
 }
 
 /// The sha256 of every regular file under `root` (links and special files skipped): the

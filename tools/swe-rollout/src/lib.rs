@@ -259,7 +259,15 @@ fn load_repos(
             continue;
         }
         test_cmds.insert(repo.id.clone(), repo.test_cmd.clone());
-        let entry = match entry.unusable.or_else(|| bed.refusal(&repo)) {
+        let unusable = entry
+            .unusable
+            .or_else(|| {
+                stage_io::corpus::check_pinned(&repo, &root)
+                    .err()
+                    .map(|err| format!("{err:#}"))
+            })
+            .or_else(|| bed.refusal(&repo));
+        let entry = match unusable {
             Some(why) => {
                 tracing::warn!("{why}");
                 RepoEntry::Unusable(why)

@@ -318,17 +318,21 @@ pub fn site_features(tree: &RepoTree, path: &str, module: &Module, site: &Site) 
 }
 
 /// The repositories of `split` in the corpus at `path`, sorted by id; a
-/// repository whose source root is missing is an error that names `just setup`.
+/// repository whose source root is missing is an error that names `just setup`, a snapshot
+/// whose files changed since it was pinned one that names how to pin it again.
 pub fn read_corpus(path: &Path, split: Split) -> anyhow::Result<Vec<RepoTree>> {
-    let mut repos: Vec<RepoTree> = stage_io::corpus::read_corpus(path)?
-        .into_iter()
-        .filter(|(repo, _)| repo.split == split)
-        .map(|(repo, root)| RepoTree {
+    let mut repos = Vec::new();
+    for (repo, root) in stage_io::corpus::read_corpus(path)? {
+        if repo.split != split {
+            continue;
+        }
+        stage_io::corpus::check_pinned(&repo, &root)?;
+        repos.push(RepoTree {
             repo,
             root,
             line_map: None,
-        })
-        .collect();
+        });
+    }
     repos.sort_by(|a, b| a.repo.id.cmp(&b.repo.id));
     Ok(repos)
 }

@@ -47,7 +47,8 @@ impl Validator {
                 task.fail_to_pass = fail_to_pass;
                 task.pass_to_pass = pass_to_pass;
                 // An imported instance's own statement (an issue's text) stays.
-                if task.problem_statement.trim().is_empty() {
+                if task.provenance.strategy != "import" || task.problem_statement.trim().is_empty()
+                {
                     task.problem_statement = statement;
                 }
                 task.rejection = None;
@@ -90,12 +91,20 @@ impl Validator {
                         let buggy = patch::apply_over(&repo.root, &bug, test_patch)?;
                         Ok((clean, patch::overlay(&bug, &buggy)))
                     });
-                match with_tests {
+                let trees = match with_tests {
                     Ok(trees) => trees,
                     Err(err) => {
                         return Ok(Err(reject(GateStage::Format, format!("test_patch: {err}"))));
                     }
+                };
+                // Laid over every run after the repair, such a file would undo the repair.
+                if let Some(path) = trees.0.keys().find(|path| bug.contains_key(*path)) {
+                    return Ok(Err(reject(
+                        GateStage::Format,
+                        format!("test_patch changes {path}, which the fix changes too"),
+                    )));
                 }
+                trees
             }
         };
 

@@ -115,6 +115,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     for task in &candidates {
         if !trees.contains_key(&task.repo) {
             let (repo, root) = &repos[&task.repo];
+            stage_io::corpus::check_pinned(repo, root)?;
             trees.insert(task.repo.clone(), RepoTree::new(root.clone())?);
             test_cmds.insert(task.repo.clone(), task.test_cmd.clone());
             if let Some(why) = cli.bed.refusal(repo) {
@@ -253,6 +254,7 @@ fn check_repos(cli: &Cli, repos: &HashMap<String, (Repo, PathBuf)>) -> anyhow::R
         let why = match cli.bed.refusal(repo) {
             Some(why) => Some(why),
             None => {
+                stage_io::corpus::check_pinned(repo, root)?;
                 let tree = RepoTree::new(root.clone())?;
                 let args = sandbox::pytest_args(&repo.test_cmd)
                     .map_err(|err| BadInput::new(format!("{id}: test_cmd: {err}")))?;
