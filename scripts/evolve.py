@@ -463,6 +463,9 @@ def import_base(source: Path, dest: Path) -> None:
     tmp.mkdir(parents=True)
     for name in BASE_FILES:
         shutil.copy2(source / name, tmp / name)
+    # A checkpoint of ours also carries the edit-kind prior of its lineage.
+    if (source / "edit-prior.json").is_file():
+        shutil.copy2(source / "edit-prior.json", tmp / "edit-prior.json")
     record = {
         "schema": "checkpoint/1", "path": str(dest), "round": 0, "step": 0, "model": config,
         "tokenizer": str(dest / "tokenizer.json"), "metrics": {},

@@ -56,8 +56,15 @@ pub struct CorpusEntry {
 pub fn read_corpus_entries(path: &Path) -> anyhow::Result<Vec<CorpusEntry>> {
     let base = path.parent().unwrap_or(Path::new("."));
     let mut entries = Vec::new();
+    let mut ids = std::collections::HashSet::new();
     for repo in Inputs::open(&[path.to_path_buf()])?.records::<Repo>() {
         let repo = repo?;
+        anyhow::ensure!(
+            ids.insert(repo.id.clone()),
+            "{}: repository id `{}` appears twice",
+            path.display(),
+            repo.id
+        );
         let root = base.join(&repo.root);
         let unusable = if !root.is_dir() {
             Some(format!(
@@ -213,5 +220,18 @@ mod tests {
         assert_eq!(tree_sha256(dir.path()).unwrap(), expected);
         std::fs::write(dir.path().join("a/b"), "3").unwrap();
         assert_ne!(tree_sha256(dir.path()).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_corpus_with_an_id_twice_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("r")).unwrap();
+        let line = r#"{"schema":"repo/1","id":"r-1","name":"r","version":"1","split":"train","source":{"filename":"r-1.tar.gz","sha256":"0000000000000000000000000000000000000000000000000000000000000000"},"root":"r","test_cmd":"pytest"}"#;
+        let corpus = dir.path().join("corpus.jsonl");
+        std::fs::write(&corpus, format!("{line}\n")).unwrap();
+        assert_eq!(read_corpus(&corpus).unwrap().len(), 1);
+        std::fs::write(&corpus, format!("{line}\n{line}\n")).unwrap();
+        let err = read_corpus(&corpus).unwrap_err().to_string();
+        assert!(err.contains("`r-1` appears twice"), "{err}");
     }
 }
