@@ -73,7 +73,7 @@ pub struct Source {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
     /// Hex sha256 of the archive; without `filename`, of the snapshot's files under
-    /// `root` (checked by every stage that reads the corpus: see
+    /// `root` (checked by every stage that uses the repository: see
     /// `stage_io::corpus::tree_sha256`).
     #[schemars(regex(pattern = r"^[0-9a-f]{64}$"))]
     pub sha256: String,
