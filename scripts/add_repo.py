@@ -293,9 +293,16 @@ def add(args: argparse.Namespace) -> dict:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log(f"snapshot {dest} (sha256 {sha[:12]}, source dirs {', '.join(src_dirs)})")
+    remote = git_source and ("://" in args.source or args.source.startswith("git@"))
+    # A token in the URL (https://user:token@host/...) must not land in the corpus.
+    url = re.sub(r"^([a-z+]+://)[^/@]*@", r"\1", args.source)
+    source = {"url": url} if remote else {
+        "path": str(Path(args.source).expanduser().resolve())}
+    if commit:
+        source["rev"] = commit
+    source["sha256"] = sha
     try:
-        record = check_and_record(args, workdir, dest, name, version, src_dirs, test_cmd,
-                                  git_source, source_dir if not git_source else None, commit, sha)
+        record = check_and_record(args, workdir, dest, name, version, src_dirs, test_cmd, source)
     except BaseException:
         if created:  # nothing half-added: no record, no snapshot
             shutil.rmtree(dest, ignore_errors=True)
@@ -304,8 +311,7 @@ def add(args: argparse.Namespace) -> dict:
 
 
 def check_and_record(args: argparse.Namespace, workdir: Path, dest: Path, name: str,
-                     version: str, src_dirs: list[str], test_cmd: str, git_source: bool,
-                     source_dir: Path | None, commit: str | None, sha: str) -> dict:
+                     version: str, src_dirs: list[str], test_cmd: str, source: dict) -> dict:
     """Install its test deps, collect, check the clean suite, write the record."""
     rid = dest.name
 
@@ -319,14 +325,6 @@ def check_and_record(args: argparse.Namespace, workdir: Path, dest: Path, name: 
         raise SetupError(f"the test command `{test_cmd}` collects no tests (source dirs "
                          f"{', '.join(src_dirs)}; set them with --test-cmd and --src-dir): {e}") from e
     log(f"{rid}: {n_tests} tests collected")
-    remote = git_source and ("://" in args.source or args.source.startswith("git@"))
-    # A token in the URL (https://user:token@host/...) must not land in the corpus.
-    url = re.sub(r"^([a-z+]+://)[^/@]*@", r"\1", args.source)
-    source = {"url": url} if remote else {
-        "path": str(source_dir) if source_dir else str(Path(args.source).expanduser().resolve())}
-    if commit:
-        source["rev"] = commit
-    source["sha256"] = sha
     record = {
         "schema": "repo/1.1", "id": rid, "name": name, "version": version, "split": args.split,
         "source": source, "root": f"repos/{rid}", "src_dirs": src_dirs, "test_cmd": test_cmd,

@@ -50,6 +50,16 @@ pub struct Task {
 }
 
 impl Task {
+    /// The test command this task runs: its own, or `repo_test_cmd` (its Repo's) when it
+    /// carries none (an imported instance).
+    pub fn test_cmd_or<'a>(&'a self, repo_test_cmd: &'a str) -> &'a str {
+        if self.test_cmd.trim().is_empty() {
+            repo_test_cmd
+        } else {
+            &self.test_cmd
+        }
+    }
+
     /// SWE-bench's `test_patch`, kept by an import among the unknown fields: the tests
     /// that tell, applied to the working copy before every test run (never shown to the
     /// solver), as the SWE-bench harness does. `None` when absent or empty.

@@ -42,11 +42,7 @@ pub fn export_task(task: &Task, repo: &Repo, root: &Path, out: &Path) -> Result<
             .with_context(|| format!("{}: test_patch", task.instance_id))?,
         None => FileChanges::new(),
     };
-    let test_cmd = if task.test_cmd.trim().is_empty() {
-        &repo.test_cmd
-    } else {
-        &task.test_cmd
-    };
+    let test_cmd = task.test_cmd_or(&repo.test_cmd);
     let base_args = sandbox::pytest_args(test_cmd)
         .with_context(|| format!("{}: test_cmd", task.instance_id))?;
     let ids: Vec<String> = task
@@ -69,7 +65,8 @@ pub fn export_task(task: &Task, repo: &Repo, root: &Path, out: &Path) -> Result<
 
     // The environment: the buggy repository under /app.
     let repo_dir = staging.join("environment/repo");
-    copy_source_tree(root, &repo_dir)?;
+    sandbox::copy_tree_without(root, &repo_dir, &["__pycache__", ".pytest_cache"])
+        .with_context(|| format!("cannot copy {}", root.display()))?;
     patch::write_changes(&repo_dir, &bug)?;
     write("environment/Dockerfile", &dockerfile(repo))?;
     write("instruction.md", &instruction(task))?;
@@ -155,27 +152,6 @@ fn judged_files(root: &Path) -> Result<std::collections::BTreeMap<String, String
         }
     }
     Ok(files)
-}
-
-fn copy_source_tree(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in
-        std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))?
-    {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name == "__pycache__" || name == ".pytest_cache" {
-            continue;
-        }
-        let kind = entry.file_type()?;
-        let target = to.join(&name);
-        if kind.is_dir() {
-            copy_source_tree(&entry.path(), &target)?;
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(unix)]

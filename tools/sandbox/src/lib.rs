@@ -495,13 +495,25 @@ fn remove_stale_temp_dirs_now() {
 /// directories only; symbolic links are not followed or copied, so a repository
 /// cannot smuggle a link to a host path into a working copy.
 pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    copy_tree_without(from, to, &[])
+}
+
+/// [`copy_tree`], leaving out the entries (files or folders, at any depth) named in `skip`.
+pub fn copy_tree_without(
+    from: &std::path::Path,
+    to: &std::path::Path,
+    skip: &[&str],
+) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
+        if skip.iter().any(|name| entry.file_name() == *name) {
+            continue;
+        }
         let kind = entry.file_type()?;
         let target = to.join(entry.file_name());
         if kind.is_dir() {
-            copy_tree(&entry.path(), &target)?;
+            copy_tree_without(&entry.path(), &target, skip)?;
         } else if kind.is_file() {
             std::fs::copy(entry.path(), &target)?;
         }

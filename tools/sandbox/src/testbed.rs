@@ -157,25 +157,34 @@ impl TestBedArgs {
         })
     }
 
-    /// The version of the interpreter this bed's executor runs (`3.11.7`), if known.
+    /// The version of the interpreter this bed's executor runs (`3.11.7`), if known; the
+    /// venv is asked once per process, however many repositories ask.
     fn python_version(&self) -> Option<String> {
-        match self.executor {
-            ExecutorKind::Wasm => Some(WASI_PYTHON_VERSION.to_string()),
-            ExecutorKind::Native => {
-                let output = std::process::Command::new(self.workdir().join("venv/bin/python"))
-                    .args([
-                        "-I",
-                        "-c",
-                        "import platform; print(platform.python_version())",
-                    ])
-                    .output()
-                    .ok()?;
-                output
-                    .status
-                    .success()
-                    .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
-            }
+        static NATIVE: std::sync::OnceLock<std::sync::Mutex<HashMap<PathBuf, Option<String>>>> =
+            std::sync::OnceLock::new();
+        if self.executor == ExecutorKind::Wasm {
+            return Some(WASI_PYTHON_VERSION.to_string());
         }
+        let python = self.workdir().join("venv/bin/python");
+        let cache = NATIVE.get_or_init(Default::default);
+        if let Some(version) = cache.lock().expect("python version cache").get(&python) {
+            return version.clone();
+        }
+        let version = std::process::Command::new(&python)
+            .args([
+                "-I",
+                "-c",
+                "import platform; print(platform.python_version())",
+            ])
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string());
+        cache
+            .lock()
+            .expect("python version cache")
+            .insert(python, version.clone());
+        version
     }
 
     /// The test bed these flags describe; caches live under WORKDIR/cache.

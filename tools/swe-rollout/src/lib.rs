@@ -151,10 +151,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let (repos, test_cmds) = load_repos(&corpus_path, &wanted, &cli.bed)?;
     // An imported task carries no test command: its repository's runs.
     for task in &mut tasks {
-        if task.test_cmd.trim().is_empty()
-            && let Some(test_cmd) = test_cmds.get(&task.repo)
-        {
-            task.test_cmd = test_cmd.clone();
+        if let Some(repo_test_cmd) = test_cmds.get(&task.repo) {
+            task.test_cmd = task.test_cmd_or(repo_test_cmd).to_string();
         }
     }
 

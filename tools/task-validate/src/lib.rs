@@ -104,9 +104,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             .into());
         };
         // An imported task carries no test command: its repository's runs.
-        if task.test_cmd.trim().is_empty() {
-            task.test_cmd = repo.test_cmd.clone();
-        }
+        task.test_cmd = task.test_cmd_or(&repo.test_cmd).to_string();
     }
 
     let mut trees = HashMap::new();
