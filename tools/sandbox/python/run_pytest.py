@@ -447,14 +447,43 @@ class LineMap:
             json.dump(data, f)
 
 
-def _line_map_plugins(repo):
-    """The LineMap plugin, started, when SANDBOX_LINEMAP names its output file."""
+class Running:
+    """Keeps the node id of the test that is running in a file (empty between
+    tests), so that the host can name the test a run died in: a crash of the
+    interpreter leaves no report."""
+
+    def __init__(self, path):
+        self.file = open(path, "w")
+
+    def _say(self, text):
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(text)
+        self.file.flush()
+
+    def pytest_runtest_logstart(self, nodeid, location):
+        self._say(nodeid)
+
+    def pytest_runtest_logfinish(self, nodeid, location):
+        self._say("")
+
+    def stop(self):
+        self.file.close()
+
+
+def _session_plugins(repo):
+    """The plugins of one session: Running when SANDBOX_RUNNING names its file, the
+    LineMap plugin, started, when SANDBOX_LINEMAP names its output file."""
+    plugins = []
+    running = os.environ.get("SANDBOX_RUNNING")
+    if running:
+        plugins.append(Running(running))
     path = os.environ.get("SANDBOX_LINEMAP")
-    if not path:
-        return []
-    plugin = LineMap(repo, path)
-    plugin.start()
-    return [plugin]
+    if path:
+        plugin = LineMap(repo, path)
+        plugin.start()
+        plugins.append(plugin)
+    return plugins
 
 
 def compile_tree(repo):
@@ -511,7 +540,7 @@ def main():
     import pytest
 
     _share_traceback_trees()
-    plugins = _line_map_plugins(repo)
+    plugins = _session_plugins(repo)
     # After pytest and its plugins are imported, so their own start-up is not
     # judged; before any test module is.
     _install_guard()
@@ -863,7 +892,7 @@ def _session(pytest, baseline, request, restored=False):
     sys.stdout = sys.stderr = output
     plugins = []
     try:
-        plugins = _line_map_plugins(repo)
+        plugins = _session_plugins(repo)
         code = int(pytest.main(request["args"], plugins=plugins))
     except BaseException:  # a broken session must not end the worker
         import traceback

@@ -180,6 +180,10 @@ pub struct TestRun {
     /// Lines each test executed, when the request asked for it.
     #[serde(default)]
     pub line_map: Option<LineMap>,
+    /// The test that was running when a run ended without finishing its session (a crash,
+    /// a limit): the driver's last word.
+    #[serde(default)]
+    pub running: Option<String>,
     pub end: RunEnd,
     pub duration: Duration,
     /// pytest's own time inside the tests (setup, call and teardown, summed): what the
@@ -296,6 +300,9 @@ pub(crate) const JUNIT_FILE: &str = "junit.xml";
 pub(crate) const VIOLATIONS_FILE: &str = ".sandbox-violations";
 /// Name of the driver's line map in a run's private temporary directory.
 pub(crate) const LINE_MAP_FILE: &str = "linemap.json";
+/// Name of the file in a run's private temporary directory where the driver keeps the
+/// node id of the test that is running (`SANDBOX_RUNNING`).
+pub(crate) const RUNNING_FILE: &str = "running-test";
 
 /// Assembles a [`TestRun`] from how the run ended, its output, and what the
 /// driver left in the run's temporary directory `tmp`: the JUnit report (none
@@ -333,11 +340,19 @@ pub(crate) fn finish_run(
     } else {
         None
     };
+    let running = match end {
+        RunEnd::Exited(_) => None,
+        _ => std::fs::read_to_string(tmp.join(RUNNING_FILE))
+            .ok()
+            .map(|id| id.trim().to_string())
+            .filter(|id| !id.is_empty()),
+    };
     Ok(TestRun {
         outcomes: results.outcomes,
         messages: results.messages,
         violations,
         line_map,
+        running,
         end,
         duration,
         test_time: results.test_time,

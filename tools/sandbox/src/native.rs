@@ -20,7 +20,7 @@ use crate::warm::{
     Deadline, GuestPaths, Interpreter, START_LIMIT, WarmWorker, WorkerPool, worker_dirs,
 };
 use crate::{
-    Executor, LINE_MAP_FILE, Limits, OUTPUT_HARD_CAP, RunEnd, TestRequest, TestRun,
+    Executor, LINE_MAP_FILE, Limits, OUTPUT_HARD_CAP, RUNNING_FILE, RunEnd, TestRequest, TestRun,
     VIOLATIONS_FILE, driver_dir, finish_run, session_args,
 };
 
@@ -145,6 +145,7 @@ impl NativeExecutor {
                 .map(Into::into),
         );
         let mut command = self.driver_command(&request.repo_dir, tmp, args);
+        command.env("SANDBOX_RUNNING", tmp.join(RUNNING_FILE));
         if request.trace_lines {
             command.env("SANDBOX_LINEMAP", tmp.join(LINE_MAP_FILE));
         }

@@ -605,6 +605,7 @@ mod tests {
             messages: Default::default(),
             violations: Vec::new(),
             line_map: None,
+            running: None,
             end: crate::RunEnd::Exited(0),
             duration: Duration::from_secs(seconds),
             test_time: Duration::ZERO,

@@ -25,8 +25,8 @@ use anyhow::{Context, bail};
 
 use crate::disk::DiskWatch;
 use crate::{
-    LINE_MAP_FILE, OUTPUT_HARD_CAP, RunEnd, TestRequest, TestRun, copy_tree, finish_run,
-    session_args,
+    LINE_MAP_FILE, OUTPUT_HARD_CAP, RUNNING_FILE, RunEnd, TestRequest, TestRun, copy_tree,
+    finish_run, session_args,
 };
 
 /// The guest's answer to a finished run: `DONE <id> <exit code>`.
@@ -181,6 +181,7 @@ impl WarmWorker {
         let id = format!("{:016x}-{}", self.nonce, self.runs);
         let tmp = self.guest.tmp.trim_end_matches('/');
         let mut env = BTreeMap::new();
+        env.insert("SANDBOX_RUNNING", format!("{tmp}/{RUNNING_FILE}"));
         if request.trace_lines {
             env.insert("SANDBOX_LINEMAP", format!("{tmp}/{LINE_MAP_FILE}"));
         }

@@ -22,8 +22,8 @@ use crate::warm::{
     Deadline, GuestPaths, Interpreter, START_LIMIT, WarmWorker, WorkerPool, worker_dirs,
 };
 use crate::{
-    Executor, LINE_MAP_FILE, Limits, OUTPUT_HARD_CAP, RunEnd, TestRequest, TestRun,
-    VIOLATIONS_FILE, driver_dir, finish_run, hex, session_args, tail_text,
+    Executor, LINE_MAP_FILE, Limits, OUTPUT_HARD_CAP, RUNNING_FILE, RunEnd, TestOutcome,
+    TestRequest, TestRun, VIOLATIONS_FILE, driver_dir, finish_run, hex, session_args, tail_text,
 };
 
 /// Must match the pinned `wasmtime` dependency: compiled modules are only valid
@@ -138,12 +138,56 @@ impl Executor for WasmExecutor {
     }
 
     fn run(&self, request: &TestRequest) -> anyhow::Result<TestRun> {
-        match &self.workers {
-            Some(workers) => workers.run(request, |memory| self.start_worker(memory)),
-            None => self.run_fresh(request),
+        let mut request = std::borrow::Cow::Borrowed(request);
+        let mut overflowed: Vec<(String, Duration)> = Vec::new();
+        loop {
+            let run = match &self.workers {
+                Some(workers) => workers.run(&request, |memory| self.start_worker(memory))?,
+                None => self.run_fresh(&request)?,
+            };
+            // A test that overflows the C stack is, natively, a RecursionError inside that
+            // test: run the session again without it and report it failed.
+            match (&run.end, &run.running) {
+                (RunEnd::Crashed(why), Some(test))
+                    if why == STACK_OVERFLOW && overflowed.len() < MAX_OVERFLOW_RERUNS =>
+                {
+                    tracing::debug!("{test} overflowed the C stack: running the rest again");
+                    overflowed.push((test.clone(), run.duration));
+                    // One argument: whatever the guest wrote cannot become an option.
+                    request
+                        .to_mut()
+                        .pytest_args
+                        .push(format!("--deselect={test}"));
+                }
+                _ => return Ok(with_overflowed(run, &overflowed)),
+            }
         }
     }
 }
+
+/// How many tests of one run may overflow the C stack and be run apart before the run is
+/// left a crash.
+const MAX_OVERFLOW_RERUNS: usize = 3;
+
+/// The run without the tests that overflowed the C stack, with them failed as the
+/// RecursionError they are natively.
+fn with_overflowed(mut run: TestRun, overflowed: &[(String, Duration)]) -> TestRun {
+    if overflowed.is_empty() || !matches!(run.end, RunEnd::Exited(0 | 1 | 5)) {
+        return run;
+    }
+    for (test, duration) in overflowed {
+        run.outcomes.insert(test.clone(), TestOutcome::Failed);
+        run.messages
+            .insert(test.clone(), OVERFLOW_MESSAGE.to_string());
+        run.duration += *duration;
+    }
+    run.end = RunEnd::Exited(1);
+    run
+}
+
+/// The failure message of a test that overflowed the C stack under wasm.
+const OVERFLOW_MESSAGE: &str = "RecursionError: maximum recursion depth exceeded (through C code: \
+    the WASI interpreter's C stack overflowed; the other tests ran without this one)";
 
 impl WasmExecutor {
     /// What a test guest sees: the working copy at `/repo` and its own `/tmp`
@@ -170,11 +214,11 @@ impl WasmExecutor {
         ];
         args.extend(session_args(request, "/tmp"));
         let line_map = format!("/tmp/{LINE_MAP_FILE}");
-        let extra_env: Vec<(&str, &str)> = if request.trace_lines {
-            vec![("SANDBOX_LINEMAP", line_map.as_str())]
-        } else {
-            Vec::new()
-        };
+        let running = format!("/tmp/{RUNNING_FILE}");
+        let mut extra_env: Vec<(&str, &str)> = vec![("SANDBOX_RUNNING", running.as_str())];
+        if request.trace_lines {
+            extra_env.push(("SANDBOX_LINEMAP", line_map.as_str()));
+        }
         let mounts = self.mounts(&request.repo_dir, tmp.path());
         let guest = self.run_guest(&args, &mounts, &extra_env, &request.limits)?;
         finish_run(

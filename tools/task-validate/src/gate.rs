@@ -546,6 +546,7 @@ mod tests {
                 .collect(),
             violations: Vec::new(),
             line_map: None,
+            running: None,
             end,
             duration: Duration::ZERO,
             test_time: Duration::ZERO,
