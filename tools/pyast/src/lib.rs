@@ -79,6 +79,11 @@ pub struct Definition {
 pub struct Module {
     source: String,
     tree: Tree,
+    /// The names bound in each function, by the function's byte span: every read of a local
+    /// asks for its function's, which is a walk of the whole function.
+    bound_names: std::sync::Mutex<
+        std::collections::HashMap<(usize, usize), std::sync::Arc<operators::BoundNames>>,
+    >,
 }
 
 fn parser() -> Parser {
@@ -127,7 +132,11 @@ impl Module {
         if let Some(line) = first_error(tree.root_node()) {
             return Err(ParseError::Syntax { line });
         }
-        Ok(Module { source, tree })
+        Ok(Module {
+            source,
+            tree,
+            bound_names: Default::default(),
+        })
     }
 
     pub fn source(&self) -> &str {

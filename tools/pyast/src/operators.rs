@@ -664,9 +664,25 @@ fn args_swap(module: &Module, node: Node) -> Vec<Edit> {
         .collect()
 }
 
+/// The names bound in a function, with the byte offset of each one's first binding.
+pub(crate) type BoundNames = BTreeMap<String, usize>;
+
+/// [`bound_names`] of `func`, computed once per module.
+fn bound_names_cached(module: &Module, func: Node) -> std::sync::Arc<BoundNames> {
+    let key = (func.start_byte(), func.end_byte());
+    let mut cache = module
+        .bound_names
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    cache
+        .entry(key)
+        .or_insert_with(|| std::sync::Arc::new(bound_names(module, func)))
+        .clone()
+}
+
 /// Names bound in `func` (parameters, assignment and loop targets), with the
 /// byte offset of their first binding; nested definitions are not entered.
-fn bound_names(module: &Module, func: Node) -> BTreeMap<String, usize> {
+fn bound_names(module: &Module, func: Node) -> BoundNames {
     let mut names = BTreeMap::new();
     let bind = |n: Node, names: &mut BTreeMap<String, usize>| {
         let mut targets = vec![n];
@@ -748,13 +764,13 @@ fn is_read(node: Node) -> bool {
 }
 
 /// For a read of a local variable: its name and every name bound in its function.
-fn local_read<'m>(module: &'m Module, node: Node) -> Option<(&'m str, BTreeMap<String, usize>)> {
+fn local_read<'m>(module: &'m Module, node: Node) -> Option<(&'m str, std::sync::Arc<BoundNames>)> {
     if node.kind() != "identifier" || !is_read(node) {
         return None;
     }
     let func = enclosing_function(node)?;
     let name = module.text(node);
-    let names = bound_names(module, func);
+    let names = bound_names_cached(module, func);
     names.contains_key(name).then_some((name, names))
 }
 
