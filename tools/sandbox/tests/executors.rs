@@ -173,6 +173,33 @@ fn a_suite_that_turns_warnings_into_errors_runs_clean() {
     }
 }
 
+/// Time zones resolve the same way under every executor: from the tzdata package (WASI has
+/// no system zone files, and natively the system's are outside what a test may read).
+#[test]
+fn time_zones_come_from_the_tzdata_package_everywhere() {
+    let test = "from datetime import datetime\nfrom zoneinfo import ZoneInfo\n\n\
+                def test_paris():\n    \
+                    at = datetime(2026, 7, 1, 12, tzinfo=ZoneInfo('Europe/Paris'))\n    \
+                    assert at.utcoffset().total_seconds() == 7200\n";
+    let repo = mini_repo(&[("test_zone.py", test)]);
+    for executor in executors() {
+        let run = executor
+            .run(&request(
+                repo.path(),
+                "pytest test_zone.py",
+                Duration::from_secs(120),
+            ))
+            .unwrap();
+        assert_eq!(
+            run.outcomes.get("test_zone.py::test_paris"),
+            Some(&TestOutcome::Passed),
+            "{}: {}",
+            executor.name(),
+            run.output
+        );
+    }
+}
+
 #[test]
 fn a_runaway_test_is_stopped_at_the_time_limit() {
     let repo = mini_repo(&[(
