@@ -18,9 +18,11 @@
 #   WEIGHTS=scripts/eval-weights.toml (the training candidates' operator mix: the natural-bug
 #   weights, the documented prior the evaluation set is drawn with; WEIGHTS= for the uniform
 #   mix over sites)
-#   FREE=10000 (free pairs; the best dev MRR of 1k, 3k, 10k, 26k) FREE_WEIGHTS=scripts/eval-weights.toml (their operator mix: the
+#   FREE=30000 (free pairs; on the 8 first training repositories the best dev MRR of 1k,
+#   3k, 10k, 26k was 10k, on 38 it was 30k of 10k, 30k, 60k: docs/learning.md section 6) FREE_WEIGHTS=scripts/eval-weights.toml (their operator mix: the
 #   natural-bug weights of TSSB-3M; chosen on dev-split candidates over the uniform mix, see
-#   docs/learning.md; FREE_WEIGHTS= for the uniform mix) PRETRAIN_STEPS=190 (1.2 epochs) EPOCHS=8 (fine-tuning: max(20, EPOCHS x N /
+#   docs/learning.md; FREE_WEIGHTS= for the uniform mix) PRETRAIN_STEPS (default 1.2 epochs of FREE
+#   at BATCH 64: 563 for 30,000) EPOCHS=8 (fine-tuning: max(20, EPOCHS x N /
 #   BATCH) steps) BATCH=64 GROUP=128 LR=0.05 (pretraining) FT_LR=0.01 (fine-tuning; chosen on
 #   dev-split candidates: 0.05 forgot more of the pretraining)
 #   NS="0 100 300 1000 3000" (a point whose N exceeds the validated tasks is left out)
@@ -36,7 +38,7 @@ shard=${SHARD:-200}
 seed=${SEED:-1}
 executor=${EXECUTOR:-native}
 jobs=${JOBS:-2}
-free=${FREE:-10000}
+free=${FREE:-30000}
 ns=${NS:-0 100 300 1000 3000}
 seeds=${SEEDS:-1}
 train_flags=(--batch-size "${BATCH:-64}" --group "${GROUP:-128}")
@@ -94,9 +96,10 @@ if [ ! -f "$out/base/checkpoint.json" ]; then
         --seed "$seed" -o "$out/base" > /dev/null
 fi
 if [ ! -f "$out/pretrained/checkpoint.json" ]; then
-    step "pretraining the scorer on the free pairs (${PRETRAIN_STEPS:-190} steps)"
+    pretrain_steps=${PRETRAIN_STEPS:-$(((12 * free + 639) / 640))}
+    step "pretraining the scorer on the free pairs ($pretrain_steps steps)"
     timed pretrain "$bin/solver-train" sft --from "$out/base" "$out/free.jsonl" \
-        --workdir "$workdir" --scorer features --steps "${PRETRAIN_STEPS:-190}" \
+        --workdir "$workdir" --scorer features --steps "$pretrain_steps" \
         "${train_flags[@]}" --lr "${LR:-0.05}" --seed "$seed" -o "$out/pretrained" > /dev/null
 fi
 
