@@ -166,6 +166,27 @@ def fetch(downloads: Path, lock: dict) -> None:
             raise SetupError(f"{path}: sha256 mismatch: expected {it['sha256']}, got {actual}")
 
 
+def extract_sdist(archive: Path, dest: Path) -> None:
+    """Unpack a tar or zip sdist into dest, refusing members that would land outside it
+    (absolute paths, `..`) and links."""
+    if archive.name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as z:
+            root = dest.resolve()
+            for member in z.infolist():
+                target = (dest / member.filename).resolve()
+                if member.filename.startswith("/") or not target.is_relative_to(root):
+                    raise SetupError(f"{archive.name}: member {member.filename!r} lies outside "
+                                     "the archive's folder")
+                if (member.external_attr >> 16) & 0o170000 == 0o120000:
+                    raise SetupError(f"{archive.name}: member {member.filename!r} is a link")
+            z.extractall(dest)
+        return
+    with tarfile.open(archive) as tar:
+        # The "data" filter (Python >= 3.11.4) refuses links and paths out of dest.
+        kw = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(dest, **kw)
+
+
 def unpack_repos(workdir: Path, downloads: Path, repos: list[dict]) -> None:
     """Unpack each sdist into repos/<name>-<version>/ (temp dir, then rename)."""
     root = workdir / "repos"
@@ -178,10 +199,7 @@ def unpack_repos(workdir: Path, downloads: Path, repos: list[dict]) -> None:
             continue
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=root))
         try:
-            with tarfile.open(downloads / r["filename"]) as tar:
-                # The "data" filter (Python >= 3.11.4) refuses links and paths out of tmp.
-                kw = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-                tar.extractall(tmp, **kw)
+            extract_sdist(downloads / r["filename"], tmp)
             tops = list(tmp.iterdir())
             if len(tops) != 1 or not tops[0].is_dir():
                 raise SetupError(f"{r['filename']}: expected one top-level directory")
@@ -192,7 +210,7 @@ def unpack_repos(workdir: Path, downloads: Path, repos: list[dict]) -> None:
             for pyc in tops[0].rglob("*.py[co]"):
                 pyc.unlink()
             tops[0].rename(dest)
-        except (OSError, tarfile.TarError) as e:
+        except (OSError, tarfile.TarError, zipfile.BadZipFile) as e:
             raise SetupError(f"cannot unpack {r['filename']}: {e}") from e
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
