@@ -336,5 +336,32 @@ class AddRepo(unittest.TestCase):
         self.assertEqual(list((workdir / "repos").iterdir()), [])
 
 
+
+class Snapshot(unittest.TestCase):
+    """What a directory snapshot keeps: the code, its tests and its package metadata (as
+    `just setup` keeps an sdist's), not version control, caches, compiled files or the work
+    directory inside it."""
+
+    def test_a_snapshot_keeps_code_and_metadata_only(self):
+        tmp = Path(tempfile.mkdtemp())
+        source = tmp / "proj"
+        for rel, text in {
+            "pkg/__init__.py": "X = 1\n",
+            "pkg/__pycache__/__init__.cpython-312.pyc": "",
+            "pkg.egg-info/PKG-INFO": "Name: pkg\nVersion: 1.0\n",
+            "tests/test_x.py": "def test(): pass\n",
+            ".git/HEAD": "ref: refs/heads/main\n",
+            ".pytest_cache/v/cache": "",
+            "build/lib/pkg.py": "",
+            "work/corpus.jsonl": "",
+        }.items():
+            (source / rel).parent.mkdir(parents=True, exist_ok=True)
+            (source / rel).write_text(text)
+        dest = tmp / "snap"
+        add_repo.snapshot_dir(source, dest, source / "work")
+        kept = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+        self.assertEqual(kept, ["pkg.egg-info/PKG-INFO", "pkg/__init__.py", "tests/test_x.py"])
+        shutil.rmtree(tmp)
+
 if __name__ == "__main__":
     unittest.main()
