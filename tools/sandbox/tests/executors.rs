@@ -13,13 +13,7 @@ use sandbox::{Executor, RunEnd, TestOutcome, copy_tree};
 
 /// The mini repository's whole suite, untraced.
 fn run_suite(executor: &dyn Executor, repo: &Path) -> sandbox::TestRun {
-    executor
-        .run(&request(
-            repo,
-            "pytest tests -o pythonpath=.",
-            Duration::from_secs(120),
-        ))
-        .unwrap()
+    run_tests(executor, repo, "pytest tests -o pythonpath=.")
 }
 
 #[test]
@@ -149,13 +143,7 @@ fn a_suite_that_turns_warnings_into_errors_runs_clean() {
     ]);
     for executor in executors() {
         for _ in 0..2 {
-            let run = executor
-                .run(&request(
-                    repo.path(),
-                    "pytest test_strict.py",
-                    Duration::from_secs(120),
-                ))
-                .unwrap();
+            let run = run_tests(executor.as_ref(), repo.path(), "pytest test_strict.py");
             assert_eq!(
                 run.end,
                 RunEnd::Exited(0),
@@ -183,13 +171,7 @@ fn time_zones_come_from_the_tzdata_package_everywhere() {
                     assert at.utcoffset().total_seconds() == 7200\n";
     let repo = mini_repo(&[("test_zone.py", test)]);
     for executor in executors() {
-        let run = executor
-            .run(&request(
-                repo.path(),
-                "pytest test_zone.py",
-                Duration::from_secs(120),
-            ))
-            .unwrap();
+        let run = run_tests(executor.as_ref(), repo.path(), "pytest test_zone.py");
         assert_eq!(
             run.outcomes.get("test_zone.py::test_paris"),
             Some(&TestOutcome::Passed),
@@ -298,13 +280,7 @@ fn the_guest_sees_no_host_files_and_no_environment() {
         path = secret.path().display().to_string()
     );
     let repo = mini_repo(&[("test_escape.py", &test)]);
-    let run = wasm()
-        .run(&request(
-            repo.path(),
-            "pytest test_escape.py",
-            Duration::from_secs(120),
-        ))
-        .unwrap();
+    let run = run_tests(wasm(), repo.path(), "pytest test_escape.py");
     assert_eq!(run.end, RunEnd::Exited(0), "{}", run.output);
     assert_eq!(
         run.with_outcome(TestOutcome::Passed).count(),
@@ -467,13 +443,7 @@ fn attempts_to_leave_the_sandbox_are_refused_and_named() {
     );
     for executor in executors() {
         let repo = mini_repo(&[("test_hostile.py", &test)]);
-        let run = executor
-            .run(&request(
-                repo.path(),
-                "pytest test_hostile.py",
-                Duration::from_secs(120),
-            ))
-            .unwrap();
+        let run = run_tests(executor.as_ref(), repo.path(), "pytest test_hostile.py");
         let violations = run.violations.join("\n");
         assert!(
             violations.contains("'/etc/passwd' outside the working copy"),

@@ -15,13 +15,7 @@ use sandbox::{Executor, RunEnd, TestOutcome, TestRun};
 fn run_hostile(executor: &dyn Executor, body: &str) -> TestRun {
     let test = format!("import os, sys\n\ndef test_hostile():\n{body}\n");
     let repo = mini_repo(&[("test_hostile.py", &test)]);
-    executor
-        .run(&request(
-            repo.path(),
-            "pytest test_hostile.py",
-            Duration::from_secs(120),
-        ))
-        .unwrap()
+    run_tests(executor, repo.path(), "pytest test_hostile.py")
 }
 
 /// Why the run is no verdict: the sandbox's refusals, or how the run ended when
@@ -243,13 +237,7 @@ fn recursion_is_a_failing_test_under_every_executor() {
                  def test_after():\n    assert 1 + 1 == 3\n"
             );
             let repo = mini_repo(&[("test_hostile.py", &test)]);
-            let run = executor
-                .run(&request(
-                    repo.path(),
-                    "pytest test_hostile.py",
-                    Duration::from_secs(120),
-                ))
-                .unwrap();
+            let run = run_tests(executor.as_ref(), repo.path(), "pytest test_hostile.py");
             let name = executor.name();
             assert_eq!(run.end, RunEnd::Exited(1), "{name}: {case}: {}", run.output);
             let outcome = |test: &str| run.outcomes.get(&format!("test_hostile.py::{test}"));

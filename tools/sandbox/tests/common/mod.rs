@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sandbox::native::NativeExecutor;
 use sandbox::wasm::{WasmConfig, WasmExecutor};
-use sandbox::{Executor, Limits, TestRequest, pytest_args};
+use sandbox::{Executor, Limits, TestRequest, TestRun, pytest_args};
 
 pub fn workdir() -> PathBuf {
     let dir = std::env::var_os("SOCRATIC_WORKDIR")
@@ -113,6 +113,13 @@ pub fn mini_repo(files: &[(&str, &str)]) -> tempfile::TempDir {
         std::fs::write(path, text).unwrap();
     }
     dir
+}
+
+/// `test_cmd` on `repo` under `executor`, with a time limit no test here comes near.
+pub fn run_tests(executor: &dyn Executor, repo: &Path, test_cmd: &str) -> TestRun {
+    executor
+        .run(&request(repo, test_cmd, Duration::from_secs(120)))
+        .unwrap()
 }
 
 pub fn request(repo: &Path, test_cmd: &str, timeout: Duration) -> TestRequest {
