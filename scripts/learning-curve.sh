@@ -96,10 +96,10 @@ if [ ! -f "$out/base/checkpoint.json" ]; then
         --seed "$seed" -o "$out/base" > /dev/null
 fi
 if [ ! -f "$out/pretrained/checkpoint.json" ]; then
-    pretrain_steps=${PRETRAIN_STEPS:-$(((12 * free + 639) / 640))}
-    step "pretraining the scorer on the free pairs ($pretrain_steps steps)"
+    steps=${PRETRAIN_STEPS:-$(pretrain_steps "$free")}
+    step "pretraining the scorer on the free pairs ($steps steps)"
     timed pretrain "$bin/solver-train" sft --from "$out/base" "$out/free.jsonl" \
-        --workdir "$workdir" --scorer features --steps "$pretrain_steps" \
+        --workdir "$workdir" --scorer features --steps "$steps" \
         "${train_flags[@]}" --lr "${LR:-0.05}" --seed "$seed" -o "$out/pretrained" > /dev/null
 fi
 

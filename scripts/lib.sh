@@ -12,6 +12,12 @@ children_cpu() {
     rm -f "$file"
 }
 
+# pretrain_steps PAIRS: the pretraining schedule of docs/learning.md, 1.2 epochs of PAIRS free
+# pairs in batches of 64 (scripts/evolve.py's `pretrain` stage uses the same, at least 20).
+pretrain_steps() {
+    echo $(((12 * $1 + 639) / 640))
+}
+
 # timed NAME COMMAND...: runs COMMAND and records its wall and CPU seconds in $out/times.tsv
 # (name, wall, cpu).
 timed() {

@@ -24,6 +24,8 @@ bin=${CARGO_TARGET_DIR:-$root/target}/release
 mkdir -p "$out"
 cargo build --release -q -p task-gen -p solver-train --manifest-path "$root/Cargo.toml"
 step() { echo "pretrain-scaling: $*" >&2; }
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
 
 # The dev candidates come from the work directory's corpus: the same dev split for every arm.
 dev=$out/dev-candidates.jsonl
@@ -50,7 +52,7 @@ for spec in $corpora; do
                 -o "$d/base" -q > /dev/null
         fi
         if [ ! -f "$d/pretrained/checkpoint.json" ]; then
-            steps=$(((12 * size + 639) / 640))
+            steps=$(pretrain_steps "$size")
             step "$name-$size: pretraining ($steps steps)"
             /usr/bin/time -f "%e" -o "$d/pretrain.seconds" \
                 "$bin/solver-train" sft --from "$d/base" "$d/free.jsonl" --corpus "$corpus" \

@@ -174,7 +174,7 @@ def extract_sdist(archive: Path, dest: Path) -> None:
             root = dest.resolve()
             for member in z.infolist():
                 target = (dest / member.filename).resolve()
-                if member.filename.startswith("/") or not target.is_relative_to(root):
+                if not target.is_relative_to(root):  # `..` or an absolute path
                     raise SetupError(f"{archive.name}: member {member.filename!r} lies outside "
                                      "the archive's folder")
                 if (member.external_attr >> 16) & 0o170000 == 0o120000:
