@@ -812,7 +812,8 @@ def serve():
     line of stdin is a run, `{"id", "repo", "args", "env", "output", "output_full",
     "output_cap"}`, answered on stdout by a line that starts with DONE, the id and
     pytest's exit code (minus the signal that killed a forked run), then
-    ` tainted` when the run changed the interpreter beyond what is put back,
+    ` tainted:WHAT` when the run changed the interpreter beyond what is put back
+    (the first entries of the fingerprint that changed),
     once the run's report files are written.
 
     Natively every run is a forked child of the worker, which never runs the
@@ -854,7 +855,8 @@ def serve():
     clock = time.perf_counter
     for line in sys.stdin.buffer:
         request = json.loads(line)
-        tainted = False
+        tainted = None
+        restored = 0
         started = clock()
         if forks:
             code = _run_forked(pytest, baseline, request)
@@ -862,7 +864,7 @@ def serve():
         else:
             if reference is None:  # the state every run starts from
                 baseline.restore(request["repo"])
-                reference = _fingerprint(baseline.modules)
+                reference = _Reference(baseline.modules)
                 started = clock()
             # The state was put back after the previous run (or just above).
             code = _session(pytest, baseline, request, restored=True)
@@ -870,11 +872,15 @@ def serve():
             # Put back what can be put back, then compare: a difference would
             # reach the next run.
             baseline.restore(request["repo"])
-            state = _fingerprint(baseline.modules)
-            tainted = _changed(reference, state) or _TAINT["hooks"] or _TAINT["guard"]
+            restored = len(reference.put_back())
+            changed = reference.changed()
+            changed += [name for name, set_ in _TAINT.items() if set_]
+            if changed:
+                # What changed, for the host's log (a word of the reply line).
+                tainted = " tainted:" + ",".join(changed[:20]).replace(" ", "")[:1000]
         # The worker's own time, for the host's log: the session, then putting back.
-        timing = f"session={ran - started:.3f} after={clock() - ran:.3f}"
-        reply = f"{request['id']} {code}{' tainted' if tainted else ''} {timing}\n"
+        timing = f"session={ran - started:.3f} after={clock() - ran:.3f} put_back={restored}"
+        reply = f"{request['id']} {code}{tainted or ''} {timing}\n"
         protocol.write(b"\n" + DONE + reply.encode())
         protocol.flush()
 
@@ -944,50 +950,160 @@ def _run_forked(pytest, baseline, request):
     return os.WEXITSTATUS(status)
 
 
-def _fingerprint(names):
-    """Identities of what the modules named `names` hold: their globals, the
-    attributes of the classes they define, the code and defaults of their
-    functions; and the garbage collector's callbacks, as a dict from where to
-    the identity. A run that rebinds any of them (a monkeypatched pytest, a
-    replaced builtin) changes an entry (see `_changed`). The driver (`__main__`)
-    is left out: a run that edits its guard is named by `_check_guard`."""
-    import gc
-    import types
+class _Reference:
+    """The state of the modules named `names` that every run must start from: their
+    globals, the attributes of the classes they define, the code and defaults of
+    their functions, the lists, dicts and sets among those and the attributes of
+    the objects among those (one level down), and the garbage collector's
+    callbacks. Taken once, after the worker's start-up.
 
-    # Numbers, flags and bookkeeping are left out: counters and "warned once"
-    # flags change in honest runs (import epochs, hypothesis' and pytest's own).
-    scalar = (int, float, complex, bool, type(None))
-    skipped = {"__spec__", "__loader__", "__warningregistry__", "__cached__"}
-    ids = {}
-    for name in sorted(names):
-        if name == "__main__":
-            continue
-        module = sys.modules.get(name)
-        namespace = getattr(module, "__dict__", None)
-        if not isinstance(namespace, dict):
-            ids[(name,)] = id(module)
-            continue
-        for key, value in list(namespace.items()):
-            if isinstance(value, scalar) or key in skipped:
+    After a run, `put_back` rebinds what the run rebound (a monkeypatched pytest,
+    a replaced builtin, a swapped `__code__`, a lazily filled cache such as
+    `platform._uname_cache`, a new `sys.argv`) and refills the lists it changed;
+    `changed` then names what is still not as it was: a dict, a set or an object
+    changed in place (an entry replaced or removed; what appears is left alone:
+    modules fill caches lazily on first use). The driver (`__main__`) is left
+    out: a run that edits its guard is named by `_check_guard`."""
+
+    # Counters that only move forward: the import system's namespace packages
+    # compare against it.
+    _MONOTONIC = {("_frozen_importlib_external", "_NamespacePath", "_epoch")}
+    # Put back elsewhere: emptied after every run (`re.purge`; a cache that
+    # evicts), or by `_Baseline.restore` (with new, equal values).
+    _ELSEWHERE = {("re", "_cache"), ("re", "_cache2"), ("posix", "environ")}
+    # Module bookkeeping that differs between honest runs by design.
+    _UNCOMPARED = {"__spec__", "__loader__", "__warningregistry__", "__cached__", "__builtins__"}
+
+    def __init__(self, names):
+        import gc
+        import types
+
+        # (where, holder, name, original, what holds the binding: the namespace
+        # of a module or class, None for a function's part): put back by setattr
+        self.bindings = []
+        self.lists = []  # (where, the list, its items)
+        self.containers = {}  # where: (the dict or set, its signature), compared only
+        self.stuck = []  # what `put_back` could not rebind
+        for name in sorted(names):
+            module = sys.modules.get(name)
+            namespace = getattr(module, "__dict__", None)
+            if name == "__main__" or not isinstance(namespace, dict):
                 continue
-            ids[(name, key)] = id(value)
-            if isinstance(value, type) and getattr(value, "__module__", None) == name:
-                for attribute, member in list(vars(value).items()):
-                    if not isinstance(member, scalar):
-                        ids[(name, key, attribute)] = id(member)
-            elif isinstance(value, types.FunctionType):
-                ids[(name, key, "__code__")] = id(value.__code__)
-                ids[(name, key, "__defaults__")] = id(value.__defaults__)
-                ids[(name, key, "__kwdefaults__")] = id(value.__kwdefaults__)
-    ids[("gc.callbacks",)] = tuple(map(id, gc.callbacks))
-    return ids
+            for key, value in list(namespace.items()):
+                if key in self._UNCOMPARED or (name, key) in self._ELSEWHERE:
+                    continue
+                self._hold((name, key), module, key, value)
+                if isinstance(value, type) and getattr(value, "__module__", None) == name:
+                    for attribute, member in list(vars(value).items()):
+                        where = (name, key, attribute)
+                        if attribute in ("__dict__", "__weakref__") or where in self._MONOTONIC:
+                            continue
+                        self._hold(where, value, attribute, member)
+                elif isinstance(value, types.FunctionType):
+                    for attribute in _FUNCTION_PARTS:
+                        part = getattr(value, attribute)
+                        self._hold((name, key, attribute), value, attribute, part)
+        self.modules = dict(sys.modules)
+        self.lists.append((("gc", "callbacks"), gc.callbacks, list(gc.callbacks)))
+
+    def _hold(self, where, holder, name, value):
+        import types
+
+        namespace = None if name in _FUNCTION_PARTS else vars(holder)
+        self.bindings.append((where, holder, name, value, namespace))
+        if isinstance(value, list):
+            self.lists.append((where, value, list(value)))
+            return
+        inner = value
+        if not isinstance(value, (dict, set)):
+            if isinstance(value, (type, types.ModuleType, types.FunctionType, *_BOUND)):
+                return
+            inner = _inner(value)
+        signature = _signature(inner)
+        if signature is not None:
+            self.containers[where] = (inner, signature)
+
+    def put_back(self):
+        """Rebinds and refills what a run changed; the places, by name."""
+        import re
+
+        re.purge()
+        restored = []
+        bound = _BOUND
+        for where, holder, name, original, namespace in self.bindings:
+            # What `holder` binds itself (a class's own staticmethod, not what
+            # attribute lookup makes of it); inline: ~50,000 bindings a run.
+            if namespace is None:
+                current = getattr(holder, name, _MISSING)
+            else:
+                current = namespace.get(name, _MISSING)
+            if current is original or (
+                isinstance(original, bound)
+                and type(current) is type(original)
+                and current == original
+            ):
+                continue
+            try:
+                setattr(holder, name, original)
+                restored.append(where)
+            except (AttributeError, TypeError):
+                self.stuck.append(where)
+        for where, items, original in self.lists:
+            if len(items) != len(original) or any(a is not b for a, b in zip(items, original)):
+                items[:] = original
+                restored.append(where)
+        for name, module in self.modules.items():
+            if sys.modules.get(name) is not module:
+                sys.modules[name] = module
+                restored.append(("sys", "modules", name))
+        return restored
+
+    def changed(self):
+        """What is not as it was after `put_back`, by name."""
+        changed, self.stuck = self.stuck, []
+        for where, (inner, before) in self.containers.items():
+            if not _kept(before, _signature(inner)):
+                changed.append(where + ("[]",))
+        return [".".join(map(str, where)) for where in changed]
 
 
-def _changed(reference, state):
-    """Whether an entry of the `reference` fingerprint changed or went. Entries
-    that appear are left alone: modules fill caches lazily on first use
-    (`posixpath._varprog`, the asyncio event loop policy)."""
-    return any(state.get(where) != identity for where, identity in reference.items())
+_MISSING = object()
+# Bound by value: an equal number, string or flag is the same binding.
+_BOUND = (int, float, complex, bool, type(None), str, bytes)
+_FUNCTION_PARTS = ("__code__", "__defaults__", "__kwdefaults__")
+
+
+def _inner(value):
+    """The dict or set that `value` is or holds its attributes in, if any."""
+    if isinstance(value, (dict, set)):
+        return value
+    try:
+        return getattr(value, "__dict__", None)
+    except Exception:  # a lazy proxy that imports on attribute access
+        return None
+
+
+def _signature(inner):
+    """What a dict or a set holds, by identity (C-speed to take)."""
+    if isinstance(inner, dict):
+        return ("dict", tuple(map(id, inner)), tuple(map(id, inner.values())))
+    if isinstance(inner, set):
+        return ("set", frozenset(map(id, inner)))
+    return None
+
+
+def _kept(before, after):
+    """Whether what `before` held is still held as it was in `after`: entries may
+    appear, none may be replaced or go."""
+    if after is None or before[0] != after[0]:
+        return False
+    if before[0] == "set":
+        return before[1] <= after[1]
+    keys, values = before[1], before[2]
+    if after[1][: len(keys)] == keys and after[2][: len(values)] == values:
+        return True  # the common case: nothing changed, or entries added at the end
+    held = dict(zip(after[1], after[2]))
+    return all(held.get(key, _MISSING) == value for key, value in zip(keys, values))
 
 
 if __name__ == "__main__":

@@ -225,14 +225,15 @@ impl WarmWorker {
         );
         let (mut output, output_overflowed) = read_tail(&self.tmp.path().join(OUTPUT_FILE));
         output.extend_from_slice(&stray);
-        let tainted = reply.as_ref().is_some_and(|reply| reply.tainted);
-        if tainted {
+        let tainted = reply.as_ref().and_then(|reply| reply.tainted.as_deref());
+        if let Some(changed) = tainted {
             // The run itself started clean; the next one would not.
             tracing::debug!(
-                "warm run {} changed the interpreter: worker discarded",
+                "warm run {} changed the interpreter ({changed}): worker discarded",
                 self.runs
             );
         }
+        let tainted = tainted.is_some();
         if reply.is_some() && (tainted || disk_full) {
             self.stop();
         }
@@ -377,12 +378,12 @@ impl WorkerPool {
 }
 
 /// The guest's answer to a run: pytest's exit code, or the signal that killed a
-/// forked run (sent as minus its number); whether the run changed the
-/// interpreter beyond what the worker puts back.
+/// forked run (sent as minus its number); what the run changed in the
+/// interpreter beyond what the worker puts back, if anything.
 struct Reply {
     code: i32,
     signal: Option<i32>,
-    tainted: bool,
+    tainted: Option<String>,
     /// What the guest says it spent: the session, and putting its state back after it.
     timing: String,
 }
@@ -399,10 +400,13 @@ impl Reply {
         Reply {
             code,
             signal: (code < 0).then_some(-code),
-            tainted: rest.first() == Some(&"tainted"),
+            tainted: rest.first().and_then(|word| {
+                let changed = word.strip_prefix("tainted")?;
+                Some(changed.trim_start_matches(':').to_string())
+            }),
             timing: rest
                 .iter()
-                .filter(|word| word.contains('='))
+                .filter(|word| word.contains('=') && !word.starts_with("tainted"))
                 .copied()
                 .collect::<Vec<_>>()
                 .join(" "),

@@ -184,6 +184,63 @@ fn a_hostile_run_does_not_change_the_next_runs_verdict() {
     }
 }
 
+/// State a run leaves in the interpreter without rebinding a function: a number,
+/// a module in `sys.modules`, an entry of a table, an attribute of an object, a
+/// keyword default, a list. The honest test after each hostile one passes in a
+/// fresh interpreter and must pass in a warm one too.
+#[test]
+fn a_run_that_changes_the_interpreter_in_place_does_not_reach_the_next() {
+    let cases = [
+        (
+            "a number",
+            "    os.SEEK_END = 0",
+            "    assert os.SEEK_END == 2",
+        ),
+        (
+            "a module",
+            "    import types\n    sys.modules['json'] = types.SimpleNamespace(dumps=lambda *a, **k: 'x')",
+            "    import json\n    assert json.dumps(1) == '1'",
+        ),
+        (
+            "a table entry",
+            "    import logging\n    logging._levelToName[logging.ERROR] = 'OOPS'",
+            "    import logging\n    assert logging.getLevelName(logging.ERROR) == 'ERROR'",
+        ),
+        (
+            "an attribute",
+            "    import logging\n    logging.root.name = 'evil'",
+            "    import logging\n    assert logging.getLogger().name == 'root'",
+        ),
+        (
+            "a keyword default",
+            "    import json\n    json.dumps.__kwdefaults__['indent'] = 4",
+            "    import json\n    assert json.dumps([1]) == '[1]'",
+        ),
+        (
+            "a list",
+            "    sys.argv.append('--evil')",
+            "    assert '--evil' not in sys.argv",
+        ),
+    ];
+    for executor in [
+        Box::new(WasmRef(warm())) as Box<dyn Executor>,
+        Box::new(native_executor(true)),
+    ] {
+        for (case, hostile, honest) in cases {
+            let _ = run_hostile(executor.as_ref(), hostile);
+            let run = run_hostile(executor.as_ref(), honest);
+            assert_eq!(
+                run.outcomes.get("test_hostile.py::test_hostile"),
+                Some(&TestOutcome::Passed),
+                "{}: {case}: the run after the hostile one: {:?}\n{}",
+                executor.name(),
+                run.end,
+                run.output
+            );
+        }
+    }
+}
+
 #[test]
 fn a_run_that_fills_the_disk_is_stopped_and_named() {
     let cases = [
