@@ -9,7 +9,8 @@
 #      `solver-train eval` on every task of data/eval/eval-set.jsonl (top-1, top-5, MRR,
 #      overall and per bug family, beside the edit-kind prior of the same N tasks);
 #   5. the table (learning-curve.md) and the plot of MRR against N (learning-curve.svg);
-#   6. with ROLLOUTS=1, the resolve rate of swe-rollout at N = 0 and N = 1000 (rollouts.md).
+#   6. with DEV=1, the same on validated dev tasks (dev/learning-curve.md);
+#   7. with ROLLOUTS=1, the resolve rate of swe-rollout at N = 0 and N = 1000 (rollouts.md).
 # Every step writes into OUT and is skipped when its output exists, so a killed run resumes
 # (validation loses one shard at most; its test results are cached).
 #
@@ -27,6 +28,7 @@
 #   dev-split candidates: 0.05 forgot more of the pretraining)
 #   NS="0 100 300 1000 3000" (a point whose N exceeds the validated tasks is left out)
 #   SEEDS="1" (fine-tuning seeds; the doc uses "1 2" at N = 1000)
+#   DEV=1 DEV_CANDIDATES=300 (the curve on validated dev tasks too)
 #   STOP_AFTER=validate (only the validation shards, e.g. in the background)
 #   VALIDATE=0 (use the shards validated so far; another run may be validating the rest)
 set -euo pipefail
@@ -103,12 +105,12 @@ if [ ! -f "$out/pretrained/checkpoint.json" ]; then
         "${train_flags[@]}" --lr "${LR:-0.05}" --seed "$seed" -o "$out/pretrained" > /dev/null
 fi
 
-evaluate() { # evaluate CHECKPOINT PRIOR_TASKS OUT_JSON
+evaluate() { # evaluate CHECKPOINT PRIOR_TASKS OUT_JSON [TASKS, default the evaluation set]
     [ -f "$3" ] && return
     local prior=()
     [ -s "$2" ] && prior=(--prior-from "$2")
-    timed "eval-$(basename "$3" .json)" "$bin/solver-train" eval --workdir "$workdir" \
-        --checkpoint "$1" "$eval_set" "${prior[@]}" -o "$3"
+    timed "eval-$(basename "$(dirname "$3")")-$(basename "$3" .json)" "$bin/solver-train" eval \
+        --workdir "$workdir" --checkpoint "$1" "${4:-$eval_set}" "${prior[@]}" -o "$3"
 }
 evaluate "$out/pretrained" /dev/null "$out/eval-pretrained.json"
 for n in $ns; do
@@ -137,7 +139,35 @@ done
 python3 "$root/scripts/learning_curve.py" "$out" --svg "$out/learning-curve.svg" \
     | tee "$out/learning-curve.md"
 
-# 6. With ROLLOUTS=1: swe-rollout of the N = 0 and the N = 1000 (seed 1) scorers on the whole
+# 6. With DEV=1: every checkpoint again on validated dev tasks (DEV_CANDIDATES=300 of the dev
+# split, seed 1, natural mix, validated like the training tasks): the split where choices are
+# made, with the failure messages that unvalidated candidates lack (OUT/dev/learning-curve.md).
+if [ "${DEV:-0}" = 1 ]; then
+    dev=$out/dev
+    mkdir -p "$dev"
+    if [ ! -f "$dev/candidates.jsonl" ]; then
+        "$bin/task-gen" --split dev --budget "${DEV_CANDIDATES:-300}" --seed 1 \
+            --operator-weights "$root/scripts/eval-weights.toml" -q "$workdir/corpus.jsonl" \
+            -o "$dev/candidates.jsonl"
+    fi
+    if [ ! -f "$dev/valid.jsonl" ]; then
+        step "validating $(wc -l < "$dev/candidates.jsonl") dev candidates ($executor, $jobs jobs)"
+        timed dev-validate "$bin/task-validate" --executor "$executor" --jobs "$jobs" \
+            --workdir "$workdir" -q "$dev/candidates.jsonl" -o "$dev/valid.jsonl" \
+            --rejects "$dev/rejects.jsonl"
+    fi
+    evaluate "$out/pretrained" /dev/null "$dev/eval-n0-s1.json" "$dev/valid.jsonl"
+    for n in $ns; do
+        for s in $seeds; do
+            [ "$n" -eq 0 ] || [ ! -f "$out/n$n-s$s/checkpoint.json" ] && continue
+            evaluate "$out/n$n-s$s" "$out/train-$n.jsonl" "$dev/eval-n$n-s$s.json" "$dev/valid.jsonl"
+        done
+    done
+    python3 "$root/scripts/learning_curve.py" "$dev" --svg "$dev/learning-curve.svg" \
+        | tee "$dev/learning-curve.md"
+fi
+
+# 7. With ROLLOUTS=1: swe-rollout of the N = 0 and the N = 1000 (seed 1) scorers on the whole
 # evaluation set, same loop settings, compared task by task (McNemar's exact test).
 if [ "${ROLLOUTS:-0}" = 1 ]; then
     for name in pretrained n1000-s1; do
