@@ -28,7 +28,7 @@
 #   dev-split candidates: 0.05 forgot more of the pretraining)
 #   NS="0 100 300 1000 3000" (a point whose N exceeds the validated tasks is left out)
 #   SEEDS="1" (fine-tuning seeds; the doc uses "1 2" at N = 1000)
-#   DEV=1 DEV_CANDIDATES=300 (the curve on validated dev tasks too)
+#   DEV=1 DEV_CANDIDATES=300 DEV_SEED=1 (the curve on validated dev tasks too)
 #   STOP_AFTER=validate (only the validation shards, e.g. in the background)
 #   VALIDATE=0 (use the shards validated so far; another run may be validating the rest)
 set -euo pipefail
@@ -140,22 +140,12 @@ python3 "$root/scripts/learning_curve.py" "$out" --svg "$out/learning-curve.svg"
     | tee "$out/learning-curve.md"
 
 # 6. With DEV=1: every checkpoint again on validated dev tasks (DEV_CANDIDATES=300 of the dev
-# split, seed 1, natural mix, validated like the training tasks): the split where choices are
+# split, seed DEV_SEED=1, natural mix, validated like the training tasks): the split where choices are
 # made, with the failure messages that unvalidated candidates lack (OUT/dev/learning-curve.md).
 if [ "${DEV:-0}" = 1 ]; then
     dev=$out/dev
     mkdir -p "$dev"
-    if [ ! -f "$dev/candidates.jsonl" ]; then
-        "$bin/task-gen" --split dev --budget "${DEV_CANDIDATES:-300}" --seed 1 \
-            --operator-weights "$root/scripts/eval-weights.toml" -q "$workdir/corpus.jsonl" \
-            -o "$dev/candidates.jsonl"
-    fi
-    if [ ! -f "$dev/valid.jsonl" ]; then
-        step "validating $(wc -l < "$dev/candidates.jsonl") dev candidates ($executor, $jobs jobs)"
-        timed dev-validate "$bin/task-validate" --executor "$executor" --jobs "$jobs" \
-            --workdir "$workdir" -q "$dev/candidates.jsonl" -o "$dev/valid.jsonl" \
-            --rejects "$dev/rejects.jsonl"
-    fi
+    validated_dev_tasks "$dev"
     evaluate "$out/pretrained" /dev/null "$dev/eval-n0-s1.json" "$dev/valid.jsonl"
     for n in $ns; do
         for s in $seeds; do

@@ -32,6 +32,23 @@ timed() {
         >> "$out/times.tsv"
 }
 
+# validated_dev_tasks DIR: DEV_CANDIDATES (300) candidates of the dev-split repositories in the
+# natural-bug mix, seed DEV_SEED (1), into DIR/candidates.jsonl, validated with $executor and
+# $jobs into DIR/valid.jsonl (each skipped when done). Reads $bin $workdir $root; calls `step`.
+validated_dev_tasks() {
+    if [ ! -f "$1/candidates.jsonl" ]; then
+        "$bin/task-gen" --split dev --budget "${DEV_CANDIDATES:-300}" --seed "${DEV_SEED:-1}" \
+            --operator-weights "$root/scripts/eval-weights.toml" -q "$workdir/corpus.jsonl" \
+            -o "$1/candidates.jsonl"
+    fi
+    if [ ! -f "$1/valid.jsonl" ]; then
+        step "validating $(wc -l < "$1/candidates.jsonl") dev candidates ($executor, $jobs jobs)"
+        timed dev-validate "$bin/task-validate" --executor "$executor" --jobs "$jobs" \
+            --workdir "$workdir" -q "$1/candidates.jsonl" -o "$1/valid.jsonl" \
+            --rejects "$1/rejects.jsonl"
+    fi
+}
+
 # The single-mechanism studies (scripts/study-selection.sh, scripts/study-curriculum.sh) read
 # $bin $workdir $solver $eval_set $dev besides $out.
 

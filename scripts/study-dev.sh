@@ -20,17 +20,7 @@ step() { echo "study-dev: $*" >&2; }
 # shellcheck source=scripts/lib.sh
 source "$root/scripts/lib.sh"
 
-if [ ! -f "$dev/candidates.jsonl" ]; then
-    "$bin/task-gen" --split dev --budget "${DEV_CANDIDATES:-300}" --seed "${DEV_SEED:-1}" \
-        --operator-weights "$root/scripts/eval-weights.toml" -q "$workdir/corpus.jsonl" \
-        -o "$dev/candidates.jsonl"
-fi
-if [ ! -f "$dev/valid.jsonl" ]; then
-    step "validating $(wc -l < "$dev/candidates.jsonl") dev candidates ($executor, $jobs jobs)"
-    timed dev-validate "$bin/task-validate" --executor "$executor" --jobs "$jobs" \
-        --workdir "$workdir" -q "$dev/candidates.jsonl" -o "$dev/valid.jsonl" \
-        --rejects "$dev/rejects.jsonl"
-fi
+validated_dev_tasks "$dev"
 solver_id=$(sha256sum "$solver/checkpoint.json" | cut -c1-64)
 if [ ! -f "$dev/traces.jsonl" ] || [ "$(cat "$dev/traces.solver" 2>/dev/null)" != "$solver_id" ]; then
     step "rollouts of $solver on $(wc -l < "$dev/valid.jsonl") dev tasks ($executor, $jobs jobs)"
