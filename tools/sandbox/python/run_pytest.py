@@ -984,6 +984,8 @@ class _Reference:
         self.lists = []  # (where, the list, its items)
         self.containers = {}  # where: (the dict or set, its signature), compared only
         self.stuck = []  # what `put_back` could not rebind
+        # What holds nothing to compare one level down: bound by identity or value only.
+        self.opaque = (type, types.ModuleType, types.FunctionType, *_BOUND)
         for name in sorted(names):
             module = sys.modules.get(name)
             namespace = getattr(module, "__dict__", None)
@@ -1007,8 +1009,6 @@ class _Reference:
         self.lists.append((("gc", "callbacks"), gc.callbacks, list(gc.callbacks)))
 
     def _hold(self, where, holder, name, value):
-        import types
-
         namespace = None if name in _FUNCTION_PARTS else vars(holder)
         self.bindings.append((where, holder, name, value, namespace))
         if isinstance(value, list):
@@ -1016,9 +1016,9 @@ class _Reference:
             return
         inner = value
         if not isinstance(value, (dict, set)):
-            if isinstance(value, (type, types.ModuleType, types.FunctionType, *_BOUND)):
+            if isinstance(value, self.opaque):
                 return
-            inner = _inner(value)
+            inner = _attributes(value)
         signature = _signature(inner)
         if signature is not None:
             self.containers[where] = (inner, signature)
@@ -1073,10 +1073,8 @@ _BOUND = (int, float, complex, bool, type(None), str, bytes)
 _FUNCTION_PARTS = ("__code__", "__defaults__", "__kwdefaults__")
 
 
-def _inner(value):
-    """The dict or set that `value` is or holds its attributes in, if any."""
-    if isinstance(value, (dict, set)):
-        return value
+def _attributes(value):
+    """The dict that `value` holds its attributes in, if any."""
     try:
         return getattr(value, "__dict__", None)
     except Exception:  # a lazy proxy that imports on attribute access

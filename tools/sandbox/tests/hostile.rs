@@ -165,10 +165,7 @@ fn a_hostile_run_does_not_change_the_next_runs_verdict() {
                    _pytest.runner.TestReport(item.nodeid, item.location, {}, 'passed', None, when, [])\n    \
                    import builtins\n    builtins.AssertionError = type('Nothing', (Exception,), {})";
     let honest = "    assert 1 + 1 == 3";
-    for executor in [
-        Box::new(WasmRef(warm())) as Box<dyn Executor>,
-        Box::new(native_executor(true)),
-    ] {
+    for executor in warm_executors() {
         let _ = run_hostile(executor.as_ref(), hostile);
         for round in 0..2 {
             let run = run_hostile(executor.as_ref(), honest);
@@ -222,10 +219,7 @@ fn a_run_that_changes_the_interpreter_in_place_does_not_reach_the_next() {
             "    assert '--evil' not in sys.argv",
         ),
     ];
-    for executor in [
-        Box::new(WasmRef(warm())) as Box<dyn Executor>,
-        Box::new(native_executor(true)),
-    ] {
+    for executor in warm_executors() {
         for (case, hostile, honest) in cases {
             let _ = run_hostile(executor.as_ref(), hostile);
             let run = run_hostile(executor.as_ref(), honest);

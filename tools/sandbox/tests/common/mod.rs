@@ -84,6 +84,12 @@ pub fn executors() -> Vec<Box<dyn Executor>> {
     ]
 }
 
+/// The executors that serve many runs from one worker: where a run could leave
+/// state for the next.
+pub fn warm_executors() -> Vec<Box<dyn Executor>> {
+    vec![Box::new(WasmRef(warm())), Box::new(native_executor(true))]
+}
+
 pub struct WasmRef(pub &'static WasmExecutor);
 
 impl Executor for WasmRef {
