@@ -20,6 +20,7 @@ use anyhow::{Context, Result, anyhow};
 use burn::tensor::backend::Backend as _;
 use clap::{Args, Parser, Subcommand};
 use sha2::{Digest, Sha256};
+use solver::anchor::Anchor;
 use solver::checkpoint::{self, Staging};
 use solver::config::{ModelConfig, RankerTerms};
 use solver::data::{Budget, code_chunks, encode};
@@ -143,6 +144,7 @@ impl Schedule {
             lr: self.lr.unwrap_or(lr),
             warmup: (self.steps.unwrap_or(steps) / 20).clamp(1, 100),
             weight_decay: 0.01,
+            anchor: 0.0,
             seed: self.seed,
             batch_parts: self.batch_parts.max(1),
         }
@@ -213,6 +215,12 @@ pub struct SftArgs {
     /// Round number recorded in the checkpoint (default: the parent's round + 1)
     #[arg(long)]
     pub round: Option<u32>,
+    /// Pull the scorer's own weights (the edit head) back toward the --from checkpoint's after
+    /// every step by lr × S of their distance, so a few tasks refine what pretraining learned
+    /// instead of overwriting it (L2-SP; 0: off; a weight the data keeps pushing settles
+    /// about 1/S from where it started). Give it again with --resume
+    #[arg(long, value_name = "S", default_value_t = 0.0)]
+    pub anchor: f64,
     /// Continue the run saved in this checkpoint directory exactly
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
@@ -568,7 +576,14 @@ fn sft(args: SftArgs) -> Result<()> {
         .or(args.from.as_ref())
         .expect("clap requires --from or --resume");
     let loaded = load_checkpoint(start)?;
-    let options = args.schedule.options(150, 8, 1e-3);
+    let mut options = args.schedule.options(150, 8, 1e-3);
+    if !(args.anchor.is_finite() && args.anchor >= 0.0) {
+        return Err(bad_input(anyhow!(
+            "--anchor must be a number >= 0, not {}",
+            args.anchor
+        )));
+    }
+    options.anchor = args.anchor;
     let (parent, base_step, round) = match (&args.resume, &loaded.record) {
         (Some(_), Some(record)) => (
             record.parent.clone(),
@@ -625,12 +640,29 @@ fn sft(args: SftArgs) -> Result<()> {
         group: args.group.max(2),
         nll_weight: args.nll_weight,
     };
+    // The anchor is the weights the run started from: the parent of a resumed run.
+    let anchor = match (&parent, args.anchor > 0.0) {
+        (_, false) => None,
+        (Some(parent), true) if args.resume.is_some() => {
+            Some(Anchor::of(&load_checkpoint(Path::new(parent))?.model))
+        }
+        (None, true) if args.resume.is_some() => {
+            return Err(bad_input(anyhow!(
+                "{}: the run names no parent checkpoint to anchor to",
+                start.display()
+            )));
+        }
+        _ => Some(Anchor::of(&loaded.model)),
+    };
     let (mut state, metrics) = if let Some(dir) = &args.resume {
         resume_state(loaded.model, dir, &options)?
     } else {
         TrainBackend::seed(&device, args.schedule.seed);
         (TrainState::fresh(loaded.model, &options), Vec::new())
     };
+    if let Some(anchor) = anchor {
+        state = state.anchored(anchor);
+    }
     let mut data = Vec::new();
     for path in args
         .tasks

@@ -299,6 +299,61 @@ fn a_run_split_with_stop_after_and_resume_matches_one_run() {
     assert_eq!(losses(&split), losses(&whole));
 }
 
+/// `--anchor` pulls the scorer back toward the checkpoint the run started from, also when the
+/// run is split: the second half pulls toward the first half's parent, not toward itself.
+#[test]
+fn an_anchored_sft_split_with_resume_matches_one_anchored_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = base(dir.path());
+    let tasks = example("task.jsonl");
+    let sft = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "sft",
+            "--from",
+            base.to_str().unwrap(),
+            &tasks,
+            "-o",
+            out.to_str().unwrap(),
+            "--scorer",
+            "features",
+            "--steps",
+            "6",
+            "--batch-size",
+            "2",
+            "--group",
+            "4",
+            "--lr",
+            "0.5",
+            "--seed",
+            "2",
+        ];
+        args.extend(extra);
+        solver_train(&args)
+    };
+    let free = dir.path().join("free");
+    ok(sft(&free, &[]));
+    let whole = dir.path().join("whole");
+    ok(sft(&whole, &["--anchor", "1.5"]));
+    assert_ne!(losses(&whole), losses(&free), "the anchor changes the run");
+
+    let split = dir.path().join("split");
+    ok(sft(&split, &["--anchor", "1.5", "--stop-after", "3"]));
+    let resumed = ok(sft(
+        &split,
+        &["--anchor", "1.5", "--resume", split.to_str().unwrap()],
+    ));
+    assert_eq!(resumed["parent"], base.to_str().unwrap());
+    assert_eq!(losses(&split), losses(&whole));
+
+    let negative = sft(&dir.path().join("bad"), &["--anchor=-1"]);
+    assert_eq!(negative.status.code(), Some(2), "{}", stderr(&negative));
+    assert!(
+        stderr(&negative).contains("--anchor"),
+        "{}",
+        stderr(&negative)
+    );
+}
+
 #[test]
 fn the_tokenizer_round_trips_repository_code() {
     let dir = tempfile::tempdir().unwrap();

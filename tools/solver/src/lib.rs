@@ -7,6 +7,7 @@
 //! - [`tokenizer`]: byte-level BPE with the prompt and edit special tokens;
 //! - [`batch`]: packing prompts and candidates into rows, and the losses.
 
+pub mod anchor;
 pub mod batch;
 pub mod checkpoint;
 pub mod config;

@@ -17,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use serde::Serialize;
 
+use crate::anchor::Anchor;
 use crate::batch::{
     CandidateSpans, HostBatch, Row, candidate_scores, lm_loss_part, ranking_loss_part,
 };
@@ -61,6 +62,9 @@ pub struct TrainOptions {
     pub lr: f64,
     pub warmup: usize,
     pub weight_decay: f64,
+    /// Strength of the pull of the edit head back toward [`TrainState::anchor`] after each
+    /// step (`crate::anchor`); 0: none.
+    pub anchor: f64,
     pub seed: u64,
     /// Each step's batch is cut into this many parts whose gradients are computed side by
     /// side on their own threads (as many as there are cores) and summed: the CPU backend
@@ -82,6 +86,7 @@ impl Default for TrainOptions {
             lr: 2e-3,
             warmup: 20,
             weight_decay: 0.01,
+            anchor: 0.0,
             seed: 0,
             batch_parts: DEFAULT_BATCH_PARTS,
         }
@@ -122,6 +127,8 @@ pub struct TrainState<B: AutodiffBackend> {
     pub model: Solver<B>,
     pub optimizer: Adam<B>,
     pub step: usize,
+    /// Where `TrainOptions::anchor` pulls the edit head: the run's starting weights.
+    pub anchor: Option<Anchor<B::InnerBackend>>,
 }
 
 /// Adam's constants: `grad-score --precondition adam` replays a step with them.
@@ -149,7 +156,14 @@ impl<B: AutodiffBackend> TrainState<B> {
             model,
             optimizer: optimizer(options),
             step: 0,
+            anchor: None,
         }
+    }
+
+    /// Pulls the edit head toward `anchor` after every step (with `TrainOptions::anchor`).
+    pub fn anchored(mut self, anchor: Anchor<B::InnerBackend>) -> Self {
+        self.anchor = Some(anchor);
+        self
     }
 
     /// Saves the optimizer state and the step under `dir/resume/` (the model is saved by
@@ -191,6 +205,7 @@ impl<B: AutodiffBackend> TrainState<B> {
             model,
             optimizer: optimizer(options).load_record(record),
             step,
+            anchor: None,
         })
     }
 }
@@ -210,6 +225,9 @@ pub fn train<B: AutodiffBackend>(
 ) -> Result<()> {
     if objective.is_empty() {
         return Err(anyhow!("nothing to train on"));
+    }
+    if options.anchor > 0.0 && state.anchor.is_none() {
+        return Err(anyhow!("an anchored run needs the weights it started from"));
     }
     let started = Instant::now();
     let mut tokens_total = 0usize;
@@ -236,7 +254,11 @@ pub fn train<B: AutodiffBackend>(
                 state.step
             ));
         }
-        state.model = state.optimizer.step(lr, model, grads);
+        let stepped = state.optimizer.step(lr, model, grads);
+        state.model = match &state.anchor {
+            Some(anchor) if options.anchor > 0.0 => anchor.pull(stepped, lr * options.anchor),
+            _ => stepped,
+        };
         state.step += 1;
         tokens_total += tokens;
         let elapsed = started.elapsed().as_secs_f64();

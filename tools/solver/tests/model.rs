@@ -103,11 +103,8 @@ fn ranking_loss_falls_and_the_gold_edit_rises_to_the_top() {
 }
 
 /// Features only: the gold candidate carries feature 5 (and noise), the others 6 or 7.
-#[test]
-fn a_feature_scorer_learns_without_the_language_model() {
-    let mut config = tiny();
-    config.ranker = Some(solver::config::RankerTerms::FEATURES);
-    let examples: Vec<EncodedExample> = (0..40)
+fn feature_examples() -> Vec<EncodedExample> {
+    (0..40)
         .map(|i| EncodedExample {
             candidates: vec![Vec::new(); 5],
             features: (0..5)
@@ -119,7 +116,14 @@ fn a_feature_scorer_learns_without_the_language_model() {
             gold: Some(i % 5),
             ..Default::default()
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn a_feature_scorer_learns_without_the_language_model() {
+    let mut config = tiny();
+    config.ranker = Some(solver::config::RankerTerms::FEATURES);
+    let examples = feature_examples();
     let model = Solver::<TrainBackend>::new(&config, &device());
     let before = gold_ranks(&model.valid(), &examples, &config, 0, 8);
     assert!(
@@ -153,6 +157,60 @@ fn a_feature_scorer_learns_without_the_language_model() {
         scale,
         [1.0],
         "the unused language-model scale is not trained"
+    );
+}
+
+/// `anchor` holds the feature weights near where the run started: a pull keeps them nearer
+/// than no pull while the gold candidate still rises to the top, and a pull of the whole
+/// distance at every step leaves them where they were.
+#[test]
+fn an_anchored_run_stays_near_the_weights_it_started_from() {
+    use solver::anchor::Anchor;
+    let mut config = tiny();
+    config.ranker = Some(solver::config::RankerTerms::FEATURES);
+    let examples = feature_examples();
+    let objective = Objective::Ranking {
+        examples: examples.clone(),
+        weights: vec![1.0; examples.len()],
+        group: 5,
+        nll_weight: 0.1,
+    };
+    let start = Solver::<TrainBackend>::new(&config, &device()).replica();
+    let weights = |model: &Solver<TrainBackend>| -> Vec<f32> {
+        let weight = &model.edit_head.feature_weights.weight;
+        weight.val().into_data().to_vec().unwrap()
+    };
+    let initial = weights(&start);
+    let run_with = |anchor: f64| {
+        let options = TrainOptions {
+            steps: 60,
+            lr: 0.05,
+            anchor,
+            ..TrainOptions::default()
+        };
+        let mut state = TrainState::fresh(start.clone(), &options).anchored(Anchor::of(&start));
+        train(&mut state, &objective, &config, &options, 0, |_, _| Ok(())).unwrap();
+        let drift = weights(&state.model)
+            .iter()
+            .zip(&initial)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum::<f32>()
+            .sqrt();
+        let ranks = gold_ranks(&state.model.valid(), &examples, &config, 0, 8);
+        (drift, ranks.iter().filter(|r| **r == Some(0)).count())
+    };
+    let (free, free_top1) = run_with(0.0);
+    let (held, held_top1) = run_with(4.0);
+    let (pinned, _) = run_with(1e6);
+    assert!(free > 0.1 && free_top1 == 40, "{free} {free_top1}");
+    assert!(held < free * 0.7, "anchored drift {held} against {free}");
+    assert!(
+        held_top1 >= 36,
+        "the anchored run still learns: {held_top1} of 40"
+    );
+    assert!(
+        pinned < 1e-4,
+        "a whole pull every step leaves the weights: {pinned}"
     );
 }
 

@@ -1,0 +1,66 @@
+//! Fine-tuning held near where it started (L2-SP: Li, Grandvalet & Davoine 2018).
+//!
+//! After every optimizer step the scorer's own parameters (the edit head: the feature weights
+//! and the language-model scale) move back toward their values at the start of the run by
+//! `lr × strength` of their distance, decoupled from Adam's step as AdamW decouples weight
+//! decay. A weight the new data keeps pushing settles about `1 / strength` from its start; one
+//! the data stops pushing returns to it. A few hundred tasks then refine what pretraining
+//! learned instead of overwriting it.
+
+use burn::module::Param;
+use burn::tensor::Tensor;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+
+use crate::model::Solver;
+
+/// The edit head's parameters to pull toward.
+#[derive(Debug, Clone)]
+pub struct Anchor<B: Backend> {
+    feature_weights: Tensor<B, 2>,
+    lm_scale: Tensor<B, 1>,
+}
+
+impl<B: Backend> Anchor<B> {
+    /// The edit head of `model` as it is now.
+    pub fn of<T: AutodiffBackend<InnerBackend = B>>(model: &Solver<T>) -> Self {
+        Anchor {
+            feature_weights: model.edit_head.feature_weights.weight.val().inner(),
+            lm_scale: model.edit_head.lm_scale.val().inner(),
+        }
+    }
+
+    /// Moves the edit head of `model` a `rate` (clamped to 1) of the way back to the anchor.
+    pub fn pull<T: AutodiffBackend<InnerBackend = B>>(
+        &self,
+        mut model: Solver<T>,
+        rate: f64,
+    ) -> Solver<T> {
+        let rate = rate.clamp(0.0, 1.0);
+        let head = &mut model.edit_head;
+        head.feature_weights.weight = pull_toward(
+            head.feature_weights.weight.clone(),
+            &self.feature_weights,
+            rate,
+        );
+        head.lm_scale = pull_toward(head.lm_scale.clone(), &self.lm_scale, rate);
+        model
+    }
+}
+
+fn pull_toward<T: AutodiffBackend, const D: usize>(
+    param: Param<Tensor<T, D>>,
+    anchor: &Tensor<T::InnerBackend, D>,
+    rate: f64,
+) -> Param<Tensor<T, D>> {
+    param.map(|value| {
+        let tracked = value.is_require_grad();
+        let current = value.inner();
+        let pulled = current.clone() - (current - anchor.clone()).mul_scalar(rate);
+        let pulled = Tensor::from_inner(pulled);
+        if tracked {
+            pulled.require_grad()
+        } else {
+            pulled
+        }
+    })
+}
