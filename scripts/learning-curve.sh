@@ -30,6 +30,9 @@
 #   NS="0 100 300 1000 3000" (a point whose N exceeds the validated tasks is left out)
 #   SEEDS="1" (fine-tuning seeds; the doc uses "1 2" at N = 1000)
 #   DEV=1 DEV_CANDIDATES=300 DEV_SEED=1 (the curve on validated dev tasks too)
+#   FROM=DIR (a variant of DIR's curve, e.g. another ANCHOR or FT_LR: DIR's candidates,
+#   validated shards, free pairs, pretrained scorer and validated dev tasks are linked into
+#   OUT, not made again)
 #   STOP_AFTER=validate (only the validation shards, e.g. in the background)
 #   VALIDATE=0 (use the shards validated so far; another run may be validating the rest)
 set -euo pipefail
@@ -52,6 +55,15 @@ cargo build --release -q -p task-gen -p task-validate -p solver-train -p swe-rol
     --manifest-path "$root/Cargo.toml"
 
 step() { echo "learning-curve: $*" >&2; }
+if [ -n "${FROM:-}" ]; then
+    from=$(cd "$FROM" && pwd)
+    mkdir -p "$out/dev"
+    for f in candidates.jsonl free.jsonl base pretrained eval-pretrained.json \
+        dev/candidates.jsonl dev/valid.jsonl "$from"/valid/[0-9]*-of-*.jsonl; do
+        f=${f#"$from/"}
+        if [ -e "$from/$f" ] && [ ! -e "$out/$f" ]; then ln -s "$from/$f" "$out/$f"; fi
+    done
+fi
 # shellcheck source=scripts/lib.sh
 source "$root/scripts/lib.sh"
 
