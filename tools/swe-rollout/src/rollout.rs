@@ -9,6 +9,11 @@ use crate::analysis::analyse;
 use crate::environment::Harness;
 use crate::solvers::Solver;
 
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+
 /// Everything an attempt needs besides the task.
 pub struct Rollout {
     pub harness: Harness,
