@@ -1,33 +1,40 @@
-//! `swe-rollout`: runs the solver on repair tasks in the sandbox and writes one Trace per
-//! attempt. The loop (see [`episode`]): reproduce the failure with line tracing, localize
-//! (Ochiai + tracebacks), propose the repair templates' edits in the most suspicious
-//! functions, score them with the model, sample k distinct edits (temperature, top-p,
-//! seeded), test each, let a partial success steer the next draw, and submit the best.
+//! `swe-rollout`: runs a solver on repair tasks in the sandbox and writes one Trace per
+//! attempt. Each attempt ([`rollout::Rollout::attempt`]) prepares the task's environment
+//! (reproduce the failure with line tracing, localize it: [`environment`]), lets a
+//! [`solvers::Solver`] repair it (the repair templates' edits ranked by a model and tested in
+//! turn, or a chat model using tools), and analyses the result ([`analysis`]).
+//!
+//! Imports run one way, from the attempt down: [`rollout`] uses [`solvers`], which use
+//! [`environment`], which uses [`localize`] and [`steps`]; [`analysis`], [`steps`] and
+//! [`localize`] use no other module of the crate.
 
-use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Parser;
 use rayon::prelude::*;
-use sandbox::testbed::{RepoTree, TestBedArgs};
+use sandbox::testbed::TestBedArgs;
 use schemas::{Sampling, SolverInfo, Task, Trace};
-use serde_json::json;
 use stage_io::cli::{LogArgs, OutputArgs, RunArgs};
 use stage_io::input::Inputs;
-use stage_io::output::{Output, write_atomic};
+use stage_io::output::Output;
 use stage_io::{BadInput, progress};
 
-mod agent;
-pub mod episode;
+pub mod analysis;
+pub mod environment;
+pub mod export;
 pub mod localize;
-pub mod policy;
-pub mod proposer;
+pub mod rollout;
+pub mod solvers;
+pub mod steps;
 pub mod summary;
 
-use episode::{Harness, RepoEntry, Settings, SolverImpl};
-use proposer::{ModelScorer, SolverSpec};
+use environment::{Harness, load_repos};
+use rollout::Rollout;
+use solvers::chat::ChatSolver;
+use solvers::scorer::ModelScorer;
+use solvers::templates::{PoolSettings, Settings, TemplateSolver};
+use solvers::{Solver, SolverSpec};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -109,6 +116,7 @@ pub struct Cli {
     pub log: LogArgs,
 }
 
+/// Runs the command `cli` describes.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.summarize {
         return summarize(&cli);
@@ -125,26 +133,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         records = records.allow_empty();
     }
     let mut tasks: Vec<Task> = records.collect::<Result<_, _>>()?;
-    let (solver_impl, checkpoint) = match &spec {
-        SolverSpec::Model(path) => {
-            let scorer =
-                ModelScorer::load(path).map_err(|err| BadInput::new(format!("{err:#}")))?;
-            if scorer.has_prior() && cli.prior_weight != 0.0 {
-                tracing::info!(
-                    "scoring with the checkpoint's edit-kind prior (weight {})",
-                    cli.prior_weight
-                );
-            }
-            (
-                SolverImpl::Model(Box::new(Mutex::new(scorer))),
-                Some(path.display().to_string()),
-            )
-        }
-        SolverSpec::OpenAi(endpoint) => {
-            let client = cli.chat.client(endpoint);
-            (SolverImpl::Chat(client), None)
-        }
+    let sampling = Sampling {
+        temperature: cli.temperature,
+        top_p: cli.top_p,
+        k: cli.k,
+        seed: cli.run.seed,
     };
+    let (solver, checkpoint) = solver_of(&cli, &spec, &sampling)?;
 
     let corpus_path = cli.bed.corpus_path();
     let wanted: BTreeSet<&str> = tasks.iter().map(|t| t.repo.as_str()).collect();
@@ -156,30 +151,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
 
-    let sampling = Sampling {
-        temperature: cli.temperature,
-        top_p: cli.top_p,
-        k: cli.k,
-        seed: cli.run.seed,
-    };
-    let harness = Harness {
-        repos,
-        bed: cli.bed.test_bed()?,
-        solver_impl,
-        solver: SolverInfo {
+    let rollout = Rollout {
+        harness: Harness {
+            repos,
+            bed: cli.bed.test_bed()?,
+        },
+        solver,
+        info: SolverInfo {
             name: spec.to_string(),
             checkpoint,
-            sampling: sampling.clone(),
-            extra: Default::default(),
-        },
-        settings: Settings {
             sampling,
-            max_steps: cli.max_steps,
-            top_functions: cli.top_functions,
-            loc_weight: cli.loc_weight,
-            prior_weight: cli.prior_weight,
-            max_window_lines: solver::example::ExampleOptions::default().max_window_lines,
-            max_turns: cli.max_turns,
+            extra: Default::default(),
         },
     };
 
@@ -194,7 +176,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         tasks
             .par_iter()
             .map(|task| {
-                let trace = harness.attempt(task);
+                let trace = rollout.attempt(task);
                 if let Some(err) = &trace.error {
                     tracing::warn!("{}: {err}", task.instance_id);
                 }
@@ -210,10 +192,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         out.write(trace)?;
     }
     if let Some(path) = &cli.predictions {
-        write_predictions(path, &traces)?;
+        export::write_predictions(path, &traces)?;
     }
     if let Some(dir) = &cli.trajectories {
-        write_trajectories(dir, &traces)?;
+        export::write_trajectories(dir, &traces)?;
     }
     out.finish()?;
 
@@ -225,7 +207,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     tracing::info!(
         "{resolved} of {} tasks resolved; {errors} could not be attempted; {}",
         traces.len(),
-        harness.bed.runs_summary()
+        rollout.harness.bed.runs_summary()
     );
     if cli.summary {
         eprint!("{}", summary::render(&traces));
@@ -240,107 +222,45 @@ fn summarize(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The corpus's repositories that `wanted` names, and their test commands; one whose
-/// source is missing on disk, changed since it was pinned, or that the test bed refuses
-/// (see `TestBedArgs::refusal`) is kept as [`RepoEntry::Unusable`], so only its tasks fail.
-#[allow(clippy::type_complexity)]
-fn load_repos(
-    path: &Path,
-    wanted: &BTreeSet<&str>,
-    bed: &TestBedArgs,
-) -> anyhow::Result<(HashMap<String, RepoEntry>, HashMap<String, String>)> {
-    let mut repos = HashMap::new();
-    let mut test_cmds = HashMap::new();
-    for entry in stage_io::corpus::read_corpus_entries(path)? {
-        let (repo, root) = (entry.repo, entry.root);
-        if !wanted.contains(repo.id.as_str()) {
-            continue;
-        }
-        test_cmds.insert(repo.id.clone(), repo.test_cmd.clone());
-        let unusable = entry
-            .unusable
-            .or_else(|| {
-                stage_io::corpus::check_pinned(&repo, &root)
-                    .err()
-                    .map(|err| format!("{err:#}"))
-            })
-            .or_else(|| bed.refusal(&repo));
-        let entry = match unusable {
-            Some(why) => {
-                tracing::warn!("{why}");
-                RepoEntry::Unusable(why)
+/// The solver `spec` names, set up from the flags, and its checkpoint if it has one; a
+/// checkpoint that does not load is bad input.
+fn solver_of(
+    cli: &Cli,
+    spec: &SolverSpec,
+    sampling: &Sampling,
+) -> anyhow::Result<(Box<dyn Solver>, Option<String>)> {
+    Ok(match spec {
+        SolverSpec::Model(path) => {
+            let scorer =
+                ModelScorer::load(path).map_err(|err| BadInput::new(format!("{err:#}")))?;
+            if scorer.has_prior() && cli.prior_weight != 0.0 {
+                tracing::info!(
+                    "scoring with the checkpoint's edit-kind prior (weight {})",
+                    cli.prior_weight
+                );
             }
-            None => {
-                let sources = pyast::files::source_files(&root, &repo.src_dirs)
-                    .with_context(|| format!("cannot list the sources of {}", root.display()))?
-                    .into_iter()
-                    .collect();
-                RepoEntry::Ready {
-                    tree: RepoTree::new(root)?,
-                    sources,
-                }
-            }
-        };
-        repos.insert(repo.id.clone(), entry);
-    }
-    Ok((repos, test_cmds))
-}
-
-/// SWE-bench predictions: one JSON object a line.
-fn write_predictions(path: &Path, traces: &[Trace]) -> anyhow::Result<()> {
-    let mut out = Output::create(Some(path))?;
-    for trace in traces {
-        out.write_line(
-            &json!({
-                "instance_id": trace.instance_id,
-                "model_patch": trace.patch,
-                "model_name_or_path": trace.solver.name,
-            })
-            .to_string(),
-        )?;
-    }
-    out.finish()
-}
-
-/// One `<instance_id>.traj.json` per trace in the shape of mini-swe-agent's trajectories:
-/// the actions as assistant messages, the observations as user messages.
-fn write_trajectories(dir: &Path, traces: &[Trace]) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for trace in traces {
-        let system = if trace.solver.name.starts_with("openai:") {
-            agent::SYSTEM
-        } else {
-            "Repair the bug that the failing tests show by choosing among candidate edits."
-        };
-        let mut messages = vec![json!({"role": "system", "content": system})];
-        for step in &trace.steps {
-            messages.push(json!({"role": "assistant", "content": step.action}));
-            messages.push(json!({"role": "user", "content": step.observation}));
+            let settings = Settings {
+                sampling: sampling.clone(),
+                max_steps: cli.max_steps,
+                pool: PoolSettings {
+                    top_functions: cli.top_functions,
+                    max_window_lines: solver::example::ExampleOptions::default().max_window_lines,
+                    loc_weight: cli.loc_weight,
+                    prior_weight: cli.prior_weight,
+                },
+            };
+            (
+                Box::new(TemplateSolver::new(scorer, settings)),
+                Some(path.display().to_string()),
+            )
         }
-        let submitted = trace.steps.iter().any(|s| s.action == "submit");
-        let exit_status = match (&trace.error, trace.patch.is_empty(), submitted) {
-            (Some(_), _, _) => "Error",
-            (None, true, _) => "NoPatch",
-            (None, false, true) => "Submitted",
-            (None, false, false) => "Stopped",
-        };
-        let document = json!({
-            "trajectory_format": "mini-swe-agent-1",
-            "instance_id": trace.instance_id,
-            "info": {
-                "exit_status": exit_status,
-                "submission": trace.patch,
-                "error": trace.error,
-                "model_stats": {"steps": trace.steps.len(), "tokens": trace.cost.tokens},
-                "resolved": trace.outcome.resolved,
-            },
-            "messages": messages,
-        });
-        let name = format!("{}.traj.json", trace.instance_id.replace('/', "_"));
-        write_atomic(
-            &dir.join(name),
-            serde_json::to_string_pretty(&document)?.as_bytes(),
-        )?;
-    }
-    Ok(())
+        SolverSpec::OpenAi(endpoint) => (
+            Box::new(ChatSolver {
+                client: cli.chat.client(endpoint),
+                sampling: sampling.clone(),
+                max_turns: cli.max_turns,
+            }),
+            None,
+        ),
+    })
 }
