@@ -25,8 +25,9 @@
 #   docs/learning.md; FREE_WEIGHTS= for the uniform mix) PRETRAIN_STEPS (default 1.2 epochs of FREE
 #   at BATCH 64: 563 for 30,000) EPOCHS=8 (fine-tuning: max(20, EPOCHS x N /
 #   BATCH) steps) BATCH=64 GROUP=128 LR=0.05 (pretraining) FT_LR=0.01 (fine-tuning; chosen on
-#   dev-split candidates: 0.05 forgot more of the pretraining) ANCHOR=0 (fine-tuning's pull
-#   toward the pretrained weights, `solver-train sft --anchor`)
+#   dev-split candidates: 0.05 forgot more of the pretraining) ANCHOR=300 (fine-tuning holds
+#   the scorer near the pretrained weights as if they were worth ANCHOR tasks, `solver-train
+#   sft --anchor`; chosen on validated dev tasks, docs/learning.md; 0: no hold)
 #   NS="0 100 300 1000 3000" (a point whose N exceeds the validated tasks is left out)
 #   SEEDS="1" (fine-tuning seeds; the doc uses "1 2" at N = 1000)
 #   DEV=1 DEV_CANDIDATES=300 DEV_SEED=1 (the curve on validated dev tasks too)
@@ -144,7 +145,7 @@ for n in $ns; do
             step "fine-tuning on $n validated tasks (seed $s, $steps steps)"
             timed "sft-$name" "$bin/solver-train" sft --from "$out/pretrained" \
                 "$out/train-$n.jsonl" --workdir "$workdir" --steps "$steps" \
-                "${train_flags[@]}" --lr "${FT_LR:-0.01}" --anchor "${ANCHOR:-0}" --seed "$s" \
+                "${train_flags[@]}" --lr "${FT_LR:-0.01}" --anchor "${ANCHOR:-300}" --seed "$s" \
                 -o "$out/$name" > /dev/null
         fi
         evaluate "$out/$name" "$out/train-$n.jsonl" "$out/eval-$name.json"

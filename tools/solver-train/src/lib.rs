@@ -215,11 +215,12 @@ pub struct SftArgs {
     /// Round number recorded in the checkpoint (default: the parent's round + 1)
     #[arg(long)]
     pub round: Option<u32>,
-    /// Pull the scorer's own weights (the edit head) back toward the --from checkpoint's after
-    /// every step by lr × S of their distance, so a few tasks refine what pretraining learned
-    /// instead of overwriting it (L2-SP; 0: off; a weight the data keeps pushing settles
-    /// about 1/S from where it started). Give it again with --resume
-    #[arg(long, value_name = "S", default_value_t = 0.0)]
+    /// Hold the scorer near the --from checkpoint as if its weights were worth A training
+    /// examples: after every step the scorer's own weights (the edit head) move back toward
+    /// the checkpoint's by lr × A / n of their distance, n the run's examples (L2-SP with the
+    /// prior's weight of a posterior: strong for a few tasks, fading as tasks grow; 0: off).
+    /// Give it again with --resume
+    #[arg(long, value_name = "A", default_value_t = 0.0)]
     pub anchor: f64,
     /// Continue the run saved in this checkpoint directory exactly
     #[arg(long, value_name = "DIR")]
@@ -583,7 +584,6 @@ fn sft(args: SftArgs) -> Result<()> {
             args.anchor
         )));
     }
-    options.anchor = args.anchor;
     let (parent, base_step, round) = match (&args.resume, &loaded.record) {
         (Some(_), Some(record)) => (
             record.parent.clone(),
@@ -632,6 +632,7 @@ fn sft(args: SftArgs) -> Result<()> {
         .chain(&from_traces)
         .map(|e| encode(e, &loaded.tokenizer, &budget, config.terms()))
         .collect();
+    options.anchor = args.anchor / encoded.len().max(1) as f64;
     let mut weights = vec![1.0; built.examples.len()];
     weights.resize(encoded.len(), args.trace_weight);
     let objective = Objective::Ranking {
