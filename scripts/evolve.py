@@ -657,6 +657,9 @@ def print_round(cfg: Config, r: int) -> str:
     if r > 1 and not (solver / "checkpoint.json").is_file():
         raise BadUsage(f"--print-round {r}: round {r - 1} of {run_dir} has not run; its files "
                        f"decide round {r}'s (its skills, policy and traces)")
+    if r == 1 and cfg.replay > 0 and not (base_dir / "free-pairs.jsonl").is_file():
+        log(f"{base_dir} has no free pairs (round 0 has not run): the printed round has no "
+            "replay stage")
     printer = Printer(cfg, run_dir, base_dir)
     one_round(printer, run_dir, r, solver, base_dir / "dev.jsonl", base_dir / "eval-tasks.jsonl")
     return printer.script(r)

@@ -5,7 +5,8 @@ short of VALID is topped up by more generation passes; SHARDS=2 gives the files 
 unsharded run; every round ranks the whole evaluation set; hand-written skills guide the
 `handwritten` strategy; DEV_TARGET=rank aims at the dev tasks ranked wrong, SELECT keeps
 by Adam-preconditioned alignment in the failures' family mix, REPLAY trains free pairs beside
-the kept tasks. Needs `just setup` and the debug build of the tools
+the kept tasks; the round `--print-round 1` prints, run with bash, gives the loop's round-1
+files. Needs `just setup` and the debug build of the tools
 (`cargo build --workspace --all-targets`); `just test` runs it.
 
     python3 -m unittest discover -s scripts/tests -v
