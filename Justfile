@@ -67,6 +67,13 @@ round N:
 stage STAGE N:
     {{python}} scripts/evolve.py --setup --workdir {{workdir}} --only {{STAGE}} --round {{N}}
 
+# The commands of round N, one after another, as a shell script (STRATEGY, SEED, budgets and
+# RUNS as for evolve; round N-1 must have run): `just print-round 1 > round-1.sh`, then
+# `bash round-1.sh` after round 0 gives the files of the loop's round 1.
+# Print one round of the loop as a plain shell script of the tools it runs.
+print-round N:
+    @{{python}} scripts/evolve.py --workdir {{workdir}} --print-round {{N}}
+
 # Runs in WORKDIR/study/loop, resumable; the report in its report.md (docs/study.md; the budgets
 # and their reasons: scripts/study.sh).
 # The loop study: all five strategies, SEEDS seeds, 3 rounds, study-sized budgets.

@@ -59,7 +59,10 @@ processes (`--shard I/N` of each tool) and merges them in input order; on a clus
 `--only STAGE --round N --shard I/N` runs one shard (scripts/slurm/).
 
     python3 scripts/evolve.py [--workdir W] [--only STAGE --round N [--shard I/N]]
-                              [--until STAGE --round N]
+                              [--until STAGE --round N] [--print-round N]
+
+`--print-round N` prints round N as a shell script: the same commands, one after another
+(the steps that are not tools are scripts/round_steps.py's), which gives the same files.
 """
 from __future__ import annotations
 
@@ -67,8 +70,8 @@ import argparse
 import concurrent.futures
 import hashlib
 import json
-import math
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -76,6 +79,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import round_steps
+from round_steps import NO, distinct_tasks, merge_in_input_order, records, write_lines_atomic
+
+# The steps' functions, as the unit tests call them.
+eval_slice, unclustered, carry_traces = (round_steps.eval_slice, round_steps.unclustered,
+                                         round_steps.carry_traces)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(os.environ.get("BIN", ROOT / "target" / "release"))
@@ -215,51 +225,37 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def records(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def write_lines_atomic(path: Path, lines: list[str]) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text("".join(lines))
-    partial.replace(path)
-
-
 def write_if_changed(path: Path, text: str) -> None:
     """Leaves a file with this content as it is (its time included)."""
     if not path.is_file() or path.read_text() != text:
         write_lines_atomic(path, [text])
 
 
-def eval_slice(lines: list[str], seed: int, n: int) -> list[str]:
-    """Seed S evaluates the S-th run of N consecutive held-out tasks (wrapping around the set),
-    so seeds pooled in a report count distinct tasks, not the same N tasks S times."""
-    lines = [line for line in lines if line.strip()]
-    if not lines or n <= 0:
-        return []
-    start = (seed - 1) * n
-    return [lines[(start + i) % len(lines)] for i in range(min(n, len(lines)))]
+# A round's steps that are not tools (round_steps.py), as a command.
+STEP = [sys.executable, str(ROOT / "scripts/round_steps.py")]
 
 
-def fewest_tests(n: int, source: Path, out: Path) -> None:
-    """The n tasks of SOURCE with the fewest tests, in their file order (a rollout reruns
-    every FAIL_TO_PASS and PASS_TO_PASS test with line tracing: this bounds its time)."""
-    lines = [line for line in source.read_text().splitlines(keepends=True) if line.strip()]
-    size = [len(t["FAIL_TO_PASS"]) + len(t["PASS_TO_PASS"]) for t in map(json.loads, lines)]
-    keep = sorted(sorted(range(len(lines)), key=lambda i: (size[i], i))[:n])
-    write_lines_atomic(out, [lines[i] for i in keep])
+@dataclass(frozen=True)
+class Var:
+    """A value a round takes from its own files (a count, a budget): the loop has it when the
+    stage that uses it runs, a printed round computes it in shell as $NAME."""
+    name: str
 
 
-def merge_in_input_order(parts: list[Path], order_of: Path, out: Path) -> None:
-    """Concatenates shard outputs, records in the order of their instance_id in ORDER_OF
-    (stable: several records of one task keep their shard order)."""
-    position = {t["instance_id"]: i for i, t in enumerate(records(order_of))}
-    lines = [line for part in parts for line in part.read_text().splitlines(keepends=True)
-             if line.strip()]
-    lines.sort(key=lambda line: position.get(json.loads(line)["instance_id"], len(position)))
-    write_lines_atomic(out, lines)
+class Array(list):
+    """Paths a round collects as it goes (the usable tasks of each generation pass): a list
+    to the loop, the shell array NAME in a printed round."""
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
+
+
+def flat(items: list) -> list[str]:
+    """A command or input list with its lists (Arrays) spliced in, as strings."""
+    out = []
+    for item in items:
+        out.extend(map(str, item) if isinstance(item, list) else [str(item)])
+    return out
 
 
 @dataclass
@@ -267,8 +263,8 @@ class Stage:
     round: int
     name: str
     outputs: list[Path]
-    inputs: list[Path]
-    command: list[str] | None = None
+    inputs: list  # paths, and lists of paths (an Array)
+    command: list | None = None  # strings, paths, Vars and Arrays
     action: object = None  # a callable when the stage is Python, not a command
     describe: str = ""
     stdout: Path | None = None  # where the command's stdout goes (atomically), if anywhere
@@ -279,6 +275,14 @@ class Stage:
         shard = f" shard {self.shard[0]}/{self.shard[1]}" if self.shard else ""
         return f"round {self.round}: {self.name}{shard}"
 
+    @property
+    def argv(self) -> list[str] | None:
+        return None if self.command is None else flat(self.command)
+
+    @property
+    def input_paths(self) -> list[Path]:
+        return [Path(p) for p in flat(self.inputs)]
+
 
 class Runner:
     def __init__(self, cfg: Config, only=None, until=None, only_shard=None):
@@ -288,6 +292,39 @@ class Runner:
         self.only_shard = only_shard
         # Independent chains of stages run side by side unless one stage is asked for.
         self.overlap = cfg.overlap and only is None and until is None
+
+    printing = False
+
+    def log(self, message: str) -> None:
+        log(message)
+
+    def array(self, name: str) -> Array:
+        return Array(name)
+
+    def append(self, array: Array, path: Path) -> None:
+        array.append(path)
+
+    def decide(self, argv: list) -> tuple[bool, str]:
+        """Runs a decision step (round_steps.py): whether it answered yes (exit 0; NO: no)
+        and what it printed."""
+        proc = subprocess.run(flat(argv), stdout=subprocess.PIPE, text=True)
+        if proc.returncode not in (0, NO):
+            raise Failed(f"{' '.join(shlex.quote(a) for a in flat(argv))} failed "
+                         f"(exit {proc.returncode})")
+        return proc.returncode == 0, proc.stdout.strip()
+
+    def value(self, name: str, argv: list):
+        """What the step ARGV prints (a printed round: $NAME, set from it)."""
+        return self.decide(argv)[1]
+
+    def branch(self, argv: list, then, otherwise=None, name: str | None = None) -> None:
+        """then() when the step ARGV answers yes, otherwise() when it answers no; with NAME,
+        then(what it printed)."""
+        yes, out = self.decide(argv)
+        if yes:
+            then(out) if name else then()
+        elif otherwise is not None:
+            otherwise()
 
     def together(self, *chains) -> None:
         """Runs chains of stages that share no files (callables; None is skipped) side by
@@ -309,8 +346,8 @@ class Runner:
         return run_dir / ".stamps" / f"round-{stage.round}.{stage.name}{shard}.json"
 
     def key(self, stage: Stage) -> tuple[str, dict]:
-        inputs = {str(p): sha256_of(p) for p in stage.inputs}
-        what = stage.command if stage.command is not None else stage.describe
+        inputs = {str(p): sha256_of(p) for p in stage.input_paths}
+        what = stage.argv if stage.command is not None else stage.describe
         blob = json.dumps({"do": what, "inputs": inputs}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest(), inputs
 
@@ -354,13 +391,13 @@ class Runner:
                 partial = stage.stdout.with_name(stage.stdout.name + ".partial")
                 stdout = partial.open("w")
             try:
-                code, cpu = run_command(stage.command, stdout)
+                code, cpu = run_command(stage.argv, stdout)
             finally:
                 if stdout is not None:
                     stdout.close()
             if code != 0:
                 raise Failed(f"{stage.label} failed (exit {code}): "
-                             + " ".join(shlex.quote(c) for c in stage.command))
+                             + " ".join(shlex.quote(c) for c in stage.argv))
             if partial is not None:
                 partial.replace(stage.stdout)
         else:
@@ -374,7 +411,7 @@ class Runner:
             "key": key, "seconds": round(seconds, 3),
             "started_at": round(started_at, 3), "ended_at": round(time.time(), 3),
             "cpu_seconds": None if cpu is None else round(cpu, 3), "inputs": inputs,
-            "command": stage.command, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "command": stage.argv, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }, indent=1) + "\n")
         partial.replace(stamp)
         log(f"{stage.label}: {seconds:.0f} s")
@@ -394,14 +431,14 @@ class Runner:
         shards = []
         for i in range(n):
             part = lambda path: parts_dir / f"{path.stem}.{i}-of-{n}{path.suffix}"
-            command = list(stage.command)
+            command = stage.argv
             outputs = [part(stage.outputs[0])]
             command[command.index(flag_output) + 1] = str(outputs[0])
             for flag, merged in extra_outputs.items():
                 command[command.index(flag) + 1] = str(part(merged))
                 outputs.append(part(merged))
             command += ["--shard", f"{i}/{n}"]
-            shards.append(Stage(stage.round, stage.name, outputs, stage.inputs, command,
+            shards.append(Stage(stage.round, stage.name, outputs, stage.input_paths, command,
                                 shard=(i, n)))
         with concurrent.futures.ThreadPoolExecutor(max_workers=n) as pool:
             for future in [pool.submit(self.run, run_dir, s) for s in shards]:
@@ -417,6 +454,215 @@ class Runner:
         self.run(run_dir, Stage(stage.round, f"{stage.name}-merge", merged,
                                 [o for s in shards for o in s.outputs],
                                 action=merge, describe=f"merge {n} shards in input order"))
+
+
+# What each stage does, for the comments of a printed round.
+STAGE_NOTES = {
+    "task-gen": "candidate tasks",
+    "task-validate": "the execution gate; leaves each repository's line map",
+    "filter": "TASK_FILTER, a custom stage (CMD IN -o OUT)",
+    "pool": "the first VALID distinct tasks of the passes",
+    "dev-rollout": "the input solver on the dev set",
+    "dev-rank": "where the input solver ranks each dev task's gold repair",
+    "target": "grad-score's target direction from the dev failures",
+    "grad-score": "the alignment of every pooled task with the target",
+    "keep": "the best KEEP_FRAC of the pool (or as many at random)",
+    "policy-tasks": "the candidates update-policy learns from",
+    "update-policy": "REINFORCE on the generator policy from the round's rewards",
+    "replay": "REPLAY free pairs of the base's pretraining",
+    "solver-train": "the round's solver: sft of the input solver on the kept tasks",
+    "rollout-tasks": "the TRAIN_ROLLOUT pooled tasks with the fewest tests",
+    "train-rollout": "the input solver on them: the traces",
+    "carry-traces": "the traces plus the last round's failures that formed no skill",
+    "skill-distill": "the traces become the round's skills",
+    "unclustered": "the failed traces no skill took (carried into the next round)",
+    "eval-rank": "where the round's solver ranks the gold repair of every held-out task",
+    "eval-rollout": "the round's solver on ROLLOUT_TASKS held-out tasks",
+}
+# What each decision step decides, likewise.
+DECISION_NOTES = {
+    "topup-budget": "another generation pass while fewer than VALID distinct tasks passed "
+                    "(at most TOPUP)",
+    "unresolved": "the target: the dev tasks the solver fails, or all when it fails none",
+    "ranked-wrong": "the target: the dev tasks ranked wrong, or all when none is",
+    "keep-count": "how many tasks keep keeps: KEEP_FRAC of the pool",
+    "sft-steps": "SFT_EPOCHS passes over the kept tasks in batches of 64",
+}
+# Words a printed path may end with outside quotes.
+PLAIN = re.compile(r"[A-Za-z0-9_./+=:,@%-]*")
+
+
+class Printer(Runner):
+    """Writes a round as a shell script instead of running it: each stage's command, its paths
+    under the variables of the run ($run, $base, $w...), a shard as the whole stage (the same
+    file), and the decisions the round takes on its own files as the steps that take them."""
+    printing = True
+
+    def __init__(self, cfg: Config, run_dir: Path, base_dir: Path):
+        super().__init__(cfg)
+        self.overlap = False
+        self.lines: list[str] = []
+        self.depth = 0
+        self.made: set[Path] = set()
+        self.written: set[str] = set()
+        self.reads: list[str] = []
+        cwd = Path.cwd()
+        self.variables = []  # (name, path, the shell text of its value)
+        for name, path in [("root", ROOT), ("bin", BIN), ("w", cfg.workdir), ("runs", cfg.runs),
+                           ("run", run_dir), ("base", base_dir)]:
+            text = self.word(path) if self.variables else (
+                "$PWD" if ROOT == cwd else shlex.quote(str(ROOT)))
+            if name == "runs":
+                text = '${RUNS:-' + text.strip('"') + '}'
+            self.variables.append((name, str(path), text))
+
+    def word(self, item) -> str:
+        if isinstance(item, Var):
+            return f'"${item.name}"'
+        if isinstance(item, Array):
+            return f'"${{{item.name}[@]}}"'
+        text = str(item)
+        if text == sys.executable:
+            return "python3"
+        head, rest = ("model:", text[6:]) if text.startswith("model:") else ("", text)
+        for name, prefix, _ in sorted(self.variables, key=lambda v: -len(v[1])):
+            if rest == prefix or rest.startswith(prefix + "/"):
+                tail = rest[len(prefix):]
+                if PLAIN.fullmatch(tail):
+                    return f'{head}"${name}{tail}"'
+                return f'{head}"${name}"{shlex.quote(tail)}'
+        return shlex.quote(text)
+
+    def comment(self, text: str) -> None:
+        if text:
+            self.lines.append("    " * self.depth + f"# {text}")
+
+    def emit(self, *words: str) -> None:
+        """A command on lines of at most about 96 characters, a flag beside its value."""
+        indent = "    " * self.depth
+        units: list[str] = []
+        for w in words:
+            if units and units[-1] in (">",) or (
+                    units and units[-1].startswith("-") and " " not in units[-1]
+                    and not w.startswith("-")):
+                units[-1] += " " + w
+            else:
+                units.append(w)
+        line = indent + units[0]
+        for w in units[1:]:
+            if len(line) + 1 + len(w) > 96 and line.strip():
+                self.lines.append(line + " \\")
+                line = indent + "    " + w
+            else:
+                line += " " + w
+        self.lines.append(line)
+
+    def command(self, argv: list) -> list[str]:
+        return [self.word(a) for item in argv
+                for a in (item if isinstance(item, list) and not isinstance(item, Array)
+                          else [item])]
+
+    def run(self, run_dir: Path, stage: Stage) -> None:
+        if stage.command is None:
+            raise Failed(f"{stage.label} is Python ({stage.describe}): it cannot be printed")
+        outputs = stage.outputs + ([stage.stdout] if stage.stdout else [])
+        note = STAGE_NOTES.get(base_stage(stage.name), "")
+        if not self.lines[-1].endswith(("then", "else")):
+            self.lines.append("")
+        self.comment(f"{stage.name}: {note}" if note else stage.name)
+        for parent in dict.fromkeys(p.parent for p in outputs):
+            if parent not in self.made:
+                self.emit(f"mkdir -p {self.word(parent)}")
+                self.made.add(parent)
+        words = self.command(stage.command)
+        if stage.stdout is not None:
+            words += [">", self.word(stage.stdout)]
+        self.emit(*words)
+        for path in flat([i for i in stage.inputs if not isinstance(i, Array)]):
+            made_here = any(w == path or w.startswith(path + "/") for w in self.written)
+            if not made_here and path not in self.reads:
+                self.reads.append(path)
+        self.written.update(map(str, outputs))
+
+    def sharded(self, run_dir: Path, stage: Stage, *_, **__) -> None:
+        self.run(run_dir, stage)
+
+    def log(self, message: str) -> None:
+        pass
+
+    def array(self, name: str) -> Array:
+        self.comment("the usable tasks of each generation pass")
+        self.emit(f"{name}=()")
+        return Array(name)
+
+    def append(self, array: Array, path: Path) -> None:
+        self.emit(f"{array.name}+=({self.word(path)})")
+        array.append(path)
+
+    def value(self, name: str, argv: list) -> Var:
+        self.lines.append("")
+        self.comment(DECISION_NOTES.get(str(argv[2]), ""))
+        words = self.command(argv)
+        self.emit(f"{name}=$({words[0]}", *words[1:-1], words[-1] + ")")
+        return Var(name)
+
+    def branch(self, argv: list, then, otherwise=None, name: str | None = None) -> None:
+        self.lines.append("")
+        words = self.command(argv)
+        self.comment(DECISION_NOTES.get(str(argv[2]), ""))
+        if name:
+            self.emit(f"if {name}=$({words[0]}", *words[1:-1], words[-1] + "); then")
+        else:
+            self.emit(f"if {words[0]}", *words[1:-1], words[-1] + "; then")
+        made = set(self.made)
+        self.depth += 1
+        then(Var(name)) if name else then()
+        self.made = set(made)
+        if otherwise is not None:
+            self.depth -= 1
+            self.emit("else")
+            self.depth += 1
+            otherwise()
+            self.made = set(made)
+        self.depth -= 1
+        self.emit("fi")
+
+    def script(self, r: int) -> str:
+        cfg = self.cfg
+        root_is_cwd = self.variables[0][2] == "$PWD"
+        reads = [self.word(p).replace('"', "") for p in self.reads
+                 if p.startswith(self.variables[3][1] + "/")]
+        head = [
+            "#!/usr/bin/env bash",
+            f"# Round {r} of the {cfg.strategy} run of seed {cfg.seed}: the commands "
+            "scripts/evolve.py runs,",
+            f"# one after another (`scripts/evolve.py --print-round {r}`; the loop runs "
+            "stages that share",
+            "# no files side by side). The same files as the loop's.",
+            "# It reads from the rounds before it: " + ", ".join(reads) + ".",
+            "# RUNS=DIR runs it in DIR" + (", from the repository root." if root_is_cwd else "."),
+            "set -euo pipefail",
+        ]
+        head += [f"{name}={text}" for name, _, text in self.variables]
+        return "\n".join(head + self.lines) + "\n"
+
+
+def print_round(cfg: Config, r: int) -> str:
+    """Round r as a shell script (see Printer), from the files of the rounds before it."""
+    base_dir = cfg.runs / f"base-seed{cfg.seed}"
+    run_dir = cfg.runs / cfg.run_name
+    if r < 1:
+        raise BadUsage(f"--print-round {r}: a round from 1 (round 0 is the base and dev set)")
+    solver = base_dir / "base" if r == 1 else run_dir / f"round-{r - 1}" / "solver"
+    if r > 1 and not (solver / "checkpoint.json").is_file():
+        raise BadUsage(f"--print-round {r}: round {r - 1} of {run_dir} has not run; its files "
+                       f"decide round {r}'s (its skills, policy and traces)")
+    if r == 1 and cfg.replay > 0 and not (base_dir / "free-pairs.jsonl").is_file():
+        log(f"{base_dir} has no free pairs (round 0 has not run): the printed round has no "
+            "replay stage")
+    printer = Printer(cfg, run_dir, base_dir)
+    one_round(printer, run_dir, r, solver, base_dir / "dev.jsonl", base_dir / "eval-tasks.jsonl")
+    return printer.script(r)
 
 
 def run_command(command: list[str], stdout) -> tuple[int, float]:
@@ -532,14 +778,12 @@ def base_and_dev(runner: Runner, base_dir: Path):
              *ex, "-q", "-o", str(base_dir / "dev-valid.jsonl")]))
         runner.run(base_dir, Stage(
             0, "dev-set", [base_dir / "dev.jsonl"], [base_dir / "dev-valid.jsonl"],
-            action=lambda: fewest_tests(cfg.dev_tasks, base_dir / "dev-valid.jsonl",
-                                        base_dir / "dev.jsonl"),
-            describe=f"fewest_tests {cfg.dev_tasks}"))
+            [*STEP, "fewest-tests", str(cfg.dev_tasks), base_dir / "dev-valid.jsonl",
+             "-o", base_dir / "dev.jsonl"]))
         runner.run(base_dir, Stage(
             0, "eval-tasks", [eval_tasks], [cfg.eval_set],
-            action=lambda: write_lines_atomic(eval_tasks, eval_slice(
-                cfg.eval_set.read_text().splitlines(keepends=True), cfg.seed, cfg.rollout_tasks)),
-            describe=f"eval_slice seed {cfg.seed} of {cfg.rollout_tasks}"))
+            [*STEP, "eval-slice", "--seed", seed, str(cfg.rollout_tasks), cfg.eval_set,
+             "-o", eval_tasks]))
 
     runner.together(train_base, dev_and_eval_sets)
     if not records(base_dir / "dev.jsonl") and runner.only is None:
@@ -592,89 +836,24 @@ def base_stage(name: str) -> str:
     return base if base in GENERATION_STAGES and k.isdigit() and int(k) > 0 else name
 
 
-def distinct_tasks(files: list[Path]) -> list[str]:
-    """The task lines of `files` in order, the first of each instance_id."""
-    seen, lines = set(), []
-    for path in files:
-        for line in path.read_text().splitlines(keepends=True):
-            if line.strip():
-                task_id = json.loads(line)["instance_id"]
-                if task_id not in seen:
-                    seen.add(task_id)
-                    lines.append(line)
-    return lines
-
-
-def sample_lines(path: Path, n: int, seed: int) -> list[str]:
-    """n lines of PATH drawn without replacement (seeded), in file order."""
-    import random
-    lines = [line for line in path.read_text().splitlines(keepends=True) if line.strip()]
-    keep = sorted(random.Random(seed).sample(range(len(lines)), min(n, len(lines))))
-    return [lines[i] for i in keep]
-
-
-def unclustered(traces: Path, skills: Path, out: Path) -> None:
-    """The failed traces of TRACES (harness errors left out) that no skill of SKILLS counts
-    in its evidence."""
-    clustered = {i for s in records(skills) for i in s.get("evidence", {}).get("trace_ids", [])}
-    write_lines_atomic(out, [json.dumps(t, separators=(",", ":")) + "\n" for t in records(traces)
-                             if not t.get("error") and not t["outcome"]["resolved"]
-                             and t["trace_id"] not in clustered])
-
-
-def carry_traces(d: Path, prev: Path, traces: Path, tasks: Path) -> None:
-    """Round d's traces and the last round's unclustered failures, and the tasks of both
-    (the pool, then the last pool's tasks of the carried traces)."""
-    lines = lambda path: [line + "\n" for line in path.read_text().splitlines() if line.strip()]
-    carried = lines(prev / "unclustered-traces.jsonl")
-    write_lines_atomic(traces, lines(d / "traces.jsonl") + carried)
-    pool = distinct_tasks([d / "pool.jsonl"])
-    have = {json.loads(line)["instance_id"] for line in pool}
-    wanted = {json.loads(line)["instance_id"] for line in carried} - have
-    old = [line for line in distinct_tasks([prev / "pool.jsonl"])
-           if json.loads(line)["instance_id"] in wanted]
-    write_lines_atomic(tasks, pool + old)
-
-
-def run_filter(cfg: Config, valid: Path, out: Path) -> None:
-    """TASK_FILTER, a custom stage: `CMD IN -o OUT`."""
-    proc = subprocess.run(cfg.task_filter + [str(valid), "-o", str(out)])
-    if proc.returncode != 0:
-        raise Failed(f"TASK_FILTER failed (exit {proc.returncode}): {' '.join(cfg.task_filter)}")
-
-
-def topup_budget(cfg: Config, have: int, generated: int) -> int:
-    """Candidates for the next pass: 1.5x the shortfall over the yield so far, at most
-    CANDIDATES (all of them when nothing passed yet)."""
-    if have == 0:
-        return cfg.candidates
-    needed = math.ceil(1.5 * (cfg.valid - have) * generated / have)
-    return max(1, min(cfg.candidates, needed))
-
-
 def generate(runner: "Runner", run_dir: Path, r: int, gen: list[str],
-             gen_inputs: list[Path]) -> list[Path]:
+             gen_inputs: list[Path], usable: Array) -> None:
     """task-gen -> task-validate -> TASK_FILTER passes until the round has VALID distinct
     tasks or TOPUP extra passes are spent, so that every strategy trains on pools of the same
     size whatever its generator's yield. Pass 0 writes round-N/{candidates,valid,rejects}.jsonl,
-    pass K round-N/more-K/ with seed + 10007 K. Returns each pass' usable tasks file."""
+    pass K round-N/more-K/ with seed + 10007 K. Appends each pass' usable tasks file to
+    USABLE."""
     cfg = runner.cfg
     d = run_dir / f"round-{r}"
     filter_inputs = [Path(a) for a in cfg.task_filter if Path(a).is_file()]
-    usable: list[Path] = []
-    generated = have = 0
-    for k in range(cfg.topup + 1):
+    spent: list = []
+
+    def generation_pass(k: int, budget) -> None:
         p, suffix = (d, "") if k == 0 else (d / f"more-{k}", f"-more-{k}")
-        if k > 0 and have >= cfg.valid:
-            break
-        budget = cfg.candidates if k == 0 else topup_budget(cfg, have, generated)
-        if k > 0:
-            log(f"round {r}: {have} of VALID={cfg.valid} tasks passed: "
-                f"{budget} more candidates (pass {k} of at most {cfg.topup})")
-        generated += budget
+        spent.append(budget)
         runner.run(run_dir, Stage(
             r, f"task-gen{suffix}", [p / "candidates.jsonl"], gen_inputs,
-            gen + ["--budget", str(budget), "--seed", str(cfg.seed + r + 10007 * k),
+            gen + ["--budget", budget, "--seed", str(cfg.seed + r + 10007 * k),
                    "--round", str(r), str(cfg.workdir / "corpus.jsonl"),
                    "-o", str(p / "candidates.jsonl"), "-q"]))
         # Every pass leaves its repositories' line maps in round-N/line-maps/ (the same
@@ -688,14 +867,30 @@ def generate(runner: "Runner", run_dir: Path, r: int, gen: list[str],
              "--rejects", str(p / "rejects.jsonl"), "--line-maps", str(d / "line-maps")]),
             "-o", p / "candidates.jsonl", {"--rejects": p / "rejects.jsonl"})
         if cfg.task_filter:
+            # TASK_FILTER, a custom stage: `CMD IN -o OUT`.
             runner.run(run_dir, Stage(
                 r, f"filter{suffix}", [p / "filtered.jsonl"], [p / "valid.jsonl", *filter_inputs],
-                action=lambda p=p: run_filter(cfg, p / "valid.jsonl", p / "filtered.jsonl"),
-                describe=f"filter {cfg.task_filter}"))
-            usable.append(p / "filtered.jsonl")
+                [*cfg.task_filter, str(p / "valid.jsonl"), "-o", str(p / "filtered.jsonl")]))
+            runner.append(usable, p / "filtered.jsonl")
         else:
-            usable.append(p / "valid.jsonl")
-        have = len(distinct_tasks(usable))
+            runner.append(usable, p / "valid.jsonl")
+        if k == cfg.topup:
+            return
+        # Another pass while fewer than VALID distinct tasks passed.
+        more = [*STEP, "topup-budget", "--valid", str(cfg.valid), "--candidates",
+                str(cfg.candidates), *[a for b in spent for a in ("--spent", b)], usable]
+
+        def next_pass(budget) -> None:
+            if not runner.printing:
+                log(f"round {r}: {len(distinct_tasks(usable))} of VALID={cfg.valid} tasks "
+                    f"passed: {budget} more candidates (pass {k + 1} of at most {cfg.topup})")
+            generation_pass(k + 1, budget)
+
+        runner.branch(more, next_pass, name=f"budget{k + 1}")
+
+    generation_pass(0, str(cfg.candidates))
+    if runner.printing:
+        return
     # Passes of an earlier run that this one did not need (CANDIDATES or VALID changed) go,
     # so that the round's files are those of its passes.
     for stale in d.glob("more-*"):
@@ -706,21 +901,10 @@ def generate(runner: "Runner", run_dir: Path, r: int, gen: list[str],
                 stamp.unlink()
     if runner.until is not None and runner.until[1] == r and base_stage(runner.until[0]) in GENERATION_STAGES:
         raise Stop(f"round {r} did not need {runner.until[0]}: stopped before its pool")
+    have = len(distinct_tasks(usable))
     if have < cfg.valid:
         log(f"round {r}: only {have} tasks for a pool of VALID={cfg.valid} after "
             f"{len(usable)} passes: raise CANDIDATES or TOPUP")
-    return usable
-
-
-def policy_tasks(usable: list[Path], pool: Path, out: Path) -> None:
-    """The candidates that update-policy learns from: every pass' candidates once, without
-    the valid ones that did not make the pool (they have no score, and a missing score
-    means "did not validate" to update-policy)."""
-    pooled = {json.loads(line)["instance_id"] for line in pool.read_text().splitlines() if line.strip()}
-    unpooled = {json.loads(line)["instance_id"] for line in distinct_tasks(usable)} - pooled
-    candidates = distinct_tasks([u.parent / "candidates.jsonl" for u in usable])
-    write_lines_atomic(out, [line for line in candidates
-                             if json.loads(line)["instance_id"] not in unpooled])
 
 
 def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
@@ -733,7 +917,8 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
     w, seed = cfg.workdir, str(cfg.seed)
     generator, keep_by = STRATEGIES[cfg.strategy]
     d, prev = run_dir / f"round-{r}", run_dir / f"round-{r - 1}"
-    d.mkdir(parents=True, exist_ok=True)
+    if not runner.printing:
+        d.mkdir(parents=True, exist_ok=True)
     corpus = w / "corpus.jsonl"
     # Trace-derived skills come from the last round; hand-written ones are the same each round.
     skills_in = cfg.handwritten if generator == "handwritten" else prev / "skills.jsonl"
@@ -756,45 +941,44 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
     if (prev / "line-maps").is_dir():
         gen += ["--line-maps", str(prev / "line-maps")]
         gen_inputs.append(prev / "line-maps")
-    usable: list[Path] = []
+    usable = runner.array("usable")
 
     def generation() -> None:
-        usable.extend(generate(runner, run_dir, r, gen, gen_inputs))
+        generate(runner, run_dir, r, gen, gen_inputs, usable)
         runner.run(run_dir, Stage(
-            r, "pool", [d / "pool.jsonl"], usable,
-            action=lambda: write_lines_atomic(d / "pool.jsonl",
-                                              distinct_tasks(usable)[:cfg.valid]),
-            describe=f"first {cfg.valid} distinct"))
+            r, "pool", [d / "pool.jsonl"], [usable],
+            [*STEP, "pool", str(cfg.valid), usable, "-o", d / "pool.jsonl"]))
 
     def dev_target() -> None:
         if pending is not None:
             pending()
         if keep_by != "grad":
             return
-        target = ["--target", str(dev)]
         if cfg.dev_target == "rank":
             # The dev tasks whose gold repair the solver does not rank first: no test runs.
             failures = rank_stage(runner, run_dir, d, r, "dev-rank", solver, dev)
-            first = sum(t["better"] == 0 and t["ties"] == 0 for t in records(failures))
-            if first < len(records(dev)):
-                target += ["--target-ranks", str(failures)]
+            failed = [*STEP, "ranked-wrong", failures, dev]
+            flag = "--target-ranks"
         else:
             failures = d / "dev-traces.jsonl"
             rollout(runner, run_dir, r, "dev-rollout", solver, dev, failures)
-            # The target: the dev tasks the solver fails, or all of them when it fails none.
-            if any(not t.get("outcome", {}).get("resolved", False) for t in records(failures)):
-                target += ["--target-traces", str(failures)]
-        runner.run(run_dir, Stage(
-            r, "target", [d / "target.json"], [solver, dev, failures],
-            [tool("grad-score"), "--checkpoint", str(solver), *target,
-             "--target-out", str(d / "target.json"), "--workdir", str(w), "--seed", seed, "-q",
-             "--allow-empty", "-o", os.devnull, os.devnull]))
+            failed = [*STEP, "unresolved", failures]
+            flag = "--target-traces"
+
+        def target(*aim: str) -> None:
+            runner.run(run_dir, Stage(
+                r, "target", [d / "target.json"], [solver, dev, failures],
+                [tool("grad-score"), "--checkpoint", str(solver), "--target", str(dev), *aim,
+                 "--target-out", str(d / "target.json"), "--workdir", str(w), "--seed", seed,
+                 "-q", "--allow-empty", "-o", os.devnull, os.devnull]))
+
+        # The target: the dev tasks the solver fails, or all of them when it fails none.
+        runner.branch(failed, lambda: target(flag, str(failures)), target)
 
     runner.together(generation, dev_target)
-    if not records(d / "pool.jsonl") and runner.only is None:
+    if not runner.printing and not records(d / "pool.jsonl") and runner.only is None:
         raise Failed(f"round {r}: no candidate passed the gate; raise CANDIDATES")
-    pooled = len(records(d / "pool.jsonl"))
-    keep_n = round(cfg.keep_frac * pooled)
+    keep_n = runner.value("kept", [*STEP, "keep-count", str(cfg.keep_frac), d / "pool.jsonl"])
 
     def score_keep_train() -> None:
         if keep_by == "grad":
@@ -816,7 +1000,7 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
             keep_inputs = [d / "pool.jsonl"]
         runner.run(run_dir, Stage(
             r, "keep", [d / "kept.jsonl"], keep_inputs,
-            keep + ["--keep-top", str(keep_n), "--seed", str(cfg.seed + r), "-q",
+            keep + ["--keep-top", keep_n, "--seed", str(cfg.seed + r), "-q",
                     str(d / "pool.jsonl"), "-o", str(d / "kept.jsonl")]))
         update_policy()
         # The last round's training traces (this round's run beside this stage).
@@ -832,15 +1016,14 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
             replay = [d / "replay.jsonl"]
             runner.run(run_dir, Stage(
                 r, "replay", replay, [free],
-                action=lambda: write_lines_atomic(replay[0], sample_lines(
-                    free, cfg.replay, cfg.seed * 1000 + r)),
-                describe=f"{cfg.replay} free pairs, seed {cfg.seed * 1000 + r}"))
+                [*STEP, "sample", "--seed", str(cfg.seed * 1000 + r), str(cfg.replay), free,
+                 "-o", replay[0]]))
         runner.run(run_dir, Stage(
             r, "solver-train", [d / "solver" / "checkpoint.json"],
             [solver, d / "kept.jsonl", *replay, *rft_inputs],
             [tool("solver-train"), "sft", "--from", str(solver), str(d / "kept.jsonl"),
              *map(str, replay), *rft, "-o", str(d / "solver"), "--workdir", str(w),
-             *sft_schedule(cfg, keep_n + (cfg.replay if replay else 0)), "--seed", seed, "-q"],
+             *sft_schedule(runner, keep_n, cfg.replay if replay else 0), "--seed", seed, "-q"],
             stdout=d / "checkpoint.jsonl"))
 
     def update_policy() -> None:
@@ -852,10 +1035,10 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
             previous_policy = ["--policy", str(policy_in)] if policy_in.is_file() else []
             candidates = [u.parent / "candidates.jsonl" for u in usable]
             runner.run(run_dir, Stage(
-                r, "policy-tasks", [d / "policy-tasks.jsonl"], [*candidates, *usable,
+                r, "policy-tasks", [d / "policy-tasks.jsonl"], [candidates, usable,
                                                                 d / "pool.jsonl"],
-                action=lambda: policy_tasks(usable, d / "pool.jsonl", d / "policy-tasks.jsonl"),
-                describe="candidates of every pass once, less the valid ones not pooled"))
+                [*STEP, "policy-tasks", "--pool", d / "pool.jsonl", usable,
+                 "-o", d / "policy-tasks.jsonl"]))
             runner.run(run_dir, Stage(
                 r, "update-policy", [d / "policy.json"],
                 [skills_in, d / "policy-tasks.jsonl", scores]
@@ -866,8 +1049,7 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
         elif policy_in.is_file():
             runner.run(run_dir, Stage(
                 r, "update-policy", [d / "policy.json"], [policy_in],
-                action=lambda: write_lines_atomic(d / "policy.json", [policy_in.read_text()]),
-                describe="copy the last policy"))
+                [*STEP, "copy", policy_in, "-o", d / "policy.json"]))
 
     def traces_to_skills() -> None:
         """The training rollout (its resolved traces train the next round) and, for
@@ -876,9 +1058,8 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
             return
         runner.run(run_dir, Stage(
             r, "rollout-tasks", [d / "rollout-tasks.jsonl"], [d / "pool.jsonl"],
-            action=lambda: fewest_tests(cfg.train_rollout, d / "pool.jsonl",
-                                        d / "rollout-tasks.jsonl"),
-            describe=f"fewest_tests {cfg.train_rollout}"))
+            [*STEP, "fewest-tests", str(cfg.train_rollout), d / "pool.jsonl",
+             "-o", d / "rollout-tasks.jsonl"]))
         rollout(runner, run_dir, r, "train-rollout", solver, d / "rollout-tasks.jsonl",
                 d / "traces.jsonl")
         if generator != "skills":
@@ -892,8 +1073,7 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
             runner.run(run_dir, Stage(
                 r, "carry-traces", [traces, tasks],
                 [d / "traces.jsonl", carried, d / "pool.jsonl", prev / "pool.jsonl"],
-                action=lambda: carry_traces(d, prev, traces, tasks),
-                describe="this round's traces + the last round's unclustered failures"))
+                [*STEP, "carry-traces", d, "--prev", prev, "-o", traces, "--tasks-out", tasks]))
         previous = ["--skills", str(skills_in)] if records(skills_in) else []
         runner.run(run_dir, Stage(
             r, "skill-distill", [d / "skills.jsonl"],
@@ -905,9 +1085,8 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
         runner.run(run_dir, Stage(
             r, "unclustered", [d / "unclustered-traces.jsonl"],
             [d / "traces.jsonl", d / "skills.jsonl"],
-            action=lambda: unclustered(d / "traces.jsonl", d / "skills.jsonl",
-                                       d / "unclustered-traces.jsonl"),
-            describe="this round's failed traces in no skill's evidence"))
+            [*STEP, "unclustered", d / "traces.jsonl", "--skills", d / "skills.jsonl",
+             "-o", d / "unclustered-traces.jsonl"]))
 
     runner.together(score_keep_train, traces_to_skills)
 
@@ -915,6 +1094,9 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
         rank_eval(runner, run_dir, r, d / "solver")
         rollout(runner, run_dir, r, "eval-rollout", d / "solver", eval_tasks,
                 d / "eval-traces.jsonl")
+        if runner.printing:
+            return
+        pooled = len(records(d / "pool.jsonl"))
         resolved = sum(t["outcome"]["resolved"] for t in records(d / "eval-traces.jsonl")
                        if not t.get("error"))
         passes = [u.parent for u in usable]
@@ -931,16 +1113,20 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
 FEATURE_SFT = {"batch": 64, "group": 128, "lr": 0.01}
 
 
-def sft_schedule(cfg: Config, kept: int) -> list[str]:
-    """solver-train sft's schedule for a round that keeps `kept` tasks: the same for every
-    strategy (they keep as many). The feature scorer (FREE_PAIRS > 0) is fine-tuned as
-    docs/learning.md chose, SFT_EPOCHS passes over the kept tasks (SFT_STEPS overrides); the
-    language-model base (FREE_PAIRS=0) with sft's own batch and rate, SFT_STEPS (20) steps."""
+def sft_schedule(runner: Runner, kept, extra: int) -> list:
+    """solver-train sft's schedule for a round that keeps `kept` tasks and trains `extra`
+    free pairs beside them: the same for every strategy (they keep as many). The feature
+    scorer (FREE_PAIRS > 0) is fine-tuned as docs/learning.md chose, SFT_EPOCHS passes over
+    those examples (SFT_STEPS overrides); the language-model base (FREE_PAIRS=0) with sft's
+    own batch and rate, SFT_STEPS (20) steps."""
+    cfg = runner.cfg
     lr = [] if cfg.sft_lr is None else ["--lr", str(cfg.sft_lr)]
     if not cfg.free_pairs:
         return ["--steps", str(cfg.sft_steps or 20), *lr]
-    steps = cfg.sft_steps or max(1, math.ceil(cfg.sft_epochs * kept / FEATURE_SFT["batch"]))
-    return ["--steps", str(steps), "--batch-size", str(FEATURE_SFT["batch"]), "--group",
+    steps = str(cfg.sft_steps) if cfg.sft_steps else runner.value("steps", [
+        *STEP, "sft-steps", "--epochs", str(cfg.sft_epochs), "--batch",
+        str(FEATURE_SFT["batch"]), kept, *([str(extra)] if extra else [])])
+    return ["--steps", steps, "--batch-size", str(FEATURE_SFT["batch"]), "--group",
             str(FEATURE_SFT["group"]), *(lr or ["--lr", str(FEATURE_SFT["lr"])])]
 
 
@@ -1061,6 +1247,9 @@ def main() -> int:
     parser.add_argument("--until", metavar="STAGE", help="stop before this stage (needs --round)")
     parser.add_argument("--round", type=int, help="the round of --only / --until (0: base)")
     parser.add_argument("--shard", metavar="I/N", help="with --only: run this shard alone")
+    parser.add_argument("--print-round", metavar="N", type=int,
+                        help="print round N as a shell script of the commands the loop runs "
+                             "(from the files of the rounds before it) instead of running it")
     parser.add_argument("--no-build", action="store_true", help="use the built tools as they are")
     parser.add_argument("--setup", action="store_true",
                         help="run `just setup` (scripts/setup.py) first, beside the build")
@@ -1097,6 +1286,12 @@ def main() -> int:
         if executor not in ("native", "wasm"):
             raise BadUsage(f"EXECUTOR={executor}: native or wasm")
         os.environ["EXECUTOR"] = executor  # what Config.from_env reads
+        if args.print_round is not None:
+            if len(strategies) > 1 or len(seeds) > 1:
+                raise BadUsage("--print-round prints the round of one STRATEGY and SEED")
+            cfg = Config.from_env(args.workdir, strategies[0], seeds[0])
+            print(print_round(cfg, args.print_round), end="")
+            return 0
         build_and_setup(args.workdir, build=not args.no_build and "BIN" not in os.environ,
                         setup=args.setup, executor=executor)
         # Seed-major: a long comparison has whole seeds (every strategy) done first.

@@ -5,7 +5,8 @@ short of VALID is topped up by more generation passes; SHARDS=2 gives the files 
 unsharded run; every round ranks the whole evaluation set; hand-written skills guide the
 `handwritten` strategy; DEV_TARGET=rank aims at the dev tasks ranked wrong, SELECT keeps
 by Adam-preconditioned alignment in the failures' family mix, REPLAY trains free pairs beside
-the kept tasks. Needs `just setup` and the debug build of the tools
+the kept tasks; the round `--print-round 1` prints, run with bash, gives the loop's round-1
+files. Needs `just setup` and the debug build of the tools
 (`cargo build --workspace --all-targets`); `just test` runs it.
 
     python3 -m unittest discover -s scripts/tests -v
@@ -159,6 +160,35 @@ class EvolveLoop(unittest.TestCase):
         self.assertEqual(changed, {"socratic-seed1/round-1/scores.jsonl",
                                    "socratic-seed1/.stamps/round-1.grad-score.json"})
         self.assertEqual(snapshot(self.reference), self.files, "the rerun scored differently")
+
+    def test_the_printed_round_gives_the_files_of_the_loop(self):
+        # `evolve.py --print-round 1` (`just print-round 1`): round 1 as a shell script of the
+        # commands the loop runs, run with bash in another RUNS on a copy of what it reads.
+        env = {**os.environ, **TINY, "RUNS": str(self.reference)}
+        printed = subprocess.run([sys.executable, str(ROOT / "scripts/evolve.py"),
+                                  "--print-round", "1"], env=env, cwd=ROOT,
+                                 capture_output=True, text=True)
+        self.assertEqual(printed.returncode, 0, printed.stderr)
+        script = printed.stdout
+        self.assertIn("\nset -euo pipefail\n", script)
+        runs = self.tmp / "printed"
+        reads = re.search(r"^# It reads from the rounds before it: (.*)\.$", script, re.M)
+        for name in reads.group(1).split(", "):
+            rel = name.replace("$base", "base-seed1").replace("$run", "socratic-seed1")
+            source, dest = self.reference / rel, runs / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            (shutil.copytree if source.is_dir() else shutil.copy2)(source, dest)
+        (self.tmp / "round-1.sh").write_text(script)
+        ran = subprocess.run(["bash", str(self.tmp / "round-1.sh")], cwd=ROOT,
+                             env={**os.environ, "RUNS": str(runs)}, capture_output=True,
+                             text=True)
+        self.assertEqual(ran.returncode, 0, ran.stderr[-3000:])
+        round_1 = lambda files: {name: content for name, content in files.items()
+                                 if name.startswith("socratic-seed1/round-1/")}
+        files, expected = round_1(snapshot(runs)), round_1(self.files)
+        self.assertEqual(sorted(files), sorted(expected))
+        for name, content in expected.items():
+            self.assertEqual(files[name], content, f"{name} differs")
 
     def test_a_run_killed_mid_stage_resumes_to_the_same_files(self):
         runs = self.tmp / "killed"
