@@ -145,6 +145,7 @@ class Config:
     sft_steps: int | None
     sft_epochs: float
     sft_lr: float | None
+    sft_anchor: float
     dev_candidates: int
     dev_tasks: int
     train_rollout: int
@@ -184,6 +185,7 @@ class Config:
             sft_steps=int(env("SFT_STEPS")) if env("SFT_STEPS") else None,
             sft_epochs=float(env("SFT_EPOCHS", "8")),
             sft_lr=float(env("SFT_LR")) if env("SFT_LR") else None,
+            sft_anchor=float(env("SFT_ANCHOR", str(FEATURE_SFT["anchor"]))),
             dev_candidates=int(env("DEV_CANDIDATES", "10")),
             dev_tasks=int(env("DEV_TASKS", "3")),
             train_rollout=int(env("TRAIN_ROLLOUT", "3")),
@@ -1109,8 +1111,9 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
     return d / "solver", later(runner, evaluate)
 
 
-# The feature scorer's fine-tuning, chosen on validated dev tasks (docs/learning.md).
-FEATURE_SFT = {"batch": 64, "group": 128, "lr": 0.01}
+# The feature scorer's fine-tuning, chosen on validated dev tasks (docs/learning.md): the
+# round's input solver counts as `anchor` tasks (`solver-train sft --anchor`).
+FEATURE_SFT = {"batch": 64, "group": 128, "lr": 0.01, "anchor": 300}
 
 
 def sft_schedule(runner: Runner, kept, extra: int) -> list:
@@ -1126,8 +1129,9 @@ def sft_schedule(runner: Runner, kept, extra: int) -> list:
     steps = str(cfg.sft_steps) if cfg.sft_steps else runner.value("steps", [
         *STEP, "sft-steps", "--epochs", str(cfg.sft_epochs), "--batch",
         str(FEATURE_SFT["batch"]), kept, *([str(extra)] if extra else [])])
+    anchor = ["--anchor", f"{cfg.sft_anchor:g}"] if cfg.sft_anchor else []
     return ["--steps", steps, "--batch-size", str(FEATURE_SFT["batch"]), "--group",
-            str(FEATURE_SFT["group"]), *(lr or ["--lr", str(FEATURE_SFT["lr"])])]
+            str(FEATURE_SFT["group"]), *(lr or ["--lr", str(FEATURE_SFT["lr"])]), *anchor]
 
 
 def default_executor() -> str:
@@ -1223,7 +1227,8 @@ def main() -> int:
                "ROUNDS=3 CANDIDATES=10 VALID=6 TOPUP=2 BASE_STEPS=60 FREE_PAIRS=10000 (the base "
                "scorer's pretraining pairs; 0: the base is init's language model) SFT_EPOCHS=8 "
                "(the feature scorer's fine-tuning: max(1, SFT_EPOCHS x kept / 64) steps of "
-               "batch 64, lr SFT_LR=0.01; SFT_STEPS=N sets the steps, and for the language-model "
+               "batch 64, lr SFT_LR=0.01, held near the round's input solver as if it were worth "
+               "SFT_ANCHOR=300 tasks, 0: no hold; SFT_STEPS=N sets the steps, and for the language-model "
                "base, FREE_PAIRS=0, they are SFT_STEPS=20 of sft's own batch and rate) "
                "DEV_CANDIDATES=10 "
                "DEV_TASKS=3 TRAIN_ROLLOUT=3 ROLLOUT_TASKS=6 KEEP_FRAC=0.5 RFT_WEIGHT=1 MIN_SUPPORT=2 "

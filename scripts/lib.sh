@@ -53,12 +53,14 @@ validated_dev_tasks() {
 # $bin $workdir $solver $eval_set $dev besides $out.
 
 # finetune_arm NAME TASKS STEPS SEED: the study's fine-tuning of $solver on TASKS into
-# $out/NAME (skipped when done), timed as sft-NAME.
+# $out/NAME (skipped when done), timed as sft-NAME. ANCHOR=A holds it near $solver
+# (`sft --anchor`; the studies of docs/study.md ran without, the default 0).
 finetune_arm() {
     [ -f "$out/$1/checkpoint.json" ] && return
     echo "study: fine-tuning $1 on $(wc -l < "$2") tasks ($3 steps)" >&2
     timed "sft-$1" "$bin/solver-train" sft --from "$solver" "$2" --workdir "$workdir" \
-        --steps "$3" --batch-size 64 --group 128 --lr "${FT_LR:-0.01}" --seed "$4" -q \
+        --steps "$3" --batch-size 64 --group 128 --lr "${FT_LR:-0.01}" \
+        --anchor "${ANCHOR:-0}" --seed "$4" -q \
         -o "$out/$1" > /dev/null
 }
 
