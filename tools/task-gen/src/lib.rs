@@ -265,9 +265,9 @@ pub fn select_operators(ids: &[String]) -> Result<Vec<&'static Operator>, BadInp
     Ok(out)
 }
 
-/// A repository of the corpus with its source root on disk.
+/// A repository of the corpus that bugs are injected into: its record, source root and line map.
 #[derive(Debug, Clone)]
-pub struct RepoTree {
+pub struct CorpusRepo {
     pub repo: Repo,
     pub root: PathBuf,
     /// Which tests execute which lines of the clean code, when a validate stage wrote it.
@@ -276,7 +276,7 @@ pub struct RepoTree {
 
 /// Gives each repository the line map `dir/<repo>.json` when there is one; a map that
 /// cannot be read is bad input naming the file.
-pub fn attach_line_maps(repos: &mut [RepoTree], dir: &Path) -> anyhow::Result<()> {
+pub fn attach_line_maps(repos: &mut [CorpusRepo], dir: &Path) -> anyhow::Result<()> {
     let mut missing = Vec::new();
     for tree in repos.iter_mut() {
         let path = dir.join(format!("{}.json", tree.repo.id));
@@ -305,7 +305,7 @@ pub fn attach_line_maps(repos: &mut [RepoTree], dir: &Path) -> anyhow::Result<()
 
 /// The features of `site` in file `path` of `tree`, with `tests_reaching` from the
 /// repository's line map when it has one.
-pub fn site_features(tree: &RepoTree, path: &str, module: &Module, site: &Site) -> Features {
+pub fn site_features(tree: &CorpusRepo, path: &str, module: &Module, site: &Site) -> Features {
     let mut features = site.features(module);
     features.tests_reaching = tree.line_map.as_ref().map(|map| {
         map.tests_reaching(
@@ -320,14 +320,14 @@ pub fn site_features(tree: &RepoTree, path: &str, module: &Module, site: &Site) 
 /// The repositories of `split` in the corpus at `path`, sorted by id; a
 /// repository whose source root is missing is an error that names `just setup`, a snapshot
 /// whose files changed since it was pinned one that names how to pin it again.
-pub fn read_corpus(path: &Path, split: Split) -> anyhow::Result<Vec<RepoTree>> {
+pub fn read_corpus(path: &Path, split: Split) -> anyhow::Result<Vec<CorpusRepo>> {
     let mut repos = Vec::new();
     for (repo, root) in stage_io::corpus::read_corpus(path)? {
         if repo.split != split {
             continue;
         }
         stage_io::corpus::check_pinned(&repo, &root)?;
-        repos.push(RepoTree {
+        repos.push(CorpusRepo {
             repo,
             root,
             line_map: None,
@@ -341,7 +341,7 @@ pub use pyast::files::{is_test_path, source_files};
 
 /// The parsed source files of one repository; files that cannot be read or
 /// parsed are skipped with a warning.
-pub fn parse_repo(tree: &RepoTree) -> anyhow::Result<Vec<(String, Module)>> {
+pub fn parse_repo(tree: &CorpusRepo) -> anyhow::Result<Vec<(String, Module)>> {
     let mut out = Vec::new();
     for rel in source_files(&tree.root, &tree.repo.src_dirs)? {
         let path = tree.root.join(&rel);
@@ -372,7 +372,7 @@ pub fn edit_hash(path: &str, edit: &Edit) -> String {
 /// The candidate Task for `edit` at `site` of file `path` of `repo`, or None
 /// when the buggy file does not parse.
 pub fn make_task(
-    tree: &RepoTree,
+    tree: &CorpusRepo,
     path: &str,
     module: &Module,
     site: &Site,
@@ -467,7 +467,7 @@ fn weighted(rng: &mut ChaCha8Rng, keys: impl Iterator<Item = (usize, f64)> + Clo
 /// edits left), a repository uniformly among those where it has edits, an edit
 /// uniformly; edits whose buggy file does not parse are dropped.
 pub fn generate(
-    repos: &[RepoTree],
+    repos: &[CorpusRepo],
     ops: &[&'static Operator],
     weights: Option<&[f64]>,
     budget: u64,

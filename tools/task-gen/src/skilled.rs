@@ -12,7 +12,7 @@ use schemas::{Phase, Skill, Task};
 use stage_io::BadInput;
 
 use crate::policy::{Choices, Policy, evidence_logit};
-use crate::{RepoTree, below, make_task, parse_repo, site_features, weighted};
+use crate::{CorpusRepo, below, make_task, parse_repo, site_features, weighted};
 
 /// The constructs a site can be in, as the policy names them.
 pub const CONSTRUCTS: [&str; 6] = [
@@ -81,7 +81,7 @@ fn softmax_draw(rng: &mut ChaCha8Rng, keys: &[(usize, f64)]) -> usize {
 
 /// Up to `budget` distinct candidates steered by `skills` and `policy`, drawn with `seed`.
 pub fn generate(
-    repos: &[RepoTree],
+    repos: &[CorpusRepo],
     skills: &[Skill],
     policy: &Policy,
     budget: u64,
