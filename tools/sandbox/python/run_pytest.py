@@ -552,6 +552,7 @@ def main():
     sys.exit(int(code))
 
 
+# The warm worker's protocol: the same bytes as DONE and READY in src/warm.rs.
 DONE = b"\x1esocratic-done "
 READY = b"\x1esocratic-ready\n"
 
@@ -804,6 +805,7 @@ def _warm_up(pytest):
         os.rmdir(empty)
 
 
+# The plugin and capture flags of PYTEST_FLAGS in src/lib.rs, which every run adds.
 _WARM_UP_FLAGS = ["-p", "no:faulthandler", "-p", "no:cacheprovider", "--capture=sys"]
 
 

@@ -44,7 +44,8 @@ pub(crate) const OUTPUT_HARD_CAP: usize = 16 << 20;
 /// Flags every run adds to the repository's own pytest arguments: WASI has no
 /// `os.dup` (so `--capture=sys`), no faulthandler and no `/dev/null` for the
 /// logging plugin; the cache plugin would write into the working copy. Both
-/// executors use the same flags so their verdicts agree.
+/// executors use the same flags so their verdicts agree (python/run_pytest.py's warm-up
+/// repeats the plugin and capture flags).
 pub(crate) const PYTEST_FLAGS: &[&str] = &[
     "-p",
     "no:faulthandler",

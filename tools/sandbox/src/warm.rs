@@ -29,7 +29,8 @@ use crate::{
     finish_run, session_args,
 };
 
-/// The guest's answer to a finished run: `DONE <id> <exit code>`.
+/// The guest's answer to a finished run: `DONE <id> <exit code>` (python/run_pytest.py
+/// writes the same bytes).
 const DONE: &[u8] = b"\x1esocratic-done ";
 /// The guest's line once pytest is imported and it waits for runs.
 const READY: &[u8] = b"\x1esocratic-ready\n";
