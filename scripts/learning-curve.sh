@@ -10,7 +10,10 @@
 #      overall and per bug family, beside the edit-kind prior of the same N tasks);
 #   5. the table (learning-curve.md) and the plot of MRR against N (learning-curve.svg);
 #   6. with DEV=1, the same on validated dev tasks (dev/learning-curve.md);
-#   7. with ROLLOUTS=1, the resolve rate of swe-rollout at N = 0 and N = 1000 (rollouts.md).
+#   7. with ROLLOUTS=1, the resolve rate of swe-rollout at N = 0 and N = 1000 (rollouts.md);
+#   8. with ADAPT=1, every checkpoint adapted to each repository on its own free pairs before
+#      ranking its tasks (scripts/repo_adapt.py), on the evaluation set (adapt/learning-curve.md)
+#      and, with DEV=1, on the validated dev tasks (dev/adapt/learning-curve.md).
 # Every step writes into OUT and is skipped when its output exists, so a killed run resumes
 # (validation loses one shard at most; its test results are cached).
 #
@@ -34,6 +37,8 @@
 #   FROM=DIR (a variant of DIR's curve, e.g. another ANCHOR or FT_LR: DIR's candidates,
 #   validated shards, free pairs, pretrained scorer and validated dev tasks are linked into
 #   OUT, not made again)
+#   ADAPT=1 ADAPT_PAIRS=1000 ADAPT_STEPS=50 ADAPT_LR=0.01 (free pairs drawn per repository,
+#   steps and learning rate of the adaptation; chosen on validated dev tasks, docs/learning.md)
 #   STOP_AFTER=validate (only the validation shards, e.g. in the background)
 #   VALIDATE=0 (use the shards validated so far; another run may be validating the rest)
 set -euo pipefail
@@ -186,5 +191,33 @@ if [ "${ROLLOUTS:-0}" = 1 ]; then
     if [ -f "$out/rollout-n1000-s1.jsonl" ]; then
         python3 "$root/scripts/paired_rollouts.py" "$out/rollout-pretrained.jsonl" \
             "$out/rollout-n1000-s1.jsonl" --names "N = 0" "N = 1000" | tee "$out/rollouts.md"
+    fi
+fi
+
+# 8. With ADAPT=1: each checkpoint adapted to the repository of the tasks it ranks, on free pairs
+# of that repository (none near the tasks' bugs), then ranked (scripts/repo_adapt.py); the
+# same tables in OUT/adapt (and OUT/dev/adapt with DEV=1).
+adapt_curve() { # adapt_curve TASKS SPLIT DIR
+    mkdir -p "$3"
+    for name in pretrained $(for n in $ns; do for s in $seeds; do echo "n$n-s$s"; done; done); do
+        [ -f "$out/$name/checkpoint.json" ] || continue
+        local label=$name
+        [ "$name" = pretrained ] && label=n0-s1
+        [ -f "$3/eval-$label.json" ] && continue
+        step "adapting $name to each repository of $(basename "$1")"
+        timed "adapt-$(basename "$3")-$name" python3 "$root/scripts/repo_adapt.py" "$1" \
+            --checkpoint "$out/$name" --split "$2" --out "$3/$name" --workdir "$workdir" \
+            --bin "$bin" --pairs "${ADAPT_PAIRS:-1000}" --steps "${ADAPT_STEPS:-50}" \
+            --lr "${ADAPT_LR:-0.01}" --anchor "${ANCHOR:-300}" --seed "$seed"
+        cp "$3/$name/summary.json" "$3/eval-$label.json"
+    done
+    cp "$3/eval-n0-s1.json" "$3/eval-pretrained.json"
+    python3 "$root/scripts/learning_curve.py" "$3" --svg "$3/learning-curve.svg" \
+        | tee "$3/learning-curve.md"
+}
+if [ "${ADAPT:-0}" = 1 ]; then
+    adapt_curve "$eval_set" test "$out/adapt"
+    if [ "${DEV:-0}" = 1 ]; then
+        adapt_curve "$out/dev/valid.jsonl" dev "$out/dev/adapt"
     fi
 fi
