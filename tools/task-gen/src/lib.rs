@@ -34,6 +34,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use stage_io::BadInput;
 use stage_io::cli::{LogArgs, OutputArgs, RunArgs};
+use stage_io::corpus::CorpusArgs;
 use stage_io::output::Output;
 
 const EXAMPLES: &str = "\
@@ -89,8 +90,12 @@ impl From<SplitArg> for Split {
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Repo records (default: WORKDIR/corpus.jsonl); source roots are relative to its directory
-    pub corpus: Option<PathBuf>,
+    /// Repo records, as `--corpus` (default: WORKDIR/corpus.jsonl); source roots are relative
+    /// to its directory
+    #[arg(value_name = "CORPUS", conflicts_with = "corpus")]
+    pub corpus_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub corpus: CorpusArgs,
     #[command(flatten)]
     pub out: OutputArgs,
     #[arg(long, value_enum, default_value_t = Strategy::Random)]
@@ -126,9 +131,6 @@ pub struct Cli {
     /// Print counts per operator and per repository on stderr
     #[arg(long)]
     pub stats: bool,
-    /// The work directory that `just setup` filled
-    #[arg(long, env = "SOCRATIC_WORKDIR", default_value = ".socratic")]
-    pub workdir: PathBuf,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
@@ -190,10 +192,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             )
         }
     };
-    let corpus = cli
-        .corpus
-        .clone()
-        .unwrap_or_else(|| cli.workdir.join("corpus.jsonl"));
+    let corpus = cli.corpus_file.clone().unwrap_or_else(|| cli.corpus.path());
     let mut repos = read_corpus(&corpus, cli.split.into())?;
     if let Some(dir) = &cli.line_maps {
         attach_line_maps(&mut repos, dir)?;

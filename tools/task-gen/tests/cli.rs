@@ -36,6 +36,25 @@ fn same_seed_gives_identical_output_and_another_seed_differs() {
 }
 
 #[test]
+fn the_corpus_is_read_from_the_argument_or_the_shared_corpus_flags_alike() {
+    let c = corpus();
+    let workdir = support::workdir();
+    let run = |args: &[&str]| task_gen(&[&["--budget", "10", "--seed", "2"], args].concat());
+    let positional = run(&[&c]);
+    let flag = run(&["--corpus", &c]);
+    let from_workdir = run(&["--workdir", workdir.to_str().unwrap()]);
+    assert!(
+        positional.status.success(),
+        "{}",
+        String::from_utf8_lossy(&positional.stderr)
+    );
+    assert_eq!(records(&positional.stdout).len(), 10);
+    assert_eq!(flag.stdout, positional.stdout);
+    assert_eq!(from_workdir.stdout, positional.stdout);
+    assert_eq!(run(&["--corpus", &c, &c]).status.code(), Some(2));
+}
+
+#[test]
 fn candidates_are_distinct_edits_of_training_repositories_only() {
     let out = task_gen(&["--budget", "200", "--seed", "1", &corpus()]);
     assert!(out.status.success());
