@@ -29,18 +29,21 @@ def task_ids(tasks: Path) -> list[str]:
 
 
 def per_task(per_task_file: Path, ids: list[str]) -> dict[str, dict]:
-    """Task id → {"top1", "rr", "family"} for every id of the evaluation set (0 where the gold
-    repair was unreachable, family "?" where the file does not name it)."""
+    """Task id → {"top1", "top5", "rr", "family", "reachable"} for every id of the evaluation
+    set (0 where the gold repair was unreachable, family "?" where the file does not name it)."""
     seen = {}
     for line in per_task_file.read_text().splitlines():
         if line.strip():
             t = json.loads(line)
             seen[t["instance_id"]] = {
                 "top1": hit_at(1, t["better"], t["ties"]),
+                "top5": hit_at(5, t["better"], t["ties"]),
                 "rr": reciprocal_rank(t["better"], t["ties"]),
                 "family": t.get("family", "?"),
+                "reachable": True,
             }
-    return {i: seen.get(i, {"top1": 0.0, "rr": 0.0, "family": "?"}) for i in ids}
+    missing = {"top1": 0.0, "top5": 0.0, "rr": 0.0, "family": "?", "reachable": False}
+    return {i: seen.get(i, missing) for i in ids}
 
 
 def mean_of(runs: list[dict[str, dict]], metric: str) -> float:

@@ -67,15 +67,12 @@ def summary(tasks: list[dict], ranked: Path) -> dict:
     """The shape of `solver-train eval`'s summary (its model_* fields), from the per-task file."""
     ids = [t["instance_id"] for t in tasks]
     per = ranking.per_task(ranked, ids)
-    rows = [json.loads(line) for line in ranked.read_text().splitlines() if line.strip()]
-    fives = {r["instance_id"]: ranking.hit_at(5, r["better"], r["ties"]) for r in rows}
-    reachable = set(fives)
 
     def tally(which: list[str]) -> dict:
         n = len(which)
-        return {"n": n, "reachable": sum(i in reachable for i in which),
+        return {"n": n, "reachable": sum(per[i]["reachable"] for i in which),
                 "model_top1": sum(per[i]["top1"] for i in which) / n,
-                "model_top5": sum(fives.get(i, 0.0) for i in which) / n,
+                "model_top5": sum(per[i]["top5"] for i in which) / n,
                 "model_mrr": sum(per[i]["rr"] for i in which) / n}
 
     families = collections.defaultdict(list)
