@@ -32,11 +32,33 @@ ROOT = Path(__file__).resolve().parent.parent
 HUNK = re.compile(r"^--- a/(\S+)\n\+\+\+ \S+\n@@ -(\d+)", re.M)
 
 
+def bad_input(message: str) -> None:
+    print(f"repo_adapt: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def read_tasks(path: Path) -> list[dict]:
+    """The tasks of a JSONL file; a line that is not a task is bad input naming file and line."""
+    tasks = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            task = json.loads(line)
+            for field in ("instance_id", "repo", "bug_patch"):
+                if not isinstance(task.get(field), str):
+                    raise ValueError(f"field `{field}` missing or not a string")
+        except (ValueError, AttributeError) as error:
+            bad_input(f"{path}:{number}: not a task ({error})")
+        tasks.append(task)
+    return tasks
+
+
 def where(task):
     """File and first changed line of a task's bug patch."""
     m = HUNK.search(task["bug_patch"])
     if not m:
-        sys.exit(f"repo_adapt: {task['instance_id']}: no hunk in bug_patch")
+        bad_input(f"{task['instance_id']}: field `bug_patch` has no hunk")
     body = task["bug_patch"][m.end():].split("\n")[1:]
     line = int(m.group(2))
     for text in body:
@@ -48,7 +70,16 @@ def where(task):
 
 def run(cmd):
     print("+", " ".join(str(c) for c in cmd), file=sys.stderr)
-    subprocess.run([str(c) for c in cmd], check=True, stdout=subprocess.DEVNULL)
+    code = subprocess.run([str(c) for c in cmd], stdout=subprocess.DEVNULL).returncode
+    if code != 0:
+        print(f"repo_adapt: {Path(str(cmd[0])).name} failed (exit {code})", file=sys.stderr)
+        sys.exit(1)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 def pairs_outside(pairs: list[str], path: str, bug_lines: set[int], margin: int) -> list[str]:
@@ -104,7 +135,11 @@ def main():
     ap.add_argument("--weights", type=Path, default=ROOT / "scripts/eval-weights.toml")
     args = ap.parse_args()
 
-    tasks = [json.loads(line) for line in args.tasks.read_text().splitlines() if line.strip()]
+    if not args.tasks.is_file():
+        bad_input(f"{args.tasks}: no such file")
+    if not (args.checkpoint / "checkpoint.json").is_file():
+        bad_input(f"{args.checkpoint}: not a checkpoint (no checkpoint.json)")
+    tasks = read_tasks(args.tasks)
     corpus = {}
     for line in (args.workdir / "corpus.jsonl").read_text().splitlines():
         record = json.loads(line)
@@ -113,6 +148,8 @@ def main():
         corpus[record["id"]] = json.dumps(record) + "\n"
     groups = collections.defaultdict(list)
     for t in tasks:
+        if t["repo"] not in corpus:
+            bad_input(f"{t['instance_id']}: repository {t['repo']} is not in the corpus")
         groups[(t["repo"], where(t)[0])].append(t)
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -122,7 +159,7 @@ def main():
         pairs = args.out / f"pairs-{repo}.jsonl"
         if not pairs.exists():
             one = args.out / f"corpus-{repo}.jsonl"
-            one.write_text(corpus[repo])
+            write_atomic(one, corpus[repo])
             run([args.bin / "task-gen", "--strategy", "random", "--split", args.split,
                  "--budget", args.pairs, "--seed", args.seed + 1000,
                  "--operator-weights", args.weights, "--workdir", args.workdir,
@@ -136,7 +173,7 @@ def main():
             checkpoint = args.checkpoint
             if kept and args.steps > 0:
                 train = args.out / f"pairs-{slug}.jsonl"
-                train.write_text("".join(kept))
+                write_atomic(train, "".join(kept))
                 checkpoint = args.out / f"ckpt-{slug}"
                 if not (checkpoint / "checkpoint.json").exists():
                     run([args.bin / "solver-train", "sft", "--from", args.checkpoint, train,
@@ -144,7 +181,7 @@ def main():
                          "--anchor", args.anchor, "--batch-size", 64, "--group", 128,
                          "--seed", args.seed, "-q", "-o", checkpoint])
             which = args.out / f"tasks-{slug}.jsonl"
-            which.write_text("".join(json.dumps(t) + "\n" for t in group))
+            write_atomic(which, "".join(json.dumps(t) + "\n" for t in group))
             run([args.bin / "solver-train", "eval", "--workdir", args.workdir,
                  "--checkpoint", checkpoint, which, "-q", "--per-task", ranked,
                  "-o", os.devnull])
@@ -154,9 +191,9 @@ def main():
         rows.extend(line for line in ranked.read_text().splitlines(keepends=True) if line.strip())
 
     merged = args.out / "per-task.jsonl"
-    merged.write_text("".join(rows))
+    write_atomic(merged, "".join(rows))
     result = summary(tasks, merged)
-    (args.out / "summary.json").write_text(json.dumps(result, indent=1) + "\n")
+    write_atomic(args.out / "summary.json", json.dumps(result, indent=1) + "\n")
     a = result["all"]
     print(f"{args.out}: top-1 {a['model_top1']:.1%} top-5 {a['model_top5']:.1%} "
           f"MRR {a['model_mrr']:.3f} ({a['n']} tasks)")

@@ -3,6 +3,8 @@ every pair near one of its bugs (where a pair could be a gold repair), and the s
 shape and the numbers of `solver-train eval`'s."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import sys
 import tempfile
@@ -34,6 +36,19 @@ class RepoAdapt(unittest.TestCase):
         kept = repo_adapt.pairs_outside(pairs, "pkg/mod.py", {100, 290}, margin=40)
         self.assertEqual([json.loads(p)["instance_id"] for p in kept],
                          ["pkg/mod.py:141", "pkg/other.py:100"])
+
+    def test_a_line_that_is_not_a_task_is_bad_input_naming_file_line_and_field(self):
+        path = Path(tempfile.mkdtemp(prefix="repo-adapt-test-")) / "tasks.jsonl"
+        good = json.dumps({"instance_id": "a", "repo": "r", "bug_patch": patch("m.py", 9)})
+        path.write_text(good + "\n\n" + json.dumps({"instance_id": "b", "repo": "r"}) + "\n")
+        stderr = io.StringIO()
+        with self.assertRaises(SystemExit) as exit, contextlib.redirect_stderr(stderr):
+            repo_adapt.read_tasks(path)
+        self.assertEqual(exit.exception.code, 2)
+        self.assertIn(f"{path}:3:", stderr.getvalue())
+        self.assertIn("bug_patch", stderr.getvalue())
+        path.write_text(good + "\n")
+        self.assertEqual([t["instance_id"] for t in repo_adapt.read_tasks(path)], ["a"])
 
     def test_the_summary_counts_unreachable_tasks_as_misses_and_splits_by_family_and_repo(self):
         tasks = [{"instance_id": i, "repo": r, "provenance": {"operator_family": f}} for i, r, f in
