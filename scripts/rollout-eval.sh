@@ -82,7 +82,7 @@ for run in base tuned tuned-no-prior; do
             --executor "$executor" --seed "$seed" "${flags[@]}" ${ROLLOUT_FLAGS:-} "$out/eval-tasks.jsonl" \
             -o "$out/traces-$run.jsonl"
     fi
-    "$bin/swe-rollout" --summarize "$out/traces-$run.jsonl" > "$out/summary-$run.md"
+    "$bin/swe-rollout" summarize "$out/traces-$run.jsonl" -o "$out/summary-$run.md"
     echo "## $run" >&2
     cat "$out/summary-$run.md" >&2
 done

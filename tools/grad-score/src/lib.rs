@@ -126,7 +126,7 @@ pub struct Cli {
     pub precondition: Precondition,
     /// Tasks differentiated side by side, each on its own replica of the model (default: one
     /// per core); fewer bound the memory. The scores do not depend on it
-    #[arg(long, value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
     /// Score each task against the target tasks of its own bug family (their mean gradient),
     /// where the target has some; against the whole target otherwise. The whole target's mean
@@ -693,7 +693,7 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     let device = solver::device();
     let mut loaded = checkpoint::load::<solver::TrainBackend>(&checkpoint_dir, &device)
-        .map_err(|err| BadInput::new(format!("{err:#}")))?;
+        .map_err(stage_io::bad_input)?;
     select_parameters(&loaded.model, &cli.params).map_err(BadInput::new)?;
     let adam = match cli.precondition {
         Precondition::None => None,

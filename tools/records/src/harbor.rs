@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use sandbox::patch::{self, FileChanges};
+use patches::FileChanges;
 use schemas::{Repo, Task};
 
 const VERIFY_PY: &str = include_str!("../harbor/verify.py");
@@ -35,10 +35,10 @@ pub fn export_task(task: &Task, repo: &Repo, root: &Path, out: &Path) -> Result<
         "{}: no FAIL_TO_PASS tests: export validated tasks (task-validate's output)",
         task.instance_id
     );
-    let bug = patch::apply_in_memory(root, &task.bug_patch)
+    let bug = patches::apply_in_memory(root, &task.bug_patch)
         .with_context(|| format!("{}: bug_patch", task.instance_id))?;
     let tests = match task.test_patch() {
-        Some(test_patch) => patch::apply_over(root, &bug, test_patch)
+        Some(test_patch) => patches::apply_over(root, &bug, test_patch)
             .with_context(|| format!("{}: test_patch", task.instance_id))?,
         None => FileChanges::new(),
     };
@@ -67,7 +67,7 @@ pub fn export_task(task: &Task, repo: &Repo, root: &Path, out: &Path) -> Result<
     let repo_dir = staging.join("environment/repo");
     sandbox::copy_tree_without(root, &repo_dir, &["__pycache__", ".pytest_cache"])
         .with_context(|| format!("cannot copy {}", root.display()))?;
-    patch::write_changes(&repo_dir, &bug)?;
+    patches::write_changes(&repo_dir, &bug)?;
     write("environment/Dockerfile", &dockerfile(repo))?;
     write("instruction.md", &instruction(task))?;
     write("task.toml", &task_toml(task, repo))?;

@@ -25,7 +25,6 @@ mod disk;
 pub mod junit;
 pub mod line_map;
 pub mod native;
-pub use patches as patch;
 pub mod testbed;
 mod warm;
 #[cfg(feature = "wasm")]

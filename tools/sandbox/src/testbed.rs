@@ -15,8 +15,8 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use crate::bytecode::BytecodeCache;
-use crate::patch::{self, FileChanges};
 use crate::{Executor, Limits, LineMap, RunEnd, TestRequest, TestRun, copy_tree, hex};
+use patches::FileChanges;
 
 /// A repository of the corpus, ready to copy.
 pub struct RepoTree {
@@ -233,6 +233,50 @@ pub struct TestBed {
 /// report of many failing tests take seconds on a loaded machine.
 pub const MIN_RELATIVE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How [`TestBed::run`] runs: `RunOptions::fresh()` or `RunOptions::cached()`, then
+/// `.within(limit)`, `.traced()`, `.salt(..)` as needed.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    cache_salt: Option<String>,
+    timeout: Option<Duration>,
+    trace_lines: bool,
+}
+
+impl RunOptions {
+    /// A run made every time, under the bed's time limit.
+    pub fn fresh() -> RunOptions {
+        RunOptions::default()
+    }
+
+    /// A run served from the result cache when it was made before, and kept there.
+    pub fn cached() -> RunOptions {
+        RunOptions {
+            cache_salt: Some(String::new()),
+            ..RunOptions::default()
+        }
+    }
+
+    /// Tells apart cached runs that must not share a result (a rerun in another order).
+    pub fn salt(mut self, salt: &str) -> RunOptions {
+        if let Some(own) = &mut self.cache_salt {
+            salt.clone_into(own);
+        }
+        self
+    }
+
+    /// Stopped after `timeout` (at most the bed's limit).
+    pub fn within(mut self, timeout: Duration) -> RunOptions {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Also records which lines each test executes (`TestRun::line_map`).
+    pub fn traced(mut self) -> RunOptions {
+        self.trace_lines = true;
+        self
+    }
+}
+
 impl TestBed {
     pub fn new(executor: Box<dyn Executor>, cache: ResultCache, limits: Limits) -> TestBed {
         TestBed {
@@ -274,45 +318,31 @@ impl TestBed {
             .min(self.limits.timeout)
     }
 
-    /// Runs `args` on the repository with `changes` applied, through the cache;
-    /// `salt` tells apart runs that must not share a result (a rerun in another order).
-    pub fn run_cached(
+    /// Runs `args` on a fresh copy of the repository with `changes` applied, as
+    /// `options` say: through the result cache or not, within which limit, traced or not.
+    pub fn run(
         &self,
         repo: &RepoTree,
         changes: &FileChanges,
         args: &[String],
-        salt: &str,
+        options: &RunOptions,
     ) -> anyhow::Result<TestRun> {
-        self.run_cached_within(repo, changes, args, salt, self.limits.timeout)
-    }
-
-    /// Like [`TestBed::run_cached`], stopped after `timeout` (at most the bed's limit).
-    pub fn run_cached_within(
-        &self,
-        repo: &RepoTree,
-        changes: &FileChanges,
-        args: &[String],
-        salt: &str,
-        timeout: Duration,
-    ) -> anyhow::Result<TestRun> {
+        let timeout = options
+            .timeout
+            .map_or(self.limits.timeout, |limit| limit.min(self.limits.timeout));
+        let Some(salt) = &options.cache_salt else {
+            return self.run_uncached(repo, changes, args, options.trace_lines, timeout);
+        };
         // Keyed without the relative limit: a run that ended by itself is the same under
         // any longer limit, and one that hit its limit is not cached.
-        let key = self.key(repo, changes, args, salt);
+        let salt = match options.trace_lines {
+            true => format!("line-map{salt}"),
+            false => salt.clone(),
+        };
+        let key = self.key(repo, changes, args, &salt);
         self.cache.get_or_run(&key, || {
-            self.run_within(repo, changes, args, false, timeout)
+            self.run_uncached(repo, changes, args, options.trace_lines, timeout)
         })
-    }
-
-    /// Like [`TestBed::run_cached`], also recording which lines each test executes.
-    pub fn run_traced(
-        &self,
-        repo: &RepoTree,
-        changes: &FileChanges,
-        args: &[String],
-    ) -> anyhow::Result<TestRun> {
-        let key = self.key(repo, changes, args, "line-map");
-        self.cache
-            .get_or_run(&key, || self.run(repo, changes, args, true))
     }
 
     /// The line map of the clean suite (one traced run per repository and
@@ -322,22 +352,13 @@ impl TestBed {
         repo: &RepoTree,
         args: &[String],
     ) -> anyhow::Result<Option<LineMap>> {
-        Ok(self.run_traced(repo, &FileChanges::new(), args)?.line_map)
+        let options = RunOptions::cached().traced();
+        Ok(self
+            .run(repo, &FileChanges::new(), args, &options)?
+            .line_map)
     }
 
-    /// Runs `args` on a fresh copy of the repository with `changes` applied, uncached.
-    pub fn run(
-        &self,
-        repo: &RepoTree,
-        changes: &FileChanges,
-        args: &[String],
-        trace_lines: bool,
-    ) -> anyhow::Result<TestRun> {
-        self.run_within(repo, changes, args, trace_lines, self.limits.timeout)
-    }
-
-    /// Like [`TestBed::run`], stopped after `timeout` (at most the bed's limit).
-    pub fn run_within(
+    fn run_uncached(
         &self,
         repo: &RepoTree,
         changes: &FileChanges,
@@ -354,12 +375,12 @@ impl TestBed {
         {
             copy_tree(&bytecode, copy.path()).context("cannot copy the repository's bytecode")?;
         }
-        patch::write_changes(copy.path(), changes).context("cannot write the patched files")?;
+        patches::write_changes(copy.path(), changes).context("cannot write the patched files")?;
         let run = self.executor.run(&TestRequest {
             repo_dir: copy.path().to_path_buf(),
             pytest_args: args.to_vec(),
             limits: Limits {
-                timeout: timeout.min(self.limits.timeout),
+                timeout,
                 ..self.limits.clone()
             },
             trace_lines,

@@ -69,8 +69,8 @@ fn both_executors_report_each_test_by_node_id() {
 
 #[test]
 fn runs_carry_the_clean_bytecode_and_a_changed_file_runs_as_changed() {
-    use sandbox::patch::FileChanges;
-    use sandbox::testbed::{RepoTree, ResultCache, TestBed};
+    use patches::FileChanges;
+    use sandbox::testbed::{RepoTree, ResultCache, RunOptions, TestBed};
 
     let clean = "def lt(a, b):\n    return a < b\n";
     let repo = mini_repo(&[
@@ -91,7 +91,9 @@ fn runs_carry_the_clean_bytecode_and_a_changed_file_runs_as_changed() {
     for executor in executors() {
         let name = executor.name();
         let bed = TestBed::new(executor, ResultCache::new(None), Default::default());
-        let run = bed.run(&tree, &FileChanges::new(), &args, false).unwrap();
+        let run = bed
+            .run(&tree, &FileChanges::new(), &args, &RunOptions::fresh())
+            .unwrap();
         assert_eq!(
             run.outcomes.get("tests/test_calc.py::test_lt"),
             Some(&TestOutcome::Passed),
@@ -123,7 +125,7 @@ fn runs_carry_the_clean_bytecode_and_a_changed_file_runs_as_changed() {
             "{name}: pytest's rewritten test module: {:?}",
             names("tests/__pycache__")
         );
-        let run = bed.run(&tree, &buggy, &args, false).unwrap();
+        let run = bed.run(&tree, &buggy, &args, &RunOptions::fresh()).unwrap();
         assert_eq!(
             run.outcomes.get("tests/test_calc.py::test_lt"),
             Some(&TestOutcome::Failed),

@@ -16,8 +16,9 @@ use solver::model::Solver;
 use solver::prior::EditPrior;
 use solver::tokenizer::SolverTokenizer;
 use solver::train::score_all;
+use stage_io::bad_input;
 
-use crate::{EvalArgs, bad_input, build_examples, load_tasks};
+use crate::{EvalArgs, build_examples, load_tasks};
 
 /// Expected hit@k when ties are broken at random: the gold candidate is beaten by `better`
 /// candidates and tied with `ties` others.

@@ -29,8 +29,8 @@ use solver::prior::EditPrior;
 use solver::tokenizer::SolverTokenizer;
 use solver::train::{Objective, StepMetrics, TrainOptions, TrainState, train};
 use solver::{TrainBackend, device};
-use stage_io::BadInput;
 use stage_io::cli::LogArgs;
+use stage_io::{BadInput, bad_input};
 
 pub use eval::{EvalSummary, evaluate};
 pub use solver::tasks::{build_examples, build_trace_examples, load_tasks, load_traces};
@@ -84,10 +84,11 @@ fn forward(args: ForwardArgs) -> Result<()> {
         .iter()
         .find(|&&id| id as usize >= config.vocab_size)
     {
-        return Err(bad_input(anyhow!(
+        return Err(BadInput::new(format!(
             "token id {id} is outside the vocabulary ({})",
             config.vocab_size
-        )));
+        ))
+        .into());
     }
     let device = solver::device();
     let model = checkpoint::load_weights(
@@ -269,10 +270,6 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn bad_input(error: anyhow::Error) -> anyhow::Error {
-    anyhow::Error::new(BadInput::new(format!("{error:#}")))
-}
-
 pub fn sha256_file(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(Sha256::digest(&bytes)
@@ -298,10 +295,11 @@ fn training_sources(corpus: &Path) -> Result<Vec<String>> {
         }
     }
     if texts.is_empty() {
-        return Err(bad_input(anyhow!(
+        return Err(BadInput::new(format!(
             "{}: no source files in the training repositories",
             corpus.display()
-        )));
+        ))
+        .into());
     }
     Ok(texts)
 }
@@ -579,10 +577,11 @@ fn sft(args: SftArgs) -> Result<()> {
     let loaded = load_checkpoint(start)?;
     let mut options = args.schedule.options(150, 8, 1e-3);
     if !(args.anchor.is_finite() && args.anchor >= 0.0) {
-        return Err(bad_input(anyhow!(
+        return Err(BadInput::new(format!(
             "--anchor must be a number >= 0, not {}",
             args.anchor
-        )));
+        ))
+        .into());
     }
     let (parent, base_step, round) = match (&args.resume, &loaded.record) {
         (Some(_), Some(record)) => (
@@ -599,10 +598,11 @@ fn sft(args: SftArgs) -> Result<()> {
     };
     let round = args.round.unwrap_or(round);
     if !(args.trace_weight.is_finite() && args.trace_weight >= 0.0) {
-        return Err(bad_input(anyhow!(
+        return Err(BadInput::new(format!(
             "--trace-weight must be a number >= 0, not {}",
             args.trace_weight
-        )));
+        ))
+        .into());
     }
     let tasks = load_tasks(&args.tasks)?;
     let corpus = args.corpus.path();
@@ -616,11 +616,12 @@ fn sft(args: SftArgs) -> Result<()> {
     );
     let from_traces = trace_examples(&args, &tasks, &corpus)?;
     if built.examples.is_empty() && from_traces.is_empty() {
-        return Err(bad_input(anyhow!(
+        return Err(BadInput::new(format!(
             "none of the {} tasks gives a training example ({} skipped)",
             tasks.len(),
             built.skipped
-        )));
+        ))
+        .into());
     }
     let mut config = loaded.config.clone();
     config.ranker = Some(args.scorer.or(config.ranker).unwrap_or(RankerTerms::BOTH));
@@ -648,10 +649,11 @@ fn sft(args: SftArgs) -> Result<()> {
             Some(Anchor::of(&load_checkpoint(Path::new(parent))?.model))
         }
         (None, true) if args.resume.is_some() => {
-            return Err(bad_input(anyhow!(
+            return Err(BadInput::new(format!(
                 "{}: the run names no parent checkpoint to anchor to",
                 start.display()
-            )));
+            ))
+            .into());
         }
         _ => Some(Anchor::of(&loaded.model)),
     };

@@ -58,11 +58,12 @@ pub fn build_trace_examples(
         .iter()
         .find(|t| !by_id.contains_key(t.instance_id.as_str()))
     {
-        return Err(anyhow::Error::new(BadInput::new(format!(
+        return Err(BadInput::new(format!(
             "trace {} is of task {}, which is in none of the task files (give the tasks the \
              traces ran on with --trace-tasks)",
             unknown.trace_id, unknown.instance_id
-        ))));
+        ))
+        .into());
     }
     let roots = stage_io::corpus::read_roots(corpus, tasks.iter().map(|t| t.repo.as_str()))?;
     let results = parallel_map(traces, |trace| {

@@ -48,4 +48,4 @@ pub mod output;
 pub mod progress;
 pub mod shard;
 
-pub use error::{BadInput, ExitKind, exit_kind};
+pub use error::{BadInput, ExitKind, bad_input, exit_kind};

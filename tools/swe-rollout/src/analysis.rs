@@ -6,7 +6,6 @@ use std::cmp::Reverse;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use sandbox::patch;
 use schemas::{Analysis, Outcome, OutcomeStatus, Task, Trace};
 use solver::example::LineEdit;
 
@@ -54,13 +53,13 @@ pub fn analyse(
     let Some(root) = root else {
         return analysis;
     };
-    let Ok(bug) = patch::apply_in_memory(root, &task.bug_patch) else {
+    let Ok(bug) = patches::apply_in_memory(root, &task.bug_patch) else {
         return analysis;
     };
     // The lines the gold repair touches, in the buggy files (every hunk of every file).
     let changed: Vec<(&String, BTreeSet<u32>)> = bug
         .iter()
-        .map(|(path, (clean, buggy))| (path, patch::changed_lines(buggy, clean)))
+        .map(|(path, (clean, buggy))| (path, patches::changed_lines(buggy, clean)))
         .filter(|(_, lines)| !lines.is_empty())
         .collect();
     let Some((first_path, first_lines)) = changed.first() else {

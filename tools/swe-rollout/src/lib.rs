@@ -9,7 +9,7 @@
 //! [`localize`] use no other module of the crate.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use rayon::prelude::*;
@@ -44,17 +44,21 @@ Examples:
       --predictions preds.jsonl --trajectories trajs/
   OPENAI_API_KEY=... swe-rollout --solver openai:http://localhost:8000/v1#Qwen2.5-Coder-7B \\
       valid.jsonl -o traces.jsonl
-  swe-rollout --summarize traces.jsonl          # the summary of traces written before";
+  swe-rollout summarize traces.jsonl            # the summary of traces written before";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "swe-rollout",
     version,
     about = "Run the solver on repair tasks in the sandbox and write one Trace per attempt",
-    after_help = EXAMPLES
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 pub struct Cli {
-    /// Task files (`-` or none: stdin); with --summarize, Trace files
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Task files (`-` or none: stdin)
     pub inputs: Vec<PathBuf>,
     /// Accept an input without records (write an empty output) instead of failing as bad input
     #[arg(long)]
@@ -96,8 +100,8 @@ pub struct Cli {
     /// Print the summary (resolve rate with a 95% interval, per family and repo) on stderr
     #[arg(long)]
     pub summary: bool,
-    /// Read Trace files and print their summary on stdout; run nothing
-    #[arg(long, conflicts_with_all = ["solver", "predictions", "trajectories"])]
+    /// Before `swe-rollout summarize`: the inputs are Trace files, their summary goes to stdout
+    #[arg(long, hide = true, conflicts_with_all = ["solver", "predictions", "trajectories"])]
     pub summarize: bool,
     /// Also write SWE-bench predictions (instance_id, model_patch, model_name_or_path)
     #[arg(long, value_name = "FILE")]
@@ -116,10 +120,42 @@ pub struct Cli {
     pub log: LogArgs,
 }
 
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Read Trace files and write their summary (resolve rate with a 95% interval, per
+    /// family and repository) as Markdown; run nothing
+    Summarize(SummarizeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SummarizeArgs {
+    /// Trace files (`-` or none: stdin)
+    pub inputs: Vec<PathBuf>,
+    /// Write the summary to FILE (atomically) instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+impl Cli {
+    /// The logging flags of whichever command runs.
+    pub fn log(&self) -> &LogArgs {
+        match &self.command {
+            Some(Command::Summarize(args)) => &args.log,
+            None => &self.log,
+        }
+    }
+}
+
 /// Runs the command `cli` describes.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::Summarize(args)) = &cli.command {
+        return summarize(&args.inputs, args.output.as_deref());
+    }
     if cli.summarize {
-        return summarize(&cli);
+        tracing::warn!("--summarize is now a subcommand: `swe-rollout summarize TRACES`");
+        return summarize(&cli.inputs, None);
     }
     let spec_text = cli.solver.clone().expect("clap requires --solver");
     let spec: SolverSpec = spec_text.parse().map_err(BadInput::new)?;
@@ -215,11 +251,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn summarize(cli: &Cli) -> anyhow::Result<()> {
-    let opened = Inputs::open(&cli.inputs)?;
+fn summarize(inputs: &[PathBuf], output: Option<&Path>) -> anyhow::Result<()> {
+    let opened = Inputs::open(inputs)?;
     let traces: Vec<Trace> = opened.records::<Trace>().collect::<Result<_, _>>()?;
-    print!("{}", summary::render(&traces));
-    Ok(())
+    let table = summary::render(&traces);
+    match output {
+        Some(path) if path != Path::new("-") => {
+            stage_io::output::write_atomic(path, table.as_bytes())
+        }
+        _ => {
+            print!("{table}");
+            Ok(())
+        }
+    }
 }
 
 /// The solver `spec` names, set up from the flags, and its checkpoint if it has one; a
@@ -231,8 +275,7 @@ fn solver_of(
 ) -> anyhow::Result<(Box<dyn Solver>, Option<String>)> {
     Ok(match spec {
         SolverSpec::Model(path) => {
-            let scorer =
-                ModelScorer::load(path).map_err(|err| BadInput::new(format!("{err:#}")))?;
+            let scorer = ModelScorer::load(path).map_err(stage_io::bad_input)?;
             if scorer.has_prior() && cli.prior_weight != 0.0 {
                 tracing::info!(
                     "scoring with the checkpoint's edit-kind prior (weight {})",

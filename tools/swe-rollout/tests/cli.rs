@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sandbox::patch;
-use sandbox::testbed::{ExecutorKind, RepoTree, ResultCache, TestBed, make_executor};
+use sandbox::testbed::{ExecutorKind, RepoTree, ResultCache, RunOptions, TestBed, make_executor};
 use sandbox::{Limits, TestOutcome, pytest_args, select_tests};
 use schemas::{Record, Repo, Task, Trace};
 use serde_json::Value;
@@ -125,12 +124,12 @@ fn solver_view(trace: &Trace) -> Value {
 /// Runs the task's tests on a fresh copy with the bug and then `patch` applied.
 fn rerun_with(task: &Task, model_patch: &str) -> BTreeMap<String, TestOutcome> {
     let root = repos()[&task.repo].clone();
-    let mut changes = patch::apply_in_memory(&root, &task.bug_patch).unwrap();
-    let repaired = patch::apply_to(model_patch, |path| {
+    let mut changes = patches::apply_in_memory(&root, &task.bug_patch).unwrap();
+    let repaired = patches::apply_to(model_patch, |path| {
         changes
             .get(path)
             .map(|(_, buggy)| buggy.clone())
-            .ok_or_else(|| patch::PatchError::MissingFile(path.to_string()))
+            .ok_or_else(|| patches::PatchError::MissingFile(path.to_string()))
     })
     .unwrap();
     for (path, (_, new)) in repaired {
@@ -156,7 +155,12 @@ fn rerun_with(task: &Task, model_patch: &str) -> BTreeMap<String, TestOutcome> {
         .collect();
     let args = select_tests(&pytest_args(&task.test_cmd).unwrap(), &tests);
     let run = bed
-        .run(&RepoTree::new(root).unwrap(), &changes, &args, false)
+        .run(
+            &RepoTree::new(root).unwrap(),
+            &changes,
+            &args,
+            &RunOptions::fresh(),
+        )
         .unwrap();
     run.outcomes
 }
@@ -278,7 +282,7 @@ fn bad_input_is_reported_and_a_missing_repository_fails_only_its_task() {
 #[test]
 fn summarize_reads_traces_written_before() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/trace.jsonl");
-    let out = rollout(&["--summarize", path.to_str().unwrap()]);
+    let out = rollout(&["summarize", path.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
@@ -287,6 +291,22 @@ fn summarize_reads_traces_written_before() {
     let table = String::from_utf8_lossy(&out.stdout);
     let all = table.lines().find(|l| l.starts_with("| all |")).unwrap();
     assert!(all.starts_with("| all | 2 |"), "{table}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("summary.md");
+    let written = rollout(&[
+        "summarize",
+        path.to_str().unwrap(),
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert!(written.status.success());
+    assert!(written.stdout.is_empty());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), table);
+
+    // The flag it replaced still works, for scripts written before.
+    let old = rollout(&["--summarize", path.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&old.stdout), table);
 }
 
 /// A reply that calls `calls` (tool name, arguments as JSON text), with 110 tokens of usage.

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use patches::apply_to;
 use pyast::operators;
-use sandbox::patch::apply_to;
 use schemas::Split;
 use task_gen::{make_task, parse_repo, read_corpus};
 

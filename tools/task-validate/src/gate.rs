@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use anyhow::Context;
-use sandbox::patch::{self, FileChanges};
-use sandbox::testbed::{RepoTree, TestBed};
+use patches::FileChanges;
+use sandbox::testbed::{RepoTree, RunOptions, TestBed};
 use sandbox::{RunEnd, Selection, TestOutcome, TestRun, pytest_args, select_tests};
 use schemas::{GateStage, Rejection, Task};
 
@@ -86,10 +86,10 @@ impl Validator {
         let (clean_tree, bug) = match task.test_patch() {
             None => (FileChanges::new(), bug),
             Some(test_patch) => {
-                let with_tests = patch::apply_over(&repo.root, &FileChanges::new(), test_patch)
+                let with_tests = patches::apply_over(&repo.root, &FileChanges::new(), test_patch)
                     .and_then(|clean| {
-                        let buggy = patch::apply_over(&repo.root, &bug, test_patch)?;
-                        Ok((clean, patch::overlay(&bug, &buggy)))
+                        let buggy = patches::apply_over(&repo.root, &bug, test_patch)?;
+                        Ok((clean, patches::overlay(&bug, &buggy)))
                     });
                 let trees = match with_tests {
                     Ok(trees) => trees,
@@ -109,7 +109,9 @@ impl Validator {
         };
 
         // (b) clean code: every selected test passes
-        let clean = self.bed.run_cached(repo, &clean_tree, &args, "")?;
+        let clean = self
+            .bed
+            .run(repo, &clean_tree, &args, &RunOptions::cached())?;
         if let Err(why) = all_green(&clean) {
             return Ok(Err(reject(
                 GateStage::Clean,
@@ -146,7 +148,7 @@ impl Validator {
         let limit = self.bed.limit_after(&clean);
         let buggy = self
             .bed
-            .run_cached_within(repo, &bug, &bug_args, "", limit)?;
+            .run(repo, &bug, &bug_args, &RunOptions::cached().within(limit))?;
         if let Some(why) = violation(&buggy, &clean) {
             return Ok(Err(reject(
                 GateStage::Bug,
@@ -223,9 +225,10 @@ impl Validator {
         let all_clean: Vec<String> = passing.iter().rev().map(|id| id.to_string()).collect();
         let mut reversed = all_clean.clone();
         reversed.extend(new_failures.iter().map(|id| id.to_string()));
-        let mut rerun =
-            self.bed
-                .run_within(repo, &bug, &select_tests(&args, &reversed), false, limit)?;
+        let fresh = RunOptions::fresh().within(limit);
+        let mut rerun = self
+            .bed
+            .run(repo, &bug, &select_tests(&args, &reversed), &fresh)?;
         // The bug may remove tests from collection (a parametrization it breaks):
         // pytest then refuses the whole list (exit 4). Those tests cannot pass;
         // the others are run again without them.
@@ -233,13 +236,9 @@ impl Validator {
             let missing = not_found(&rerun.output, &reversed);
             if !missing.is_empty() {
                 reversed.retain(|id| !missing.contains(id));
-                rerun = self.bed.run_within(
-                    repo,
-                    &bug,
-                    &select_tests(&args, &reversed),
-                    false,
-                    limit,
-                )?;
+                rerun = self
+                    .bed
+                    .run(repo, &bug, &select_tests(&args, &reversed), &fresh)?;
             }
         }
         if let Some(why) = violation(&rerun, &clean) {
@@ -275,11 +274,11 @@ impl Validator {
             .filter(|id| !passes_again(id) && !passed_in_bug_run(id))
             .map(|id| id.to_string())
             .collect();
-        let clean_again = self.bed.run_cached(
+        let clean_again = self.bed.run(
             repo,
             &clean_tree,
             &select_tests(&args, &all_clean),
-            "reversed",
+            &RunOptions::cached().salt("reversed"),
         )?;
         if !matches!(clean_again.end, RunEnd::Exited(0 | 1)) {
             return Ok(Err(reject(
@@ -343,7 +342,7 @@ impl Validator {
         };
         let changed = bug
             .iter()
-            .map(|(path, (old, new))| (path.clone(), patch::changed_lines(old, new)))
+            .map(|(path, (old, new))| (path.clone(), patches::changed_lines(old, new)))
             .collect();
         Ok(map.select(&changed))
     }
@@ -353,14 +352,14 @@ impl Validator {
 /// turns the buggy files back into the clean files exactly. Returns the bug's
 /// changes.
 fn check_patches(root: &Path, task: &Task) -> Result<FileChanges, Rejection> {
-    let bug = patch::apply_in_memory(root, &task.bug_patch)
+    let bug = patches::apply_in_memory(root, &task.bug_patch)
         .map_err(|err| reject(GateStage::Format, format!("bug_patch: {err}")))?;
     if bug.values().all(|(old, new)| old == new) {
         return Err(reject(GateStage::Format, "bug_patch changes nothing"));
     }
-    let gold = patch::apply_to(&task.gold_patch, |path| match bug.get(path) {
+    let gold = patches::apply_to(&task.gold_patch, |path| match bug.get(path) {
         Some((_, buggy)) => Ok(buggy.clone()),
-        None => Err(patch::PatchError::MissingFile(format!(
+        None => Err(patches::PatchError::MissingFile(format!(
             "{path} (not touched by bug_patch)"
         ))),
     })

@@ -256,7 +256,12 @@ fn check_repos(cli: &Cli, repos: &HashMap<String, (Repo, PathBuf)>) -> anyhow::R
                 let tree = RepoTree::new(root.clone())?;
                 let args = sandbox::pytest_args(&repo.test_cmd)
                     .map_err(|err| BadInput::new(format!("{id}: test_cmd: {err}")))?;
-                let run = bed.run_cached(&tree, &sandbox::patch::FileChanges::new(), &args, "")?;
+                let run = bed.run(
+                    &tree,
+                    &patches::FileChanges::new(),
+                    &args,
+                    &sandbox::testbed::RunOptions::cached(),
+                )?;
                 let count = |outcome| run.with_outcome(outcome).count();
                 let failed: Vec<serde_json::Value> = run
                     .outcomes

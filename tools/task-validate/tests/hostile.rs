@@ -19,7 +19,7 @@ const ANCHOR: &str = "    number = abs(int(number))\n";
 
 /// A unified diff of one changed region, as task-gen would write it.
 fn diff(path: &str, old: &str, new: &str) -> String {
-    sandbox::patch::unified_diff(path, old, new)
+    patches::unified_diff(path, old, new)
 }
 
 fn candidate(id: &str, clean: &str, buggy: &str) -> Value {

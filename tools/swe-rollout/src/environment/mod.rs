@@ -7,8 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use sandbox::patch;
-use sandbox::testbed::{RepoTree, TestBed, TestBedArgs};
+use sandbox::testbed::{RepoTree, RunOptions, TestBed, TestBedArgs};
 use sandbox::{Selection, TestRun, select_tests};
 use schemas::{Outcome, SuspiciousFunction, SuspiciousLine};
 
@@ -135,14 +134,14 @@ impl Environment<'_, '_> {
             if &buggy == text {
                 continue;
             }
-            changed.insert(path.clone(), patch::changed_lines(&buggy, text));
+            changed.insert(path.clone(), patches::changed_lines(&buggy, text));
             let original = match problem.bug.get(path) {
                 Some((clean, _)) => clean.clone(),
                 None => buggy,
             };
             changes.insert(path.clone(), (original, text.clone()));
         }
-        let changes = patch::overlay(&changes, &problem.tests);
+        let changes = patches::overlay(&changes, &problem.tests);
         let all: Vec<String> = problem.test_ids().cloned().collect();
         let selected: Vec<String> = match self
             .reproduced
@@ -160,12 +159,11 @@ impl Environment<'_, '_> {
             return Ok((merged, 0));
         }
         let limit = self.bed.limit_after(&self.reproduced);
-        let run = self.bed.run_cached_within(
+        let run = self.bed.run(
             self.repo,
             &changes,
             &select_tests(&problem.base_args, &selected),
-            "",
-            limit,
+            &RunOptions::cached().within(limit),
         )?;
         for id in &selected {
             merged.outcomes.remove(id);
@@ -179,9 +177,12 @@ impl Environment<'_, '_> {
         let ran = selected.len();
         let everything = problem.fail_to_pass.len() + problem.pass_to_pass.len();
         if ran < everything && problem.outcome(&merged).resolved {
-            let full = self
-                .bed
-                .run_cached_within(self.repo, &changes, &problem.args, "", limit)?;
+            let full = self.bed.run(
+                self.repo,
+                &changes,
+                &problem.args,
+                &RunOptions::cached().within(limit),
+            )?;
             return Ok((full, everything));
         }
         Ok((merged, ran))

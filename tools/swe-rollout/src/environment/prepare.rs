@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{Result, bail};
 use sandbox::TestOutcome;
-use sandbox::patch;
+use sandbox::testbed::RunOptions;
 use schemas::{Localization, Step, Task, Trace};
 
 use super::{Environment, Harness, Problem};
@@ -26,10 +26,11 @@ impl Harness {
         let problem = Problem::new(task, &repo.root)?;
 
         // Reproduce the failure, recording which lines each test runs.
-        let reproduced = self.bed.run_traced(
+        let reproduced = self.bed.run(
             repo,
-            &patch::overlay(&problem.bug, &problem.tests),
+            &patches::overlay(&problem.bug, &problem.tests),
             &problem.args,
+            &RunOptions::cached().traced(),
         )?;
         let before = problem.outcome(&reproduced);
         trace

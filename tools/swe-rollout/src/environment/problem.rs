@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use sandbox::patch::{self, FileChanges};
+use patches::FileChanges;
 use sandbox::{TestOutcome, TestRun, pytest_args, select_tests};
 use schemas::{Outcome, Task};
 
@@ -34,7 +34,7 @@ impl<'t> Problem<'t> {
         if task.fail_to_pass.is_empty() {
             bail!("the task has no FAIL_TO_PASS tests; run task-validate on it first");
         }
-        let bug = patch::apply_in_memory(root, &task.bug_patch).context("bug_patch")?;
+        let bug = patches::apply_in_memory(root, &task.bug_patch).context("bug_patch")?;
         let mut tests: Vec<String> = task
             .fail_to_pass
             .iter()
@@ -46,7 +46,9 @@ impl<'t> Problem<'t> {
         let base_args = pytest_args(&task.test_cmd)?;
         let args = select_tests(&base_args, &tests);
         let tests = match task.test_patch() {
-            Some(test_patch) => patch::apply_over(root, &bug, test_patch).context("test_patch")?,
+            Some(test_patch) => {
+                patches::apply_over(root, &bug, test_patch).context("test_patch")?
+            }
             None => FileChanges::new(),
         };
         Ok(Problem {

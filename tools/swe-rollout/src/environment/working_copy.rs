@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path};
 
 use anyhow::{Context, Result, anyhow, bail};
-use sandbox::{TestRun, patch};
+use sandbox::TestRun;
 use serde_json::Value;
 
 use super::Environment;
@@ -54,7 +54,7 @@ impl<'e, 'h, 't> WorkingCopy<'e, 'h, 't> {
         for (path, text) in &self.edited {
             let buggy = self.env.buggy_text(path)?;
             if &buggy != text {
-                diff.push_str(&patch::unified_diff(path, &buggy, text));
+                diff.push_str(&patches::unified_diff(path, &buggy, text));
             }
         }
         Ok(diff)

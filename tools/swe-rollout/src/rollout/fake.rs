@@ -28,8 +28,8 @@ const TESTS: &str = "from pkg.calc import add, sub\n\n\ndef test_add():\n    ass
 
 /// The task: `test_add` fails on the buggy code, `test_sub` passes.
 pub fn task() -> Task {
-    let bug_patch = sandbox::patch::unified_diff("pkg/calc.py", CLEAN, BUGGY);
-    let gold_patch = sandbox::patch::unified_diff("pkg/calc.py", BUGGY, CLEAN);
+    let bug_patch = patches::unified_diff("pkg/calc.py", CLEAN, BUGGY);
+    let gold_patch = patches::unified_diff("pkg/calc.py", BUGGY, CLEAN);
     Task::from_value(serde_json::json!({
         "schema": "task/1",
         "instance_id": "calc-1.0.arith-swap.0001",

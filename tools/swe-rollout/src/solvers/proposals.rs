@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use anyhow::Result;
-use sandbox::{Selection, TestOutcome, patch};
+use sandbox::{Selection, TestOutcome};
 use schemas::{SuspiciousFunction, SuspiciousLine, Trace};
 use solver::example::{Candidate, CodeSpan, LineEdit, Prompt, RepairExample, enumerate_candidates};
 
@@ -158,8 +158,10 @@ fn on_failing_path(env: &Environment, pool: Vec<Proposal>) -> Result<Vec<Proposa
         let Some(edited) = proposal.candidate.edit.apply(buggy) else {
             continue;
         };
-        let changed =
-            BTreeMap::from([(proposal.path.clone(), patch::changed_lines(buggy, &edited))]);
+        let changed = BTreeMap::from([(
+            proposal.path.clone(),
+            patches::changed_lines(buggy, &edited),
+        )]);
         let reaches_all = match map.select(&changed) {
             Selection::All => true,
             Selection::Tests(ids) => failing.iter().all(|id| ids.contains(*id)),

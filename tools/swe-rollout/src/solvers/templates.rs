@@ -190,7 +190,7 @@ fn submit(env: &Environment, best: Option<Attempt>, trace: &mut Trace) -> Result
     match best {
         Some(b) if rank_of(&b.outcome) > rank_of(&env.before) => {
             let buggy = env.buggy_text(&b.path)?;
-            trace.patch = sandbox::patch::unified_diff(&b.path, &buggy, &b.edited);
+            trace.patch = patches::unified_diff(&b.path, &buggy, &b.edited);
             trace.outcome = b.outcome.clone();
             trace.steps.push(note(
                 "submit",
