@@ -77,7 +77,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import round_steps
@@ -252,21 +252,67 @@ class Array(list):
         self.name = name
 
 
+# The record solver-train writes last into a checkpoint directory: the directory is whole
+# when it is there.
+CHECKPOINT = "checkpoint.json"
+
+
+@dataclass(frozen=True)
+class In:
+    """A path a stage's command reads, named once in the command: the command has it as a word
+    (after `prefix`, as in model:DIR), the stage's inputs have it (an Array: its paths).
+    `known_by`: a file inside the directory that the stamp hashes in its place."""
+    path: object  # a path, or an Array
+    prefix: str = ""
+    known_by: str = ""
+
+    @property
+    def word(self):
+        return f"{self.prefix}{self.path}" if self.prefix else self.path
+
+    @property
+    def stamped(self):
+        return Path(self.path) / self.known_by if self.known_by else self.path
+
+
+@dataclass(frozen=True)
+class Out:
+    """A path a stage's command writes, named once in the command: the command has it as a
+    word, the stage's outputs have it. `known_by`: a file inside the directory that says it
+    is whole (a checkpoint's CHECKPOINT). Under SHARDS each shard writes its own part of a
+    records file, merged after (Runner.sharded); a `shared` directory they all write into."""
+    path: Path
+    known_by: str = ""
+    shared: bool = False
+
+    @property
+    def word(self):
+        return self.path
+
+    @property
+    def done(self) -> Path:
+        return self.path / self.known_by if self.known_by else self.path
+
+
 def flat(items: list) -> list[str]:
-    """A command or input list with its lists (Arrays) spliced in, as strings."""
+    """A command or input list with its markers as their words and its lists (Arrays) spliced
+    in, as strings."""
     out = []
     for item in items:
+        item = item.word if isinstance(item, (In, Out)) else item
         out.extend(map(str, item) if isinstance(item, list) else [str(item)])
     return out
 
 
 @dataclass
 class Stage:
+    """A step of a round: a command, whose inputs and outputs are its In and Out markers plus
+    `reads`, or a Python `action`, whose are `reads` and `writes`."""
     round: int
     name: str
-    outputs: list[Path]
-    inputs: list  # paths, and lists of paths (an Array)
-    command: list | None = None  # strings, paths, Vars and Arrays
+    command: list | None = None  # strings, paths, Vars, Arrays and In/Out markers
+    reads: list = field(default_factory=list)  # inputs the command line does not name
+    writes: list[Path] = field(default_factory=list)  # an action's outputs
     action: object = None  # a callable when the stage is Python, not a command
     describe: str = ""
     stdout: Path | None = None  # where the command's stdout goes (atomically), if anywhere
@@ -276,6 +322,17 @@ class Stage:
     def label(self) -> str:
         shard = f" shard {self.shard[0]}/{self.shard[1]}" if self.shard else ""
         return f"round {self.round}: {self.name}{shard}"
+
+    def marked(self, kind: type) -> list:
+        return [word for word in self.command or [] if isinstance(word, kind)]
+
+    @property
+    def outputs(self) -> list[Path]:
+        return [out.done for out in self.marked(Out)] + self.writes
+
+    @property
+    def inputs(self) -> list:  # paths, and lists of paths (an Array)
+        return [i.stamped for i in self.marked(In)] + self.reads
 
     @property
     def argv(self) -> list[str] | None:
@@ -418,44 +475,42 @@ class Runner:
         partial.replace(stamp)
         log(f"{stage.label}: {seconds:.0f} s")
 
-    def sharded(self, run_dir: Path, stage: Stage, flag_output: str, order_of: Path,
-                extra_outputs: dict | None = None) -> None:
-        """Runs a shardable stage whole, or as SHARDS shards in parallel and merges them.
-        `flag_output` is the flag the command writes its output with; `extra_outputs` maps
-        other output flags (--rejects) to their merged files."""
+    def sharded(self, run_dir: Path, stage: Stage, order_of: Path) -> None:
+        """Runs a shardable stage whole, or as SHARDS shards in parallel, each writing its part
+        of every records file the command writes (its Out markers but the shared ones), and
+        merges the parts in the order of `order_of`."""
         n = self.cfg.shards
         if n <= 1:
             self.run(run_dir, stage)
             return
-        parts_dir = stage.outputs[0].parent / "shards"
+        merged = [out.path for out in stage.marked(Out) if not out.shared]
+        parts_dir = merged[0].parent / "shards"
         parts_dir.mkdir(parents=True, exist_ok=True)
-        extra_outputs = extra_outputs or {}
-        shards = []
-        for i in range(n):
-            part = lambda path: parts_dir / f"{path.stem}.{i}-of-{n}{path.suffix}"
-            command = stage.argv
-            outputs = [part(stage.outputs[0])]
-            command[command.index(flag_output) + 1] = str(outputs[0])
-            for flag, merged in extra_outputs.items():
-                command[command.index(flag) + 1] = str(part(merged))
-                outputs.append(part(merged))
-            command += ["--shard", f"{i}/{n}"]
-            shards.append(Stage(stage.round, stage.name, outputs, stage.input_paths, command,
-                                shard=(i, n)))
+        shards = [Stage(stage.round, stage.name, shard_command(stage.command, parts_dir, i, n),
+                        reads=stage.reads, shard=(i, n)) for i in range(n)]
         with concurrent.futures.ThreadPoolExecutor(max_workers=n) as pool:
             for future in [pool.submit(self.run, run_dir, s) for s in shards]:
                 future.result()
         if self.only == (stage.name, stage.round) and self.only_shard is not None:
             raise Stop(f"ran {stage.label} shard {self.only_shard[0]}/{n}")
-        merged = [stage.outputs[0]] + list(extra_outputs.values())
+        parts = [[out.path for out in s.marked(Out) if not out.shared] for s in shards]
 
         def merge() -> None:
             for k, out in enumerate(merged):
-                merge_in_input_order([s.outputs[k] for s in shards], order_of, out)
+                merge_in_input_order([p[k] for p in parts], order_of, out)
 
-        self.run(run_dir, Stage(stage.round, f"{stage.name}-merge", merged,
-                                [o for s in shards for o in s.outputs],
+        self.run(run_dir, Stage(stage.round, f"{stage.name}-merge",
+                                reads=[path for p in parts for path in p], writes=merged,
                                 action=merge, describe=f"merge {n} shards in input order"))
+
+
+def shard_command(command: list, parts_dir: Path, i: int, n: int) -> list:
+    """Shard i of n of a command: its records files (Out) are its parts in parts_dir."""
+    def part(word):
+        if not isinstance(word, Out) or word.shared:
+            return word
+        return Out(parts_dir / f"{word.path.stem}.{i}-of-{n}{word.path.suffix}")
+    return [part(word) for word in command] + ["--shard", f"{i}/{n}"]
 
 
 # What each stage does, for the comments of a printed round.
@@ -519,6 +574,8 @@ class Printer(Runner):
             self.variables.append((name, str(path), text))
 
     def word(self, item) -> str:
+        if isinstance(item, (In, Out)):
+            return self.word(item.word)
         if isinstance(item, Var):
             return f'"${item.name}"'
         if isinstance(item, Array):
@@ -741,51 +798,52 @@ def base_and_dev(runner: Runner, base_dir: Path):
     def train_base() -> None:
         if cfg.base_from:
             runner.run(base_dir, Stage(
-                0, "base", [lm / "checkpoint.json"], [cfg.base_from],
+                0, "base", reads=[cfg.base_from], writes=[lm / CHECKPOINT],
                 action=lambda: import_base(cfg.base_from, lm),
                 describe=f"import_base {cfg.base_from}"))
         else:
             runner.run(base_dir, Stage(
-                0, "base", [lm / "checkpoint.json"], [corpus],
-                [tool("solver-train"), "init", str(corpus), "-o", str(lm),
+                0, "base",
+                [tool("solver-train"), "init", In(corpus), "-o", Out(lm, known_by=CHECKPOINT),
                  "--steps", str(cfg.base_steps), "--seed", seed, "-q"],
                 stdout=base_dir / "base.jsonl"))
         if not cfg.free_pairs:
             return
         free = base_dir / "free-pairs.jsonl"
         runner.run(base_dir, Stage(
-            0, "free-pairs", [free], [corpus, weights],
+            0, "free-pairs",
             [tool("task-gen"), "--strategy", "random", "--budget", str(cfg.free_pairs),
-             "--seed", str(cfg.seed + 1000), "--operator-weights", str(weights), str(corpus),
-             "-o", str(free), "-q"]))
+             "--seed", str(cfg.seed + 1000), "--operator-weights", In(weights), In(corpus),
+             "-o", Out(free), "-q"]))
         # 1.2 epochs of batches of 64, the schedule measured in docs/learning.md.
         steps = max(20, (12 * cfg.free_pairs + 639) // 640)
         runner.run(base_dir, Stage(
-            0, "pretrain", [base / "checkpoint.json"], [lm / "checkpoint.json", free],
-            [tool("solver-train"), "sft", "--from", str(lm), str(free), "--scorer", "features",
-             "--steps", str(steps), "--batch-size", "64", "--group", "128", "--lr", "0.05",
-             "--workdir", str(w), "--seed", seed, "-o", str(base), "-q"],
+            0, "pretrain",
+            [tool("solver-train"), "sft", "--from", In(lm, known_by=CHECKPOINT), In(free),
+             "--scorer", "features", "--steps", str(steps), "--batch-size", "64", "--group",
+             "128", "--lr", "0.05", "--workdir", str(w), "--seed", seed,
+             "-o", Out(base, known_by=CHECKPOINT), "-q"],
             stdout=base_dir / "pretrain.jsonl"))
 
     def dev_and_eval_sets() -> None:
+        candidates, valid = base_dir / "dev-candidates.jsonl", base_dir / "dev-valid.jsonl"
         runner.run(base_dir, Stage(
-            0, "dev-gen", [base_dir / "dev-candidates.jsonl"],
-            [corpus, ROOT / "scripts/eval-weights.toml"],
+            0, "dev-gen",
             [tool("task-gen"), "--split", "dev", "--budget", str(cfg.dev_candidates),
-             "--seed", seed, "--operator-weights", str(ROOT / "scripts/eval-weights.toml"),
-             str(corpus), "-o", str(base_dir / "dev-candidates.jsonl"), "-q"]))
+             "--seed", seed, "--operator-weights", In(weights), In(corpus),
+             "-o", Out(candidates), "-q"]))
         runner.run(base_dir, Stage(
-            0, "dev-validate", [base_dir / "dev-valid.jsonl"], [base_dir / "dev-candidates.jsonl"],
-            [tool("task-validate"), str(base_dir / "dev-candidates.jsonl"), "--workdir", str(w),
-             *ex, "-q", "-o", str(base_dir / "dev-valid.jsonl")]))
+            0, "dev-validate",
+            [tool("task-validate"), In(candidates), "--workdir", str(w), *ex, "-q",
+             "-o", Out(valid)]))
         runner.run(base_dir, Stage(
-            0, "dev-set", [base_dir / "dev.jsonl"], [base_dir / "dev-valid.jsonl"],
-            [*STEP, "fewest-tests", str(cfg.dev_tasks), base_dir / "dev-valid.jsonl",
-             "-o", base_dir / "dev.jsonl"]))
+            0, "dev-set",
+            [*STEP, "fewest-tests", str(cfg.dev_tasks), In(valid),
+             "-o", Out(base_dir / "dev.jsonl")]))
         runner.run(base_dir, Stage(
-            0, "eval-tasks", [eval_tasks], [cfg.eval_set],
-            [*STEP, "eval-slice", "--seed", seed, str(cfg.rollout_tasks), cfg.eval_set,
-             "-o", eval_tasks]))
+            0, "eval-tasks",
+            [*STEP, "eval-slice", "--seed", seed, str(cfg.rollout_tasks), In(cfg.eval_set),
+             "-o", Out(eval_tasks)]))
 
     runner.together(train_base, dev_and_eval_sets)
     if not records(base_dir / "dev.jsonl") and runner.only is None:
@@ -814,10 +872,10 @@ def rank_stage(runner: Runner, run_dir: Path, d: Path, r: int, name: str, solver
     d/NAME.json and the gold repair's rank task by task in d/NAME.per.jsonl (returned)."""
     per_task = d / f"{name}.per.jsonl"
     runner.run(run_dir, Stage(
-        r, name, [d / f"{name}.json", per_task], [solver / "checkpoint.json", tasks],
-        [tool("solver-train"), "eval", "--checkpoint", str(solver), "--workdir",
-         str(runner.cfg.workdir), "--per-task", str(per_task), "-q",
-         "-o", str(d / f"{name}.json"), str(tasks)]))
+        r, name,
+        [tool("solver-train"), "eval", "--checkpoint", In(solver, known_by=CHECKPOINT),
+         "--workdir", str(runner.cfg.workdir), "--per-task", Out(per_task), "-q",
+         "-o", Out(d / f"{name}.json"), In(tasks)]))
     return per_task
 
 
@@ -825,11 +883,11 @@ def rollout(runner: Runner, run_dir: Path, r: int, name: str, solver: Path, task
             out: Path) -> None:
     cfg = runner.cfg
     runner.sharded(run_dir, Stage(
-        r, name, [out], [solver, tasks],
-        [tool("swe-rollout"), "--solver", f"model:{solver}", "--workdir", str(cfg.workdir),
-         "--executor", cfg.executor, "--seed", str(cfg.seed), "-q", "--allow-empty", str(tasks),
-         "-o", str(out)]),
-        "-o", tasks)
+        r, name,
+        [tool("swe-rollout"), "--solver", In(solver, prefix="model:"), "--workdir",
+         str(cfg.workdir), "--executor", cfg.executor, "--seed", str(cfg.seed), "-q",
+         "--allow-empty", In(tasks), "-o", Out(out)]),
+        tasks)
 
 
 def base_stage(name: str) -> str:
@@ -838,8 +896,7 @@ def base_stage(name: str) -> str:
     return base if base in GENERATION_STAGES and k.isdigit() and int(k) > 0 else name
 
 
-def generate(runner: "Runner", run_dir: Path, r: int, gen: list[str],
-             gen_inputs: list[Path], usable: Array) -> None:
+def generate(runner: "Runner", run_dir: Path, r: int, gen: list, usable: Array) -> None:
     """task-gen -> task-validate -> TASK_FILTER passes until the round has VALID distinct
     tasks or TOPUP extra passes are spent, so that every strategy trains on pools of the same
     size whatever its generator's yield. Pass 0 writes round-N/{candidates,valid,rejects}.jsonl,
@@ -847,32 +904,31 @@ def generate(runner: "Runner", run_dir: Path, r: int, gen: list[str],
     USABLE."""
     cfg = runner.cfg
     d = run_dir / f"round-{r}"
-    filter_inputs = [Path(a) for a in cfg.task_filter if Path(a).is_file()]
+    task_filter = [In(a) if Path(a).is_file() else a for a in cfg.task_filter]
     spent: list = []
 
     def generation_pass(k: int, budget) -> None:
         p, suffix = (d, "") if k == 0 else (d / f"more-{k}", f"-more-{k}")
         spent.append(budget)
         runner.run(run_dir, Stage(
-            r, f"task-gen{suffix}", [p / "candidates.jsonl"], gen_inputs,
+            r, f"task-gen{suffix}",
             gen + ["--budget", budget, "--seed", str(cfg.seed + r + 10007 * k),
-                   "--round", str(r), str(cfg.workdir / "corpus.jsonl"),
-                   "-o", str(p / "candidates.jsonl"), "-q"]))
+                   "--round", str(r), In(cfg.workdir / "corpus.jsonl"),
+                   "-o", Out(p / "candidates.jsonl"), "-q"]))
         # Every pass leaves its repositories' line maps in round-N/line-maps/ (the same
         # file for a repository whichever pass wrote it: the traced clean run is cached).
         runner.sharded(run_dir, Stage(
             r, f"task-validate{suffix}",
-            [p / "valid.jsonl", p / "rejects.jsonl", d / "line-maps"],
-            [p / "candidates.jsonl"],
-            [tool("task-validate"), str(p / "candidates.jsonl"), "--workdir", str(cfg.workdir),
-             "--executor", cfg.executor, "-q", "--allow-empty", "-o", str(p / "valid.jsonl"),
-             "--rejects", str(p / "rejects.jsonl"), "--line-maps", str(d / "line-maps")]),
-            "-o", p / "candidates.jsonl", {"--rejects": p / "rejects.jsonl"})
+            [tool("task-validate"), In(p / "candidates.jsonl"), "--workdir", str(cfg.workdir),
+             "--executor", cfg.executor, "-q", "--allow-empty", "-o", Out(p / "valid.jsonl"),
+             "--rejects", Out(p / "rejects.jsonl"),
+             "--line-maps", Out(d / "line-maps", shared=True)]),
+            p / "candidates.jsonl")
         if cfg.task_filter:
             # TASK_FILTER, a custom stage: `CMD IN -o OUT`.
             runner.run(run_dir, Stage(
-                r, f"filter{suffix}", [p / "filtered.jsonl"], [p / "valid.jsonl", *filter_inputs],
-                [*cfg.task_filter, str(p / "valid.jsonl"), "-o", str(p / "filtered.jsonl")]))
+                r, f"filter{suffix}",
+                [*task_filter, In(p / "valid.jsonl"), "-o", Out(p / "filtered.jsonl")]))
             runner.append(usable, p / "filtered.jsonl")
         else:
             runner.append(usable, p / "valid.jsonl")
@@ -921,7 +977,6 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
     d, prev = run_dir / f"round-{r}", run_dir / f"round-{r - 1}"
     if not runner.printing:
         d.mkdir(parents=True, exist_ok=True)
-    corpus = w / "corpus.jsonl"
     # Trace-derived skills come from the last round; hand-written ones are the same each round.
     skills_in = cfg.handwritten if generator == "handwritten" else prev / "skills.jsonl"
     uses_skills = generator in ("skills", "handwritten")
@@ -929,27 +984,21 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
     scores = d / "scores.jsonl"
 
     gen = [tool("task-gen"), "--strategy", "random"]
-    gen_inputs = [corpus]
     if cfg.random_weights is not None:
-        gen += ["--operator-weights", str(cfg.random_weights)]
-        gen_inputs.append(cfg.random_weights)
+        gen += ["--operator-weights", In(cfg.random_weights)]
     if uses_skills and records(skills_in):
-        gen = [tool("task-gen"), "--strategy", "skills", "--skills", str(skills_in)]
-        gen_inputs = [corpus, skills_in]
+        gen = [tool("task-gen"), "--strategy", "skills", "--skills", In(skills_in)]
         if policy_in.is_file():
-            gen += ["--policy", str(policy_in)]
-            gen_inputs.append(policy_in)
+            gen += ["--policy", In(policy_in)]
     # Sites get tests_reaching from the last round's line maps (skills may ask for it).
     if (prev / "line-maps").is_dir():
-        gen += ["--line-maps", str(prev / "line-maps")]
-        gen_inputs.append(prev / "line-maps")
+        gen += ["--line-maps", In(prev / "line-maps")]
     usable = runner.array("usable")
 
     def generation() -> None:
-        generate(runner, run_dir, r, gen, gen_inputs, usable)
+        generate(runner, run_dir, r, gen, usable)
         runner.run(run_dir, Stage(
-            r, "pool", [d / "pool.jsonl"], [usable],
-            [*STEP, "pool", str(cfg.valid), usable, "-o", d / "pool.jsonl"]))
+            r, "pool", [*STEP, "pool", str(cfg.valid), In(usable), "-o", Out(d / "pool.jsonl")]))
 
     def dev_target() -> None:
         if pending is not None:
@@ -967,15 +1016,18 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
             failed = [*STEP, "unresolved", failures]
             flag = "--target-traces"
 
-        def target(*aim: str) -> None:
+        def target(*aim) -> None:
+            # Without an aim (no dev task failed) the command does not name the failures, but
+            # the branch that chose so read them.
             runner.run(run_dir, Stage(
-                r, "target", [d / "target.json"], [solver, dev, failures],
-                [tool("grad-score"), "--checkpoint", str(solver), "--target", str(dev), *aim,
-                 "--target-out", str(d / "target.json"), "--workdir", str(w), "--seed", seed,
-                 "-q", "--allow-empty", "-o", os.devnull, os.devnull]))
+                r, "target",
+                [tool("grad-score"), "--checkpoint", In(solver), "--target", In(dev), *aim,
+                 "--target-out", Out(d / "target.json"), "--workdir", str(w), "--seed", seed,
+                 "-q", "--allow-empty", "-o", os.devnull, os.devnull],
+                reads=[] if aim else [failures]))
 
         # The target: the dev tasks the solver fails, or all of them when it fails none.
-        runner.branch(failed, lambda: target(flag, str(failures)), target)
+        runner.branch(failed, lambda: target(flag, In(failures)), target)
 
     runner.together(generation, dev_target)
     if not runner.printing and not records(d / "pool.jsonl") and runner.only is None:
@@ -985,31 +1037,28 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
     def score_keep_train() -> None:
         if keep_by == "grad":
             runner.sharded(run_dir, Stage(
-                r, "grad-score", [scores], [solver, d / "target.json", d / "pool.jsonl"],
-                [tool("grad-score"), "--checkpoint", str(solver), "--target-in",
-                 str(d / "target.json"), "--workdir", str(w), "--seed", seed, "-q",
+                r, "grad-score",
+                [tool("grad-score"), "--checkpoint", In(solver), "--target-in",
+                 In(d / "target.json"), "--workdir", str(w), "--seed", seed, "-q",
                  *(["--precondition", "adam"] if cfg.select == "adam-mixed" else []),
-                 "--allow-empty", str(d / "pool.jsonl"), "-o", str(scores)]),
-                "-o", d / "pool.jsonl")
-            keep = [tool("grad-score"), "keep", "--scores", str(scores)]
-            keep_inputs = [d / "pool.jsonl", scores]
+                 "--allow-empty", In(d / "pool.jsonl"), "-o", Out(scores)]),
+                d / "pool.jsonl")
+            keep = [tool("grad-score"), "keep", "--scores", In(scores)]
             if cfg.select != "top":
                 # The failures' bug-family mix, the best inside each family (docs/study.md).
-                keep += ["--mix-of", str(d / "target.json")]
-                keep_inputs.append(d / "target.json")
+                keep += ["--mix-of", In(d / "target.json")]
         else:
             keep = [tool("grad-score"), "keep", "--random"]
-            keep_inputs = [d / "pool.jsonl"]
         runner.run(run_dir, Stage(
-            r, "keep", [d / "kept.jsonl"], keep_inputs,
+            r, "keep",
             keep + ["--keep-top", keep_n, "--seed", str(cfg.seed + r), "-q",
-                    str(d / "pool.jsonl"), "-o", str(d / "kept.jsonl")]))
+                    In(d / "pool.jsonl"), "-o", Out(d / "kept.jsonl")]))
         update_policy()
         # The last round's training traces (this round's run beside this stage).
-        rft, rft_inputs = [], []
+        rft = []
         if cfg.rft_weight > 0 and records(prev / "traces.jsonl"):
-            rft_inputs = [prev / "traces.jsonl", prev / "rollout-tasks.jsonl"]
-            rft = ["--traces", str(rft_inputs[0]), "--trace-tasks", str(rft_inputs[1]),
+            rft = ["--traces", In(prev / "traces.jsonl"),
+                   "--trace-tasks", In(prev / "rollout-tasks.jsonl"),
                    "--trace-weight", str(cfg.rft_weight)]
         # REPLAY free repair pairs of the base's pretraining beside the kept tasks, so that a
         # round's fine-tuning keeps what pretraining gave (the same number for every strategy).
@@ -1017,15 +1066,15 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
         if cfg.replay > 0 and free.is_file():
             replay = [d / "replay.jsonl"]
             runner.run(run_dir, Stage(
-                r, "replay", replay, [free],
-                [*STEP, "sample", "--seed", str(cfg.seed * 1000 + r), str(cfg.replay), free,
-                 "-o", replay[0]]))
+                r, "replay",
+                [*STEP, "sample", "--seed", str(cfg.seed * 1000 + r), str(cfg.replay), In(free),
+                 "-o", Out(replay[0])]))
         runner.run(run_dir, Stage(
-            r, "solver-train", [d / "solver" / "checkpoint.json"],
-            [solver, d / "kept.jsonl", *replay, *rft_inputs],
-            [tool("solver-train"), "sft", "--from", str(solver), str(d / "kept.jsonl"),
-             *map(str, replay), *rft, "-o", str(d / "solver"), "--workdir", str(w),
-             *sft_schedule(runner, keep_n, cfg.replay if replay else 0), "--seed", seed, "-q"],
+            r, "solver-train",
+            [tool("solver-train"), "sft", "--from", In(solver), In(d / "kept.jsonl"),
+             *map(In, replay), *rft, "-o", Out(d / "solver", known_by=CHECKPOINT),
+             "--workdir", str(w), *sft_schedule(runner, keep_n, cfg.replay if replay else 0),
+             "--seed", seed, "-q"],
             stdout=d / "checkpoint.jsonl"))
 
     def update_policy() -> None:
@@ -1034,24 +1083,22 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
         if not uses_skills:
             return
         if "--skills" in gen and keep_by == "grad":
-            previous_policy = ["--policy", str(policy_in)] if policy_in.is_file() else []
+            previous_policy = ["--policy", In(policy_in)] if policy_in.is_file() else []
+            # policy-tasks reads each pass's candidates, found beside its usable tasks.
             candidates = [u.parent / "candidates.jsonl" for u in usable]
             runner.run(run_dir, Stage(
-                r, "policy-tasks", [d / "policy-tasks.jsonl"], [candidates, usable,
-                                                                d / "pool.jsonl"],
-                [*STEP, "policy-tasks", "--pool", d / "pool.jsonl", usable,
-                 "-o", d / "policy-tasks.jsonl"]))
+                r, "policy-tasks",
+                [*STEP, "policy-tasks", "--pool", In(d / "pool.jsonl"), In(usable),
+                 "-o", Out(d / "policy-tasks.jsonl")],
+                reads=[candidates]))
             runner.run(run_dir, Stage(
-                r, "update-policy", [d / "policy.json"],
-                [skills_in, d / "policy-tasks.jsonl", scores]
-                + ([policy_in] if previous_policy else []),
-                [tool("task-gen"), "update-policy", "--skills", str(skills_in),
-                 "--tasks", str(d / "policy-tasks.jsonl"), "--scores", str(scores),
-                 *previous_policy, "-q", "-o", str(d / "policy.json")]))
+                r, "update-policy",
+                [tool("task-gen"), "update-policy", "--skills", In(skills_in),
+                 "--tasks", In(d / "policy-tasks.jsonl"), "--scores", In(scores),
+                 *previous_policy, "-q", "-o", Out(d / "policy.json")]))
         elif policy_in.is_file():
             runner.run(run_dir, Stage(
-                r, "update-policy", [d / "policy.json"], [policy_in],
-                [*STEP, "copy", policy_in, "-o", d / "policy.json"]))
+                r, "update-policy", [*STEP, "copy", In(policy_in), "-o", Out(d / "policy.json")]))
 
     def traces_to_skills() -> None:
         """The training rollout (its resolved traces train the next round) and, for
@@ -1059,9 +1106,9 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
         if not uses_skills or (generator != "skills" and cfg.rft_weight <= 0):
             return
         runner.run(run_dir, Stage(
-            r, "rollout-tasks", [d / "rollout-tasks.jsonl"], [d / "pool.jsonl"],
-            [*STEP, "fewest-tests", str(cfg.train_rollout), d / "pool.jsonl",
-             "-o", d / "rollout-tasks.jsonl"]))
+            r, "rollout-tasks",
+            [*STEP, "fewest-tests", str(cfg.train_rollout), In(d / "pool.jsonl"),
+             "-o", Out(d / "rollout-tasks.jsonl")]))
         rollout(runner, run_dir, r, "train-rollout", solver, d / "rollout-tasks.jsonl",
                 d / "traces.jsonl")
         if generator != "skills":
@@ -1072,23 +1119,23 @@ def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
         carried = prev / "unclustered-traces.jsonl"
         if cfg.carry and records(carried):
             traces, tasks = d / "distill-traces.jsonl", d / "distill-tasks.jsonl"
+            # It reads the traces and pools of the two round directories it is given.
             runner.run(run_dir, Stage(
-                r, "carry-traces", [traces, tasks],
-                [d / "traces.jsonl", carried, d / "pool.jsonl", prev / "pool.jsonl"],
-                [*STEP, "carry-traces", d, "--prev", prev, "-o", traces, "--tasks-out", tasks]))
-        previous = ["--skills", str(skills_in)] if records(skills_in) else []
+                r, "carry-traces",
+                [*STEP, "carry-traces", d, "--prev", prev, "-o", Out(traces),
+                 "--tasks-out", Out(tasks)],
+                reads=[d / "traces.jsonl", carried, d / "pool.jsonl", prev / "pool.jsonl"]))
+        previous = ["--skills", In(skills_in)] if records(skills_in) else []
         runner.run(run_dir, Stage(
-            r, "skill-distill", [d / "skills.jsonl"],
-            [traces, tasks] + ([skills_in] if previous else []),
-            [tool("skill-distill"), str(traces), "--tasks", str(tasks),
+            r, "skill-distill",
+            [tool("skill-distill"), In(traces), "--tasks", In(tasks),
              *previous, "--round", str(r), "--min-support", str(cfg.min_support),
-             "--workdir", str(w), "--seed", seed, "-q", "-o", str(d / "skills.jsonl"),
-             "--export-dir", str(d / "skills")]))
+             "--workdir", str(w), "--seed", seed, "-q", "-o", Out(d / "skills.jsonl"),
+             "--export-dir", Out(d / "skills")]))
         runner.run(run_dir, Stage(
-            r, "unclustered", [d / "unclustered-traces.jsonl"],
-            [d / "traces.jsonl", d / "skills.jsonl"],
-            [*STEP, "unclustered", d / "traces.jsonl", "--skills", d / "skills.jsonl",
-             "-o", d / "unclustered-traces.jsonl"]))
+            r, "unclustered",
+            [*STEP, "unclustered", In(d / "traces.jsonl"), "--skills", In(d / "skills.jsonl"),
+             "-o", Out(d / "unclustered-traces.jsonl")]))
 
     runner.together(score_keep_train, traces_to_skills)
 

@@ -6,13 +6,15 @@ unsharded run; every round ranks the whole evaluation set; hand-written skills g
 `handwritten` strategy; DEV_TARGET=rank aims at the dev tasks ranked wrong, SELECT keeps
 by Adam-preconditioned alignment in the failures' family mix, REPLAY trains free pairs beside
 the kept tasks; the round `--print-round 1` prints, run with bash, gives the loop's round-1
-files. Needs `just setup` and the debug build of the tools
+files; a path a stage names once in its command is among its inputs or outputs, and each
+shard's. The loop needs `just setup` and the debug build of the tools
 (`cargo build --workspace --all-targets`); `just test` runs it.
 
     python3 -m unittest discover -s scripts/tests -v
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -27,6 +29,9 @@ import unittest
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+from evolve import Config, In, Out, Runner, Stage  # noqa: E402
+
 WORKDIR = Path(os.environ.get("SOCRATIC_WORKDIR", ROOT / ".socratic")).resolve()
 TINY = {
     "EXECUTOR": "native", "ROUNDS": "2", "CANDIDATES": "6", "VALID": "3", "BASE_STEPS": "2", "FREE_PAIRS": "40",
@@ -90,6 +95,40 @@ def snapshot(runs: Path) -> dict:
 
 def mtimes(runs: Path) -> dict:
     return {str(p.relative_to(runs)): p.stat().st_mtime_ns for p in runs.rglob("*") if p.is_file()}
+
+
+class StagePaths(unittest.TestCase):
+    def test_a_path_named_once_reaches_the_command_the_stage_and_its_shards(self):
+        tmp = Path(tempfile.mkdtemp(prefix="stage-test-"))
+        self.addCleanup(shutil.rmtree, tmp, True)
+        solver, tasks, corpus = tmp / "solver", tmp / "tasks.jsonl", tmp / "corpus.jsonl"
+        traces, maps = tmp / "traces.jsonl", tmp / "line-maps"
+        stage = Stage(1, "eval-rollout", [
+            "rollout", "--solver", In(solver, prefix="model:"), In(tasks), "-o", Out(traces),
+            "--line-maps", Out(maps, shared=True)], reads=[corpus])
+        self.assertEqual(stage.argv, ["rollout", "--solver", f"model:{solver}", str(tasks),
+                                      "-o", str(traces), "--line-maps", str(maps)])
+        self.assertEqual(stage.outputs, [traces, maps])
+        self.assertEqual(stage.input_paths, [solver, tasks, corpus])
+
+        ran = []
+
+        class Recorder(Runner):
+            def run(self, run_dir, stage):
+                ran.append(stage)
+
+        cfg = dataclasses.replace(Config.from_env(tmp, "socratic", 1), shards=2)
+        Recorder(cfg).sharded(tmp, stage, tasks)
+        *shards, merge = ran
+        parts = [tmp / "shards" / f"traces.{i}-of-2.jsonl" for i in range(2)]
+        for i, shard in enumerate(sorted(shards, key=lambda s: s.shard)):
+            # Each shard writes its part of the traces; the line maps whole, into one folder.
+            self.assertEqual(shard.argv, ["rollout", "--solver", f"model:{solver}", str(tasks),
+                                          "-o", str(parts[i]), "--line-maps", str(maps),
+                                          "--shard", f"{i}/2"])
+            self.assertEqual(shard.outputs, [parts[i], maps])
+            self.assertEqual(shard.input_paths, [solver, tasks, corpus])
+        self.assertEqual((merge.outputs, merge.input_paths), ([traces], parts))
 
 
 class EvolveLoop(unittest.TestCase):
