@@ -282,10 +282,7 @@ impl Scorer {
         let bar = progress::items(encoded.len() as u64, what);
         // Tasks are independent: each thread takes every n-th one with a copy of the model
         // (its own autodiff graph), so the scores do not depend on the number of threads.
-        let threads = self
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
-            .clamp(1, encoded.len().max(1));
+        let threads = stage_io::cli::jobs(self.jobs).min(encoded.len().max(1));
         let gradient = |model: &solver::model::Solver<solver::TrainBackend>, i: usize| {
             let flat = example_gradient(
                 model,

@@ -137,7 +137,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "flex (cpu)"
         },
         parameters,
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        threads: stage_io::cli::cores(),
         context: args.context,
         batch_size: args.batch_size,
         batch_parts: args.batch_parts.max(1),

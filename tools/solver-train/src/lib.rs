@@ -445,19 +445,15 @@ fn earlier_metrics(dir: &Path, step: usize) -> Vec<StepMetrics> {
         .collect()
 }
 
-/// Writes a checkpoint of a run in progress.
-type Saver<'a> = dyn FnMut(&TrainState<TrainBackend>, &[StepMetrics]) -> Result<()> + 'a;
-
-/// Trains with a progress bar, saving every N steps when `periodic` says so; returns the
-/// metrics.
+/// Trains with a progress bar, writing `run`'s checkpoint of the run in progress every
+/// `save_every` steps; returns the metrics.
 fn run_training(
+    run: &RunRecord,
     state: &mut TrainState<TrainBackend>,
     objective: &Objective,
-    config: &ModelConfig,
     options: &TrainOptions,
-    pad: u32,
     mut metrics: Vec<StepMetrics>,
-    mut periodic: Option<(usize, &mut Saver<'_>)>,
+    save_every: Option<usize>,
 ) -> Result<Vec<StepMetrics>> {
     let total = options
         .stop_after
@@ -466,6 +462,7 @@ fn run_training(
     let bar = stage_io::progress::items(total as u64, "training");
     bar.set_position(state.step as u64);
     let started = Instant::now();
+    let (config, pad) = (run.config, run.tokenizer.pad);
     train(state, objective, config, options, pad, |m, state| {
         metrics.push(m.clone());
         bar.set_position(m.step as u64);
@@ -480,11 +477,11 @@ fn run_training(
                 m.elapsed_s
             );
         }
-        if let Some((every, save)) = periodic.as_mut()
-            && *every > 0
-            && m.step.is_multiple_of(*every)
+        if let Some(every) = save_every
+            && every > 0
+            && m.step.is_multiple_of(every)
         {
-            save(state, &metrics)?;
+            run.save(state, &metrics, &[])?;
         }
         Ok(())
     })?;
@@ -549,19 +546,13 @@ fn init(args: InitArgs) -> Result<()> {
         data,
         prior: None,
     };
-    let mut saver = |state: &TrainState<TrainBackend>, metrics: &[StepMetrics]| {
-        run.save(state, metrics, &[]).map(|_| ())
-    };
     let metrics = run_training(
+        &run,
         &mut state,
         &objective,
-        &config,
         &options,
-        tokenizer.pad,
         metrics,
-        args.schedule
-            .save_every
-            .map(|n| (n, &mut saver as &mut Saver)),
+        args.schedule.save_every,
     )?;
     let record = run.save(&state, &metrics, &[])?;
     print_record(&record)
@@ -700,19 +691,13 @@ fn sft(args: SftArgs) -> Result<()> {
         data,
         prior: Some(prior),
     };
-    let mut saver = |state: &TrainState<TrainBackend>, metrics: &[StepMetrics]| {
-        run.save(state, metrics, &[]).map(|_| ())
-    };
     let metrics = run_training(
+        &run,
         &mut state,
         &objective,
-        &config,
         &options,
-        tokenizer.pad,
         metrics,
-        args.schedule
-            .save_every
-            .map(|n| (n, &mut saver as &mut Saver)),
+        args.schedule.save_every,
     )?;
     let mut extra = vec![("trace_examples".to_string(), from_traces.len() as f64)];
     if !built.examples.is_empty() {

@@ -95,7 +95,7 @@ fn parallel_map<T: Sync, R: Send>(
     items: &[T],
     f: impl Fn(&T) -> Option<R> + Sync,
 ) -> Vec<Option<R>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = stage_io::cli::cores();
     let chunk = items.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
         let handles: Vec<_> = items

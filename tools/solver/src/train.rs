@@ -402,7 +402,7 @@ fn batch_gradients<B: AutodiffBackend>(
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         (value, ranking, nll, grads)
     };
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = stage_io::cli::cores();
     let results: Vec<_> = if parts.len() == 1 || threads == 1 {
         parts
             .iter()

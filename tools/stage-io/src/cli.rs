@@ -19,6 +19,16 @@ pub struct OutputArgs {
     pub output: Option<PathBuf>,
 }
 
+/// The threads a stage's `-j N` asks for, or one per core without it; at least one.
+pub fn jobs(requested: Option<usize>) -> usize {
+    requested.unwrap_or_else(cores).max(1)
+}
+
+/// The cores this process may use (1 where that is unknown).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// `--seed` and `--shard`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct RunArgs {

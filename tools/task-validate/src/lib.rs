@@ -129,11 +129,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         refused,
     };
 
-    let jobs = cli
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
+        .num_threads(stage_io::cli::jobs(cli.jobs))
         .build()?;
     let bar = progress::items(candidates.len() as u64, "validating");
     let verdicts: Vec<Verdict> = pool.install(|| {
