@@ -623,6 +623,13 @@ class _Baseline:
         root = logging.getLogger()
         self.root_logging = (list(root.handlers), root.level, list(root.filters))
         self.logging_disable = logging.root.manager.disable
+        # Two levels below a module (the manager's dict of loggers, then each logger).
+        self.logger_states = {
+            logger: _logger_state(logger)
+            for logger in logging.Logger.manager.loggerDict.values()
+            if isinstance(logger, logging.Logger)
+        }
+        self.in_c = _StateInC()
 
     def restore(self, repo):
         import copyreg
@@ -677,9 +684,123 @@ class _Baseline:
         root.handlers[:] = handlers
         root.setLevel(level)
         root.filters[:] = filters
+        for logger, state in self.logger_states.items():
+            if _logger_state(logger) != state:
+                _put_back_logger(logger, state)
         logging.disable(self.logging_disable)
+        self.in_c.put_back()
         gc.collect()
         os.chdir(repo)
+
+
+def _logger_state(logger):
+    return (logger.level, logger.disabled, logger.propagate, tuple(logger.handlers),
+            tuple(logger.filters))
+
+
+def _put_back_logger(logger, state):
+    level, logger.disabled, logger.propagate, handlers, filters = state
+    logger.setLevel(level)
+    logger.handlers[:] = handlers
+    logger.filters[:] = filters
+
+
+class _StateInC:
+    """Interpreter state that lives in C, where no module global shows it, put back
+    after every run of a worker that does not fork: what a fresh interpreter would
+    start the next run with. Each of these outlives forgetting the modules
+    (`_decimal` is a single-phase C module: importing it again gives the same
+    context), and each can change a later verdict: a decimal precision, a seeded
+    random generator, a poisoned `lru_cache` entry (fnmatch's compiled patterns),
+    the garbage collector's thresholds, a trace function, the int-to-str limit."""
+
+    _CONTEXT = ("prec", "rounding", "Emin", "Emax", "capitals", "clamp")
+
+    def __init__(self):
+        import gc
+
+        self.switch_interval = sys.getswitchinterval()
+        self.int_digits = getattr(sys, "get_int_max_str_digits", lambda: None)()
+        self.gc = (gc.isenabled(), gc.get_threshold())
+        self.trace = (sys.gettrace(), sys.getprofile())
+        decimal = sys.modules.get("decimal")
+        self.decimal = None
+        if decimal is not None:
+            contexts = {"DefaultContext": decimal.DefaultContext,
+                        "BasicContext": decimal.BasicContext,
+                        "ExtendedContext": decimal.ExtendedContext}
+            self.decimal = (decimal, decimal.getcontext().copy(),
+                            {name: (ctx, ctx.copy()) for name, ctx in contexts.items()})
+        self.caches = [(cache, _computed(cache)) for cache in _lru_caches()]
+
+    def put_back(self):
+        import gc
+
+        if sys.getswitchinterval() != self.switch_interval:
+            sys.setswitchinterval(self.switch_interval)
+        if self.int_digits is not None and sys.get_int_max_str_digits() != self.int_digits:
+            sys.set_int_max_str_digits(self.int_digits)
+        enabled, thresholds = self.gc
+        if gc.get_threshold() != thresholds:
+            gc.set_threshold(*thresholds)
+        (gc.enable if enabled else gc.disable)()
+        trace, profile = self.trace
+        sys.settrace(trace)
+        sys.setprofile(profile)
+        if self.decimal is not None:
+            decimal, context, shared = self.decimal
+            decimal.setcontext(context.copy())
+            for ctx, saved in shared.values():
+                _put_back_context(ctx, saved, self._CONTEXT)
+        random = sys.modules.get("random")
+        if random is not None:
+            random.seed()  # what a fresh interpreter does as it imports random
+        # A cache that computed during the run holds what the run made (maybe with a
+        # function it had rebound): emptied, it computes again what a fresh
+        # interpreter would.
+        for i, (cache, computed) in enumerate(self.caches):
+            if _computed(cache) != computed:
+                cache.cache_clear()
+                self.caches[i] = (cache, _computed(cache))
+
+
+def _put_back_context(ctx, saved, names):
+    for name in names:
+        if getattr(ctx, name) != getattr(saved, name):
+            setattr(ctx, name, getattr(saved, name))
+    if dict(ctx.traps) != dict(saved.traps):
+        ctx.traps = dict(saved.traps)
+    if dict(ctx.flags) != dict(saved.flags):
+        ctx.flags = dict(saved.flags)
+
+
+def _computed(cache):
+    info = cache.cache_info()
+    return info.misses, info.currsize
+
+
+def _lru_caches():
+    """Every `functools.lru_cache` (and `cache`) of the modules loaded now: module
+    functions and the methods of their classes."""
+    import functools
+
+    wrapper = getattr(functools, "_lru_cache_wrapper", None)
+    if wrapper is None:
+        return []
+    found = {}
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for value in list(namespace.values()):
+            if isinstance(value, wrapper):
+                found[id(value)] = value
+            elif isinstance(value, type):
+                for member in list(vars(value).values()):
+                    member = getattr(member, "__func__", member)
+                    if isinstance(member, wrapper):
+                        found[id(member)] = member
+    return list(found.values())
 
 
 def _memoize_compilation():

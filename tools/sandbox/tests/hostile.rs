@@ -235,6 +235,68 @@ fn a_run_that_changes_the_interpreter_in_place_does_not_reach_the_next() {
     }
 }
 
+/// State a module global does not show: held in C (a decimal context, a seeded
+/// random generator, an `lru_cache` entry computed with a function the run had
+/// rebound, the collector's thresholds) or two levels below a module (a logger of
+/// the manager's dict). The honest test after each hostile one passes in a fresh
+/// interpreter and must pass in a warm one too.
+#[test]
+fn a_run_that_changes_state_in_c_or_deeper_does_not_reach_the_next() {
+    let cases = [
+        (
+            "a decimal precision",
+            "    import decimal\n    decimal.getcontext().prec = 3",
+            "    import decimal\n    assert str(decimal.Decimal(2) / 3) == '0.6666666666666666666666666667'",
+        ),
+        (
+            "the default decimal context",
+            "    import decimal\n    decimal.DefaultContext.prec = 3",
+            "    import decimal\n    assert decimal.DefaultContext.prec == 28",
+        ),
+        (
+            "a poisoned cache",
+            "    import fnmatch, re\n    real = re.compile\n    \
+             re.compile = lambda *a, **k: real('.*')\n    \
+             fnmatch.fnmatchcase('abc', 'zzz*')\n    re.compile = real",
+            "    import fnmatch\n    assert not fnmatch.fnmatchcase('abc', 'zzz*')",
+        ),
+        (
+            "a seeded random generator",
+            "    import random\n    random.seed(7)",
+            "    import random\n    assert random.random() != random.Random(7).random()",
+        ),
+        (
+            "the collector's thresholds",
+            "    import gc\n    gc.set_threshold(1)",
+            "    import gc\n    assert gc.get_threshold()[0] == 700",
+        ),
+        (
+            "a logger two levels down",
+            "    import logging\n    for logger in list(logging.root.manager.loggerDict.values()):\n        \
+             if isinstance(logger, logging.Logger):\n            \
+             logger.disabled = True\n            logger.setLevel(logging.CRITICAL)",
+            "    import logging\n    \
+             for name, logger in logging.root.manager.loggerDict.items():\n        \
+             if isinstance(logger, logging.Logger):\n            \
+             assert not logger.disabled and logger.level == logging.NOTSET, name",
+        ),
+    ];
+    for executor in warm_executors() {
+        for (case, hostile, honest) in cases {
+            let _ = run_hostile(executor.as_ref(), hostile);
+            let run = run_hostile(executor.as_ref(), honest);
+            assert_eq!(
+                run.outcomes.get("test_hostile.py::test_hostile"),
+                Some(&TestOutcome::Passed),
+                "{}: {case}: the run after the hostile one: {:?}\n{}",
+                executor.name(),
+                run.end,
+                run.output
+            );
+        }
+    }
+}
+
 #[test]
 fn a_run_that_fills_the_disk_is_stopped_and_named() {
     let cases = [
