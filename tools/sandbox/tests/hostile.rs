@@ -181,6 +181,25 @@ fn a_hostile_run_does_not_change_the_next_runs_verdict() {
     }
 }
 
+/// For each (case, hostile body, honest body): the honest test, which passes in a
+/// fresh interpreter, passes in every warm executor right after the hostile one.
+fn assert_the_next_run_is_fresh(cases: &[(&str, &str, &str)]) {
+    for executor in warm_executors() {
+        for (case, hostile, honest) in cases {
+            let _ = run_hostile(executor.as_ref(), hostile);
+            let run = run_hostile(executor.as_ref(), honest);
+            assert_eq!(
+                run.outcomes.get("test_hostile.py::test_hostile"),
+                Some(&TestOutcome::Passed),
+                "{}: {case}: the run after the hostile one: {:?}\n{}",
+                executor.name(),
+                run.end,
+                run.output
+            );
+        }
+    }
+}
+
 /// State a run leaves in the interpreter without rebinding a function: a number,
 /// a module in `sys.modules`, an entry of a table, an attribute of an object, a
 /// keyword default, a list. The honest test after each hostile one passes in a
@@ -219,20 +238,7 @@ fn a_run_that_changes_the_interpreter_in_place_does_not_reach_the_next() {
             "    assert '--evil' not in sys.argv",
         ),
     ];
-    for executor in warm_executors() {
-        for (case, hostile, honest) in cases {
-            let _ = run_hostile(executor.as_ref(), hostile);
-            let run = run_hostile(executor.as_ref(), honest);
-            assert_eq!(
-                run.outcomes.get("test_hostile.py::test_hostile"),
-                Some(&TestOutcome::Passed),
-                "{}: {case}: the run after the hostile one: {:?}\n{}",
-                executor.name(),
-                run.end,
-                run.output
-            );
-        }
-    }
+    assert_the_next_run_is_fresh(&cases);
 }
 
 /// State a module global does not show: held in C (a decimal context, a seeded
@@ -281,20 +287,7 @@ fn a_run_that_changes_state_in_c_or_deeper_does_not_reach_the_next() {
              assert not logger.disabled and logger.level == logging.NOTSET, name",
         ),
     ];
-    for executor in warm_executors() {
-        for (case, hostile, honest) in cases {
-            let _ = run_hostile(executor.as_ref(), hostile);
-            let run = run_hostile(executor.as_ref(), honest);
-            assert_eq!(
-                run.outcomes.get("test_hostile.py::test_hostile"),
-                Some(&TestOutcome::Passed),
-                "{}: {case}: the run after the hostile one: {:?}\n{}",
-                executor.name(),
-                run.end,
-                run.output
-            );
-        }
-    }
+    assert_the_next_run_is_fresh(&cases);
 }
 
 #[test]
