@@ -79,15 +79,19 @@ impl From<ExitKind> for ExitCode {
 /// that does not load, a corpus entry that does not match) as [`BadInput`], with its
 /// whole message. A stage's own checks return `BadInput::new(..)` and let `?` convert it.
 pub fn bad_input(err: anyhow::Error) -> anyhow::Error {
-    if err.chain().any(|cause| cause.is::<BadInput>()) {
+    if is_bad_input(&err) {
         return err;
     }
     BadInput::new(format!("{err:#}")).into()
 }
 
+fn is_bad_input(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| cause.is::<BadInput>())
+}
+
 /// Exit code for an error: 2 when any cause in its chain is [`BadInput`], else 1.
 pub fn exit_kind(err: &anyhow::Error) -> ExitKind {
-    if err.chain().any(|cause| cause.is::<BadInput>()) {
+    if is_bad_input(err) {
         ExitKind::BadInput
     } else {
         ExitKind::Failed
