@@ -191,6 +191,137 @@ struct Problem {
     says: Vec<&'static str>,
     words: BTreeSet<String>,
     failing: usize,
+    /// The operators, attributes and callees that its messages name as where the error
+    /// arose (`for %:`, `'<=' not supported`, `has no attribute 'get'`, `f() takes`).
+    named: Named,
+    /// The words of the failing tests' names (`test_custom_format[x]`: custom, format).
+    test_words: BTreeSet<String>,
+}
+
+/// What the failure messages name as the place of an error, by kind.
+#[derive(Default)]
+struct Named {
+    operators: BTreeSet<String>,
+    attributes: BTreeSet<String>,
+    callees: BTreeSet<String>,
+}
+
+impl Named {
+    fn is_empty(&self) -> bool {
+        self.operators.is_empty() && self.attributes.is_empty() && self.callees.is_empty()
+    }
+
+    /// Reads the wording of CPython's TypeError and AttributeError messages.
+    fn read(text: &str) -> Named {
+        let mut named = Named::default();
+        let quoted = |rest: &str| -> Option<String> {
+            let rest = rest.strip_prefix('\'')?;
+            Some(rest[..rest.find('\'')?].to_string())
+        };
+        for line in text.lines() {
+            // `unsupported operand type(s) for %: 'Unit' and 'float'`, `bad operand type for
+            // unary -: 'str'`
+            for marker in ["operand type(s) for ", "bad operand type for unary "] {
+                if let Some((_, rest)) = line.split_once(marker)
+                    && let Some((op, _)) = rest.split_once(':')
+                    && !op.is_empty()
+                    && op.chars().all(|c| "<>=!+-*/%&|^~@".contains(c))
+                {
+                    named.operators.insert(op.trim_end_matches('=').to_string());
+                }
+            }
+            // `'<=' not supported between instances of`
+            if let Some((head, _)) = line.split_once("' not supported between")
+                && let Some((_, op)) = head.rsplit_once('\'')
+            {
+                named.operators.insert(op.to_string());
+            }
+            if line.contains("can only concatenate") {
+                named.operators.insert("+".into());
+            }
+            if line.contains("can't multiply sequence") {
+                named.operators.insert("*".into());
+            }
+            // `'X' object has no attribute 'get'`
+            if let Some((_, rest)) = line.split_once("has no attribute ")
+                && let Some(attr) = quoted(rest)
+            {
+                named.attributes.insert(attr);
+            }
+            // `f() takes 2 positional arguments`, `f() got an unexpected keyword argument`,
+            // `f() missing 1 required`
+            for marker in ["() takes ", "() got ", "() missing "] {
+                if let Some((head, _)) = line.split_once(marker)
+                    && let Some(callee) = head.rsplit(|c: char| !is_name_char(c)).next()
+                    && is_identifier(callee)
+                {
+                    named.callees.insert(callee.to_string());
+                }
+            }
+        }
+        named
+    }
+
+    /// Where, on the edited line's tokens, what the messages name stands against the change
+    /// (tokens `change` of `tokens`): next to it, elsewhere on the line, or not on it.
+    fn place(&self, tokens: &[&str], change: std::ops::Range<usize>) -> &'static str {
+        let solid: Vec<(usize, &str)> = tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.trim().is_empty())
+            .map(|(i, t)| (i, t.trim()))
+            .collect();
+        let names = |k: usize| -> bool {
+            let (_, t) = solid[k];
+            let after_dot = k > 0 && solid[k - 1].1 == ".";
+            let before_call = solid.get(k + 1).is_some_and(|(_, n)| *n == "(");
+            self.operators.contains(t)
+                || (after_dot && self.attributes.contains(t))
+                || (before_call && self.callees.contains(t))
+        };
+        let hits: Vec<usize> = (0..solid.len()).filter(|&k| names(k)).collect();
+        if hits.is_empty() {
+            return "none";
+        }
+        // Within two solid tokens of the change, or inside it.
+        let first = solid.iter().position(|(i, _)| *i >= change.start);
+        let last = solid
+            .iter()
+            .rposition(|(i, _)| *i < change.end.max(change.start + 1));
+        let (lo, hi) = match (first, last) {
+            (Some(f), Some(l)) if l >= f => (f, l),
+            (Some(f), _) => (f, f),
+            _ => (solid.len(), solid.len()),
+        };
+        if hits.iter().any(|&k| k + 2 >= lo && k <= hi + 2) {
+            "next"
+        } else {
+            "line"
+        }
+    }
+}
+
+/// The words of the test names in `path::test_name[params]` lines, without `test`.
+fn test_words(text: &str) -> BTreeSet<String> {
+    let mut words = BTreeSet::new();
+    for line in text.lines() {
+        let Some((_, test)) = line.trim().rsplit_once("::") else {
+            continue;
+        };
+        let test = test.split('[').next().unwrap_or(test);
+        if is_identifier(test) {
+            words.extend(
+                parts(test)
+                    .into_iter()
+                    .filter(|w| w != "test" && w.len() > 1),
+            );
+        }
+    }
+    words
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
 }
 
 impl Problem {
@@ -228,6 +359,8 @@ impl Problem {
             says,
             words,
             failing,
+            named: Named::read(text),
+            test_words: test_words(text),
         }
     }
 }
@@ -355,6 +488,15 @@ fn candidate_feature_names(
         bucketed(problem.failing, 4)
     ));
 
+    // Where the operator, attribute or call that the messages name stands against the change.
+    if !problem.named.is_empty() {
+        let place = problem.named.place(&a, prefix..a.len() - suffix);
+        names.push(format!("named:{place}"));
+        names.push(format!("named:{place}|tpl:{template}"));
+        names.push(format!("named:{place}|kind:{kind}"));
+        names.push(format!("named:{place}|prev:{prev}|next:{next}"));
+    }
+
     // Names on the edited lines that the problem statement mentions.
     let line_names: BTreeSet<&str> = a
         .iter()
@@ -369,6 +511,23 @@ fn candidate_feature_names(
         "line-mentioned:{}|tpl:{template}",
         bucketed(mentioned, 2)
     ));
+    // Names on the edited lines, and in the change, that share a word with a failing test's
+    // name (`test_join` and `join`).
+    if !problem.test_words.is_empty() {
+        let shares = |t: &str| !parts(t).is_disjoint(&problem.test_words);
+        let on_line = line_names.iter().filter(|t| shares(t)).count();
+        let in_change = old_mid
+            .iter()
+            .chain(new_mid)
+            .filter(|t| is_identifier(t) && !is_kept(t.trim()))
+            .any(|t| shares(t.trim()));
+        names.push(format!("test-words:{}", bucketed(on_line, 2)));
+        names.push(format!(
+            "test-words:{}|tpl:{template}",
+            bucketed(on_line, 2)
+        ));
+        names.push(format!("test-words-change:{in_change}|tpl:{template}"));
+    }
 
     // A variable replaced by another: how each is used elsewhere in the window.
     let (old_name, new_name) = (solid(old_mid), solid(new_mid));
@@ -684,6 +843,38 @@ mod tests {
         assert!(has(&features[1], "kind:+\u{2192}-"));
         assert!(has(&features[1], "err:TypeError|tpl:arith-swap"));
         assert!(features.iter().all(|f| f.iter().all(|(b, _)| *b != 0)));
+    }
+
+    #[test]
+    fn what_the_message_names_is_placed_against_the_change() {
+        let named = Named::read(
+            "t.py::test_a\n    TypeError: unsupported operand type(s) for %: 'Unit' and 'float'\n\
+             t.py::test_b\n    AttributeError: 'NoneType' object has no attribute 'get'\n\
+             t.py::test_c\n    TypeError: '<=' not supported between instances of 'A' and 'int'\n\
+             t.py::test_d\n    TypeError: merge() got an unexpected keyword argument 'k'\n",
+        );
+        assert!(named.operators.contains("%") && named.operators.contains("<="));
+        assert!(named.attributes.contains("get") && named.callees.contains("merge"));
+        let place = |line: &str, changed: &str| {
+            let tokens = rough_tokens(line);
+            let at = tokens.iter().position(|t| *t == changed).unwrap();
+            named.place(&tokens, at..at + 1)
+        };
+        assert_eq!(place("    s = fmt % value", "fmt"), "next");
+        assert_eq!(place("    s = fmt % value + other", "other"), "line");
+        assert_eq!(place("    s = fmt + value", "fmt"), "none");
+        assert_eq!(place("    v = spec.get(name, None)", "spec"), "next");
+        // A name that is not read as an attribute is not the attribute the message names.
+        assert_eq!(place("    v = get + spec", "spec"), "none");
+        assert_eq!(place("    return merge(a, b, c, d)", "d"), "line");
+        assert_eq!(place("    if a <= b:", "b"), "next");
+        assert_eq!(
+            test_words("2 tests fail:\n\nt/test_a.py::test_custom_format[x-1]\n    E\n"),
+            ["custom", "format"].iter().map(|w| w.to_string()).collect()
+        );
+        assert!(
+            Named::read("1 test fails:\n\nt.py::t\n    AssertionError: assert 1 == 2\n").is_empty()
+        );
     }
 
     #[test]
