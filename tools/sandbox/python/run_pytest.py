@@ -732,6 +732,7 @@ class _StateInC:
             self.decimal = (decimal, decimal.getcontext().copy(),
                             {name: (ctx, ctx.copy()) for name, ctx in contexts.items()})
         self.caches = [(cache, _computed(cache)) for cache in _lru_caches()]
+        self.codecs = _CodecSearch()
 
     def put_back(self):
         import gc
@@ -762,6 +763,43 @@ class _StateInC:
             if _computed(cache) != computed:
                 cache.cache_clear()
                 self.caches[i] = (cache, _computed(cache))
+        self.codecs.put_back()
+
+
+class _CodecSearch:
+    """The codec search functions, a registry in C that cannot be read: one that a
+    run registers would answer the next run's lookups. `codecs.register` is wrapped
+    to record what a run registers (unregistered after it); a function registered
+    past the wrapper (through `_codecs` reloaded) is found when it answers a name
+    no codec has, and the worker is discarded. One that answers only names of its
+    choosing past the wrapper stays unseen (docs/containment.md)."""
+
+    def __init__(self):
+        import _codecs
+        import codecs
+
+        self.registered = []
+        original = _codecs.register
+
+        def register(search_function):
+            original(search_function)
+            self.registered.append(search_function)
+
+        register.__doc__ = original.__doc__
+        for module in (_codecs, codecs):
+            module.register = register
+
+    def put_back(self):
+        import codecs
+
+        while self.registered:
+            codecs.unregister(self.registered.pop())
+        probe = "socratic-no-such-codec-" + os.urandom(8).hex()
+        try:
+            codecs.lookup(probe)
+        except LookupError:
+            return
+        _TAINT["codec search function"] = True
 
 
 def _put_back_context(ctx, saved, names):

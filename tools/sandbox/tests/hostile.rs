@@ -243,7 +243,7 @@ fn a_run_that_changes_the_interpreter_in_place_does_not_reach_the_next() {
 
 /// State a module global does not show: held in C (a decimal context, a seeded
 /// random generator, an `lru_cache` entry computed with a function the run had
-/// rebound, the collector's thresholds) or two levels below a module (a logger of
+/// rebound, the collector's thresholds, a codec search function) or two levels below a module (a logger of
 /// the manager's dict). The honest test after each hostile one passes in a fresh
 /// interpreter and must pass in a warm one too.
 #[test]
@@ -285,6 +285,21 @@ fn a_run_that_changes_state_in_c_or_deeper_does_not_reach_the_next() {
              for name, logger in logging.root.manager.loggerDict.items():\n        \
              if isinstance(logger, logging.Logger):\n            \
              assert not logger.disabled and logger.level == logging.NOTSET, name",
+        ),
+        (
+            "a codec search function",
+            "    import codecs\n    \
+             codecs.register(lambda name: codecs.lookup('utf-8') if name == 'evil' else None)",
+            "    import codecs, pytest\n    with pytest.raises(LookupError):\n        \
+             codecs.lookup('evil')",
+        ),
+        (
+            "a codec search function registered past codecs.register",
+            "    import _imp, codecs, importlib.util\n    \
+             codecs_again = _imp.create_builtin(importlib.util.find_spec('_codecs'))\n    \
+             codecs_again.register(lambda name: codecs.lookup('utf-8'))",
+            "    import codecs, pytest\n    with pytest.raises(LookupError):\n        \
+             codecs.lookup('evil')",
         ),
     ];
     assert_the_next_run_is_fresh(&cases);
