@@ -39,6 +39,10 @@
 #   OUT, not made again)
 #   ADAPT=1 ADAPT_PAIRS=1000 ADAPT_STEPS=50 ADAPT_LR=0.01 (free pairs drawn per repository,
 #   steps and learning rate of the adaptation; chosen on validated dev tasks, docs/learning.md)
+#   DEV_REPOS="parsy pyrsistent" (with DEV=1): these training repositories count as dev: their
+#   free pairs and validated tasks stay out of pretraining and fine-tuning, and their validated
+#   tasks are ranked as a second dev set (OUT/dev/moved/learning-curve.md). With FROM, DIR's
+#   pretrained scorer is linked only when DIR moved the same repositories
 #   STOP_AFTER=validate (only the validation shards, e.g. in the background)
 #   VALIDATE=0 (use the shards validated so far; another run may be validating the rest)
 set -euo pipefail
@@ -61,12 +65,19 @@ cargo build --release -q -p task-gen -p task-validate -p solver-train -p swe-rol
     --manifest-path "$root/Cargo.toml"
 
 step() { echo "learning-curve: $*" >&2; }
+dev_repos=$(echo "${DEV_REPOS:-}" | tr ' ' '\n' | sort | xargs)
 if [ -n "${FROM:-}" ]; then
     from=$(cd "$FROM" && pwd)
+    from_repos=$(cat "$from/dev-repos.txt" 2>/dev/null || true)
     mkdir -p "$out/dev"
-    for f in candidates.jsonl free.jsonl base pretrained eval-pretrained.json \
-        dev/candidates.jsonl dev/valid.jsonl "$from"/valid/[0-9]*-of-*.jsonl; do
+    for f in candidates.jsonl free.jsonl free-train.jsonl dev-repos.txt base pretrained \
+        eval-pretrained.json dev/candidates.jsonl dev/valid.jsonl "$from"/valid/[0-9]*-of-*.jsonl; do
         f=${f#"$from/"}
+        case $f in # what DIR's pretraining saw
+            pretrained | eval-pretrained.json | free-train.jsonl | dev-repos.txt)
+                [ "$from_repos" = "$dev_repos" ] || continue
+                ;;
+        esac
         if [ -e "$from/$f" ] && [ ! -e "$out/$f" ]; then ln -s "$from/$f" "$out/$f"; fi
     done
 fi
@@ -103,6 +114,16 @@ fi
 for ((i = 0; i < shards; i++)); do
     cat "$out/valid/$i-of-$shards.jsonl" 2>/dev/null || true
 done > "$out/train.jsonl"
+# split_by_repo FILE MOVED: the records of DEV_REPOS' repositories out of FILE into MOVED.
+split_by_repo() {
+    # shellcheck disable=SC2086 # DEV_REPOS is a list of names
+    python3 "$root/scripts/split_by_repo.py" "$1" "$2" $DEV_REPOS
+}
+if [ -n "${DEV_REPOS:-}" ]; then
+    mkdir -p "$out/dev"
+    split_by_repo "$out/train.jsonl" "$out/dev/moved.jsonl"
+    step "DEV_REPOS: $(wc -l < "$out/dev/moved.jsonl") validated tasks of $DEV_REPOS moved to dev"
+fi
 valid=$(wc -l < "$out/train.jsonl")
 step "$valid validated training tasks"
 
@@ -116,10 +137,20 @@ if [ ! -f "$out/base/checkpoint.json" ]; then
     timed base "$bin/solver-train" init "$workdir/corpus.jsonl" --size micro --steps 1 \
         --seed "$seed" -o "$out/base" > /dev/null
 fi
+pairs=$out/free.jsonl
+if [ -n "${DEV_REPOS:-}" ]; then
+    pairs=$out/free-train.jsonl
+    if [ ! -f "$pairs" ]; then
+        cp "$out/free.jsonl" "$pairs.part"
+        split_by_repo "$pairs.part" "$out/free-moved.jsonl"
+        mv "$pairs.part" "$pairs"
+    fi
+fi
 if [ ! -f "$out/pretrained/checkpoint.json" ]; then
-    steps=${PRETRAIN_STEPS:-$(pretrain_steps "$free")}
+    steps=${PRETRAIN_STEPS:-$(pretrain_steps "$(wc -l < "$pairs")")}
     step "pretraining the scorer on the free pairs ($steps steps)"
-    timed pretrain "$bin/solver-train" sft --from "$out/base" "$out/free.jsonl" \
+    echo "$dev_repos" > "$out/dev-repos.txt"
+    timed pretrain "$bin/solver-train" sft --from "$out/base" "$pairs" \
         --workdir "$workdir" --scorer features --steps "$steps" \
         "${train_flags[@]}" --lr "${LR:-0.05}" --seed "$seed" -o "$out/pretrained" > /dev/null
 fi
@@ -175,6 +206,19 @@ if [ "${DEV:-0}" = 1 ]; then
     done
     python3 "$root/scripts/learning_curve.py" "$dev" --svg "$dev/learning-curve.svg" \
         | tee "$dev/learning-curve.md"
+    if [ -n "${DEV_REPOS:-}" ]; then
+        moved=$dev/moved
+        mkdir -p "$moved"
+        evaluate "$out/pretrained" /dev/null "$moved/eval-n0-s1.json" "$dev/moved.jsonl"
+        for n in $ns; do
+            for s in $seeds; do
+                [ "$n" -eq 0 ] || [ ! -f "$out/n$n-s$s/checkpoint.json" ] && continue
+                evaluate "$out/n$n-s$s" "$out/train-$n.jsonl" "$moved/eval-n$n-s$s.json" "$dev/moved.jsonl"
+            done
+        done
+        python3 "$root/scripts/learning_curve.py" "$moved" --svg "$moved/learning-curve.svg" \
+            | tee "$moved/learning-curve.md"
+    fi
 fi
 
 # 7. With ROLLOUTS=1: swe-rollout of the N = 0 and the N = 1000 (seed 1) scorers on the whole
