@@ -334,8 +334,10 @@ fn a_run_that_fills_the_disk_is_stopped_and_named() {
             assert_eq!(
                 run.end,
                 RunEnd::DiskLimit,
-                "{}: {case}: {}",
+                "{} ({}): {case}, after {:?}: {}",
                 executor.name(),
+                executor.fingerprint(),
+                run.duration,
                 run.output
             );
         }
