@@ -235,8 +235,13 @@ impl WarmWorker {
             );
         }
         let tainted = tainted.is_some();
-        if reply.is_some() && (tainted || disk_full) {
-            self.stop();
+        if disk_full || (tainted && reply.is_some()) {
+            // A worker the disk watcher stopped mid-run is gone: it must not serve the
+            // next run (which would find it dead and end at once, "time limit hit").
+            let (_, err) = self.stop();
+            if reply.is_none() {
+                output.extend_from_slice(&err);
+            }
         }
         let end = match reply {
             _ if disk_full => RunEnd::DiskLimit,

@@ -319,7 +319,15 @@ fn a_run_that_fills_the_disk_is_stopped_and_named() {
              with open(os.path.join(tempfile.gettempdir(), f'f{i}'), 'wb') as f:\n            \
              f.write(b'x' * (1 << 20))",
         ),
+        (
+            // Stopped mid-run by the watcher, never by a file-size limit.
+            "files without end",
+            "    import itertools, time\n    for i in itertools.count():\n        \
+             with open(f'f{i}', 'wb') as f:\n            f.write(b'x' * (1 << 20))\n        \
+             time.sleep(0.01)",
+        ),
     ];
+    let honest = "def test_hostile():\n    assert True\n";
     for executor in executors() {
         for (case, body) in cases {
             let test = format!("import os, sys\n\ndef test_hostile():\n{body}\n");
@@ -339,6 +347,18 @@ fn a_run_that_fills_the_disk_is_stopped_and_named() {
                 executor.fingerprint(),
                 run.duration,
                 run.output
+            );
+            // The next run, in whatever worker serves it, is an ordinary one.
+            let repo = mini_repo(&[("test_hostile.py", honest)]);
+            let next = run_tests(executor.as_ref(), repo.path(), "pytest test_hostile.py");
+            assert_eq!(
+                next.outcomes.get("test_hostile.py::test_hostile"),
+                Some(&TestOutcome::Passed),
+                "{} ({}): the run after {case}: {:?}\n{}",
+                executor.name(),
+                executor.fingerprint(),
+                next.end,
+                next.output
             );
         }
     }
