@@ -193,31 +193,27 @@ python3 "$root/scripts/learning_curve.py" "$out" --svg "$out/learning-curve.svg"
 # 6. With DEV=1: every checkpoint again on validated dev tasks (DEV_CANDIDATES=300 of the dev
 # split, seed DEV_SEED=1, natural mix, validated like the training tasks): the split where choices are
 # made, with the failure messages that unvalidated candidates lack (OUT/dev/learning-curve.md).
+# rank_curve TASKS DIR: the pretrained scorer and every fine-tuned checkpoint ranked on TASKS,
+# the table and plot in DIR.
+rank_curve() {
+    mkdir -p "$2"
+    evaluate "$out/pretrained" /dev/null "$2/eval-n0-s1.json" "$1"
+    for n in $ns; do
+        for s in $seeds; do
+            [ "$n" -eq 0 ] || [ ! -f "$out/n$n-s$s/checkpoint.json" ] && continue
+            evaluate "$out/n$n-s$s" "$out/train-$n.jsonl" "$2/eval-n$n-s$s.json" "$1"
+        done
+    done
+    python3 "$root/scripts/learning_curve.py" "$2" --svg "$2/learning-curve.svg" \
+        | tee "$2/learning-curve.md"
+}
 if [ "${DEV:-0}" = 1 ]; then
     dev=$out/dev
     mkdir -p "$dev"
     validated_dev_tasks "$dev"
-    evaluate "$out/pretrained" /dev/null "$dev/eval-n0-s1.json" "$dev/valid.jsonl"
-    for n in $ns; do
-        for s in $seeds; do
-            [ "$n" -eq 0 ] || [ ! -f "$out/n$n-s$s/checkpoint.json" ] && continue
-            evaluate "$out/n$n-s$s" "$out/train-$n.jsonl" "$dev/eval-n$n-s$s.json" "$dev/valid.jsonl"
-        done
-    done
-    python3 "$root/scripts/learning_curve.py" "$dev" --svg "$dev/learning-curve.svg" \
-        | tee "$dev/learning-curve.md"
+    rank_curve "$dev/valid.jsonl" "$dev"
     if [ -n "${DEV_REPOS:-}" ]; then
-        moved=$dev/moved
-        mkdir -p "$moved"
-        evaluate "$out/pretrained" /dev/null "$moved/eval-n0-s1.json" "$dev/moved.jsonl"
-        for n in $ns; do
-            for s in $seeds; do
-                [ "$n" -eq 0 ] || [ ! -f "$out/n$n-s$s/checkpoint.json" ] && continue
-                evaluate "$out/n$n-s$s" "$out/train-$n.jsonl" "$moved/eval-n$n-s$s.json" "$dev/moved.jsonl"
-            done
-        done
-        python3 "$root/scripts/learning_curve.py" "$moved" --svg "$moved/learning-curve.svg" \
-            | tee "$moved/learning-curve.md"
+        rank_curve "$dev/moved.jsonl" "$dev/moved"
     fi
 fi
 
