@@ -27,7 +27,7 @@ use solver::data::{Budget, code_chunks, encode};
 use solver::model::Solver;
 use solver::prior::EditPrior;
 use solver::tokenizer::SolverTokenizer;
-use solver::train::{Objective, StepMetrics, TrainOptions, TrainState, train};
+use solver::train::{Objective, OptimizerKind, StepMetrics, TrainOptions, TrainState, train};
 use solver::{TrainBackend, device};
 use stage_io::cli::LogArgs;
 use stage_io::{BadInput, bad_input};
@@ -133,6 +133,12 @@ pub struct Schedule {
     /// thread each while cores are free (the run's numbers depend on N, not on the cores)
     #[arg(long, value_name = "N", default_value_t = solver::train::DEFAULT_BATCH_PARTS)]
     pub batch_parts: usize,
+    /// The update rule: adam (AdamW; every weight a batch touches moves about the learning
+    /// rate), sgd (a weight moves with its gradient: features of few examples move little) or
+    /// adagrad (a weight's step shrinks with the gradients it has seen). Give it again with
+    /// --resume
+    #[arg(long, value_name = "RULE", default_value = "adam")]
+    pub optimizer: OptimizerKind,
 }
 
 impl Schedule {
@@ -148,6 +154,7 @@ impl Schedule {
             anchor: 0.0,
             seed: self.seed,
             batch_parts: self.batch_parts.max(1),
+            optimizer: self.optimizer,
         }
     }
 }

@@ -9,7 +9,10 @@ use std::time::Instant;
 use anyhow::{Result, anyhow};
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
+use burn::optim::{
+    AdaGrad, AdaGradConfig, AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer,
+    Sgd, SgdConfig,
+};
 use burn::record::Recorder;
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
@@ -70,6 +73,58 @@ pub struct TrainOptions {
     /// side on their own threads (as many as there are cores) and summed: the CPU backend
     /// keeps about one core busy per graph. The result depends on the parts, not on the cores.
     pub batch_parts: usize,
+    pub optimizer: OptimizerKind,
+}
+
+/// The update rule of a run's steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OptimizerKind {
+    /// AdamW: every weight a batch touches moves about `lr`, however rarely it is seen.
+    #[default]
+    Adam,
+    /// Plain gradient descent: a weight moves with its gradient, so with how many of the
+    /// batch's examples it fires in.
+    Sgd,
+    /// AdaGrad: each weight's step shrinks with the squared gradients it has seen.
+    AdaGrad,
+}
+
+impl OptimizerKind {
+    pub const NAMES: [&'static str; 3] = ["adam", "sgd", "adagrad"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::AdaGrad => "adagrad",
+        }
+    }
+
+    /// The file under `resume/` that holds this optimizer's state (Adam's keeps the name
+    /// `grad-score --precondition adam` reads).
+    pub fn state_file(self) -> &'static str {
+        match self {
+            OptimizerKind::Adam => "optimizer",
+            OptimizerKind::Sgd => "optimizer-sgd",
+            OptimizerKind::AdaGrad => "optimizer-adagrad",
+        }
+    }
+}
+
+impl std::str::FromStr for OptimizerKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "adam" => Ok(OptimizerKind::Adam),
+            "sgd" => Ok(OptimizerKind::Sgd),
+            "adagrad" => Ok(OptimizerKind::AdaGrad),
+            other => Err(format!(
+                "unknown optimizer {other:?} (one of: {})",
+                OptimizerKind::NAMES.join(", ")
+            )),
+        }
+    }
 }
 
 /// How many parts a step's batch is cut into by default: two on the CPU, where one autodiff
@@ -89,6 +144,7 @@ impl Default for TrainOptions {
             anchor: 0.0,
             seed: 0,
             batch_parts: DEFAULT_BATCH_PARTS,
+            optimizer: OptimizerKind::Adam,
         }
     }
 }
@@ -121,11 +177,76 @@ pub struct StepMetrics {
 }
 
 pub type Adam<B> = OptimizerAdaptor<AdamW, Solver<B>, B>;
+type PlainSgd<B> = OptimizerAdaptor<Sgd<<B as AutodiffBackend>::InnerBackend>, Solver<B>, B>;
+type PerWeightAdaGrad<B> = OptimizerAdaptor<AdaGrad, Solver<B>, B>;
+
+/// A run's optimizer and its state, of the kind [`TrainOptions::optimizer`] names.
+pub enum SolverOptimizer<B: AutodiffBackend> {
+    Adam(Adam<B>),
+    Sgd(PlainSgd<B>),
+    AdaGrad(PerWeightAdaGrad<B>),
+}
+
+impl<B: AutodiffBackend> SolverOptimizer<B> {
+    pub fn kind(&self) -> OptimizerKind {
+        match self {
+            SolverOptimizer::Adam(_) => OptimizerKind::Adam,
+            SolverOptimizer::Sgd(_) => OptimizerKind::Sgd,
+            SolverOptimizer::AdaGrad(_) => OptimizerKind::AdaGrad,
+        }
+    }
+
+    pub fn step(&mut self, lr: f64, model: Solver<B>, grads: GradientsParams) -> Solver<B> {
+        match self {
+            SolverOptimizer::Adam(o) => o.step(lr, model, grads),
+            SolverOptimizer::Sgd(o) => o.step(lr, model, grads),
+            SolverOptimizer::AdaGrad(o) => o.step(lr, model, grads),
+        }
+    }
+
+    fn save(&self, path: std::path::PathBuf) -> Result<()> {
+        let written = match self {
+            SolverOptimizer::Adam(o) => StateRecorder::new().record(o.to_record(), path),
+            SolverOptimizer::Sgd(o) => StateRecorder::new().record(o.to_record(), path),
+            SolverOptimizer::AdaGrad(o) => StateRecorder::new().record(o.to_record(), path),
+        };
+        written.map_err(|e| anyhow!("writing the optimizer state: {e}"))
+    }
+
+    fn load(self, path: std::path::PathBuf, device: &B::Device) -> Result<Self> {
+        let missing = |e: burn::record::RecorderError| {
+            anyhow!("{}: no optimizer state to resume from: {e}", path.display())
+        };
+        Ok(match self {
+            SolverOptimizer::Adam(o) => SolverOptimizer::Adam(
+                o.load_record(
+                    StateRecorder::new()
+                        .load(path.clone(), device)
+                        .map_err(missing)?,
+                ),
+            ),
+            SolverOptimizer::Sgd(o) => SolverOptimizer::Sgd(
+                o.load_record(
+                    StateRecorder::new()
+                        .load(path.clone(), device)
+                        .map_err(missing)?,
+                ),
+            ),
+            SolverOptimizer::AdaGrad(o) => SolverOptimizer::AdaGrad(
+                o.load_record(
+                    StateRecorder::new()
+                        .load(path.clone(), device)
+                        .map_err(missing)?,
+                ),
+            ),
+        })
+    }
+}
 
 /// A model and its optimizer at a step.
 pub struct TrainState<B: AutodiffBackend> {
     pub model: Solver<B>,
-    pub optimizer: Adam<B>,
+    pub optimizer: SolverOptimizer<B>,
     pub step: usize,
     /// Where `TrainOptions::anchor` pulls the edit head: the run's starting weights.
     pub anchor: Option<Anchor<B::InnerBackend>>,
@@ -135,19 +256,35 @@ pub struct TrainState<B: AutodiffBackend> {
 pub const ADAM_BETA_1: f32 = 0.9;
 pub const ADAM_BETA_2: f32 = 0.999;
 pub const ADAM_EPSILON: f32 = 1e-5;
-/// Each parameter's gradient is clipped to this L2 norm before the Adam step.
+/// Each parameter's gradient is clipped to this L2 norm before the optimizer's step.
 pub const GRAD_CLIP_NORM: f32 = 1.0;
 
-pub fn optimizer<B: AutodiffBackend>(options: &TrainOptions) -> Adam<B> {
-    AdamWConfig::new()
-        .with_beta_1(ADAM_BETA_1)
-        .with_beta_2(ADAM_BETA_2)
-        .with_epsilon(ADAM_EPSILON)
-        .with_weight_decay(options.weight_decay as f32)
-        .with_grad_clipping(Some(burn::grad_clipping::GradientClippingConfig::Norm(
-            GRAD_CLIP_NORM,
-        )))
-        .init()
+fn clipping() -> Option<burn::grad_clipping::GradientClippingConfig> {
+    Some(burn::grad_clipping::GradientClippingConfig::Norm(
+        GRAD_CLIP_NORM,
+    ))
+}
+
+pub fn optimizer<B: AutodiffBackend>(options: &TrainOptions) -> SolverOptimizer<B> {
+    // Weight decay is Adam's only (decoupled, AdamW): coupled into AdaGrad's gradient it
+    // would give every weight a normalised step toward zero.
+    match options.optimizer {
+        OptimizerKind::Adam => SolverOptimizer::Adam(
+            AdamWConfig::new()
+                .with_beta_1(ADAM_BETA_1)
+                .with_beta_2(ADAM_BETA_2)
+                .with_epsilon(ADAM_EPSILON)
+                .with_weight_decay(options.weight_decay as f32)
+                .with_grad_clipping(clipping())
+                .init(),
+        ),
+        OptimizerKind::Sgd => {
+            SolverOptimizer::Sgd(SgdConfig::new().with_gradient_clipping(clipping()).init())
+        }
+        OptimizerKind::AdaGrad => {
+            SolverOptimizer::AdaGrad(AdaGradConfig::new().with_grad_clipping(clipping()).init())
+        }
+    }
 }
 
 impl<B: AutodiffBackend> TrainState<B> {
@@ -171,9 +308,8 @@ impl<B: AutodiffBackend> TrainState<B> {
     pub fn save_optimizer(&self, dir: &std::path::Path) -> Result<()> {
         let resume = dir.join(crate::checkpoint::RESUME);
         std::fs::create_dir_all(&resume)?;
-        StateRecorder::new()
-            .record(self.optimizer.to_record(), resume.join("optimizer"))
-            .map_err(|e| anyhow!("writing the optimizer state: {e}"))?;
+        self.optimizer
+            .save(resume.join(self.optimizer.kind().state_file()))?;
         std::fs::write(resume.join("step"), format!("{}\n", self.step))?;
         Ok(())
     }
@@ -187,14 +323,8 @@ impl<B: AutodiffBackend> TrainState<B> {
         device: &B::Device,
     ) -> Result<Self> {
         let resume = dir.join(crate::checkpoint::RESUME);
-        let record = StateRecorder::new()
-            .load(resume.join("optimizer"), device)
-            .map_err(|e| {
-                anyhow!(
-                    "{}: no optimizer state to resume from: {e}",
-                    resume.display()
-                )
-            })?;
+        let optimizer =
+            optimizer(options).load(resume.join(options.optimizer.state_file()), device)?;
         let step_text = std::fs::read_to_string(resume.join("step"))
             .map_err(|e| anyhow!("{}: no step to resume from: {e}", resume.display()))?;
         let step = step_text
@@ -203,7 +333,7 @@ impl<B: AutodiffBackend> TrainState<B> {
             .map_err(|_| anyhow!("{}/step: not a number", resume.display()))?;
         Ok(TrainState {
             model,
-            optimizer: optimizer(options).load_record(record),
+            optimizer,
             step,
             anchor: None,
         })

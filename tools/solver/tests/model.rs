@@ -10,7 +10,7 @@ use solver::checkpoint;
 use solver::config::ModelConfig;
 use solver::data::EncodedExample;
 use solver::model::Solver;
-use solver::train::{Objective, TrainOptions, TrainState, gold_ranks, train};
+use solver::train::{Objective, OptimizerKind, TrainOptions, TrainState, gold_ranks, train};
 use solver::{Backend, TrainBackend, device};
 
 fn tiny() -> ModelConfig {
@@ -121,6 +121,16 @@ fn feature_examples() -> Vec<EncodedExample> {
 
 #[test]
 fn a_feature_scorer_learns_without_the_language_model() {
+    for (optimizer, lr) in [
+        (OptimizerKind::Adam, 0.05),
+        (OptimizerKind::AdaGrad, 0.05),
+        (OptimizerKind::Sgd, 1.0),
+    ] {
+        feature_scorer_learns(optimizer, lr);
+    }
+}
+
+fn feature_scorer_learns(optimizer: OptimizerKind, lr: f64) {
     let mut config = tiny();
     config.ranker = Some(solver::config::RankerTerms::FEATURES);
     let examples = feature_examples();
@@ -132,7 +142,8 @@ fn a_feature_scorer_learns_without_the_language_model() {
     );
     let options = TrainOptions {
         steps: 60,
-        lr: 0.05,
+        lr,
+        optimizer,
         ..TrainOptions::default()
     };
     let mut state = TrainState::fresh(model, &options);
@@ -144,7 +155,10 @@ fn a_feature_scorer_learns_without_the_language_model() {
     };
     train(&mut state, &objective, &config, &options, 0, |_, _| Ok(())).unwrap();
     let after = gold_ranks(&state.model.valid(), &examples, &config, 0, 8);
-    assert!(after.iter().all(|r| *r == Some(0)), "{after:?}");
+    assert!(
+        after.iter().all(|r| *r == Some(0)),
+        "{optimizer:?}: {after:?}"
+    );
     let scale: Vec<f32> = state
         .model
         .edit_head
@@ -303,6 +317,16 @@ fn saved_weights_load_back_to_identical_logits() {
 
 #[test]
 fn a_resumed_run_continues_the_same_loss_curve() {
+    for kind in [
+        OptimizerKind::Adam,
+        OptimizerKind::Sgd,
+        OptimizerKind::AdaGrad,
+    ] {
+        resumed_run_continues_the_same_loss_curve(kind);
+    }
+}
+
+fn resumed_run_continues_the_same_loss_curve(optimizer: OptimizerKind) {
     let config = tiny();
     let objective = ranking(copy_examples(16));
     let options = TrainOptions {
@@ -311,6 +335,7 @@ fn a_resumed_run_continues_the_same_loss_curve() {
         lr: 5e-3,
         warmup: 3,
         seed: 7,
+        optimizer,
         ..TrainOptions::default()
     };
     let fresh = || Solver::<TrainBackend>::new(&config, &device());
@@ -337,7 +362,25 @@ fn a_resumed_run_continues_the_same_loss_curve() {
     let mut resumed = TrainState::resume(model, dir.path(), &options, &device()).unwrap();
     assert_eq!(resumed.step, 5);
     losses.extend(run(&mut resumed, &objective, &config, &options));
-    assert_eq!(losses, straight);
+    assert_eq!(losses, straight, "{optimizer:?}");
+    // Another rule's state is not this one's: resuming with it is refused, naming the file.
+    let other = TrainOptions {
+        optimizer: match optimizer {
+            OptimizerKind::Adam => OptimizerKind::Sgd,
+            _ => OptimizerKind::Adam,
+        },
+        ..options.clone()
+    };
+    let model = checkpoint::load_resume_model(fresh(), dir.path(), &device()).unwrap();
+    let Err(refused) = TrainState::resume(model, dir.path(), &other, &device()) else {
+        panic!("{optimizer:?} state resumed as {:?}", other.optimizer);
+    };
+    let message = refused.to_string();
+    assert!(
+        message.contains(&format!("{}:", other.optimizer.state_file())),
+        "{optimizer:?} state resumed as {:?}: {message:?}",
+        other.optimizer
+    );
 }
 
 /// Writes `model` the way a PyTorch Llama's `save_pretrained` does, with the safetensors
@@ -578,7 +621,7 @@ fn a_parameter_subset_is_the_matching_slices_of_the_full_gradient() {
 /// checkpoint's optimizer would take on this example.
 #[test]
 fn an_adam_preconditioned_gradient_is_the_step_the_saved_optimizer_takes() {
-    use burn::optim::{GradientsParams, Optimizer};
+    use burn::optim::GradientsParams;
     use solver::gradient::{AdamPreconditioner, GradientView, example_gradient};
     let config = tiny();
     let examples = copy_examples(6);
