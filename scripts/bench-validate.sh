@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Benchmark of the execution gate (issue 3): validated tasks per minute for
 #   A  the naive reference: native executor, whole suite, a fresh process per run, no cache
-#   B  the default: wasm executor (warm workers), test selection, no result cache
-#   C  native executor (warm workers) with selection, no cache (wasm vs native on the same
+#   B  the default: `--executor auto` (native inside bubblewrap where that works, wasm
+#      otherwise; the table names which), warm workers, test selection, no result cache
+#   C  the other executor (warm workers) with selection, no cache (wasm vs native on the same
 #      selected tests)
-#   D  (COLD=1 only) B with a fresh interpreter per run (`--cold`)
+#   D  (COLD=1 only) wasm with a fresh interpreter per run (`--cold`)
 # on the same N candidates from `task-gen --strategy random`, and how many verdicts differ.
 # Each row also shows the test runs made, their summed wall time, pytest's own time inside
 # the tests of those runs (setup + call + teardown, from the JUnit reports) and the ratio of
@@ -44,15 +45,19 @@ run() { # name, then task-validate flags
 echo "bench-validate: $count candidates (seed $seed), $jobs jobs, $profile build" >&2
 secs_a=$(run A --executor native --full --cold)
 secs_b=$(run B)
-secs_c=$(run C --executor native)
+b_executor=$(grep -o 'executor: [a-z]*' "$out/B.log" | tail -1 | cut -d' ' -f2)
+c_executor=$([ "$b_executor" = native ] && echo wasm || echo native)
+secs_c=$(run C --executor "$c_executor")
 secs_d=0
-[ -n "${COLD:-}" ] && secs_d=$(run D --cold)
+[ -n "${COLD:-}" ] && secs_d=$(run D --executor wasm --cold)
 
-PYTHONPATH=scripts python3 - "$out" "$count" "$jobs" "$secs_a" "$secs_b" "$secs_c" "$secs_d" <<'PY'
+PYTHONPATH=scripts python3 - "$out" "$count" "$jobs" "$secs_a" "$secs_b" "$secs_c" "$secs_d" \
+    "$b_executor" "$c_executor" <<'PY'
 import sys
 from validate_verdicts import differing, runs_summary, verdicts
 out, count, jobs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-a, b, c, d = map(float, sys.argv[4:])
+a, b, c, d = map(float, sys.argv[4:8])
+b_executor, c_executor = sys.argv[8:10]
 
 va, vb, vc = verdicts(out, "A"), verdicts(out, "B"), verdicts(out, "C")
 valid = sum(1 for v in vb.values() if v.stage == "valid")
@@ -72,17 +77,19 @@ print("| setup | seconds | validated tasks / min | test runs | runs' wall s | in
       "| runs / inside | stage x jobs / inside |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
 row("A native, whole suite, fresh process, no cache", "A", a)
-row("B wasm (warm workers), selection, no cache (default)", "B", b)
-row("C native (warm workers), selection, no cache", "C", c)
+row(f"B the default (auto: {b_executor} here, warm workers), selection, no cache", "B", b)
+row(f"C {c_executor} (warm workers), selection, no cache", "C", c)
 if d:
     row("D wasm, fresh interpreter per run (--cold), selection, no cache", "D", d)
 print()
+wasm_native = b / c if b_executor == "wasm" else c / b
 print(f"valid: {valid} of {count}; B/A speed-up: {a / b:.2f}x; wasm/native on the same selected "
-      f"tests (B/C time): {b / c:.2f}x")
+      f"tests: {wasm_native:.2f}x")
 print(f"verdicts differing A vs B: {len(diff_ab)} {diff_ab[:10]}")
 print(f"verdicts differing B vs C: {len(diff_bc)} {diff_bc[:10]}")
 if d:
     vd = verdicts(out, "D")
     diff_bd = differing(vb, vd)
-    print(f"warm workers vs fresh interpreters (B/D time): {b / d:.2f}x; verdicts differing B vs D: {len(diff_bd)} {diff_bd[:10]}")
+    print(f"warm workers vs fresh interpreters under wasm: {(b if b_executor == 'wasm' else c) / d:.2f}x; "
+          f"verdicts differing B vs D: {len(diff_bd)} {diff_bd[:10]}")
 PY

@@ -37,10 +37,66 @@ impl RepoTree {
 /// Which executor runs the tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExecutorKind {
-    /// CPython for WASI in wasmtime (sandboxed; the default)
+    /// Native where its runs can be contained (bubblewrap works here, or --trusted-code),
+    /// wasm otherwise (the default)
+    Auto,
+    /// CPython for WASI in wasmtime (sandboxed, needs nothing from the host; 3-4x slower)
     Wasm,
-    /// A host Python subprocess with resource limits (for C extensions; the speed reference)
+    /// The work directory's venv Python inside bubblewrap (for C extensions; the fast one)
     Native,
+}
+
+impl ExecutorKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ExecutorKind::Auto => "auto",
+            ExecutorKind::Wasm => "wasm",
+            ExecutorKind::Native => "native",
+        }
+    }
+}
+
+/// What `--executor auto` runs over `workdir`: native when the work directory has its venv
+/// and its runs can be contained (a bubblewrap view starts the interpreter, or the code is
+/// trusted), wasm otherwise. Decided once per process and work directory.
+pub fn resolve_auto(workdir: &Path, trusted: bool) -> ExecutorKind {
+    static RESOLVED: std::sync::OnceLock<std::sync::Mutex<HashMap<(PathBuf, bool), ExecutorKind>>> =
+        std::sync::OnceLock::new();
+    let key = (workdir.to_path_buf(), trusted);
+    let cache = RESOLVED.get_or_init(Default::default);
+    if let Some(kind) = cache.lock().expect("executor cache").get(&key) {
+        return *kind;
+    }
+    let python = workdir.join("venv/bin/python");
+    let kind = if !cfg!(feature = "wasm") {
+        ExecutorKind::Native
+    } else if trusted {
+        if python.is_file() {
+            ExecutorKind::Native
+        } else {
+            tracing::info!(
+                "--executor auto: no venv at {}: the tests run under wasm",
+                python.display()
+            );
+            ExecutorKind::Wasm
+        }
+    } else {
+        match crate::native::NativeExecutor::new(
+            &python,
+            &workdir.join("site-packages"),
+            &workdir.join("cache").join("sandbox"),
+            false,
+            false,
+        ) {
+            Ok(_) => ExecutorKind::Native,
+            Err(why) => {
+                tracing::info!("--executor auto: the tests run under wasm: {why:#}");
+                ExecutorKind::Wasm
+            }
+        }
+    };
+    cache.lock().expect("executor cache").insert(key, kind);
+    kind
 }
 
 /// The executor of `kind` over what `just setup` put in `workdir`; compiled
@@ -54,6 +110,10 @@ pub fn make_executor(
 ) -> anyhow::Result<Box<dyn Executor>> {
     let site_packages = workdir.join("site-packages");
     Ok(match kind {
+        ExecutorKind::Auto => {
+            let resolved = resolve_auto(workdir, trusted);
+            return make_executor(resolved, workdir, cache_dir, cold, trusted);
+        }
         #[cfg(feature = "wasm")]
         ExecutorKind::Wasm => Box::new(crate::wasm::WasmExecutor::new(&crate::wasm::WasmConfig {
             python_wasm: workdir.join("python/python.wasm"),
@@ -83,7 +143,7 @@ pub fn make_executor(
 pub struct TestBedArgs {
     #[command(flatten)]
     pub corpus: stage_io::corpus::CorpusArgs,
-    #[arg(long, value_enum, default_value_t = ExecutorKind::Wasm)]
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Auto)]
     pub executor: ExecutorKind,
     /// Wall-time limit of one test run, in seconds
     #[arg(long, default_value_t = 300)]
@@ -109,6 +169,14 @@ pub struct TestBedArgs {
 }
 
 impl TestBedArgs {
+    /// The executor the tests run under: `--executor`, with `auto` decided.
+    pub fn executor_kind(&self) -> ExecutorKind {
+        match self.executor {
+            ExecutorKind::Auto => resolve_auto(self.workdir(), self.trusted_code),
+            kind => kind,
+        }
+    }
+
     /// The corpus file: `--corpus`, or WORKDIR/corpus.jsonl.
     pub fn corpus_path(&self) -> PathBuf {
         self.corpus.path()
@@ -123,7 +191,8 @@ impl TestBedArgs {
     /// clean suite passes only natively and the bed runs wasm, or one of its test
     /// dependencies is not installed in WORKDIR/site-packages.
     pub fn refusal(&self, repo: &schemas::Repo) -> Option<String> {
-        if self.executor == ExecutorKind::Wasm && repo.executor == schemas::Executor::Native {
+        let kind = self.executor_kind();
+        if kind == ExecutorKind::Wasm && repo.executor == schemas::Executor::Native {
             return Some(format!(
                 "repository `{}` runs its tests only natively (its record says `executor: \
                  native`): run with --executor native",
@@ -138,10 +207,7 @@ impl TestBedArgs {
                 "repository `{}` requires Python {} and the {} executor runs {version}",
                 repo.id,
                 repo.python,
-                match self.executor {
-                    ExecutorKind::Wasm => "wasm",
-                    ExecutorKind::Native => "native",
-                }
+                kind.name()
             ));
         }
         let site_packages = self.workdir().join("site-packages");
@@ -162,7 +228,7 @@ impl TestBedArgs {
     fn python_version(&self) -> Option<String> {
         static NATIVE: std::sync::OnceLock<std::sync::Mutex<HashMap<PathBuf, Option<String>>>> =
             std::sync::OnceLock::new();
-        if self.executor == ExecutorKind::Wasm {
+        if self.executor_kind() == ExecutorKind::Wasm {
             return Some(WASI_PYTHON_VERSION.to_string());
         }
         let python = self.workdir().join("venv/bin/python");
@@ -192,7 +258,7 @@ impl TestBedArgs {
         let cache_dir = self.workdir().join("cache");
         let bed = TestBed::new(
             make_executor(
-                self.executor,
+                self.executor_kind(),
                 self.workdir(),
                 &cache_dir,
                 self.cold,
@@ -405,16 +471,18 @@ impl TestBed {
         (load(&self.run_micros), load(&self.test_micros))
     }
 
-    /// `test runs: N (W s, of which T s inside the tests), cache hits: H`: the end of
-    /// the summary line of every stage that runs tests (scripts read it back).
+    /// `test runs: N (W s, of which T s inside the tests), cache hits: H, executor: E`: the
+    /// end of the summary line of every stage that runs tests (scripts read it back).
     pub fn runs_summary(&self) -> String {
         let (run_time, test_time) = self.run_times();
         format!(
-            "test runs: {} ({:.1} s, of which {:.1} s inside the tests), cache hits: {}",
+            "test runs: {} ({:.1} s, of which {:.1} s inside the tests), cache hits: {}, \
+             executor: {}",
             self.runs(),
             run_time.as_secs_f64(),
             test_time.as_secs_f64(),
-            self.cache.hits()
+            self.cache.hits(),
+            self.executor.name()
         )
     }
 

@@ -33,10 +33,16 @@ fn records(path: &Path) -> Vec<Value> {
 
 #[test]
 fn each_candidate_meets_its_expected_gate_outcome() {
+    for executor in ["wasm", "native"] {
+        candidates_meet_their_expected_gate_outcomes(executor);
+    }
+}
+
+fn candidates_meet_their_expected_gate_outcomes(executor: &str) {
     let out = tempfile::tempdir().unwrap();
     let valid = out.path().join("valid.jsonl");
     let rejects = out.path().join("rejects.jsonl");
-    let cache_off = ["--no-cache", "--jobs", "2"];
+    let cache_off = ["--no-cache", "--jobs", "2", "--executor", executor];
     let result = validate(
         &[
             &[
@@ -72,7 +78,7 @@ fn each_candidate_meets_its_expected_gate_outcome() {
         let expected_stage = expect.split(':').next().unwrap();
         assert!(
             verdict.starts_with(expected_stage),
-            "{}: expected {expect}, got {verdict}",
+            "{}: expected {expect}, got {verdict} under {executor}",
             task["instance_id"]
         );
     }
@@ -152,6 +158,54 @@ fn a_second_run_is_served_from_the_cache_with_the_same_output() {
     assert!(log.contains(&format!("test runs: {reruns} (")), "{log}");
 }
 
+/// `--executor auto`, the default, runs natively where bubblewrap can contain the runs and
+/// under wasm where it cannot, natively again for code declared trusted; the summary line
+/// names the executor.
+#[test]
+fn the_default_executor_is_native_where_runs_can_be_contained_and_wasm_elsewhere() {
+    let out = tempfile::tempdir().unwrap();
+    // One candidate the format gate rejects: the executor is chosen, no test runs.
+    let input = out.path().join("one.jsonl");
+    let text = std::fs::read_to_string(candidates()).unwrap();
+    let line = text
+        .lines()
+        .find(|line| line.contains("bug_patch does not apply"))
+        .unwrap();
+    std::fs::write(&input, format!("{line}\n")).unwrap();
+    let no_bwrap = out.path().join("empty-path");
+    std::fs::create_dir(&no_bwrap).unwrap();
+    let executor = |path: Option<&Path>, extra: &[&str]| -> String {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_task-validate"));
+        command
+            .arg(&input)
+            .args(["--no-cache", "-o"])
+            .arg(out.path().join("valid.jsonl"))
+            .args(extra)
+            .env("SOCRATIC_WORKDIR", workdir());
+        if let Some(path) = path {
+            command.env("PATH", path);
+        }
+        let result = command.output().unwrap();
+        let log = String::from_utf8_lossy(&result.stderr).to_string();
+        assert!(result.status.success(), "{log}");
+        log.rsplit("executor: ")
+            .next()
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no executor named: {log}"))
+            .to_string()
+    };
+    let bwrap_works = Command::new("bwrap")
+        .args(["--ro-bind", "/", "/", "--unshare-all", "true"])
+        .status()
+        .is_ok_and(|status| status.success());
+    if bwrap_works {
+        assert_eq!(executor(None, &[]), "native");
+    }
+    assert_eq!(executor(Some(&no_bwrap), &[]), "wasm");
+    assert_eq!(executor(Some(&no_bwrap), &["--trusted-code"]), "native");
+    assert_eq!(executor(None, &["--executor", "wasm"]), "wasm");
+}
+
 #[test]
 fn a_repo_that_is_not_in_the_corpus_is_bad_input_and_writes_nothing() {
     let out = tempfile::tempdir().unwrap();
@@ -220,6 +274,10 @@ fn selection_gives_the_same_verdicts_as_the_full_suite() {
                 rejects.to_str().unwrap(),
                 "--jobs",
                 "2",
+                // The tools' default runs natively where bubblewrap works; this pins
+                // selection under wasm.
+                "--executor",
+                "wasm",
             ][..],
             extra,
         ]
