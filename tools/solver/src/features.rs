@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 
 use crate::example::{Candidate, RepairExample, common_ends};
-use crate::names::{WindowNames, is_identifier, is_reserved, parts};
+use crate::names::{WindowNames, is_identifier, is_name_char, is_reserved, parts};
 use crate::prior::rough_tokens;
 
 /// Number of hashed feature weights.
@@ -318,10 +318,6 @@ fn test_words(text: &str) -> BTreeSet<String> {
         }
     }
     words
-}
-
-fn is_name_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
 }
 
 impl Problem {

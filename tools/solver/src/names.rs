@@ -33,7 +33,12 @@ pub fn is_identifier(token: &str) -> bool {
         .chars()
         .next()
         .is_some_and(|c| c.is_alphabetic() || c == '_')
-        && token.chars().all(|c| c.is_alphanumeric() || c == '_')
+        && token.chars().all(is_name_char)
+}
+
+/// A character a Python name may hold (past its first).
+pub fn is_name_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
 }
 
 /// `lines` with the text of string literals replaced by `""` and comments dropped; a

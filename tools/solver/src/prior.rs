@@ -18,7 +18,7 @@ pub const FILE: &str = "edit-prior.json";
 /// other characters (brackets, quotes, commas).
 pub fn rough_tokens(text: &str) -> Vec<&str> {
     fn class(c: char) -> u8 {
-        if c.is_alphanumeric() || c == '_' {
+        if crate::names::is_name_char(c) {
             0
         } else if c.is_whitespace() {
             1
