@@ -90,8 +90,13 @@ pub enum OptimizerKind {
 }
 
 impl OptimizerKind {
-    pub const NAMES: [&'static str; 3] = ["adam", "sgd", "adagrad"];
+    pub const ALL: [OptimizerKind; 3] = [
+        OptimizerKind::Adam,
+        OptimizerKind::Sgd,
+        OptimizerKind::AdaGrad,
+    ];
 
+    /// Its name on the command line (`--optimizer`).
     pub fn name(self) -> &'static str {
         match self {
             OptimizerKind::Adam => "adam",
@@ -115,15 +120,13 @@ impl std::str::FromStr for OptimizerKind {
     type Err = String;
 
     fn from_str(text: &str) -> std::result::Result<Self, String> {
-        match text {
-            "adam" => Ok(OptimizerKind::Adam),
-            "sgd" => Ok(OptimizerKind::Sgd),
-            "adagrad" => Ok(OptimizerKind::AdaGrad),
-            other => Err(format!(
-                "unknown optimizer {other:?} (one of: {})",
-                OptimizerKind::NAMES.join(", ")
-            )),
-        }
+        OptimizerKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = OptimizerKind::ALL.map(OptimizerKind::name).to_vec();
+                format!("unknown optimizer {text:?} (one of: {})", names.join(", "))
+            })
     }
 }
 
@@ -205,42 +208,40 @@ impl<B: AutodiffBackend> SolverOptimizer<B> {
     }
 
     fn save(&self, path: std::path::PathBuf) -> Result<()> {
-        let written = match self {
-            SolverOptimizer::Adam(o) => StateRecorder::new().record(o.to_record(), path),
-            SolverOptimizer::Sgd(o) => StateRecorder::new().record(o.to_record(), path),
-            SolverOptimizer::AdaGrad(o) => StateRecorder::new().record(o.to_record(), path),
-        };
-        written.map_err(|e| anyhow!("writing the optimizer state: {e}"))
+        match self {
+            SolverOptimizer::Adam(o) => save_state(o, path),
+            SolverOptimizer::Sgd(o) => save_state(o, path),
+            SolverOptimizer::AdaGrad(o) => save_state(o, path),
+        }
     }
 
     fn load(self, path: std::path::PathBuf, device: &B::Device) -> Result<Self> {
-        let missing = |e: burn::record::RecorderError| {
-            anyhow!("{}: no optimizer state to resume from: {e}", path.display())
-        };
         Ok(match self {
-            SolverOptimizer::Adam(o) => SolverOptimizer::Adam(
-                o.load_record(
-                    StateRecorder::new()
-                        .load(path.clone(), device)
-                        .map_err(missing)?,
-                ),
-            ),
-            SolverOptimizer::Sgd(o) => SolverOptimizer::Sgd(
-                o.load_record(
-                    StateRecorder::new()
-                        .load(path.clone(), device)
-                        .map_err(missing)?,
-                ),
-            ),
-            SolverOptimizer::AdaGrad(o) => SolverOptimizer::AdaGrad(
-                o.load_record(
-                    StateRecorder::new()
-                        .load(path.clone(), device)
-                        .map_err(missing)?,
-                ),
-            ),
+            SolverOptimizer::Adam(o) => SolverOptimizer::Adam(load_state(o, path, device)?),
+            SolverOptimizer::Sgd(o) => SolverOptimizer::Sgd(load_state(o, path, device)?),
+            SolverOptimizer::AdaGrad(o) => SolverOptimizer::AdaGrad(load_state(o, path, device)?),
         })
     }
+}
+
+fn save_state<B: AutodiffBackend, O: Optimizer<Solver<B>, B>>(
+    optimizer: &O,
+    path: std::path::PathBuf,
+) -> Result<()> {
+    StateRecorder::new()
+        .record(optimizer.to_record(), path)
+        .map_err(|e| anyhow!("writing the optimizer state: {e}"))
+}
+
+fn load_state<B: AutodiffBackend, O: Optimizer<Solver<B>, B>>(
+    optimizer: O,
+    path: std::path::PathBuf,
+    device: &B::Device,
+) -> Result<O> {
+    let record = StateRecorder::new()
+        .load(path.clone(), device)
+        .map_err(|e| anyhow!("{}: no optimizer state to resume from: {e}", path.display()))?;
+    Ok(optimizer.load_record(record))
 }
 
 /// A model and its optimizer at a step.

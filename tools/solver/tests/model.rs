@@ -317,11 +317,7 @@ fn saved_weights_load_back_to_identical_logits() {
 
 #[test]
 fn a_resumed_run_continues_the_same_loss_curve() {
-    for kind in [
-        OptimizerKind::Adam,
-        OptimizerKind::Sgd,
-        OptimizerKind::AdaGrad,
-    ] {
+    for kind in OptimizerKind::ALL {
         resumed_run_continues_the_same_loss_curve(kind);
     }
 }
