@@ -471,10 +471,44 @@ class Running:
         self.file.close()
 
 
+class MemoryLimit:
+    """Natively the run's memory limit is an address-space limit, which Python raises as a
+    MemoryError: pytest would report it as one failure and go on, and every further test
+    that allocates would fill memory again until the time limit. The first MemoryError
+    that escapes a test, a fixture or a module's import ends the run instead, as the wasm
+    sandbox's memory trap does, leaving the file `path` behind for the host to read as
+    "memory limit hit". Checked before pytest formats the failure, which could itself run
+    out of memory with what the test still holds."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def _check(self, call):
+        excinfo = getattr(call, "excinfo", None)
+        if excinfo is not None and isinstance(excinfo.value, MemoryError):
+            try:
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644))
+            finally:
+                os._exit(3)
+
+    def pytest_runtest_makereport(self, item, call):
+        self._check(call)
+
+    def pytest_exception_interact(self, node, call, report):
+        self._check(call)
+
+    def stop(self):
+        pass
+
+
 def _session_plugins(repo):
     """The plugins of one session: Running when SANDBOX_RUNNING names its file, the
-    LineMap plugin, started, when SANDBOX_LINEMAP names its output file."""
+    LineMap plugin, started, when SANDBOX_LINEMAP names its output file, and natively
+    MemoryLimit when SANDBOX_MEMORY_LIMIT names its file."""
     plugins = []
+    memory = os.environ.get("SANDBOX_MEMORY_LIMIT")
+    if memory and sys.platform != "wasi":
+        plugins.append(MemoryLimit(memory))
     running = os.environ.get("SANDBOX_RUNNING")
     if running:
         plugins.append(Running(running))

@@ -303,6 +303,9 @@ pub(crate) const LINE_MAP_FILE: &str = "linemap.json";
 /// Name of the file in a run's private temporary directory where the driver keeps the
 /// node id of the test that is running (`SANDBOX_RUNNING`).
 pub(crate) const RUNNING_FILE: &str = "running-test";
+/// Name of the file in a run's private temporary directory that the driver leaves when a
+/// MemoryError (natively: the address-space limit) ended the run (`SANDBOX_MEMORY_LIMIT`).
+pub(crate) const MEMORY_FILE: &str = "memory-limit-hit";
 
 /// Assembles a [`TestRun`] from how the run ended, its output, and what the
 /// driver left in the run's temporary directory `tmp`: the JUnit report (none
@@ -316,6 +319,9 @@ pub(crate) fn finish_run(
 ) -> anyhow::Result<TestRun> {
     let (output, output_truncated) = tail_text(output, request.limits.output_bytes);
     let mut end = end;
+    if matches!(end, RunEnd::Exited(_)) && tmp.join(MEMORY_FILE).exists() {
+        end = RunEnd::MemoryLimit;
+    }
     let results = match std::fs::read_to_string(tmp.join(JUNIT_FILE)) {
         Ok(xml) => junit::read(&xml, &request.repo_dir).unwrap_or_else(|err| {
             // The code under test can write anything, pytest's report included.

@@ -20,8 +20,8 @@ use crate::warm::{
     Deadline, GuestPaths, Interpreter, START_LIMIT, WarmWorker, WorkerPool, worker_dirs,
 };
 use crate::{
-    Executor, LINE_MAP_FILE, Limits, OUTPUT_HARD_CAP, RUNNING_FILE, RunEnd, TestRequest, TestRun,
-    VIOLATIONS_FILE, driver_dir, finish_run, session_args,
+    Executor, LINE_MAP_FILE, Limits, MEMORY_FILE, OUTPUT_HARD_CAP, RUNNING_FILE, RunEnd,
+    TestRequest, TestRun, VIOLATIONS_FILE, driver_dir, finish_run, session_args,
 };
 
 /// Runs pytest in a native subprocess.
@@ -146,6 +146,7 @@ impl NativeExecutor {
         );
         let mut command = self.driver_command(&request.repo_dir, tmp, args);
         command.env("SANDBOX_RUNNING", tmp.join(RUNNING_FILE));
+        command.env("SANDBOX_MEMORY_LIMIT", tmp.join(MEMORY_FILE));
         if request.trace_lines {
             command.env("SANDBOX_LINEMAP", tmp.join(LINE_MAP_FILE));
         }

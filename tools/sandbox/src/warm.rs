@@ -25,8 +25,8 @@ use anyhow::{Context, bail};
 
 use crate::disk::DiskWatch;
 use crate::{
-    LINE_MAP_FILE, OUTPUT_HARD_CAP, RUNNING_FILE, RunEnd, TestRequest, TestRun, copy_tree,
-    finish_run, session_args,
+    LINE_MAP_FILE, MEMORY_FILE, OUTPUT_HARD_CAP, RUNNING_FILE, RunEnd, TestRequest, TestRun,
+    copy_tree, finish_run, session_args,
 };
 
 /// The guest's answer to a finished run: `DONE <id> <exit code>` (python/run_pytest.py
@@ -183,6 +183,7 @@ impl WarmWorker {
         let tmp = self.guest.tmp.trim_end_matches('/');
         let mut env = BTreeMap::new();
         env.insert("SANDBOX_RUNNING", format!("{tmp}/{RUNNING_FILE}"));
+        env.insert("SANDBOX_MEMORY_LIMIT", format!("{tmp}/{MEMORY_FILE}"));
         if request.trace_lines {
             env.insert("SANDBOX_LINEMAP", format!("{tmp}/{LINE_MAP_FILE}"));
         }
@@ -244,9 +245,12 @@ impl WarmWorker {
             }
         }
         let end = match reply {
+            // Writes to the standard streams' file descriptors land in the output file, in
+            // the run's directory: output, even where they filled the disk.
+            _ if output_overflowed => RunEnd::OutputLimit,
             _ if disk_full => RunEnd::DiskLimit,
             Some(_) if self.tmp.path().join(OUTPUT_FULL_FILE).exists() => RunEnd::OutputLimit,
-            Some(_) if output_overflowed || stray.len() >= OUTPUT_HARD_CAP => RunEnd::OutputLimit,
+            Some(_) if stray.len() >= OUTPUT_HARD_CAP => RunEnd::OutputLimit,
             Some(Reply {
                 signal: Some(signal),
                 ..

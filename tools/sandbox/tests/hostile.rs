@@ -364,6 +364,50 @@ fn a_run_that_fills_the_disk_is_stopped_and_named() {
     }
 }
 
+/// Exhaustion of memory ends the run as a memory limit under every executor, in a test
+/// or at a module's import: natively the address-space limit is a MemoryError that pytest
+/// would report and go on from, each later test filling memory again until the time limit.
+#[test]
+fn memory_exhaustion_ends_the_run_as_a_memory_limit() {
+    let hog = "_hog = [bytearray(1 << 26) for _ in range(160)]";
+    let in_tests = format!(
+        "def test_a():\n    {hog}\n\ndef test_b():\n    {hog}\n\ndef test_c():\n    {hog}\n"
+    );
+    let at_import = format!("{hog}\n\ndef test_a():\n    assert True\n");
+    let honest = "def test_hostile():\n    assert True\n";
+    for executor in executors() {
+        for (case, test) in [("in tests", &in_tests), ("at import", &at_import)] {
+            let repo = mini_repo(&[("test_hostile.py", test)]);
+            let mut request = request(
+                repo.path(),
+                "pytest test_hostile.py",
+                Duration::from_secs(120),
+            );
+            request.limits.memory_bytes = 1 << 30;
+            let run = executor.run(&request).unwrap();
+            assert_eq!(
+                run.end,
+                RunEnd::MemoryLimit,
+                "{} ({}): {case}, after {:?}: {}",
+                executor.name(),
+                executor.fingerprint(),
+                run.duration,
+                run.output
+            );
+            let repo = mini_repo(&[("test_hostile.py", honest)]);
+            let next = run_tests(executor.as_ref(), repo.path(), "pytest test_hostile.py");
+            assert_eq!(
+                next.outcomes.get("test_hostile.py::test_hostile"),
+                Some(&TestOutcome::Passed),
+                "{}: the run after {case}: {:?}\n{}",
+                executor.name(),
+                next.end,
+                next.output
+            );
+        }
+    }
+}
+
 /// Exhaustion, one rule: a recursion inside a test is a failing test, whether it
 /// recurses in Python or through C (`__getattr__` calling itself). Under wasm the
 /// second one overflows python.wasm's C stack before CPython's limit; the session is
