@@ -43,6 +43,9 @@
 #   free pairs and validated tasks stay out of pretraining and fine-tuning, and their validated
 #   tasks are ranked as a second dev set (OUT/dev/moved/learning-curve.md). With FROM, DIR's
 #   pretrained scorer is linked only when DIR moved the same repositories
+#   FEATURE_NORM=24 (`solver-train init --feature-norm`: a candidate's features are scaled
+#   down past this many, 0 for none; chosen on validated dev tasks, docs/learning.md). With
+#   FROM, DIR's base and pretrained scorer are linked only when they scale the same way
 #   STOP_AFTER=validate (only the validation shards, e.g. in the background)
 #   VALIDATE=0 (use the shards validated so far; another run may be validating the rest)
 set -euo pipefail
@@ -56,6 +59,7 @@ executor=${EXECUTOR:-native}
 jobs=${JOBS:-2}
 free=${FREE:-30000}
 ns=${NS:-0 100 300 1000 3000}
+feature_norm=${FEATURE_NORM:-24}
 seeds=${SEEDS:-1}
 train_flags=(--batch-size "${BATCH:-64}" --group "${GROUP:-128}")
 bin=${CARGO_TARGET_DIR:-$root/target}/release
@@ -69,6 +73,9 @@ dev_repos=$(echo "${DEV_REPOS:-}" | tr ' ' '\n' | sort | xargs)
 if [ -n "${FROM:-}" ]; then
     from=$(cd "$FROM" && pwd)
     from_repos=$(cat "$from/dev-repos.txt" 2>/dev/null || true)
+    from_norm=$(python3 -c 'import json, sys
+try: print(json.load(open(sys.argv[1])).get("feature_norm") or 0)
+except OSError: print("none")' "$from/base/config.json")
     mkdir -p "$out/dev"
     for f in candidates.jsonl free.jsonl free-train.jsonl dev-repos.txt base pretrained \
         eval-pretrained.json dev/candidates.jsonl dev/valid.jsonl "$from"/valid/[0-9]*-of-*.jsonl; do
@@ -76,6 +83,9 @@ if [ -n "${FROM:-}" ]; then
         case $f in # what DIR's pretraining saw
             pretrained | eval-pretrained.json | free-train.jsonl | dev-repos.txt)
                 [ "$from_repos" = "$dev_repos" ] || continue
+                ;;&
+            base | pretrained | eval-pretrained.json)
+                [ "$from_norm" = "$feature_norm" ] || continue
                 ;;
         esac
         if [ -e "$from/$f" ] && [ ! -e "$out/$f" ]; then ln -s "$from/$f" "$out/$f"; fi
@@ -135,7 +145,7 @@ fi
 if [ ! -f "$out/base/checkpoint.json" ]; then
     # The tokenizer only: the feature scorer does not run the language model.
     timed base "$bin/solver-train" init "$workdir/corpus.jsonl" --size micro --steps 1 \
-        --seed "$seed" -o "$out/base" > /dev/null
+        --feature-norm "$feature_norm" --seed "$seed" -o "$out/base" > /dev/null
 fi
 pairs=$out/free.jsonl
 if [ -n "${DEV_REPOS:-}" ]; then

@@ -277,7 +277,7 @@ impl Scorer {
         let encoded: Vec<_> = built
             .examples
             .iter()
-            .map(|example| encode(example, &self.tokenizer, &budget, self.config.terms()))
+            .map(|example| encode(example, &self.tokenizer, &budget, &self.config))
             .collect();
         let bar = progress::items(encoded.len() as u64, what);
         // Tasks are independent: each thread takes every n-th one with a copy of the model

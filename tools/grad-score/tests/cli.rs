@@ -405,8 +405,7 @@ fn projected_cosines_of_real_gradients_match_the_exact_ones_within_0_03() {
         .examples
         .iter()
         .map(|e| {
-            let encoded =
-                solver::data::encode(e, &loaded.tokenizer, &budget, loaded.config.terms());
+            let encoded = solver::data::encode(e, &loaded.tokenizer, &budget, &loaded.config);
             solver::gradient::example_gradient(
                 &loaded.model,
                 &encoded,

@@ -234,7 +234,7 @@ pub fn evaluate<B: burn::tensor::backend::Backend>(
             continue;
         };
         candidates += example.candidates.len();
-        let encoded = encode(example, tokenizer, &budget, config.terms());
+        let encoded = encode(example, tokenizer, &budget, config);
         if uses_lm {
             let seen = solver::data::visibility(example, &encoded, tokenizer, &budget);
             view.0 += usize::from(seen.target_line_in_prompt);

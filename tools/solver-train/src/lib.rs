@@ -176,6 +176,10 @@ pub struct InitArgs {
     /// Tokens per training chunk
     #[arg(long, default_value_t = 256)]
     pub context: usize,
+    /// The scorer's feature scaling: a candidate with more than N distinct features gives
+    /// each the value sqrt(N/n) instead of 1; 0 turns it off (config.json's `feature_norm`)
+    #[arg(long, value_name = "N", default_value_t = solver::config::DEFAULT_FEATURE_NORM)]
+    pub feature_norm: usize,
     /// Continue the run saved in this checkpoint directory exactly
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
@@ -525,7 +529,9 @@ fn init(args: InitArgs) -> Result<()> {
         (loaded.config, loaded.tokenizer, state, metrics, options)
     } else {
         let tokenizer = SolverTokenizer::train(texts.iter(), args.vocab)?;
-        let config = ModelConfig::preset(&args.size, tokenizer.vocab_size()).map_err(bad_input)?;
+        let mut config =
+            ModelConfig::preset(&args.size, tokenizer.vocab_size()).map_err(bad_input)?;
+        config.feature_norm = (args.feature_norm > 0).then_some(args.feature_norm);
         TrainBackend::seed(&device, args.schedule.seed);
         let options = args.schedule.options(250, 8, 2e-3);
         let state = TrainState::fresh(Solver::new(&config, &device), &options);
@@ -623,13 +629,18 @@ fn sft(args: SftArgs) -> Result<()> {
     }
     let mut config = loaded.config.clone();
     config.ranker = Some(args.scorer.or(config.ranker).unwrap_or(RankerTerms::BOTH));
+    if config.terms().features && !loaded.config.terms().features {
+        // The features start training here (from an HF model or a language model alone):
+        // they take today's scaling; a trained feature head keeps the one it learned with.
+        config.feature_norm = Some(solver::config::DEFAULT_FEATURE_NORM);
+    }
     tracing::info!("scorer terms: {}", config.terms().name());
     let budget = Budget::default();
     let encoded: Vec<_> = built
         .examples
         .iter()
         .chain(&from_traces)
-        .map(|e| encode(e, &loaded.tokenizer, &budget, config.terms()))
+        .map(|e| encode(e, &loaded.tokenizer, &budget, &config))
         .collect();
     options.anchor = args.anchor / encoded.len().max(1) as f64;
     let mut weights = vec![1.0; built.examples.len()];

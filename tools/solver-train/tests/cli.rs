@@ -144,6 +144,32 @@ fn init_sft_and_eval_write_checkpoints_and_a_summary() {
         .map(|n| n.as_u64().unwrap())
         .sum();
     assert!(total >= 1 && counted == total, "{prior}");
+    // A new scorer scales its features; fine-tuning keeps the scaling it was trained with.
+    let norm = |dir: &Path| -> Value {
+        let config: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap())
+                .unwrap();
+        config["feature_norm"].clone()
+    };
+    assert_eq!(norm(&base), solver::config::DEFAULT_FEATURE_NORM);
+    assert_eq!(norm(&tuned), norm(&base));
+    let before = dir.path().join("before-scaling");
+    copy_dir(&base, &before);
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(before.join("config.json")).unwrap())
+            .unwrap();
+    config.as_object_mut().unwrap().remove("feature_norm");
+    std::fs::write(before.join("config.json"), config.to_string()).unwrap();
+    let tuned_before = dir.path().join("r1-before-scaling");
+    let mut again = args.to_vec();
+    again[2] = before.to_str().unwrap();
+    again[5] = tuned_before.to_str().unwrap();
+    ok(solver_train(&again));
+    assert_eq!(
+        norm(&tuned_before),
+        Value::Null,
+        "an older scorer keeps its meaning"
+    );
 
     let summary = ok(solver_train(&[
         "eval",

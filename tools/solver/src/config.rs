@@ -35,10 +35,21 @@ pub struct ModelConfig {
     /// the feature head) means the language model's likelihood alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ranker: Option<RankerTerms>,
+    /// The feature count past which a candidate's features are scaled down: each of a
+    /// candidate's n > `feature_norm` distinct features has the value sqrt(feature_norm / n)
+    /// instead of 1, so that an edit with many features (a variable swap carries 100–200)
+    /// does not outvote one with few (an off-by-one carries about 20) by their number alone
+    /// (docs/learning.md). Absent (a checkpoint from before) means 1 for every feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_norm: Option<usize>,
     /// Anything else HF wrote (architectures, torch_dtype, token ids…), kept on save.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
+
+/// The [`ModelConfig::feature_norm`] of a new scorer (chosen on the dev split,
+/// docs/learning.md).
+pub const DEFAULT_FEATURE_NORM: usize = 24;
 
 /// The terms of a candidate's score (see [`crate::model::EditHead`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +121,7 @@ impl ModelConfig {
             tie_word_embeddings: true,
             attention_bias: Some(false),
             ranker: Some(RankerTerms::BOTH),
+            feature_norm: Some(DEFAULT_FEATURE_NORM),
             extra: serde_json::Map::new(),
         }
         .with_architecture()
@@ -272,6 +284,10 @@ mod tests {
         .unwrap();
         assert!(qwen.qkv_bias());
         assert!(!ModelConfig::tiny(100).qkv_bias());
+        assert_eq!(
+            qwen.feature_norm, None,
+            "a config from before scales no feature"
+        );
         assert_eq!(
             qwen.extra["torch_dtype"], "float32",
             "unknown fields are kept"

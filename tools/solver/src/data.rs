@@ -5,7 +5,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::Rng;
 
 use crate::batch::{CandidateSpans, HostBatch, Row};
-use crate::config::RankerTerms;
+use crate::config::ModelConfig;
 use crate::example::RepairExample;
 use crate::features::{Feature, example_features};
 use crate::tokenizer::SolverTokenizer;
@@ -40,17 +40,19 @@ pub struct EncodedExample {
     pub gold: Option<usize>,
 }
 
-/// Encodes `example`; the prompt keeps its head (problem statement, path and the first lines of
-/// the window) when it runs over budget, candidates keep their head too.
+/// Encodes `example` for the scorer `config` describes; the prompt keeps its head (problem
+/// statement, path and the first lines of the window) when it runs over budget, candidates
+/// keep their head too.
 pub fn encode(
     example: &RepairExample,
     tokenizer: &SolverTokenizer,
     budget: &Budget,
-    terms: RankerTerms,
+    config: &ModelConfig,
 ) -> EncodedExample {
     let n = example.candidates.len();
+    let terms = config.terms();
     let features = if terms.features {
-        example_features(example)
+        example_features(example, config.feature_norm)
     } else {
         vec![Vec::new(); n]
     };

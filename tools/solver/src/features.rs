@@ -361,11 +361,12 @@ impl Problem {
     }
 }
 
-/// The features of every candidate of `example`, in candidate order.
-pub fn example_features(example: &RepairExample) -> Vec<Vec<Feature>> {
+/// The features of every candidate of `example`, in candidate order, scaled down past
+/// `norm` features as [`crate::config::ModelConfig::feature_norm`] says.
+pub fn example_features(example: &RepairExample, norm: Option<usize>) -> Vec<Vec<Feature>> {
     example_feature_names(example)
         .iter()
-        .map(|names| hashed(names))
+        .map(|names| hashed(names, norm))
         .collect()
 }
 
@@ -392,10 +393,14 @@ pub fn feature_bucket(name: &str) -> u32 {
     bucket(name)
 }
 
-fn hashed(names: &[String]) -> Vec<Feature> {
+fn hashed(names: &[String], norm: Option<usize>) -> Vec<Feature> {
     let mut features: Vec<Feature> = names.iter().map(|n| (bucket(n), 1.0)).collect();
     features.sort_unstable_by_key(|f| f.0);
     features.dedup_by_key(|f| f.0);
+    if let Some(norm) = norm.filter(|&norm| features.len() > norm) {
+        let value = (norm as f32 / features.len() as f32).sqrt();
+        features.iter_mut().for_each(|f| f.1 = value);
+    }
     features
 }
 
@@ -801,6 +806,56 @@ mod tests {
     }
 
     #[test]
+    fn a_candidate_with_many_features_is_scaled_to_the_norm() {
+        let ex = example(
+            &[
+                "def f(items, key):",
+                "    total = len(items)",
+                "    return total + total",
+            ],
+            vec![
+                (
+                    3,
+                    "    return total + total",
+                    "    return key + total",
+                    "var-misuse",
+                ),
+                (
+                    3,
+                    "    return total + total",
+                    "    return total - total",
+                    "arith-swap",
+                ),
+            ],
+        );
+        let plain = example_features(&ex, None);
+        assert!(plain.iter().flatten().all(|f| f.1 == 1.0));
+        let (wide, narrow) = if plain[0].len() > plain[1].len() {
+            (0, 1)
+        } else {
+            (1, 0)
+        };
+        let norm = plain[narrow].len();
+        assert!(plain[wide].len() > norm, "the fixture needs two widths");
+        let scaled = example_features(&ex, Some(norm));
+        // Past the norm every feature shares one value and the vector's squared length is
+        // the norm; at or below it nothing changes.
+        let squared: f32 = scaled[wide].iter().map(|f| f.1 * f.1).sum();
+        assert!(
+            (squared - norm as f32).abs() < 1e-3,
+            "{squared} against {norm}"
+        );
+        assert!(
+            scaled[wide]
+                .iter()
+                .all(|f| f.1 == scaled[wide][0].1 && f.1 < 1.0)
+        );
+        assert_eq!(scaled[narrow], plain[narrow]);
+        let buckets = |fs: &[Feature]| fs.iter().map(|f| f.0).collect::<Vec<_>>();
+        assert_eq!(buckets(&scaled[wide]), buckets(&plain[wide]));
+    }
+
+    #[test]
     fn a_variable_left_unread_is_seen() {
         let ex = example(
             &[
@@ -829,7 +884,7 @@ mod tests {
                 ),
             ],
         );
-        let features = example_features(&ex);
+        let features = example_features(&ex, None);
         assert!(has(&features[0], "var|y-unread-bound:true"));
         assert!(has(&features[0], "var|x-twice-on-line:true"));
         assert!(!has(&features[1], "var|y-unread-bound:true"));

@@ -77,7 +77,7 @@ impl EditScorer for ModelScorer {
         if example.candidates.is_empty() {
             return (Vec::new(), 0);
         }
-        let encoded = encode(example, &self.tokenizer, &self.budget, self.config.terms());
+        let encoded = encode(example, &self.tokenizer, &self.budget, &self.config);
         let tokens = encoded.prompt.len() as u64
             + encoded
                 .candidates
