@@ -43,7 +43,7 @@
 #   free pairs and validated tasks stay out of pretraining and fine-tuning, and their validated
 #   tasks are ranked as a second dev set (OUT/dev/moved/learning-curve.md). With FROM, DIR's
 #   pretrained scorer is linked only when DIR moved the same repositories
-#   FEATURE_NORM=24 (`solver-train init --feature-norm`: a candidate's features are scaled
+#   FEATURE_NORM=6 (`solver-train init --feature-norm`: a candidate's features are scaled
 #   down past this many, 0 for none; chosen on validated dev tasks, docs/learning.md). With
 #   FROM, DIR's base and pretrained scorer are linked only when they scale the same way
 #   STOP_AFTER=validate (only the validation shards, e.g. in the background)
@@ -59,7 +59,7 @@ executor=${EXECUTOR:-native}
 jobs=${JOBS:-2}
 free=${FREE:-30000}
 ns=${NS:-0 100 300 1000 3000}
-feature_norm=${FEATURE_NORM:-24}
+feature_norm=${FEATURE_NORM:-6}
 seeds=${SEEDS:-1}
 train_flags=(--batch-size "${BATCH:-64}" --group "${GROUP:-128}")
 bin=${CARGO_TARGET_DIR:-$root/target}/release

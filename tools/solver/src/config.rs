@@ -49,7 +49,7 @@ pub struct ModelConfig {
 
 /// The [`ModelConfig::feature_norm`] of a new scorer (chosen on the dev split,
 /// docs/learning.md).
-pub const DEFAULT_FEATURE_NORM: usize = 24;
+pub const DEFAULT_FEATURE_NORM: usize = 6;
 
 /// The terms of a candidate's score (see [`crate::model::EditHead`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
