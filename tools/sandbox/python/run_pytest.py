@@ -338,9 +338,10 @@ def _shim_wasi():
 
 class LineMap:
     """A pytest plugin that records which lines of the repository each test
-    executes, for test selection: `{"tests": [...], "lines": {file: {line:
-    [test index...]}}, "import_lines": {file: [line...]}}`, where import lines
-    ran outside any test (collection, module bodies) and so may affect all.
+    executes, for test selection: `{"tests": [...], "untraced": [test index...],
+    "lines": {file: {line: [test index...]}}, "import_lines": {file: [line...]}}`,
+    where import lines ran outside any test (collection, module bodies) and so may
+    affect all, and untraced tests lost their tracing partway, so may see any line.
 
     Uses sys.monitoring (3.12) where it exists: each line fires once per test
     and is then disabled until the next test. Falls back to sys.settrace."""
@@ -354,6 +355,8 @@ class LineMap:
         self.import_lines = {}
         self.files = {}
         self._hits = set()
+        # Indices of the tests during which tracing was lost (see `start`).
+        self.untraced = set()
 
     def _relative(self, filename):
         cached = self.files.get(filename)
@@ -411,8 +414,17 @@ class LineMap:
             def tracer(frame, event, arg):
                 return local if relative(frame.f_code.co_filename) else None
 
+            def restart():
+                # An error inside the trace function (a RecursionError of a test that
+                # recurses deeply) unsets it for good: every later test would record
+                # nothing. The test it happened in lost part of its lines.
+                if sys.gettrace() is not tracer:
+                    if self.current is not None:
+                        self.untraced.add(self.current)
+                    sys.settrace(tracer)
+
             sys.settrace(tracer)
-            self._restart = lambda: None
+            self._restart = restart
             self.stop = lambda: sys.settrace(None)
 
     def _flush(self):
@@ -428,13 +440,14 @@ class LineMap:
 
     def pytest_runtest_logfinish(self, nodeid, location):
         self._flush()
-        self.current = None
         self._restart()
+        self.current = None
 
     def pytest_sessionfinish(self, session):
         self._flush()
         data = {
             "tests": self.tests,
+            "untraced": sorted(self.untraced),
             "lines": {
                 path: {str(line): sorted(tests) for line, tests in sorted(lines.items())}
                 for path, lines in sorted(self.lines.items())

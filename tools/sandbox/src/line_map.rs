@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 pub struct LineMap {
     /// Node ids, in run order; `lines` refers to them by index.
     pub tests: Vec<String>,
+    /// Tests whose tracing was lost partway (under `sys.settrace`, an error inside the
+    /// trace function, such as a RecursionError deep in a test, unsets it): their lines
+    /// are not all recorded, so every change selects them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub untraced: Vec<u32>,
     /// Repository-relative file → 1-based line → indices of the tests that ran it.
     pub lines: BTreeMap<String, BTreeMap<u32, Vec<u32>>>,
     /// Lines that ran outside any test (imports, module and class bodies):
@@ -28,13 +33,17 @@ pub enum Selection {
 impl LineMap {
     /// The tests that execute any of the changed lines (1-based) of each file.
     ///
+    /// Tests whose tracing was lost are selected for every change.
+    ///
     /// A line that never reports itself (a comment, a docstring, or the
     /// continuation of a statement whose constants Python folded into its
     /// first line) stands for the nearest recorded line above it: the start of
     /// its statement when the statement ran. A change above every recorded
     /// line selects everything.
     pub fn select(&self, changes: &BTreeMap<String, BTreeSet<u32>>) -> Selection {
-        let mut selected = BTreeSet::new();
+        let mut selected: BTreeSet<String> = (self.untraced.iter())
+            .filter_map(|&test| self.tests.get(test as usize).cloned())
+            .collect();
         let no_lines = BTreeMap::new();
         for (path, lines) in changes {
             let import_lines: &[u32] = self.import_lines.get(path).map_or(&[], Vec::as_slice);

@@ -534,6 +534,46 @@ fn the_line_map_names_the_tests_that_run_each_line() {
     }
 }
 
+/// A test that recurses until RecursionError can end tracing (under `sys.settrace` the error
+/// may be raised inside the trace function, which unsets it): the tests after it must still
+/// have their lines, and the one it happened in is selected for every change.
+#[test]
+fn a_deep_recursion_does_not_blind_the_line_map_to_later_tests() {
+    let repo = mini_repo(&[
+        (
+            "calc.py",
+            "def down(n):\n    return down(n + 1)\n\n\ndef add(a, b):\n    return a + b\n",
+        ),
+        (
+            "tests/test_calc.py",
+            "import pytest\nfrom calc import add, down\n\ndef test_deep():\n    \
+             with pytest.raises(RecursionError):\n        down(0)\n\n\
+             def test_add():\n    assert add(1, 2) == 3\n",
+        ),
+    ]);
+    for executor in executors() {
+        let mut traced = request(
+            repo.path(),
+            "pytest tests -o pythonpath=.",
+            Duration::from_secs(120),
+        );
+        traced.trace_lines = true;
+        let run = executor.run(&traced).unwrap();
+        let map = run
+            .line_map
+            .unwrap_or_else(|| panic!("{}: no line map: {}", executor.name(), run.output));
+        let changed = std::collections::BTreeMap::from([("calc.py".to_string(), [6].into())]);
+        let sandbox::Selection::Tests(selected) = map.select(&changed) else {
+            panic!("{}: a function body selects tests", executor.name());
+        };
+        assert!(
+            selected.contains("tests/test_calc.py::test_add"),
+            "{}: {selected:?}",
+            executor.name()
+        );
+    }
+}
+
 #[test]
 fn every_failure_of_a_module_gets_its_own_traceback() {
     // pytest's report of a failure parses the module of each frame; the driver keeps

@@ -193,6 +193,7 @@ mod tests {
             tests: ["t0", "t1", "t2", "t3"].map(String::from).to_vec(),
             lines,
             import_lines: BTreeMap::new(),
+            ..LineMap::default()
         }
     }
 

@@ -119,6 +119,7 @@ impl Executor for FakePytest {
             )]
             .into(),
             import_lines: [("pkg/calc.py".to_string(), vec![1, 5])].into(),
+            ..LineMap::default()
         });
         let all_passed = outcomes.values().all(|o| *o == TestOutcome::Passed);
         Ok(TestRun {
