@@ -247,10 +247,10 @@ impl WarmWorker {
         let end = match reply {
             // Writes to the standard streams' file descriptors land in the output file, in
             // the run's directory: output, even where they filled the disk.
-            _ if output_overflowed => RunEnd::OutputLimit,
+            _ if disk_full && output_overflowed => RunEnd::OutputLimit,
             _ if disk_full => RunEnd::DiskLimit,
             Some(_) if self.tmp.path().join(OUTPUT_FULL_FILE).exists() => RunEnd::OutputLimit,
-            Some(_) if stray.len() >= OUTPUT_HARD_CAP => RunEnd::OutputLimit,
+            Some(_) if output_overflowed || stray.len() >= OUTPUT_HARD_CAP => RunEnd::OutputLimit,
             Some(Reply {
                 signal: Some(signal),
                 ..

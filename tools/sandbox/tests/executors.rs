@@ -478,6 +478,22 @@ fn attempts_to_leave_the_sandbox_are_refused_and_named() {
     }
 }
 
+/// `pytest tests` on `repo` with its lines traced: the run and its line map.
+fn traced_run(executor: &dyn Executor, repo: &Path) -> (sandbox::TestRun, sandbox::LineMap) {
+    let mut traced = request(
+        repo,
+        "pytest tests -o pythonpath=.",
+        Duration::from_secs(120),
+    );
+    traced.trace_lines = true;
+    let mut run = executor.run(&traced).unwrap();
+    let map = run
+        .line_map
+        .take()
+        .unwrap_or_else(|| panic!("{}: no line map: {}", executor.name(), run.output));
+    (run, map)
+}
+
 #[test]
 fn the_line_map_names_the_tests_that_run_each_line() {
     let repo = mini_repo(&[
@@ -491,16 +507,7 @@ fn the_line_map_names_the_tests_that_run_each_line() {
         ),
     ]);
     for executor in executors() {
-        let mut traced = request(
-            repo.path(),
-            "pytest tests -o pythonpath=.",
-            Duration::from_secs(120),
-        );
-        traced.trace_lines = true;
-        let run = executor.run(&traced).unwrap();
-        let map = run
-            .line_map
-            .unwrap_or_else(|| panic!("{}: no line map: {}", executor.name(), run.output));
+        let (run, map) = traced_run(executor.as_ref(), repo.path());
         let changed =
             |line: u32| std::collections::BTreeMap::from([("calc.py".to_string(), [line].into())]);
         let only = |id: &str| sandbox::Selection::Tests([id.to_string()].into());
@@ -552,16 +559,7 @@ fn a_deep_recursion_does_not_blind_the_line_map_to_later_tests() {
         ),
     ]);
     for executor in executors() {
-        let mut traced = request(
-            repo.path(),
-            "pytest tests -o pythonpath=.",
-            Duration::from_secs(120),
-        );
-        traced.trace_lines = true;
-        let run = executor.run(&traced).unwrap();
-        let map = run
-            .line_map
-            .unwrap_or_else(|| panic!("{}: no line map: {}", executor.name(), run.output));
+        let (_, map) = traced_run(executor.as_ref(), repo.path());
         let changed = std::collections::BTreeMap::from([("calc.py".to_string(), [6].into())]);
         let sandbox::Selection::Tests(selected) = map.select(&changed) else {
             panic!("{}: a function body selects tests", executor.name());

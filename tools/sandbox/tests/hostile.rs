@@ -327,41 +327,54 @@ fn a_run_that_fills_the_disk_is_stopped_and_named() {
              time.sleep(0.01)",
         ),
     ];
-    let honest = "def test_hostile():\n    assert True\n";
     for executor in executors() {
         for (case, body) in cases {
             let test = format!("import os, sys\n\ndef test_hostile():\n{body}\n");
-            let repo = mini_repo(&[("test_hostile.py", &test)]);
-            let mut request = request(
-                repo.path(),
-                "pytest test_hostile.py",
-                Duration::from_secs(120),
-            );
-            request.limits.disk_bytes = 20 << 20;
-            let run = executor.run(&request).unwrap();
-            assert_eq!(
-                run.end,
-                RunEnd::DiskLimit,
-                "{} ({}): {case}, after {:?}: {}",
-                executor.name(),
-                executor.fingerprint(),
-                run.duration,
-                run.output
-            );
-            // The next run, in whatever worker serves it, is an ordinary one.
-            let repo = mini_repo(&[("test_hostile.py", honest)]);
-            let next = run_tests(executor.as_ref(), repo.path(), "pytest test_hostile.py");
-            assert_eq!(
-                next.outcomes.get("test_hostile.py::test_hostile"),
-                Some(&TestOutcome::Passed),
-                "{} ({}): the run after {case}: {:?}\n{}",
-                executor.name(),
-                executor.fingerprint(),
-                next.end,
-                next.output
-            );
+            assert_stopped_at_a_limit(executor.as_ref(), case, &test, RunEnd::DiskLimit, |l| {
+                l.disk_bytes = 20 << 20
+            });
         }
     }
+}
+
+/// `test` (the whole of `test_hostile.py`) under limits set by `limit` ends with `end`, and
+/// the next run, in whatever worker serves it, is an ordinary one.
+fn assert_stopped_at_a_limit(
+    executor: &dyn Executor,
+    case: &str,
+    test: &str,
+    end: RunEnd,
+    limit: impl FnOnce(&mut sandbox::Limits),
+) {
+    let repo = mini_repo(&[("test_hostile.py", test)]);
+    let mut request = request(
+        repo.path(),
+        "pytest test_hostile.py",
+        Duration::from_secs(120),
+    );
+    limit(&mut request.limits);
+    let run = executor.run(&request).unwrap();
+    assert_eq!(
+        run.end,
+        end,
+        "{} ({}): {case}, after {:?}: {}",
+        executor.name(),
+        executor.fingerprint(),
+        run.duration,
+        run.output
+    );
+    let honest = "def test_hostile():\n    assert True\n";
+    let repo = mini_repo(&[("test_hostile.py", honest)]);
+    let next = run_tests(executor, repo.path(), "pytest test_hostile.py");
+    assert_eq!(
+        next.outcomes.get("test_hostile.py::test_hostile"),
+        Some(&TestOutcome::Passed),
+        "{} ({}): the run after {case}: {:?}\n{}",
+        executor.name(),
+        executor.fingerprint(),
+        next.end,
+        next.output
+    );
 }
 
 /// Exhaustion of memory ends the run as a memory limit under every executor, in a test
@@ -374,36 +387,11 @@ fn memory_exhaustion_ends_the_run_as_a_memory_limit() {
         "def test_a():\n    {hog}\n\ndef test_b():\n    {hog}\n\ndef test_c():\n    {hog}\n"
     );
     let at_import = format!("{hog}\n\ndef test_a():\n    assert True\n");
-    let honest = "def test_hostile():\n    assert True\n";
     for executor in executors() {
         for (case, test) in [("in tests", &in_tests), ("at import", &at_import)] {
-            let repo = mini_repo(&[("test_hostile.py", test)]);
-            let mut request = request(
-                repo.path(),
-                "pytest test_hostile.py",
-                Duration::from_secs(120),
-            );
-            request.limits.memory_bytes = 1 << 30;
-            let run = executor.run(&request).unwrap();
-            assert_eq!(
-                run.end,
-                RunEnd::MemoryLimit,
-                "{} ({}): {case}, after {:?}: {}",
-                executor.name(),
-                executor.fingerprint(),
-                run.duration,
-                run.output
-            );
-            let repo = mini_repo(&[("test_hostile.py", honest)]);
-            let next = run_tests(executor.as_ref(), repo.path(), "pytest test_hostile.py");
-            assert_eq!(
-                next.outcomes.get("test_hostile.py::test_hostile"),
-                Some(&TestOutcome::Passed),
-                "{}: the run after {case}: {:?}\n{}",
-                executor.name(),
-                next.end,
-                next.output
-            );
+            assert_stopped_at_a_limit(executor.as_ref(), case, test, RunEnd::MemoryLimit, |l| {
+                l.memory_bytes = 1 << 30
+            });
         }
     }
 }

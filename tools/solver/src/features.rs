@@ -801,13 +801,10 @@ mod tests {
         }
     }
 
-    fn has(features: &[Feature], name: &str) -> bool {
-        features.iter().any(|f| f.0 == bucket(name))
-    }
-
-    #[test]
-    fn a_candidate_with_many_features_is_scaled_to_the_norm() {
-        let ex = example(
+    /// `key` read nowhere, `total` twice on one line; candidates: a variable, an arithmetic
+    /// and a boolean operator change.
+    fn unread_variable() -> RepairExample {
+        example(
             &[
                 "def f(items, key):",
                 "    total = len(items)",
@@ -826,8 +823,23 @@ mod tests {
                     "    return total - total",
                     "arith-swap",
                 ),
+                (
+                    3,
+                    "    return total and key",
+                    "    return total or key",
+                    "bool-swap",
+                ),
             ],
-        );
+        )
+    }
+
+    fn has(features: &[Feature], name: &str) -> bool {
+        features.iter().any(|f| f.0 == bucket(name))
+    }
+
+    #[test]
+    fn a_candidate_with_many_features_is_scaled_to_the_norm() {
+        let ex = unread_variable();
         let plain = example_features(&ex, None);
         assert!(plain.iter().flatten().all(|f| f.1 == 1.0));
         let (wide, narrow) = if plain[0].len() > plain[1].len() {
@@ -857,33 +869,7 @@ mod tests {
 
     #[test]
     fn a_variable_left_unread_is_seen() {
-        let ex = example(
-            &[
-                "def f(items, key):",
-                "    total = len(items)",
-                "    return total + total",
-            ],
-            vec![
-                (
-                    3,
-                    "    return total + total",
-                    "    return key + total",
-                    "var-misuse",
-                ),
-                (
-                    3,
-                    "    return total + total",
-                    "    return total - total",
-                    "arith-swap",
-                ),
-                (
-                    3,
-                    "    return total and key",
-                    "    return total or key",
-                    "bool-swap",
-                ),
-            ],
-        );
+        let ex = unread_variable();
         let features = example_features(&ex, None);
         assert!(has(&features[0], "var|y-unread-bound:true"));
         assert!(has(&features[0], "var|x-twice-on-line:true"));

@@ -175,8 +175,7 @@ fn hostile_candidates_are_rejected_and_the_host_is_unchanged() {
         .arg(&input)
         // The tools' default executor: native inside bubblewrap where it works, wasm
         // otherwise; both name the same reasons.
-        .args(["--no-cache", "--jobs", "2", "--timeout", "60"])
-        .arg("-o")
+        .args(["--no-cache", "--jobs", "2", "--timeout", "60", "-o"])
         .arg(&valid)
         .arg("--rejects")
         .arg(&rejects)
