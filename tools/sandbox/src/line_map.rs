@@ -7,6 +7,12 @@ use serde::{Deserialize, Serialize};
 /// Written by the driver's line-map plugin for one full run of a suite.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineMap {
+    /// What recorded the lines in the driver: `sys.monitoring` (CPython 3.12 and later),
+    /// `coverage` (coverage.py's C tracer, installed beside an older native interpreter by
+    /// `just setup`) or `settrace` (a Python trace function, several times slower); empty
+    /// in maps recorded before it was named.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tracer: String,
     /// Node ids, in run order; `lines` refers to them by index.
     pub tests: Vec<String>,
     /// Tests whose tracing was lost partway (under `sys.settrace`, an error inside the

@@ -291,6 +291,11 @@ pub struct TestBed {
     /// Their wall time and pytest's own time inside their tests, in microseconds.
     run_micros: AtomicU64,
     test_micros: AtomicU64,
+    /// The same three for the traced runs among them (line maps): tracing slows the
+    /// tests, so their time inside the tests is not the tests' own.
+    traced_runs: AtomicU64,
+    traced_run_micros: AtomicU64,
+    traced_test_micros: AtomicU64,
     /// See [`TestBed::limit_after`]; 0 turns relative limits off.
     pub time_factor: f64,
 }
@@ -353,6 +358,9 @@ impl TestBed {
             runs: AtomicU64::new(0),
             run_micros: AtomicU64::new(0),
             test_micros: AtomicU64::new(0),
+            traced_runs: AtomicU64::new(0),
+            traced_run_micros: AtomicU64::new(0),
+            traced_test_micros: AtomicU64::new(0),
             time_factor: 0.0,
         }
     }
@@ -456,6 +464,22 @@ impl TestBed {
             .fetch_add(micros(run.duration), Ordering::Relaxed);
         self.test_micros
             .fetch_add(micros(run.test_time), Ordering::Relaxed);
+        if trace_lines {
+            self.traced_runs.fetch_add(1, Ordering::Relaxed);
+            self.traced_run_micros
+                .fetch_add(micros(run.duration), Ordering::Relaxed);
+            self.traced_test_micros
+                .fetch_add(micros(run.test_time), Ordering::Relaxed);
+        }
+        tracing::debug!(
+            "run in {}: {} arguments{}, {:.2} s, {:.2} s inside the tests, {}",
+            repo.root.display(),
+            args.len(),
+            if trace_lines { ", traced" } else { "" },
+            run.duration.as_secs_f64(),
+            run.test_time.as_secs_f64(),
+            run.end
+        );
         Ok(run)
     }
 
@@ -471,18 +495,35 @@ impl TestBed {
         (load(&self.run_micros), load(&self.test_micros))
     }
 
-    /// `test runs: N (W s, of which T s inside the tests), cache hits: H, executor: E`: the
-    /// end of the summary line of every stage that runs tests (scripts read it back).
+    /// The traced runs among [`TestBed::runs`] (line maps), their wall time and their
+    /// time inside the tests, which tracing slows.
+    pub fn traced_run_times(&self) -> (u64, Duration, Duration) {
+        let load = |micros: &AtomicU64| Duration::from_micros(micros.load(Ordering::Relaxed));
+        (
+            self.traced_runs.load(Ordering::Relaxed),
+            load(&self.traced_run_micros),
+            load(&self.traced_test_micros),
+        )
+    }
+
+    /// `test runs: N (W s, of which T s inside the tests), cache hits: H, executor: E,
+    /// line maps: K (W s, of which T s inside the tests)`: the end of the summary line of
+    /// every stage that runs tests (scripts read it back). The line maps' runs are among
+    /// the N.
     pub fn runs_summary(&self) -> String {
         let (run_time, test_time) = self.run_times();
+        let (traced, traced_time, traced_test_time) = self.traced_run_times();
         format!(
             "test runs: {} ({:.1} s, of which {:.1} s inside the tests), cache hits: {}, \
-             executor: {}",
+             executor: {}, line maps: {} ({:.1} s, of which {:.1} s inside the tests)",
             self.runs(),
             run_time.as_secs_f64(),
             test_time.as_secs_f64(),
             self.cache.hits(),
-            self.executor.name()
+            self.executor.name(),
+            traced,
+            traced_time.as_secs_f64(),
+            traced_test_time.as_secs_f64()
         )
     }
 

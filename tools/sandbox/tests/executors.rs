@@ -478,6 +478,44 @@ fn attempts_to_leave_the_sandbox_are_refused_and_named() {
     }
 }
 
+/// Every executor, and the stages' own native one (the venv's interpreter, whose line maps
+/// `just setup` gives a C tracer where it has no sys.monitoring).
+fn tracing_executors() -> Vec<Box<dyn Executor>> {
+    let mut all = executors();
+    all.push(Box::new(venv_executor()));
+    all
+}
+
+#[test]
+fn the_stages_native_line_maps_need_no_python_trace_function() {
+    let repo = mini_repo(&[
+        ("calc.py", "def add(a, b):\n    return a + b\n"),
+        (
+            "tests/test_calc.py",
+            "from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n",
+        ),
+    ]);
+    let (_, map) = traced_run(&venv_executor(), repo.path());
+    assert!(
+        ["sys.monitoring", "coverage"].contains(&map.tracer.as_str()),
+        "the venv's line maps fall back to a Python trace function ({:?}): run `just setup`",
+        map.tracer
+    );
+    // The code under test does not see the tracer's package.
+    let repo = mini_repo(&[(
+        "tests/test_import.py",
+        "import pytest\n\ndef test_no_coverage():\n    \
+         with pytest.raises(ImportError):\n        import coverage\n",
+    )]);
+    let (run, _) = traced_run(&venv_executor(), repo.path());
+    assert_eq!(
+        run.outcomes.get("tests/test_import.py::test_no_coverage"),
+        Some(&TestOutcome::Passed),
+        "{}",
+        run.output
+    );
+}
+
 /// `pytest tests` on `repo` with its lines traced: the run and its line map.
 fn traced_run(executor: &dyn Executor, repo: &Path) -> (sandbox::TestRun, sandbox::LineMap) {
     let mut traced = request(
@@ -506,7 +544,7 @@ fn the_line_map_names_the_tests_that_run_each_line() {
             "from calc import add, sub\n\ndef test_add():\n    assert add(1, 2) == 3\n\ndef test_sub():\n    assert sub(3, 2) == 1\n",
         ),
     ]);
-    for executor in executors() {
+    for executor in tracing_executors() {
         let (run, map) = traced_run(executor.as_ref(), repo.path());
         let changed =
             |line: u32| std::collections::BTreeMap::from([("calc.py".to_string(), [line].into())]);
@@ -558,7 +596,7 @@ fn a_deep_recursion_does_not_blind_the_line_map_to_later_tests() {
              def test_add():\n    assert add(1, 2) == 3\n",
         ),
     ]);
-    for executor in executors() {
+    for executor in tracing_executors() {
         let (_, map) = traced_run(executor.as_ref(), repo.path());
         let changed = std::collections::BTreeMap::from([("calc.py".to_string(), [6].into())]);
         let sandbox::Selection::Tests(selected) = map.select(&changed) else {

@@ -60,6 +60,20 @@ pub fn native() -> NativeExecutor {
     native_executor(false)
 }
 
+/// Warm native workers on the work directory's venv, as the stages run them: `just setup`
+/// puts coverage.py's C tracer beside that interpreter where it lacks sys.monitoring.
+pub fn venv_executor() -> NativeExecutor {
+    let work = workdir();
+    NativeExecutor::new(
+        &work.join("venv/bin/python"),
+        &work.join("site-packages"),
+        &work.join("cache/sandbox"),
+        true,
+        false,
+    )
+    .unwrap()
+}
+
 /// A host directory whose paths mean nothing inside the guest. Not a
 /// temporary directory: under /tmp a path would name the guest's own private
 /// /tmp, where writing is allowed and harmless.
