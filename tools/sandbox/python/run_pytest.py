@@ -526,7 +526,7 @@ class LineMap:
     def pytest_runtest_logstart(self, nodeid, location):
         self._flush()
         self.current = len(self.tests)
-        self.tests.append(nodeid)
+        self.tests.append(_portable(nodeid))
         self._restart()
         self._switch()
 
@@ -571,7 +571,7 @@ class Running:
         self.file.flush()
 
     def pytest_runtest_logstart(self, nodeid, location):
-        self._say(nodeid)
+        self._say(_portable(nodeid))
 
     def pytest_runtest_logfinish(self, nodeid, location):
         self._say("")
@@ -610,11 +610,51 @@ class MemoryLimit:
         pass
 
 
+# Stands for the working copy's path in node ids, both ways: a test parametrized with
+# paths under the repository (data files found by glob) gets an id that names the folder
+# it ran in, which differs between runs, workers and executors.
+REPO_TOKEN = "<repo>"
+_REPO_ROOTS = []
+
+
+def _portable(nodeid):
+    """`nodeid` with each path under the working copy as REPO_TOKEN/...: only a root
+    followed by "/" (so "/repo" in "/repository" stays)."""
+    for root in _REPO_ROOTS:
+        nodeid = nodeid.replace(root + "/", REPO_TOKEN + "/")
+    return nodeid
+
+
+def _local_args(args, repo):
+    """The session's arguments with REPO_TOKEN/ back as the working copy's path."""
+    return [arg.replace(REPO_TOKEN + "/", repo.rstrip("/") + "/") for arg in args]
+
+
+class PortableIds:
+    """Reports every test under its portable node id (see REPO_TOKEN), before the JUnit
+    report and the terminal see it."""
+
+    def __init__(self, pytest):
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtest_logreport(report):
+            report.nodeid = _portable(report.nodeid)
+
+        self.pytest_runtest_logreport = pytest_runtest_logreport
+
+    def stop(self):
+        pass
+
+
 def _session_plugins(repo):
-    """The plugins of one session: Running when SANDBOX_RUNNING names its file, the
-    LineMap plugin, started, when SANDBOX_LINEMAP names its output file, and natively
-    MemoryLimit when SANDBOX_MEMORY_LIMIT names its file."""
-    plugins = []
+    """The plugins of one session: PortableIds, Running when SANDBOX_RUNNING names its
+    file, the LineMap plugin, started, when SANDBOX_LINEMAP names its output file, and
+    natively MemoryLimit when SANDBOX_MEMORY_LIMIT names its file."""
+    import pytest
+
+    roots = {repo.rstrip("/"), os.path.realpath(repo).rstrip("/")}
+    # The longest first, so that one root inside another is not cut in two.
+    _REPO_ROOTS[:] = sorted((root for root in roots if root), key=len, reverse=True)
+    plugins = [PortableIds(pytest)]
     memory = os.environ.get("SANDBOX_MEMORY_LIMIT")
     if memory and sys.platform != "wasi":
         plugins.append(MemoryLimit(memory))
@@ -688,7 +728,7 @@ def main():
     # judged; before any test module is.
     _install_guard()
     _forbid_processes()
-    code = pytest.main(args, plugins=plugins)
+    code = pytest.main(_local_args(args, repo), plugins=plugins)
     _check_guard()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -1203,7 +1243,7 @@ def _session(pytest, baseline, request, restored=False):
     plugins = []
     try:
         plugins = _session_plugins(repo)
-        code = int(pytest.main(request["args"], plugins=plugins))
+        code = int(pytest.main(_local_args(request["args"], repo), plugins=plugins))
     except BaseException:  # a broken session must not end the worker
         import traceback
 

@@ -294,6 +294,12 @@ pub(crate) fn driver_dir(cache_dir: &std::path::Path) -> anyhow::Result<PathBuf>
     Ok(dir)
 }
 
+/// Stands for the working copy's folder in node ids (a test parametrized with paths under
+/// the repository would otherwise be named after the folder it ran in): the driver reports
+/// `<repo>/data/a.txt` for such a path and turns the token back into its own folder in the
+/// arguments it is given, under every executor.
+pub const REPO_TOKEN: &str = "<repo>";
+
 /// Name of the JUnit report in a run's private temporary directory.
 pub(crate) const JUNIT_FILE: &str = "junit.xml";
 /// Name of the driver's violation log in a run's private temporary directory.
@@ -545,6 +551,11 @@ pub fn copy_tree_without(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_driver_and_the_host_name_the_working_copy_alike() {
+        assert!(DRIVER.contains(&format!("REPO_TOKEN = \"{REPO_TOKEN}\"")));
+    }
 
     #[test]
     fn pytest_args_accepts_the_usual_spellings() {

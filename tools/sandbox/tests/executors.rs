@@ -516,6 +516,51 @@ fn the_stages_native_line_maps_need_no_python_trace_function() {
     );
 }
 
+/// A test parametrized with paths under the repository (data files found by glob) gets a
+/// node id with the folder it ran in: every executor names it with `<repo>` instead, the
+/// same in the report, the line map and the running test, and runs it by that id.
+#[test]
+fn node_ids_do_not_name_the_folder_a_run_happened_in() {
+    let repo = mini_repo(&[
+        ("data/one.txt", "1\n"),
+        ("data/two.txt", "2\n"),
+        (
+            "tests/test_files.py",
+            "import glob, os, pytest\n\n\
+             FILES = sorted(glob.glob(os.path.join(os.path.dirname(os.path.dirname(\
+             os.path.abspath(__file__))), 'data', '*.txt')))\n\n\
+             @pytest.mark.parametrize('path', FILES)\n\
+             def test_file(path):\n    assert open(path).read().strip() in '12'\n",
+        ),
+    ]);
+    let ids = [
+        "tests/test_files.py::test_file[<repo>/data/one.txt]", // sandbox::REPO_TOKEN
+        "tests/test_files.py::test_file[<repo>/data/two.txt]",
+    ];
+    for executor in tracing_executors() {
+        let name = executor.name();
+        let (run, map) = traced_run(executor.as_ref(), repo.path());
+        assert_eq!(
+            run.outcomes.keys().map(String::as_str).collect::<Vec<_>>(),
+            ids,
+            "{name}: {}",
+            run.output
+        );
+        assert_eq!(map.tests, ids, "{name}");
+        let one = run_tests(
+            executor.as_ref(),
+            repo.path(),
+            &format!("pytest '{}' -o pythonpath=.", ids[1]),
+        );
+        assert_eq!(
+            one.outcomes,
+            BTreeMap::from([(ids[1].to_string(), TestOutcome::Passed)]),
+            "{name}: {}",
+            one.output
+        );
+    }
+}
+
 /// `pytest tests` on `repo` with its lines traced: the run and its line map.
 fn traced_run(executor: &dyn Executor, repo: &Path) -> (sandbox::TestRun, sandbox::LineMap) {
     let mut traced = request(

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use patches::FileChanges;
 use sandbox::testbed::{RepoTree, RunOptions, TestBed};
-use sandbox::{RunEnd, Selection, TestOutcome, TestRun, pytest_args, select_tests};
+use sandbox::{REPO_TOKEN, RunEnd, Selection, TestOutcome, TestRun, pytest_args, select_tests};
 use schemas::{GateStage, Rejection, Task};
 
 use crate::statement::problem_statement;
@@ -392,13 +392,27 @@ fn not_found(output: &str, requested: &[String]) -> Vec<String> {
         .filter(|id| {
             let function = id.split('[').next().unwrap_or(id);
             reported.iter().any(|path| {
+                let path = portable(path, id);
                 [id.as_str(), function]
                     .iter()
-                    .any(|name| *path == *name || path.ends_with(&format!("/{name}")))
+                    .any(|name| path == *name || path.ends_with(&format!("/{name}")))
             })
         })
         .cloned()
         .collect()
+}
+
+/// `path` as pytest printed it (the working copy's own folder in it), with that folder
+/// as the driver's `<repo>` token wherever it appears, as in the node id `id` (a test
+/// parametrized with paths under the repository).
+fn portable(path: &str, id: &str) -> String {
+    let file = id.split("::").next().unwrap_or(id);
+    match path.find(&format!("/{file}::")) {
+        Some(at) if at > 0 && id.contains(REPO_TOKEN) => {
+            path.replace(&format!("{}/", &path[..at]), &format!("{REPO_TOKEN}/"))
+        }
+        _ => path.to_string(),
+    }
 }
 
 /// How the sandbox names an import of native code under WASI (see the driver).
@@ -530,6 +544,18 @@ mod tests {
             &requested[..3],
             "a function reported missing takes all its parameters; other ids stay"
         );
+    }
+
+    #[test]
+    fn not_found_knows_ids_that_name_the_working_copy() {
+        let output = "ERROR: not found: /tmp/w/tests/test_files.py::test_file[/tmp/w/data/a.txt]\n";
+        let requested: Vec<String> = [
+            "tests/test_files.py::test_file[<repo>/data/a.txt]",
+            "tests/test_files.py::test_file[<repo>/data/b.txt]",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(not_found(output, &requested), &requested[..1]);
     }
 
     fn run_with(outcomes: &[(&str, TestOutcome, &str)], end: RunEnd, output: &str) -> TestRun {
