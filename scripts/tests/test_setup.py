@@ -1,5 +1,6 @@
 """scripts/setup.py: sdists unpack from tar and zip archives, and an archive whose members
-would land outside its folder is refused."""
+would land outside its folder is refused; the native interpreter's line-map tracer is
+installed from the lock's matching wheel."""
 
 import io
 import sys
@@ -61,3 +62,44 @@ class ExtractSdist(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class NativeTracer(unittest.TestCase):
+    """The coverage wheel for the native interpreter lands beside it once, from the lock's
+    entry for its tag and machine; an interpreter the lock has no wheel for gets none."""
+
+    def setUp(self):
+        self.work = Path(tempfile.mkdtemp())
+        self.downloads = self.work / "cache" / "downloads"
+        self.downloads.mkdir(parents=True)
+        python = setup.native_python(self.work)
+        probe = setup.run([str(python), "-c", "import platform, sys; "
+                           "print(f'cp{sys.version_info[0]}{sys.version_info[1]}', platform.machine(), "
+                           "hasattr(sys, 'monitoring'))"])
+        self.tag, self.machine, monitoring = probe.stdout.split()
+        if monitoring == "True":
+            self.skipTest("this interpreter has sys.monitoring: no tracer to install")
+
+    def wheel(self) -> dict:
+        path = self.downloads / "coverage-0-fake.whl"
+        with zipfile.ZipFile(path, "w") as whl:
+            whl.writestr("coverage/__init__.py", "VERSION = 'fake'\n")
+        return {"requirement": "coverage==0", "python": self.tag, "machine": self.machine,
+                "platform": "fake", "filename": path.name, "sha256": setup.sha256_of(path)}
+
+    def test_the_matching_wheel_is_unpacked_beside_the_interpreter_once(self):
+        tracer = self.wheel()
+        other = {**tracer, "machine": "other", "filename": "missing.whl", "sha256": "0" * 64}
+        setup.install_native_tracer(self.work, self.downloads, [other, tracer])
+        dest = self.work / "venv" / "socratic-tracer"
+        self.assertEqual((dest / "coverage" / "__init__.py").read_text(), "VERSION = 'fake'\n")
+        (dest / "coverage" / "__init__.py").write_text("changed\n")
+        setup.install_native_tracer(self.work, self.downloads, [tracer])
+        self.assertEqual((dest / "coverage" / "__init__.py").read_text(), "changed\n",
+                         "a second setup keeps what it installed")
+
+    def test_no_wheel_for_the_interpreter_leaves_no_tracer(self):
+        tracer = self.wheel()
+        setup.install_native_tracer(self.work, self.downloads, [tracer])
+        setup.install_native_tracer(self.work, self.downloads, [{**tracer, "machine": "other"}])
+        self.assertFalse((self.work / "venv" / "socratic-tracer").exists())
