@@ -190,7 +190,7 @@ fn the_default_executor_is_native_where_runs_can_be_contained_and_wasm_elsewhere
         assert!(result.status.success(), "{log}");
         log.rsplit("executor: ")
             .next()
-            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|rest| rest.split([',', ' ', '\n']).next())
             .unwrap_or_else(|| panic!("no executor named: {log}"))
             .to_string()
     };
