@@ -1154,11 +1154,11 @@ _WARM_UP_FLAGS = ["-p", "no:faulthandler", "-p", "no:cacheprovider", "--capture=
 def serve():
     """`run_pytest.py --serve`: a warm worker. pytest is imported once; then each
     line of stdin is a run, `{"id", "repo", "args", "env", "output", "output_full",
-    "output_cap"}`, answered on stdout by a line that starts with DONE, the id and
-    pytest's exit code (minus the signal that killed a forked run), then
-    ` tainted:WHAT` when the run changed the interpreter beyond what is put back
-    (the first entries of the fingerprint that changed),
-    once the run's report files are written.
+    "output_cap"}` and, natively, `"cpu_seconds"` (the forked run's CPU limit),
+    answered on stdout by a line that starts with DONE, the id and pytest's exit
+    code (minus the signal that killed a forked run), then ` tainted:WHAT` when the
+    run changed the interpreter beyond what is put back (the first entries of the
+    fingerprint that changed), once the run's report files are written.
 
     Natively every run is a forked child of the worker, which never runs the
     code under test itself: nothing a run does outlives it. Under WASI the runs
@@ -1173,9 +1173,10 @@ def serve():
 
     forks = hasattr(os, "fork") and sys.platform != "wasi"
     if forks:
-        # What every forked run needs for its seccomp filter, imported once.
+        # What every forked run needs for its seccomp filter and CPU limit, imported once.
         import ctypes  # noqa: F401
         import platform  # noqa: F401
+        import resource  # noqa: F401
         import struct  # noqa: F401
     else:
         _install_guard()
@@ -1275,6 +1276,13 @@ def _run_forked(pytest, baseline, request):
     if pid == 0:
         code = 3
         try:
+            cpu = request.get("cpu_seconds")
+            if cpu:
+                # The child's CPU time starts at zero: SIGXCPU (a time-out to the host)
+                # at the limit, SIGKILL a second later if the code under test ignores it.
+                import resource
+
+                resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
             null = os.open(os.devnull, os.O_RDONLY)
             os.dup2(null, 0)
             out = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

@@ -133,7 +133,13 @@ impl RunEnd {
 /// Limits of one run.
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// Wall time of the run.
     pub timeout: Duration,
+    /// CPU time of the code under test, where the executor can count it (natively:
+    /// `RLIMIT_CPU` of the test process); a run past it ends [`RunEnd::TimedOut`]. Unlike
+    /// the wall time it does not grow when other work shares the machine. `None`: only
+    /// the wall time limits the run.
+    pub cpu_time: Option<Duration>,
     /// Linear memory of the guest (wasm) or address space (native), in bytes.
     pub memory_bytes: usize,
     /// Output kept in [`TestRun::output`]; the tail is kept, the head dropped.
@@ -147,6 +153,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             timeout: Duration::from_secs(300),
+            cpu_time: None,
             memory_bytes: 2 << 30,
             output_bytes: 64 << 10,
             disk_bytes: 512 << 20,

@@ -153,7 +153,7 @@ impl NativeExecutor {
         limit(
             &mut command,
             request.limits.memory_bytes,
-            Some(request.limits.timeout.as_secs().saturating_add(1)),
+            Some(cpu_seconds(&request.limits)),
             request.limits.disk_bytes,
         );
         command
@@ -313,6 +313,7 @@ fn ended(status: std::process::ExitStatus) -> RunEnd {
     use std::os::unix::process::ExitStatusExt;
     match status.code() {
         // bwrap passes on a signal death as 128 + the signal; pytest never exits so.
+        Some(code) if code == 128 + libc::SIGXCPU => RunEnd::TimedOut,
         Some(code) if code > 128 && code < 128 + 65 => {
             RunEnd::Crashed(crate::signal_death(code - 128))
         }
@@ -323,6 +324,16 @@ fn ended(status: std::process::ExitStatus) -> RunEnd {
             None => RunEnd::Crashed("ended without a status".into()),
         },
     }
+}
+
+/// The whole CPU seconds a test process may use: its CPU limit, else a second past its
+/// wall limit (which stops a process of one thread first).
+pub(crate) fn cpu_seconds(limits: &Limits) -> u64 {
+    match limits.cpu_time {
+        Some(cpu) => cpu.as_secs() + u64::from(cpu.subsec_nanos() > 0),
+        None => limits.timeout.as_secs().saturating_add(1),
+    }
+    .max(1)
 }
 
 /// Resource limits of a test process (address space, CPU seconds when given,
@@ -353,7 +364,9 @@ fn limit(command: &mut Command, memory_bytes: usize, cpu_seconds: Option<u64>, d
             }
             set_limit(libc::RLIMIT_AS, memory)?;
             if let Some(cpu) = cpu {
-                set_limit(libc::RLIMIT_CPU, cpu)?;
+                // SIGXCPU at the soft limit (a time-out); SIGKILL a second later for a
+                // process that ignores it. Equal limits would kill at once, a crash.
+                set_limits(libc::RLIMIT_CPU, cpu, cpu.saturating_add(1))?;
             }
             set_limit(libc::RLIMIT_FSIZE, file_size)?;
             set_limit(libc::RLIMIT_NOFILE, 1024)?;
@@ -365,9 +378,17 @@ fn limit(command: &mut Command, memory_bytes: usize, cpu_seconds: Option<u64>, d
 }
 
 fn set_limit(resource: libc::__rlimit_resource_t, value: libc::rlim_t) -> std::io::Result<()> {
+    set_limits(resource, value, value)
+}
+
+fn set_limits(
+    resource: libc::__rlimit_resource_t,
+    soft: libc::rlim_t,
+    hard: libc::rlim_t,
+) -> std::io::Result<()> {
     let limit = libc::rlimit {
-        rlim_cur: value,
-        rlim_max: value,
+        rlim_cur: soft,
+        rlim_max: hard,
     };
     // SAFETY: a plain syscall on a valid struct.
     if unsafe { libc::setrlimit(resource, &limit) } == 0 {

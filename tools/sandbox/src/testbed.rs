@@ -295,9 +295,26 @@ pub struct TestBed {
     pub time_factor: f64,
 }
 
-/// The shortest limit [`TestBed::limit_after`] gives: start-up, collection and the
-/// report of many failing tests take seconds on a loaded machine.
+/// The shortest wall-time limit [`TestBed::limit_after`] gives: start-up, collection and
+/// the report of many failing tests take seconds on a loaded machine, and a run that hangs
+/// without computing (a deadlock, a sleep) is stopped by the wall time alone.
 pub const MIN_RELATIVE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The shortest CPU-time limit [`TestBed::limit_after`] gives, where the executor counts
+/// CPU time (natively). CPU time does not grow with the machine's load as wall time does,
+/// so it can stop a run that loops for ever sooner than the wall floor: of 7,841 runs of
+/// the learning curve's validation (docs/speed.md) none that ended by itself took more than
+/// 11.4 s, while 30 endless ones each cost the wall floor.
+pub const MIN_RELATIVE_CPU_TIME: Duration = Duration::from_secs(15);
+
+/// The limits of a run on changed code ([`TestBed::limit_after`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunLimit {
+    /// Wall time.
+    pub wall: Duration,
+    /// CPU time, where the executor counts it ([`Limits::cpu_time`]).
+    pub cpu: Option<Duration>,
+}
 
 /// Runs counted with their wall time and pytest's own time inside their tests.
 #[derive(Default)]
@@ -333,8 +350,18 @@ impl RunTally {
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     cache_salt: Option<String>,
-    timeout: Option<Duration>,
+    limit: Option<RunLimit>,
     trace_lines: bool,
+}
+
+impl std::fmt::Display for RunLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.0} s of wall time", self.wall.as_secs_f64())?;
+        match self.cpu {
+            Some(cpu) => write!(f, " or {:.0} s of CPU time", cpu.as_secs_f64()),
+            None => Ok(()),
+        }
+    }
 }
 
 impl RunOptions {
@@ -359,9 +386,9 @@ impl RunOptions {
         self
     }
 
-    /// Stopped after `timeout` (at most the bed's limit).
-    pub fn within(mut self, timeout: Duration) -> RunOptions {
-        self.timeout = Some(timeout);
+    /// Stopped at `limit` (at most the bed's limits).
+    pub fn within(mut self, limit: RunLimit) -> RunOptions {
+        self.limit = Some(limit);
         self
     }
 
@@ -398,18 +425,22 @@ impl TestBed {
         self
     }
 
-    /// The time limit of a run on changed code whose suite took `reference` on other
-    /// code: `time_factor` times that, at least [`MIN_RELATIVE_TIMEOUT`], at most the
-    /// bed's limit.
-    pub fn limit_after(&self, reference: &TestRun) -> Duration {
+    /// The limits of a run on changed code whose suite took `reference` on other code:
+    /// `time_factor` times that, in wall time at least [`MIN_RELATIVE_TIMEOUT`] and in
+    /// CPU time at least [`MIN_RELATIVE_CPU_TIME`], at most the bed's limits.
+    pub fn limit_after(&self, reference: &TestRun) -> RunLimit {
         if self.time_factor <= 0.0 {
-            return self.limits.timeout;
+            return RunLimit {
+                wall: self.limits.timeout,
+                cpu: self.limits.cpu_time,
+            };
         }
-        reference
-            .duration
-            .mul_f64(self.time_factor)
-            .max(MIN_RELATIVE_TIMEOUT)
-            .min(self.limits.timeout)
+        let relative = reference.duration.mul_f64(self.time_factor);
+        let cpu = relative.max(MIN_RELATIVE_CPU_TIME).min(self.limits.timeout);
+        RunLimit {
+            wall: relative.max(MIN_RELATIVE_TIMEOUT).min(self.limits.timeout),
+            cpu: Some(self.limits.cpu_time.map_or(cpu, |bed| cpu.min(bed))),
+        }
     }
 
     /// Runs `args` on a fresh copy of the repository with `changes` applied, as
@@ -421,11 +452,19 @@ impl TestBed {
         args: &[String],
         options: &RunOptions,
     ) -> anyhow::Result<TestRun> {
-        let timeout = options
-            .timeout
-            .map_or(self.limits.timeout, |limit| limit.min(self.limits.timeout));
+        let limits = match options.limit {
+            None => self.limits.clone(),
+            Some(limit) => Limits {
+                timeout: limit.wall.min(self.limits.timeout),
+                cpu_time: match (limit.cpu, self.limits.cpu_time) {
+                    (Some(cpu), Some(bed)) => Some(cpu.min(bed)),
+                    (cpu, bed) => cpu.or(bed),
+                },
+                ..self.limits.clone()
+            },
+        };
         let Some(salt) = &options.cache_salt else {
-            return self.run_uncached(repo, changes, args, options.trace_lines, timeout);
+            return self.run_uncached(repo, changes, args, options.trace_lines, limits);
         };
         // Keyed without the relative limit: a run that ended by itself is the same under
         // any longer limit, and one that hit its limit is not cached.
@@ -435,7 +474,7 @@ impl TestBed {
         };
         let key = self.key(repo, changes, args, &salt);
         self.cache.get_or_run(&key, || {
-            self.run_uncached(repo, changes, args, options.trace_lines, timeout)
+            self.run_uncached(repo, changes, args, options.trace_lines, limits)
         })
     }
 
@@ -458,7 +497,7 @@ impl TestBed {
         changes: &FileChanges,
         args: &[String],
         trace_lines: bool,
-        timeout: Duration,
+        limits: Limits,
     ) -> anyhow::Result<TestRun> {
         let copy = crate::temp_dir("copy").context("cannot create a working copy")?;
         copy_tree(&repo.root, copy.path()).context("cannot copy the repository")?;
@@ -472,10 +511,7 @@ impl TestBed {
         let run = self.executor.run(&TestRequest {
             repo_dir: copy.path().to_path_buf(),
             pytest_args: args.to_vec(),
-            limits: Limits {
-                timeout,
-                ..self.limits.clone()
-            },
+            limits,
             trace_lines,
         })?;
         self.runs.add(&run);
@@ -758,11 +794,29 @@ mod tests {
         };
         let bed = TestBed::new(Box::new(Unused), ResultCache::new(None), limits.clone())
             .with_time_factor(3.0);
-        assert_eq!(bed.limit_after(&took(20)), Duration::from_secs(60));
-        assert_eq!(bed.limit_after(&took(1)), MIN_RELATIVE_TIMEOUT);
-        assert_eq!(bed.limit_after(&took(200)), Duration::from_secs(300));
+        let limit = |wall: u64, cpu: u64| RunLimit {
+            wall: Duration::from_secs(wall),
+            cpu: Some(Duration::from_secs(cpu)),
+        };
+        assert_eq!(bed.limit_after(&took(20)), limit(60, 60));
+        assert_eq!(
+            bed.limit_after(&took(1)),
+            RunLimit {
+                wall: MIN_RELATIVE_TIMEOUT,
+                cpu: Some(MIN_RELATIVE_CPU_TIME)
+            }
+        );
+        // Between the floors, the wall floor and three times the reference's CPU.
+        assert_eq!(bed.limit_after(&took(7)), limit(30, 21));
+        assert_eq!(bed.limit_after(&took(200)), limit(300, 300));
         let off = TestBed::new(Box::new(Unused), ResultCache::new(None), limits);
-        assert_eq!(off.limit_after(&took(1)), Duration::from_secs(300));
+        assert_eq!(
+            off.limit_after(&took(1)),
+            RunLimit {
+                wall: Duration::from_secs(300),
+                cpu: None
+            }
+        );
     }
 
     #[test]

@@ -187,7 +187,7 @@ impl WarmWorker {
         if request.trace_lines {
             env.insert("SANDBOX_LINEMAP", format!("{tmp}/{LINE_MAP_FILE}"));
         }
-        let line = serde_json::json!({
+        let mut line = serde_json::json!({
             "id": id,
             "repo": self.guest.repo,
             "args": session_args(request, tmp),
@@ -196,6 +196,11 @@ impl WarmWorker {
             "output_full": format!("{tmp}/{OUTPUT_FULL_FILE}"),
             "output_cap": OUTPUT_HARD_CAP,
         });
+        if request.limits.cpu_time.is_some() {
+            // A worker that forks limits its child's CPU time; one that does not (WASI)
+            // has only the wall time.
+            line["cpu_seconds"] = crate::native::cpu_seconds(&request.limits).into();
+        }
         let started = Instant::now();
         self.deadline.set(request.limits.timeout);
         let disk = {
@@ -251,6 +256,10 @@ impl WarmWorker {
             _ if disk_full => RunEnd::DiskLimit,
             Some(_) if self.tmp.path().join(OUTPUT_FULL_FILE).exists() => RunEnd::OutputLimit,
             Some(_) if output_overflowed || stray.len() >= OUTPUT_HARD_CAP => RunEnd::OutputLimit,
+            Some(Reply {
+                signal: Some(libc::SIGXCPU),
+                ..
+            }) => RunEnd::TimedOut,
             Some(Reply {
                 signal: Some(signal),
                 ..

@@ -185,6 +185,44 @@ fn time_zones_come_from_the_tzdata_package_everywhere() {
 }
 
 #[test]
+fn natively_a_run_is_stopped_at_its_cpu_time_and_waiting_costs_none() {
+    let repo = mini_repo(&[
+        (
+            "test_loop.py",
+            "def test_forever():\n    while True:\n        pass\n",
+        ),
+        (
+            "test_wait.py",
+            "import time\n\ndef test_wait():\n    time.sleep(4)\n",
+        ),
+    ]);
+    let within = |test_cmd: &str| {
+        let mut request = request(repo.path(), test_cmd, Duration::from_secs(120));
+        request.limits.cpu_time = Some(Duration::from_secs(3));
+        request
+    };
+    let executors: [Box<dyn Executor>; 2] = [Box::new(native()), Box::new(native_executor(true))];
+    for executor in executors {
+        let name = executor.fingerprint();
+        let spinning = executor.run(&within("pytest test_loop.py")).unwrap();
+        assert_eq!(
+            spinning.end,
+            RunEnd::TimedOut,
+            "{name}: {}",
+            spinning.output
+        );
+        // Stopped by its CPU time, long before the wall limit.
+        assert!(
+            spinning.duration < Duration::from_secs(60),
+            "{name}: {:?}",
+            spinning.duration
+        );
+        let waiting = executor.run(&within("pytest test_wait.py")).unwrap();
+        assert_eq!(waiting.end, RunEnd::Exited(0), "{name}: {}", waiting.output);
+    }
+}
+
+#[test]
 fn a_runaway_test_is_stopped_at_the_time_limit() {
     let repo = mini_repo(&[(
         "test_loop.py",

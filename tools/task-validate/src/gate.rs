@@ -164,10 +164,9 @@ impl Validator {
             );
             let why = match buggy.end {
                 RunEnd::TimedOut => format!(
-                    "with the bug, {} after {:.0} s (the clean suite took {:.1} s; a slow \
+                    "with the bug, {}: {limit} (the clean suite took {:.1} s; a slow \
                      suite wants a larger --time-factor or --timeout)",
                     buggy.end,
-                    limit.as_secs_f64(),
                     clean.duration.as_secs_f64()
                 ),
                 _ => format!("with the bug, {}", buggy.end),
