@@ -31,6 +31,7 @@
 #   dev-split candidates: 0.05 forgot more of the pretraining) ANCHOR=300 (fine-tuning holds
 #   the scorer near the pretrained weights as if they were worth ANCHOR tasks, `solver-train
 #   sft --anchor`; chosen on validated dev tasks, docs/learning.md; 0: no hold)
+#   FT_FLAGS (more flags of the fine-tuning's `solver-train sft`, e.g. --hold-edit-prior)
 #   NS="0 100 300 1000 3000" (a point whose N exceeds the validated tasks is left out)
 #   SEEDS="1" (fine-tuning seeds; the doc uses "1 2" at N = 1000)
 #   DEV=1 DEV_CANDIDATES=300 DEV_SEED=1 (the curve on validated dev tasks too)
@@ -192,7 +193,7 @@ for n in $ns; do
             timed "sft-$name" "$bin/solver-train" sft --from "$out/pretrained" \
                 "$out/train-$n.jsonl" --workdir "$workdir" --steps "$steps" \
                 "${train_flags[@]}" --lr "${FT_LR:-0.01}" --anchor "${ANCHOR:-300}" --seed "$s" \
-                -o "$out/$name" > /dev/null
+                ${FT_FLAGS:-} -o "$out/$name" > /dev/null
         fi
         evaluate "$out/$name" "$out/train-$n.jsonl" "$out/eval-$name.json"
     done

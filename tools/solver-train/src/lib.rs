@@ -234,6 +234,11 @@ pub struct SftArgs {
     /// Give it again with --resume
     #[arg(long, value_name = "A", default_value_t = 0.0)]
     pub anchor: f64,
+    /// With --anchor: hold the scorer's context-free feature weights (what an edit is: its
+    /// kind, template, literal change and shape, without where it is) at the checkpoint's, so
+    /// training moves only what depends on the edit's context and the problem statement
+    #[arg(long)]
+    pub hold_edit_prior: bool,
     /// Continue the run saved in this checkpoint directory exactly
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
@@ -587,6 +592,9 @@ fn sft(args: SftArgs) -> Result<()> {
         ))
         .into());
     }
+    if args.hold_edit_prior && args.anchor <= 0.0 {
+        return Err(BadInput::new("--hold-edit-prior needs --anchor A with A > 0").into());
+    }
     let (parent, base_step, round) = match (&args.resume, &loaded.record) {
         (Some(_), Some(record)) => (
             record.parent.clone(),
@@ -672,7 +680,12 @@ fn sft(args: SftArgs) -> Result<()> {
         TrainBackend::seed(&device, args.schedule.seed);
         (TrainState::fresh(loaded.model, &options), Vec::new())
     };
-    if let Some(anchor) = anchor {
+    if let Some(mut anchor) = anchor {
+        if args.hold_edit_prior {
+            let held = solver::features::context_free_buckets(&built.examples);
+            tracing::info!("holding {} context-free feature weights", held.len());
+            anchor = anchor.holding(&held);
+        }
         state = state.anchored(anchor);
     }
     let mut data = Vec::new();

@@ -378,6 +378,18 @@ fn an_anchored_sft_split_with_resume_matches_one_anchored_run() {
         "{}",
         stderr(&negative)
     );
+
+    // Holding the edit-kind prior changes the anchored run, and needs an anchor.
+    let held = dir.path().join("held");
+    ok(sft(&held, &["--anchor", "1.5", "--hold-edit-prior"]));
+    assert_ne!(losses(&held), losses(&whole), "the hold changes the run");
+    let unanchored = sft(&dir.path().join("unanchored"), &["--hold-edit-prior"]);
+    assert_eq!(unanchored.status.code(), Some(2), "{}", stderr(&unanchored));
+    assert!(
+        stderr(&unanchored).contains("--anchor"),
+        "{}",
+        stderr(&unanchored)
+    );
 }
 
 #[test]

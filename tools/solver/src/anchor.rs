@@ -18,6 +18,9 @@ use crate::model::Solver;
 pub struct Anchor<B: Backend> {
     feature_weights: Tensor<B, 2>,
     lm_scale: Tensor<B, 1>,
+    /// 1 for the feature weights held at the anchor (returned to it after every step), 0
+    /// for the others.
+    held: Option<Tensor<B, 2>>,
 }
 
 impl<B: Backend> Anchor<B> {
@@ -26,7 +29,24 @@ impl<B: Backend> Anchor<B> {
         Anchor {
             feature_weights: model.edit_head.feature_weights.weight.val().inner(),
             lm_scale: model.edit_head.lm_scale.val().inner(),
+            held: None,
         }
+    }
+
+    /// Holds the feature weights of `buckets` at the anchor: training cannot move them.
+    pub fn holding(mut self, buckets: &[u32]) -> Self {
+        let [rows, columns] = self.feature_weights.dims();
+        let mut mask = vec![0.0f32; rows * columns];
+        for &bucket in buckets {
+            let row = bucket as usize;
+            if row < rows {
+                mask[row * columns..(row + 1) * columns].fill(1.0);
+            }
+        }
+        let device = self.feature_weights.device();
+        self.held =
+            Some(Tensor::<B, 1>::from_floats(mask.as_slice(), &device).reshape([rows, columns]));
+        self
     }
 
     /// Moves the edit head of `model` a `rate` (clamped to 1) of the way back to the anchor.
@@ -37,14 +57,40 @@ impl<B: Backend> Anchor<B> {
     ) -> Solver<T> {
         let rate = rate.clamp(0.0, 1.0);
         let head = &mut model.edit_head;
-        head.feature_weights.weight = pull_toward(
-            head.feature_weights.weight.clone(),
-            &self.feature_weights,
-            rate,
-        );
+        head.feature_weights.weight = match &self.held {
+            None => pull_toward(
+                head.feature_weights.weight.clone(),
+                &self.feature_weights,
+                rate,
+            ),
+            // The held rows move all the way back, the others by `rate`.
+            Some(held) => pull_toward_by(
+                head.feature_weights.weight.clone(),
+                &self.feature_weights,
+                held.clone().mul_scalar(1.0 - rate).add_scalar(rate),
+            ),
+        };
         head.lm_scale = pull_toward(head.lm_scale.clone(), &self.lm_scale, rate);
         model
     }
+}
+
+fn pull_toward_by<T: AutodiffBackend>(
+    param: Param<Tensor<T, 2>>,
+    anchor: &Tensor<T::InnerBackend, 2>,
+    rates: Tensor<T::InnerBackend, 2>,
+) -> Param<Tensor<T, 2>> {
+    param.map(|value| {
+        let tracked = value.is_require_grad();
+        let current = value.inner();
+        let pulled = current.clone() - (current - anchor.clone()).mul(rates);
+        let pulled = Tensor::from_inner(pulled);
+        if tracked {
+            pulled.require_grad()
+        } else {
+            pulled
+        }
+    })
 }
 
 fn pull_toward<T: AutodiffBackend, const D: usize>(

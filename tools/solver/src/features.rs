@@ -388,6 +388,29 @@ pub fn example_feature_names(example: &RepairExample) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// How many of a candidate's first named features say what its edit is (its literal change,
+/// template, abstracted kind and shape) without its context or the problem statement.
+const CONTEXT_FREE: usize = 5;
+
+/// The buckets of the context-free features of every candidate of `examples` (see
+/// [`CONTEXT_FREE`]): the edit-kind prior inside the scorer, which fine-tuning can hold.
+pub fn context_free_buckets<'a>(examples: impl IntoIterator<Item = &'a RepairExample>) -> Vec<u32> {
+    let mut buckets: Vec<u32> = examples
+        .into_iter()
+        .flat_map(example_feature_names)
+        .flat_map(|names| {
+            names
+                .iter()
+                .take(CONTEXT_FREE)
+                .map(|name| bucket(name))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    buckets.sort_unstable();
+    buckets.dedup();
+    buckets
+}
+
 /// The bucket of a named feature.
 pub fn feature_bucket(name: &str) -> u32 {
     bucket(name)
@@ -459,11 +482,13 @@ fn candidate_feature_names(
     } else {
         literal
     };
+    // The first CONTEXT_FREE names say what the edit is, without where.
     let mut names: Vec<String> = vec![
         format!("lit:{literal}"),
         format!("tpl:{template}"),
         format!("kind:{kind}"),
         format!("kind:{kind}|tpl:{template}"),
+        format!("kind:{kind}|shape:{shape}"),
         format!("kind:{kind}|prev:{prev}"),
         format!("kind:{kind}|next:{next}"),
         format!("kind:{kind}|prev:{prev}|next:{next}"),
@@ -471,7 +496,6 @@ fn candidate_feature_names(
         format!("kind:{kind}|head:{head}"),
         format!("tpl:{template}|head:{head}"),
         format!("tpl:{template}|prev:{prev}|next:{next}"),
-        format!("kind:{kind}|shape:{shape}"),
         format!("lit:{literal}|prev:{prev}"),
         format!("lit:{literal}|next:{next}"),
     ];
@@ -835,6 +859,34 @@ mod tests {
 
     fn has(features: &[Feature], name: &str) -> bool {
         features.iter().any(|f| f.0 == bucket(name))
+    }
+
+    #[test]
+    fn context_free_buckets_name_what_an_edit_is_not_where() {
+        let ex = unread_variable();
+        let held = context_free_buckets([&ex]);
+        for name in [
+            "tpl:arith-swap",
+            "lit:+\u{2192}-",
+            "kind:+\u{2192}-",
+            "tpl:bool-swap",
+        ] {
+            assert!(held.contains(&bucket(name)), "{name} is held");
+        }
+        // Every candidate has context and problem features beyond the held ones.
+        for names in example_feature_names(&ex) {
+            let free = names
+                .iter()
+                .filter(|name| !held.contains(&bucket(name)))
+                .count();
+            assert!(free > 0, "{names:?}");
+            assert!(
+                names
+                    .iter()
+                    .any(|n| n.contains("|prev:") && !held.contains(&bucket(n))),
+                "the edit's neighbours stay free: {names:?}"
+            );
+        }
     }
 
     #[test]

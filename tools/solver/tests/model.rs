@@ -228,6 +228,50 @@ fn an_anchored_run_stays_near_the_weights_it_started_from() {
     );
 }
 
+/// Held feature weights (`Anchor::holding`, sft's `--hold-edit-prior`) end the run where it
+/// started, while the others train.
+#[test]
+fn held_feature_weights_do_not_move_while_the_others_train() {
+    use solver::anchor::Anchor;
+    let mut config = tiny();
+    config.ranker = Some(solver::config::RankerTerms::FEATURES);
+    let examples = feature_examples();
+    let objective = Objective::Ranking {
+        examples: examples.clone(),
+        weights: vec![1.0; examples.len()],
+        group: 5,
+        nll_weight: 0.1,
+    };
+    let start = Solver::<TrainBackend>::new(&config, &device()).replica();
+    let weights = |model: &Solver<TrainBackend>| -> Vec<f32> {
+        let weight = &model.edit_head.feature_weights.weight;
+        weight.val().into_data().to_vec().unwrap()
+    };
+    let initial = weights(&start);
+    let even: Vec<u32> = (0..initial.len() as u32).step_by(2).collect();
+    let options = TrainOptions {
+        steps: 30,
+        lr: 0.05,
+        anchor: 0.5,
+        ..TrainOptions::default()
+    };
+    let anchor = Anchor::of(&start).holding(&even);
+    let mut state = TrainState::fresh(start.clone(), &options).anchored(anchor);
+    train(&mut state, &objective, &config, &options, 0, |_, _| Ok(())).unwrap();
+    let trained = weights(&state.model);
+    let moved = |parity: usize| {
+        trained
+            .iter()
+            .zip(&initial)
+            .skip(parity)
+            .step_by(2)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max)
+    };
+    assert!(moved(0) < 1e-6, "a held weight moved: {}", moved(0));
+    assert!(moved(1) > 0.01, "the others train: {}", moved(1));
+}
+
 #[test]
 fn language_model_loss_falls_on_repeated_code() {
     let config = tiny();
