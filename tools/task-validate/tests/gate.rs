@@ -328,3 +328,74 @@ fn selection_gives_the_same_verdicts_as_the_full_suite() {
     let lines = &map["lines"]["inflection/__init__.py"];
     assert!(lines.as_object().is_some_and(|l| !l.is_empty()), "{lines}");
 }
+
+/// The clean run records the line map too; a suite that is not green when traced (a test
+/// that sees the tracer) is judged by an untraced run, as every later run is untraced.
+#[test]
+fn a_test_that_fails_only_under_the_tracer_does_not_reject_the_clean_code() {
+    let work = tempfile::tempdir().unwrap();
+    let shared = workdir();
+    for entry in ["site-packages", "python", "venv"] {
+        std::os::unix::fs::symlink(shared.join(entry), work.path().join(entry)).unwrap();
+    }
+    let root = work.path().join("repos/lib-1.0");
+    std::fs::create_dir_all(root.join("lib")).unwrap();
+    std::fs::create_dir_all(root.join("tests")).unwrap();
+    std::fs::write(root.join("lib/__init__.py"), "").unwrap();
+    std::fs::write(root.join("lib/core.py"), "def inc(x):\n    return x + 1\n").unwrap();
+    std::fs::write(
+        root.join("tests/test_core.py"),
+        "import sys\n\nfrom lib.core import inc\n\n\
+         def test_inc():\n    assert inc(1) == 2\n\n\
+         def test_untraced():\n    assert sys.gettrace() is None\n",
+    )
+    .unwrap();
+    let repo = serde_json::json!({
+        "schema": "repo/1", "id": "lib-1.0", "name": "lib", "version": "1.0", "split": "train",
+        "source": {"filename": "lib-1.0.tar.gz", "sha256": "0".repeat(64)},
+        "root": "repos/lib-1.0", "src_dirs": ["lib"],
+        "test_cmd": "pytest tests -p no:cacheprovider -o pythonpath=.",
+        "test_deps": ["pytest==9.2.0"],
+    });
+    std::fs::write(work.path().join("corpus.jsonl"), format!("{repo}\n")).unwrap();
+    let task = serde_json::json!({
+        "schema": "task/1", "instance_id": "lib-1.0.arith-swap.0001", "repo": "lib-1.0",
+        "bug_patch": patches::unified_diff("lib/core.py", "def inc(x):\n    return x + 1\n", "def inc(x):\n    return x - 1\n"),
+        "gold_patch": patches::unified_diff("lib/core.py", "def inc(x):\n    return x - 1\n", "def inc(x):\n    return x + 1\n"),
+        "test_cmd": "pytest tests -p no:cacheprovider -o pythonpath=.",
+        "provenance": {"strategy": "random", "operator": "arith-swap"},
+    });
+    let input = work.path().join("candidates.jsonl");
+    std::fs::write(&input, format!("{task}\n")).unwrap();
+    let valid = work.path().join("valid.jsonl");
+    let result = validate(
+        &[
+            input.to_str().unwrap(),
+            "--executor",
+            "native",
+            "-o",
+            valid.to_str().unwrap(),
+        ],
+        work.path(),
+    );
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let valid = records(&valid);
+    assert_eq!(
+        valid.len(),
+        1,
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert_eq!(
+        valid[0]["FAIL_TO_PASS"],
+        serde_json::json!(["tests/test_core.py::test_inc"])
+    );
+    assert_eq!(
+        valid[0]["PASS_TO_PASS"],
+        serde_json::json!(["tests/test_core.py::test_untraced"])
+    );
+}
