@@ -149,6 +149,18 @@ pub struct Limits {
     pub disk_bytes: u64,
 }
 
+impl Limits {
+    /// The whole CPU seconds a test process may use (`RLIMIT_CPU`): the CPU limit, else a
+    /// second past the wall limit (which stops a process of one thread first).
+    pub fn cpu_seconds(&self) -> u64 {
+        match self.cpu_time {
+            Some(cpu) => cpu.as_secs() + u64::from(cpu.subsec_nanos() > 0),
+            None => self.timeout.as_secs().saturating_add(1),
+        }
+        .max(1)
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

@@ -153,7 +153,7 @@ impl NativeExecutor {
         limit(
             &mut command,
             request.limits.memory_bytes,
-            Some(cpu_seconds(&request.limits)),
+            Some(request.limits.cpu_seconds()),
             request.limits.disk_bytes,
         );
         command
@@ -324,16 +324,6 @@ fn ended(status: std::process::ExitStatus) -> RunEnd {
             None => RunEnd::Crashed("ended without a status".into()),
         },
     }
-}
-
-/// The whole CPU seconds a test process may use: its CPU limit, else a second past its
-/// wall limit (which stops a process of one thread first).
-pub(crate) fn cpu_seconds(limits: &Limits) -> u64 {
-    match limits.cpu_time {
-        Some(cpu) => cpu.as_secs() + u64::from(cpu.subsec_nanos() > 0),
-        None => limits.timeout.as_secs().saturating_add(1),
-    }
-    .max(1)
 }
 
 /// Resource limits of a test process (address space, CPU seconds when given,

@@ -316,6 +316,14 @@ pub struct RunLimit {
     pub cpu: Option<Duration>,
 }
 
+/// The tighter of two optional limits; `None` is no limit.
+fn tighter(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Runs counted with their wall time and pytest's own time inside their tests.
 #[derive(Default)]
 struct RunTally {
@@ -439,7 +447,7 @@ impl TestBed {
         let cpu = relative.max(MIN_RELATIVE_CPU_TIME).min(self.limits.timeout);
         RunLimit {
             wall: relative.max(MIN_RELATIVE_TIMEOUT).min(self.limits.timeout),
-            cpu: Some(self.limits.cpu_time.map_or(cpu, |bed| cpu.min(bed))),
+            cpu: tighter(Some(cpu), self.limits.cpu_time),
         }
     }
 
@@ -456,10 +464,7 @@ impl TestBed {
             None => self.limits.clone(),
             Some(limit) => Limits {
                 timeout: limit.wall.min(self.limits.timeout),
-                cpu_time: match (limit.cpu, self.limits.cpu_time) {
-                    (Some(cpu), Some(bed)) => Some(cpu.min(bed)),
-                    (cpu, bed) => cpu.or(bed),
-                },
+                cpu_time: tighter(limit.cpu, self.limits.cpu_time),
                 ..self.limits.clone()
             },
         };

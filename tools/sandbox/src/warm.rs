@@ -199,7 +199,7 @@ impl WarmWorker {
         if request.limits.cpu_time.is_some() {
             // A worker that forks limits its child's CPU time; one that does not (WASI)
             // has only the wall time.
-            line["cpu_seconds"] = crate::native::cpu_seconds(&request.limits).into();
+            line["cpu_seconds"] = request.limits.cpu_seconds().into();
         }
         let started = Instant::now();
         self.deadline.set(request.limits.timeout);

@@ -61,47 +61,32 @@ impl<B: Backend> Anchor<B> {
             None => pull_toward(
                 head.feature_weights.weight.clone(),
                 &self.feature_weights,
-                rate,
+                |distance| distance.mul_scalar(rate),
             ),
             // The held rows move all the way back, the others by `rate`.
-            Some(held) => pull_toward_by(
+            Some(held) => pull_toward(
                 head.feature_weights.weight.clone(),
                 &self.feature_weights,
-                held.clone().mul_scalar(1.0 - rate).add_scalar(rate),
+                |distance| distance.mul(held.clone().mul_scalar(1.0 - rate).add_scalar(rate)),
             ),
         };
-        head.lm_scale = pull_toward(head.lm_scale.clone(), &self.lm_scale, rate);
+        head.lm_scale = pull_toward(head.lm_scale.clone(), &self.lm_scale, |distance| {
+            distance.mul_scalar(rate)
+        });
         model
     }
 }
 
-fn pull_toward_by<T: AutodiffBackend>(
-    param: Param<Tensor<T, 2>>,
-    anchor: &Tensor<T::InnerBackend, 2>,
-    rates: Tensor<T::InnerBackend, 2>,
-) -> Param<Tensor<T, 2>> {
-    param.map(|value| {
-        let tracked = value.is_require_grad();
-        let current = value.inner();
-        let pulled = current.clone() - (current - anchor.clone()).mul(rates);
-        let pulled = Tensor::from_inner(pulled);
-        if tracked {
-            pulled.require_grad()
-        } else {
-            pulled
-        }
-    })
-}
-
+/// Moves `param` back toward `anchor` by `step` of its distance from it.
 fn pull_toward<T: AutodiffBackend, const D: usize>(
     param: Param<Tensor<T, D>>,
     anchor: &Tensor<T::InnerBackend, D>,
-    rate: f64,
+    step: impl FnOnce(Tensor<T::InnerBackend, D>) -> Tensor<T::InnerBackend, D>,
 ) -> Param<Tensor<T, D>> {
     param.map(|value| {
         let tracked = value.is_require_grad();
         let current = value.inner();
-        let pulled = current.clone() - (current - anchor.clone()).mul_scalar(rate);
+        let pulled = current.clone() - step(current - anchor.clone());
         let pulled = Tensor::from_inner(pulled);
         if tracked {
             pulled.require_grad()

@@ -174,12 +174,13 @@ fn feature_scorer_learns(optimizer: OptimizerKind, lr: f64) {
     );
 }
 
-/// `anchor` holds the feature weights near where the run started: a pull keeps them nearer
-/// than no pull while the gold candidate still rises to the top, and a pull of the whole
-/// distance at every step leaves them where they were.
-#[test]
-fn an_anchored_run_stays_near_the_weights_it_started_from() {
-    use solver::anchor::Anchor;
+/// A features-only scorer, its ranking objective over [`feature_examples`] and its start.
+fn feature_training() -> (
+    ModelConfig,
+    Vec<EncodedExample>,
+    Objective,
+    Solver<TrainBackend>,
+) {
     let mut config = tiny();
     config.ranker = Some(solver::config::RankerTerms::FEATURES);
     let examples = feature_examples();
@@ -190,11 +191,22 @@ fn an_anchored_run_stays_near_the_weights_it_started_from() {
         nll_weight: 0.1,
     };
     let start = Solver::<TrainBackend>::new(&config, &device()).replica();
-    let weights = |model: &Solver<TrainBackend>| -> Vec<f32> {
-        let weight = &model.edit_head.feature_weights.weight;
-        weight.val().into_data().to_vec().unwrap()
-    };
-    let initial = weights(&start);
+    (config, examples, objective, start)
+}
+
+fn feature_weights(model: &Solver<TrainBackend>) -> Vec<f32> {
+    let weight = &model.edit_head.feature_weights.weight;
+    weight.val().into_data().to_vec().unwrap()
+}
+
+/// `anchor` holds the feature weights near where the run started: a pull keeps them nearer
+/// than no pull while the gold candidate still rises to the top, and a pull of the whole
+/// distance at every step leaves them where they were.
+#[test]
+fn an_anchored_run_stays_near_the_weights_it_started_from() {
+    use solver::anchor::Anchor;
+    let (config, examples, objective, start) = feature_training();
+    let initial = feature_weights(&start);
     let run_with = |anchor: f64| {
         let options = TrainOptions {
             steps: 60,
@@ -204,7 +216,7 @@ fn an_anchored_run_stays_near_the_weights_it_started_from() {
         };
         let mut state = TrainState::fresh(start.clone(), &options).anchored(Anchor::of(&start));
         train(&mut state, &objective, &config, &options, 0, |_, _| Ok(())).unwrap();
-        let drift = weights(&state.model)
+        let drift = feature_weights(&state.model)
             .iter()
             .zip(&initial)
             .map(|(a, b)| (a - b) * (a - b))
@@ -233,21 +245,8 @@ fn an_anchored_run_stays_near_the_weights_it_started_from() {
 #[test]
 fn held_feature_weights_do_not_move_while_the_others_train() {
     use solver::anchor::Anchor;
-    let mut config = tiny();
-    config.ranker = Some(solver::config::RankerTerms::FEATURES);
-    let examples = feature_examples();
-    let objective = Objective::Ranking {
-        examples: examples.clone(),
-        weights: vec![1.0; examples.len()],
-        group: 5,
-        nll_weight: 0.1,
-    };
-    let start = Solver::<TrainBackend>::new(&config, &device()).replica();
-    let weights = |model: &Solver<TrainBackend>| -> Vec<f32> {
-        let weight = &model.edit_head.feature_weights.weight;
-        weight.val().into_data().to_vec().unwrap()
-    };
-    let initial = weights(&start);
+    let (config, _, objective, start) = feature_training();
+    let initial = feature_weights(&start);
     let even: Vec<u32> = (0..initial.len() as u32).step_by(2).collect();
     let options = TrainOptions {
         steps: 30,
@@ -258,7 +257,7 @@ fn held_feature_weights_do_not_move_while_the_others_train() {
     let anchor = Anchor::of(&start).holding(&even);
     let mut state = TrainState::fresh(start.clone(), &options).anchored(anchor);
     train(&mut state, &objective, &config, &options, 0, |_, _| Ok(())).unwrap();
-    let trained = weights(&state.model);
+    let trained = feature_weights(&state.model);
     let moved = |parity: usize| {
         trained
             .iter()

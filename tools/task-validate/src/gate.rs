@@ -135,7 +135,7 @@ impl Validator {
         // tests that execute a changed line can see the bug (see `selection`).
         // The line map is the clean suite's without a test patch: with one, every test runs.
         let selection = match clean_tree.is_empty() {
-            true => self.selection(repo, &args, &bug)?,
+            true => self.selection(repo, &args, &bug, &clean)?,
             false => Selection::All,
         };
         let selected = match selection {
@@ -332,18 +332,27 @@ impl Validator {
 
     /// The tests that can see `bug`: those that execute one of the lines it
     /// changes, from a line map of the clean suite (one traced run per
-    /// repository, cached). A line that runs at import time may affect every
-    /// test; `--full` skips selection.
+    /// repository, cached): the `clean` run's own where it was traced. A line
+    /// that runs at import time may affect every test; `--full` skips selection.
     fn selection(
         &self,
         repo: &RepoTree,
         args: &[String],
         bug: &FileChanges,
+        clean: &TestRun,
     ) -> anyhow::Result<Selection> {
         if !self.select {
             return Ok(Selection::All);
         }
-        let Some(map) = self.bed.clean_line_map(repo, args)? else {
+        let fetched;
+        let map = match &clean.line_map {
+            Some(map) => Some(map),
+            None => {
+                fetched = self.bed.clean_line_map(repo, args)?;
+                fetched.as_ref()
+            }
+        };
+        let Some(map) = map else {
             tracing::warn!(
                 "no line map for {}; running every test",
                 repo.root.display()
