@@ -198,7 +198,7 @@ class Config:
             shards=int(env("SHARDS", "1")),
             task_filter=shlex.split(env("TASK_FILTER", "")),
             run_name=f"{strategy}-seed{seed}",
-            runs=Path(env("RUNS", str(workdir / "run"))),
+            runs=below_cwd(Path(env("RUNS", str(workdir / "run")))),
             overlap=env("OVERLAP", "1") != "0",
             rank_eval=env("RANK_EVAL", "1") != "0",
             handwritten=Path(env("HANDWRITTEN_SKILLS", str(HANDWRITTEN))),
@@ -209,6 +209,16 @@ class Config:
             replay=int(env("REPLAY", "0")),
             base_from=Path(env("BASE_FROM")).expanduser().resolve() if env("BASE_FROM") else None,
         )
+
+
+def below_cwd(path: Path) -> Path:
+    """`path` relative to the working directory when it lies under it: the stages' commands,
+    and so their stamps, are then the same whether a path was given absolute or relative."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        return absolute.relative_to(Path.cwd())
+    except ValueError:
+        return absolute
 
 
 def sha256_of(path: Path) -> str:
@@ -1306,6 +1316,7 @@ def main() -> int:
     parser.add_argument("--setup", action="store_true",
                         help="run `just setup` (scripts/setup.py) first, beside the build")
     args = parser.parse_args()
+    args.workdir = below_cwd(args.workdir)
     try:
         strategies = os.environ.get("STRATEGY", "socratic").split(",")
         for strategy in strategies:

@@ -192,6 +192,10 @@ class EvolveLoop(unittest.TestCase):
         before = mtimes(self.reference)
         err = finish(evolve(self.reference))
         self.assertNotIn(" ...", err, "a finished run ran a stage again")
+        # The same work directory named another way (relative, not absolute) is the same run.
+        err = finish(evolve(self.reference, extra={
+            "SOCRATIC_WORKDIR": os.path.relpath(WORKDIR, ROOT)}))
+        self.assertNotIn(" ...", err, "another path to the work directory ran a stage again")
         self.assertEqual(mtimes(self.reference), before)
         finish(evolve(self.reference, "--only", "grad-score", "--round", "1"))
         after = mtimes(self.reference)
