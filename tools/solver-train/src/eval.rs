@@ -99,10 +99,20 @@ pub struct TaskRank {
 }
 
 /// The `k` features of `names` with the largest weights in absolute value.
-fn weightiest(names: &[String], weights: &[f32], k: usize) -> Vec<String> {
+fn weightiest(
+    names: &[String],
+    weights: &[f32],
+    problem_buckets: Option<usize>,
+    k: usize,
+) -> Vec<String> {
     let mut named: Vec<(f32, &String)> = names
         .iter()
-        .map(|n| (weights[solver::features::feature_bucket(n) as usize], n))
+        .map(|n| {
+            (
+                weights[solver::features::feature_row(n, problem_buckets) as usize],
+                n,
+            )
+        })
         .collect();
     named.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
     named
@@ -250,8 +260,8 @@ pub fn evaluate<B: burn::tensor::backend::Backend>(
         let (gold_why, top_why) = if explain > 0 {
             let names = solver::features::example_feature_names(example);
             (
-                weightiest(&names[gold], &weights, explain),
-                weightiest(&names[top], &weights, explain),
+                weightiest(&names[gold], &weights, config.problem_buckets, explain),
+                weightiest(&names[top], &weights, config.problem_buckets, explain),
             )
         } else {
             (Vec::new(), Vec::new())
@@ -361,9 +371,12 @@ mod tests {
     fn explain_names_the_weightiest_features_first() {
         let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
         let mut weights = vec![0.0f32; solver::features::BUCKETS];
-        weights[solver::features::feature_bucket("a") as usize] = 0.5;
-        weights[solver::features::feature_bucket("b") as usize] = -2.0;
-        assert_eq!(weightiest(&names, &weights, 2), ["b=-2.000", "a=+0.500"]);
+        weights[solver::features::feature_row("a", None) as usize] = 0.5;
+        weights[solver::features::feature_row("b", None) as usize] = -2.0;
+        assert_eq!(
+            weightiest(&names, &weights, None, 2),
+            ["b=-2.000", "a=+0.500"]
+        );
     }
 
     #[test]

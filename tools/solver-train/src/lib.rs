@@ -239,6 +239,16 @@ pub struct SftArgs {
     /// training moves only what depends on the edit's context and the problem statement
     #[arg(long)]
     pub hold_edit_prior: bool,
+    /// Give the features that read the problem statement (its errors, complaints, failing
+    /// tests, the names and places it mentions) a table of ROWS weights of their own, new and
+    /// untrained, instead of sharing the --from checkpoint's table with the code's features
+    /// (config.json's `problem_buckets`; a checkpoint that has one keeps it)
+    #[arg(long, value_name = "ROWS")]
+    pub problem_table: Option<usize>,
+    /// With --anchor and a problem table: hold the whole shared feature table at the
+    /// checkpoint's, so training moves only what the problem statement adds
+    #[arg(long)]
+    pub hold_shared_table: bool,
     /// Continue the run saved in this checkpoint directory exactly
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
@@ -583,7 +593,7 @@ fn sft(args: SftArgs) -> Result<()> {
         .as_ref()
         .or(args.from.as_ref())
         .expect("clap requires --from or --resume");
-    let loaded = load_checkpoint(start)?;
+    let mut loaded = load_checkpoint(start)?;
     let mut options = args.schedule.options(150, 8, 1e-3);
     if !(args.anchor.is_finite() && args.anchor >= 0.0) {
         return Err(BadInput::new(format!(
@@ -636,6 +646,28 @@ fn sft(args: SftArgs) -> Result<()> {
         .into());
     }
     let mut config = loaded.config.clone();
+    match (args.problem_table, loaded.config.problem_buckets) {
+        (None, _) => {}
+        (Some(0), _) => return Err(BadInput::new("--problem-table needs ROWS > 0").into()),
+        (Some(rows), Some(has)) if rows != has => {
+            return Err(BadInput::new(format!(
+                "{}: the scorer has a problem table of {has} rows already, not {rows}",
+                start.display()
+            ))
+            .into());
+        }
+        (Some(_), Some(_)) => {}
+        (Some(rows), None) => {
+            loaded.model = loaded.model.with_extra_feature_rows(rows);
+            config.problem_buckets = Some(rows);
+        }
+    }
+    if args.hold_shared_table && (args.anchor <= 0.0 || config.problem_buckets.is_none()) {
+        return Err(BadInput::new(
+            "--hold-shared-table needs --anchor A with A > 0 and a problem table (--problem-table)",
+        )
+        .into());
+    }
     config.ranker = Some(args.scorer.or(config.ranker).unwrap_or(RankerTerms::BOTH));
     if config.terms().features && !loaded.config.terms().features {
         // The features start training here (from an HF model or a language model alone):
@@ -663,7 +695,10 @@ fn sft(args: SftArgs) -> Result<()> {
     let anchor = match (&parent, args.anchor > 0.0) {
         (_, false) => None,
         (Some(parent), true) if args.resume.is_some() => {
-            Some(Anchor::of(&load_checkpoint(Path::new(parent))?.model))
+            let parent = load_checkpoint(Path::new(parent))?;
+            // A run that gave its scorer a problem table anchors it at zero.
+            let extra = config.feature_rows() - parent.config.feature_rows();
+            Some(Anchor::of(&parent.model.with_extra_feature_rows(extra)))
         }
         (None, true) if args.resume.is_some() => {
             return Err(BadInput::new(format!(
@@ -685,6 +720,11 @@ fn sft(args: SftArgs) -> Result<()> {
             let held = solver::features::context_free_buckets(&built.examples);
             tracing::info!("holding {} context-free feature weights", held.len());
             anchor = anchor.holding(&held);
+        }
+        if args.hold_shared_table {
+            let shared: Vec<u32> = (1..solver::features::BUCKETS as u32).collect();
+            tracing::info!("holding the shared feature table");
+            anchor = anchor.holding(&shared);
         }
         state = state.anchored(anchor);
     }

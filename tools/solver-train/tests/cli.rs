@@ -392,6 +392,86 @@ fn an_anchored_sft_split_with_resume_matches_one_anchored_run() {
     );
 }
 
+/// `--problem-table` gives the problem statement's features rows of their own: the checkpoint
+/// records them, resumes and ranks with them, and `--hold-shared-table` needs them.
+#[test]
+fn a_problem_table_is_recorded_resumes_and_ranks() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = base(dir.path());
+    let tasks = example("task.jsonl");
+    let sft = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "sft",
+            "--from",
+            base.to_str().unwrap(),
+            &tasks,
+            "-o",
+            out.to_str().unwrap(),
+            "--scorer",
+            "features",
+            "--steps",
+            "6",
+            "--batch-size",
+            "2",
+            "--group",
+            "4",
+            "--lr",
+            "0.5",
+            "--seed",
+            "2",
+            "--anchor",
+            "1.5",
+        ];
+        args.extend(extra);
+        solver_train(&args)
+    };
+    let shared = dir.path().join("shared");
+    ok(sft(&shared, &[]));
+    let table = ["--problem-table", "64", "--hold-shared-table"];
+    let whole = dir.path().join("whole");
+    ok(sft(&whole, &table));
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(whole.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["problem_buckets"], 64);
+    assert_ne!(losses(&whole), losses(&shared), "the table changes the run");
+
+    // Resumed, the second half anchors to the parent given the same (empty) table.
+    let split = dir.path().join("split");
+    ok(sft(&split, &[&table[..], &["--stop-after", "3"]].concat()));
+    let resume = ["--resume", split.to_str().unwrap()];
+    ok(sft(&split, &[&table[..], &resume].concat()));
+    assert_eq!(losses(&split), losses(&whole));
+
+    let summary = ok(solver_train(&[
+        "eval",
+        "--checkpoint",
+        whole.to_str().unwrap(),
+        &tasks,
+    ]));
+    assert!(summary["all"]["n"].as_u64().unwrap() >= 1);
+
+    for (name, args, says) in [
+        ("unheld", vec!["--hold-shared-table"], "--problem-table"),
+        ("empty", vec!["--problem-table", "0"], "ROWS > 0"),
+    ] {
+        let out = sft(&dir.path().join(name), &args);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{name}: {}", stderr(&out));
+    }
+    let resized = solver_train(&[
+        "sft",
+        "--from",
+        whole.to_str().unwrap(),
+        &tasks,
+        "-o",
+        dir.path().join("resized").to_str().unwrap(),
+        "--problem-table",
+        "32",
+    ]);
+    assert_eq!(resized.status.code(), Some(2), "{}", stderr(&resized));
+    assert!(stderr(&resized).contains("64 rows"), "{}", stderr(&resized));
+}
+
 #[test]
 fn the_tokenizer_round_trips_repository_code() {
     let dir = tempfile::tempdir().unwrap();

@@ -42,6 +42,13 @@ pub struct ModelConfig {
     /// (docs/learning.md). Absent (a checkpoint from before) means 1 for every feature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feature_norm: Option<usize>,
+    /// Rows of a feature table of their own for the features that read the problem
+    /// statement (`solver sft --problem-table`), after the shared table's
+    /// [`crate::features::BUCKETS`]: fine-tuning can then move what the problem statement adds
+    /// without sharing a weight with a pretrained feature of the code. Absent means one table
+    /// for all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem_buckets: Option<usize>,
     /// Anything else HF wrote (architectures, torch_dtype, token ids…), kept on save.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -122,6 +129,7 @@ impl ModelConfig {
             attention_bias: Some(false),
             ranker: Some(RankerTerms::BOTH),
             feature_norm: Some(DEFAULT_FEATURE_NORM),
+            problem_buckets: None,
             extra: serde_json::Map::new(),
         }
         .with_architecture()
@@ -159,6 +167,11 @@ impl ModelConfig {
             "small" => Ok(ModelConfig::small(vocab_size)),
             other => bail!("unknown model size `{other}` (expected micro, tiny or small)"),
         }
+    }
+
+    /// Rows of the feature weights: the shared table, then the problem table if any.
+    pub fn feature_rows(&self) -> usize {
+        crate::features::BUCKETS + self.problem_buckets.unwrap_or(0)
     }
 
     fn with_architecture(mut self) -> ModelConfig {

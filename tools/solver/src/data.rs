@@ -52,7 +52,7 @@ pub fn encode(
     let n = example.candidates.len();
     let terms = config.terms();
     let features = if terms.features {
-        example_features(example, config.feature_norm)
+        example_features(example, config.feature_norm, config.problem_buckets)
     } else {
         vec![Vec::new(); n]
     };

@@ -39,6 +39,27 @@ fn bucket(name: &str) -> u32 {
     1 + (fnv1a(name) % (BUCKETS as u64 - 1)) as u32
 }
 
+/// Leads the name of a feature that reads the problem statement and fires only on a task
+/// that has one (its errors, complaints, failing tests, the names and places it mentions).
+/// With a problem table ([`crate::config::ModelConfig::problem_buckets`]) such features hash
+/// into rows of their own after the shared [`BUCKETS`]; without one, into the shared table
+/// under their plain name, as before the table existed.
+const PROBLEM_MARK: char = '\u{b6}';
+
+fn from_problem(name: String) -> String {
+    format!("{PROBLEM_MARK}{name}")
+}
+
+/// The row of a named feature: in the shared table, or in the problem table of
+/// `problem_buckets` rows (after the shared ones) for a problem-statement feature.
+pub fn feature_row(name: &str, problem_buckets: Option<usize>) -> u32 {
+    match (name.strip_prefix(PROBLEM_MARK), problem_buckets) {
+        (Some(plain), Some(rows)) => BUCKETS as u32 + (fnv1a(plain) % rows as u64) as u32,
+        (Some(plain), None) => bucket(plain),
+        (None, _) => bucket(name),
+    }
+}
+
 /// Builtins and common methods that the features keep by name, beside the reserved words.
 const BUILTINS: &[&str] = &[
     "len",
@@ -363,10 +384,14 @@ impl Problem {
 
 /// The features of every candidate of `example`, in candidate order, scaled down past
 /// `norm` features as [`crate::config::ModelConfig::feature_norm`] says.
-pub fn example_features(example: &RepairExample, norm: Option<usize>) -> Vec<Vec<Feature>> {
+pub fn example_features(
+    example: &RepairExample,
+    norm: Option<usize>,
+    problem_buckets: Option<usize>,
+) -> Vec<Vec<Feature>> {
     example_feature_names(example)
         .iter()
-        .map(|names| hashed(names, norm))
+        .map(|names| hashed(names, norm, problem_buckets))
         .collect()
 }
 
@@ -411,13 +436,11 @@ pub fn context_free_buckets<'a>(examples: impl IntoIterator<Item = &'a RepairExa
     buckets
 }
 
-/// The bucket of a named feature.
-pub fn feature_bucket(name: &str) -> u32 {
-    bucket(name)
-}
-
-fn hashed(names: &[String], norm: Option<usize>) -> Vec<Feature> {
-    let mut features: Vec<Feature> = names.iter().map(|n| (bucket(n), 1.0)).collect();
+fn hashed(names: &[String], norm: Option<usize>, problem_buckets: Option<usize>) -> Vec<Feature> {
+    let mut features: Vec<Feature> = names
+        .iter()
+        .map(|n| (feature_row(n, problem_buckets), 1.0))
+        .collect();
     features.sort_unstable_by_key(|f| f.0);
     features.dedup_by_key(|f| f.0);
     if let Some(norm) = norm.filter(|&norm| features.len() > norm) {
@@ -500,26 +523,32 @@ fn candidate_feature_names(
         format!("lit:{literal}|next:{next}"),
     ];
     for error in &problem.errors {
-        names.push(format!("err:{error}|tpl:{template}"));
-        names.push(format!("err:{error}|kind:{kind}"));
+        names.push(from_problem(format!("err:{error}|tpl:{template}")));
+        names.push(from_problem(format!("err:{error}|kind:{kind}")));
     }
     for say in &problem.says {
-        names.push(format!("say:{say}|tpl:{template}"));
-        names.push(format!("say:{say}|kind:{kind}"));
-        names.push(format!("say:{say}|prev:{prev}|next:{next}"));
+        names.push(from_problem(format!("say:{say}|tpl:{template}")));
+        names.push(from_problem(format!("say:{say}|kind:{kind}")));
+        names.push(from_problem(format!("say:{say}|prev:{prev}|next:{next}")));
     }
-    names.push(format!(
-        "failing:{}|tpl:{template}",
-        bucketed(problem.failing, 4)
-    ));
+    // With no failing test (no problem statement) this is the template's bias of the free
+    // pairs, which pretraining learns: it stays in the shared table.
+    let failing = format!("failing:{}|tpl:{template}", bucketed(problem.failing, 4));
+    names.push(if problem.failing > 0 {
+        from_problem(failing)
+    } else {
+        failing
+    });
 
     // Where the operator, attribute or call that the messages name stands against the change.
     if !problem.named.is_empty() {
         let place = problem.named.place(&a, prefix..a.len() - suffix);
-        names.push(format!("named:{place}"));
-        names.push(format!("named:{place}|tpl:{template}"));
-        names.push(format!("named:{place}|kind:{kind}"));
-        names.push(format!("named:{place}|prev:{prev}|next:{next}"));
+        names.push(from_problem(format!("named:{place}")));
+        names.push(from_problem(format!("named:{place}|tpl:{template}")));
+        names.push(from_problem(format!("named:{place}|kind:{kind}")));
+        names.push(from_problem(format!(
+            "named:{place}|prev:{prev}|next:{next}"
+        )));
     }
 
     // Names on the edited lines that the problem statement mentions.
@@ -532,10 +561,12 @@ fn candidate_feature_names(
         .iter()
         .filter(|n| problem.words.contains(**n))
         .count();
-    names.push(format!(
-        "line-mentioned:{}|tpl:{template}",
-        bucketed(mentioned, 2)
-    ));
+    let line_mentioned = format!("line-mentioned:{}|tpl:{template}", bucketed(mentioned, 2));
+    names.push(if mentioned > 0 {
+        from_problem(line_mentioned)
+    } else {
+        line_mentioned
+    });
     // Names on the edited lines, and in the change, that share a word with a failing test's
     // name (`test_join` and `join`).
     if !problem.test_words.is_empty() {
@@ -546,12 +577,14 @@ fn candidate_feature_names(
             .chain(new_mid)
             .filter(|t| is_identifier(t) && !is_kept(t.trim()))
             .any(|t| shares(t.trim()));
-        names.push(format!("test-words:{}", bucketed(on_line, 2)));
-        names.push(format!(
+        names.push(from_problem(format!("test-words:{}", bucketed(on_line, 2))));
+        names.push(from_problem(format!(
             "test-words:{}|tpl:{template}",
             bucketed(on_line, 2)
-        ));
-        names.push(format!("test-words-change:{in_change}|tpl:{template}"));
+        )));
+        names.push(from_problem(format!(
+            "test-words-change:{in_change}|tpl:{template}"
+        )));
     }
 
     // A variable replaced by another: how each is used elsewhere in the window.
@@ -605,6 +638,17 @@ fn variable_features(
         prev,
         next,
     } = *at;
+    let (x_mentioned, y_mentioned) = (problem.words.contains(x), problem.words.contains(y));
+    let mentioned = format!(
+        "mentioned:{}{}",
+        u8::from(x_mentioned),
+        u8::from(y_mentioned)
+    );
+    let mentioned = if x_mentioned || y_mentioned {
+        from_problem(mentioned)
+    } else {
+        mentioned
+    };
     let mut names = Vec::new();
     let site = window
         .of(x)
@@ -741,11 +785,7 @@ fn variable_features(
         format!("y-param:{y_param}"),
         format!("prefix:{}", bucketed(shared_prefix, 4)),
         format!("shares-part:{shares_part}"),
-        format!(
-            "mentioned:{}{}",
-            u8::from(problem.words.contains(x)),
-            u8::from(problem.words.contains(y))
-        ),
+        mentioned,
         format!("x-near:{x_near}"),
         format!("y-near:{y_near}"),
         format!("x-near:{x_near}|y-near:{y_near}"),
@@ -762,34 +802,58 @@ fn variable_features(
         c[1].strip_prefix("n:.")
             .is_some_and(|attr| problem.words.contains(attr))
     });
-    names.push(format!("var|attribute-named:{attribute_named}"));
+    let attribute = format!("var|attribute-named:{attribute_named}");
+    names.push(if attribute_named {
+        from_problem(attribute)
+    } else {
+        attribute
+    });
     for say in &problem.says {
-        names.push(format!("var|say:{say}|x-near:{x_near}|y-near:{y_near}"));
-        names.push(format!("var|say:{say}|ctx:x{x_ctx}y{y_ctx}"));
+        names.push(from_problem(format!(
+            "var|say:{say}|x-near:{x_near}|y-near:{y_near}"
+        )));
+        names.push(from_problem(format!("var|say:{say}|ctx:x{x_ctx}y{y_ctx}")));
         if let Some(contexts) = &site_contexts {
             for c in &contexts[..2] {
-                names.push(format!("var|say:{say}|site:{}", abstract_context(c)));
+                names.push(from_problem(format!(
+                    "var|say:{say}|site:{}",
+                    abstract_context(c)
+                )));
             }
         }
     }
     for error in &problem.errors {
-        names.push(format!("var|err:{error}|x-near:{x_near}|y-near:{y_near}"));
-        names.push(format!("var|err:{error}|ctx:x{x_ctx}y{y_ctx}"));
-        names.push(format!("var|err:{error}|prev:{prev}|next:{next}"));
+        names.push(from_problem(format!(
+            "var|err:{error}|x-near:{x_near}|y-near:{y_near}"
+        )));
+        names.push(from_problem(format!(
+            "var|err:{error}|ctx:x{x_ctx}y{y_ctx}"
+        )));
+        names.push(from_problem(format!(
+            "var|err:{error}|prev:{prev}|next:{next}"
+        )));
     }
     for v in shared {
-        names.push(format!("var|{v}"));
+        names.push(variable(&v, ""));
     }
     for v in var_extra {
-        names.push(format!("var|{v}"));
-        names.push(format!("var|{v}|tpl:{template}"));
+        names.push(variable(&v, ""));
+        names.push(variable(&v, &format!("|tpl:{template}")));
     }
     for v in var {
-        names.push(format!("var|{v}"));
-        names.push(format!("var|{v}|tpl:{template}"));
-        names.push(format!("var|{v}|prev:{prev}|next:{next}"));
+        names.push(variable(&v, ""));
+        names.push(variable(&v, &format!("|tpl:{template}")));
+        names.push(variable(&v, &format!("|prev:{prev}|next:{next}")));
     }
     names
+}
+
+/// `var|{feature}{cross}`, marked as the problem statement's when `feature` is.
+fn variable(feature: &str, cross: &str) -> String {
+    match feature.strip_prefix(PROBLEM_MARK) {
+        Some(plain) => from_problem(format!("var|{plain}{cross}")),
+        None => format!("var|{feature}{cross}"),
+    }
 }
 
 #[cfg(test)]
@@ -862,6 +926,52 @@ mod tests {
     }
 
     #[test]
+    fn problem_features_have_rows_of_their_own_only_with_a_problem_table() {
+        let mut ex = unread_variable();
+        ex.prompt.problem = "1 tests fail:\n\nt.py::test_f\n    TypeError: bad key\n".into();
+        let names: Vec<String> = example_feature_names(&ex).concat();
+        let (marked, plain): (Vec<&String>, Vec<&String>) =
+            names.iter().partition(|n| n.starts_with(PROBLEM_MARK));
+        assert!(
+            marked.iter().any(|n| n.contains("err:TypeError|tpl:")),
+            "{marked:?}"
+        );
+        assert!(
+            names
+                .iter()
+                .all(|n| !n.chars().skip(1).any(|c| c == PROBLEM_MARK)),
+            "the mark leads a name: {names:?}"
+        );
+        assert!(
+            marked.iter().any(|n| n.contains("var|mentioned:")),
+            "{marked:?}"
+        );
+        let rows = 1024;
+        for name in &marked {
+            let unmarked = &name[PROBLEM_MARK.len_utf8()..];
+            assert_eq!(
+                feature_row(name, None),
+                bucket(unmarked),
+                "as before a table"
+            );
+            let row = feature_row(name, Some(rows)) as usize;
+            assert!((BUCKETS..BUCKETS + rows).contains(&row), "{name}: {row}");
+        }
+        for name in &plain {
+            assert_eq!(feature_row(name, Some(rows)), bucket(name));
+        }
+        // Without a problem statement (a free pair) every feature is the shared table's.
+        let mut free = ex.clone();
+        free.prompt.problem.clear();
+        let names = example_feature_names(&free).concat();
+        assert!(
+            names.iter().all(|n| !n.starts_with(PROBLEM_MARK)),
+            "{names:?}"
+        );
+        assert!(names.iter().any(|n| n.starts_with("failing:0|")));
+    }
+
+    #[test]
     fn context_free_buckets_name_what_an_edit_is_not_where() {
         let ex = unread_variable();
         let held = context_free_buckets([&ex]);
@@ -892,7 +1002,7 @@ mod tests {
     #[test]
     fn a_candidate_with_many_features_is_scaled_to_the_norm() {
         let ex = unread_variable();
-        let plain = example_features(&ex, None);
+        let plain = example_features(&ex, None, None);
         assert!(plain.iter().flatten().all(|f| f.1 == 1.0));
         let (wide, narrow) = if plain[0].len() > plain[1].len() {
             (0, 1)
@@ -901,7 +1011,7 @@ mod tests {
         };
         let norm = plain[narrow].len();
         assert!(plain[wide].len() > norm, "the fixture needs two widths");
-        let scaled = example_features(&ex, Some(norm));
+        let scaled = example_features(&ex, Some(norm), None);
         // Past the norm every feature shares one value and the vector's squared length is
         // the norm; at or below it nothing changes.
         let squared: f32 = scaled[wide].iter().map(|f| f.1 * f.1).sum();
@@ -922,7 +1032,7 @@ mod tests {
     #[test]
     fn a_variable_left_unread_is_seen() {
         let ex = unread_variable();
-        let features = example_features(&ex, None);
+        let features = example_features(&ex, None, None);
         assert!(has(&features[0], "var|y-unread-bound:true"));
         assert!(has(&features[0], "var|x-twice-on-line:true"));
         assert!(!has(&features[1], "var|y-unread-bound:true"));

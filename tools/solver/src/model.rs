@@ -53,21 +53,39 @@ pub struct DecoderLayer<B: Backend> {
 /// rollout time from outside (the edit-kind prior) is learned here with everything else.
 #[derive(Module, Debug)]
 pub struct EditHead<B: Backend> {
-    /// One weight per feature bucket, `[BUCKETS, 1]`; zero until trained (bucket 0 is padding
-    /// and never active).
+    /// One weight per feature bucket, `[rows, 1]` (`ModelConfig::feature_rows`); zero until
+    /// trained (bucket 0 is padding and never active).
     pub feature_weights: Embedding<B>,
     /// Scale of the language-model score, `[1]`; 1 until trained.
     pub lm_scale: Param<Tensor<B, 1>>,
 }
 
 impl<B: Backend> EditHead<B> {
-    pub fn new(device: &B::Device) -> Self {
+    pub fn new(rows: usize, device: &B::Device) -> Self {
         EditHead {
-            feature_weights: EmbeddingConfig::new(crate::features::BUCKETS, 1)
+            feature_weights: EmbeddingConfig::new(rows, 1)
                 .with_initializer(Initializer::Zeros)
                 .init(device),
             lm_scale: Param::from_tensor(Tensor::ones([1], device)),
         }
+    }
+
+    /// The same head with `extra` zero rows after its feature weights: a new, untrained
+    /// problem table beside the trained shared one.
+    pub fn with_extra_rows(mut self, extra: usize) -> Self {
+        self.feature_weights.weight = self.feature_weights.weight.map(|weights| {
+            let device = weights.device();
+            let [rows, columns] = weights.dims();
+            let mut values = weights
+                .into_data()
+                .to_vec::<f32>()
+                .expect("f32 feature weights");
+            values.resize((rows + extra) * columns, 0.0);
+            Tensor::<B, 1>::from_floats(values.as_slice(), &device)
+                .reshape([rows + extra, columns])
+                .require_grad()
+        });
+        self
     }
 
     /// Sum of the active features' weights: `ids` and `values` are `[n, width]` (padding:
@@ -194,6 +212,15 @@ impl<B: Backend> Solver<B> {
         self.clone().fork(&device)
     }
 
+    /// The same model with `extra` zero rows after its feature weights (see
+    /// [`EditHead::with_extra_rows`]).
+    pub fn with_extra_feature_rows(mut self, extra: usize) -> Self {
+        if extra > 0 {
+            self.edit_head = self.edit_head.with_extra_rows(extra);
+        }
+        self
+    }
+
     /// A freshly initialised model (embeddings N(0, 0.02) as in HF's Llama).
     pub fn new(config: &ModelConfig, device: &B::Device) -> Self {
         let embed_tokens = EmbeddingConfig::new(config.vocab_size, config.hidden_size)
@@ -221,7 +248,7 @@ impl<B: Backend> Solver<B> {
             norm: rms_norm(config, device),
             lm_head: (!config.tie_word_embeddings)
                 .then(|| linear(config.hidden_size, config.vocab_size, false, device)),
-            edit_head: EditHead::new(device),
+            edit_head: EditHead::new(config.feature_rows(), device),
         }
     }
 
