@@ -271,6 +271,65 @@ fn held_feature_weights_do_not_move_while_the_others_train() {
     assert!(moved(1) > 0.01, "the others train: {}", moved(1));
 }
 
+/// A problem table (`sft --problem-table`) added to a scorer starts at zero and trains while
+/// the shared table is held (`--hold-shared-table`): the gold repair's problem feature alone
+/// carries it to the top.
+#[test]
+fn a_new_problem_table_trains_while_the_shared_table_is_held() {
+    use solver::anchor::Anchor;
+    use solver::features::BUCKETS;
+    let (mut config, _, _, start) = feature_training();
+    let rows = 64;
+    config.problem_buckets = Some(rows);
+    let start = start.with_extra_feature_rows(rows);
+    let initial = feature_weights(&start);
+    assert_eq!(initial.len(), BUCKETS + rows);
+    let problem = BUCKETS as u32;
+    let examples: Vec<EncodedExample> = (0..40)
+        .map(|i| EncodedExample {
+            candidates: vec![Vec::new(); 5],
+            features: (0..5)
+                .map(|c| {
+                    let said = if c == i % 5 { problem + 1 } else { problem + 2 };
+                    vec![(5 + c as u32 % 2, 1.0), (said, 1.0)]
+                })
+                .collect(),
+            gold: Some(i % 5),
+            ..Default::default()
+        })
+        .collect();
+    let objective = Objective::Ranking {
+        examples: examples.clone(),
+        weights: vec![1.0; examples.len()],
+        group: 5,
+        nll_weight: 0.1,
+    };
+    let options = TrainOptions {
+        steps: 30,
+        lr: 0.05,
+        anchor: 0.5,
+        ..TrainOptions::default()
+    };
+    let shared: Vec<u32> = (1..BUCKETS as u32).collect();
+    let anchor = Anchor::of(&start).holding(&shared);
+    let mut state = TrainState::fresh(start.clone(), &options).anchored(anchor);
+    train(&mut state, &objective, &config, &options, 0, |_, _| Ok(())).unwrap();
+    let trained = feature_weights(&state.model);
+    let moved = trained[..BUCKETS]
+        .iter()
+        .zip(&initial)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(moved < 1e-6, "a shared weight moved: {moved}");
+    assert!(
+        trained[BUCKETS + 1] > trained[BUCKETS + 2] + 0.1,
+        "the problem feature of the gold repair rises: {:?}",
+        &trained[BUCKETS..BUCKETS + 3]
+    );
+    let ranks = gold_ranks(&state.model.valid(), &examples, &config, 0, 8);
+    assert_eq!(ranks.iter().filter(|r| **r == Some(0)).count(), 40);
+}
+
 #[test]
 fn language_model_loss_falls_on_repeated_code() {
     let config = tiny();
