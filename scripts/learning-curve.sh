@@ -49,6 +49,8 @@
 #   FROM, DIR's base and pretrained scorer are linked only when they scale the same way
 #   STOP_AFTER=validate (only the validation shards, e.g. in the background)
 #   VALIDATE=0 (use the shards validated so far; another run may be validating the rest)
+#   BIN=DIR (the tools as built there, not rebuilt: e.g. a second build beside a running
+#   study, whose own tools must not change under it)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 workdir=${SOCRATIC_WORKDIR:-$root/.socratic}
@@ -63,11 +65,13 @@ ns=${NS:-0 100 300 1000 3000}
 feature_norm=${FEATURE_NORM:-6}
 seeds=${SEEDS:-1}
 train_flags=(--batch-size "${BATCH:-64}" --group "${GROUP:-128}")
-bin=${CARGO_TARGET_DIR:-$root/target}/release
+bin=${BIN:-${CARGO_TARGET_DIR:-$root/target}/release}
 eval_set=$root/data/eval/eval-set.jsonl
 mkdir -p "$out/valid"
-cargo build --release -q -p task-gen -p task-validate -p solver-train -p swe-rollout \
-    --manifest-path "$root/Cargo.toml"
+if [ -z "${BIN:-}" ]; then
+    cargo build --release -q -p task-gen -p task-validate -p solver-train -p swe-rollout \
+        --manifest-path "$root/Cargo.toml"
+fi
 
 step() { echo "learning-curve: $*" >&2; }
 dev_repos=$(echo "${DEV_REPOS:-}" | tr ' ' '\n' | sort | xargs)
