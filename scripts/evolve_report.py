@@ -175,6 +175,12 @@ def wall_seconds(run: Path, round_: int | None = None) -> float:
     return total
 
 
+def cpu_seconds(run: Path) -> float:
+    """CPU time of a run's stages (round 0's from its base), summed: the compute a strategy
+    spent, where wall time also holds what the stages left idle."""
+    return sum(run_seconds(run, "cpu_seconds").values())
+
+
 def single(run: Path) -> str:
     cfg = config(run)
     out = [f"# evolve: {run.name} ({cfg.get('strategy', '?')}, seed {cfg.get('seed', '?')})\n"]
@@ -308,10 +314,14 @@ def compare(runs_dir: Path, plots: Path | None) -> str:
             every = tuple(map(sum, zip(*per_round)))
             out.append(f"| {strategy} | {last[0]} : {last[1]} | {mcnemar_exact(*last):.2f} | "
                        f"{every[0]} : {every[1]} | {mcnemar_exact(*every):.2f} |")
-    out.append("\nWall time per strategy (all rounds and seeds, round 0 included):\n")
+    out.append("\nWall and CPU time per strategy (all rounds and seeds, round 0 included; "
+               "CPU time as the stamps record it: a tool's process and the processes it waited "
+               "for, so test runs in workers it did not wait for and the Python stages are "
+               "not in it):\n")
     for strategy, runs in sorted(by.items()):
         total = sum(wall_seconds(run) for run in runs)
-        out.append(f"- {strategy}: {total:.0f} s over {len(runs)} seed(s)")
+        cpu = sum(cpu_seconds(run) for run in runs)
+        out.append(f"- {strategy}: {total:.0f} s wall, {cpu:.0f} s CPU over {len(runs)} seed(s)")
     if mix:
         families = sorted({f for c in mix.values() for f in c})
         out.append("\nCandidates per operator family:\n")

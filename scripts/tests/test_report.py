@@ -16,9 +16,9 @@ import evolve_report  # noqa: E402
 
 
 def stamp(stamps: Path, name: str, round_: int, start: float | None, end: float | None,
-          seconds: float) -> None:
+          seconds: float, cpu: float | None = None) -> None:
     stamps.mkdir(parents=True, exist_ok=True)
-    record = {"round": round_, "stage": name, "seconds": seconds}
+    record = {"round": round_, "stage": name, "seconds": seconds, "cpu_seconds": cpu}
     if start is not None:
         record.update(started_at=start, ended_at=end)
     (stamps / f"round-{round_}.{name}.json").write_text(json.dumps(record))
@@ -45,6 +45,16 @@ class WallSeconds(unittest.TestCase):
         self.assertAlmostEqual(evolve_report.wall_seconds(self.run, 0), 170.0)
         self.assertAlmostEqual(evolve_report.wall_seconds(self.run, 1), 170.0)
         self.assertAlmostEqual(evolve_report.wall_seconds(self.run), 260.0)
+
+    def test_cpu_time_sums_every_stage_and_the_base_of_round_zero_only(self):
+        base = self.tmp / "base-seed1" / ".stamps"
+        stamp(base, "base", 0, 1000.0, 1070.0, 70.0, cpu=120.0)
+        stamp(base, "pretrain", 0, 1070.0, 1100.0, 30.0, cpu=55.0)
+        stamp(base, "later", 1, 1100.0, 1110.0, 10.0, cpu=999.0)  # not this run's
+        runs = self.run / ".stamps"
+        stamp(runs, "task-validate", 1, 1100.0, 1180.0, 80.0, cpu=150.0)
+        stamp(runs, "keep", 1, 1180.0, 1181.0, 1.0)  # a Python stage: no CPU recorded
+        self.assertAlmostEqual(evolve_report.cpu_seconds(self.run), 325.0)
 
     def test_stamps_without_intervals_add_their_seconds(self):
         runs = self.run / ".stamps"
