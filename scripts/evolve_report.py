@@ -315,9 +315,9 @@ def compare(runs_dir: Path, plots: Path | None) -> str:
             out.append(f"| {strategy} | {last[0]} : {last[1]} | {mcnemar_exact(*last):.2f} | "
                        f"{every[0]} : {every[1]} | {mcnemar_exact(*every):.2f} |")
     out.append("\nWall and CPU time per strategy (all rounds and seeds, round 0 included; "
-               "CPU time as the stamps record it: a tool's process and the processes it waited "
-               "for, so test runs in workers it did not wait for and the Python stages are "
-               "not in it):\n")
+               "CPU time as the stamps record it: a tool's process and the processes it reaped; "
+               "not the Python stages, and not test runs inside bubblewrap, whose pid "
+               "namespace keeps their CPU time from reaching the tool):\n")
     for strategy, runs in sorted(by.items()):
         total = sum(wall_seconds(run) for run in runs)
         cpu = sum(cpu_seconds(run) for run in runs)
