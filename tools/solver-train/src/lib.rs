@@ -246,7 +246,8 @@ pub struct SftArgs {
     #[arg(long, value_name = "ROWS")]
     pub problem_table: Option<usize>,
     /// With --anchor and a problem table: hold the whole shared feature table at the
-    /// checkpoint's, so training moves only what the problem statement adds
+    /// checkpoint's, so the features train only what the problem statement adds (with
+    /// --scorer lm or both the language model still trains)
     #[arg(long)]
     pub hold_shared_table: bool,
     /// Continue the run saved in this checkpoint directory exactly
@@ -657,6 +658,13 @@ fn sft(args: SftArgs) -> Result<()> {
             .into());
         }
         (Some(_), Some(_)) => {}
+        (Some(_), None) if args.resume.is_some() => {
+            return Err(BadInput::new(format!(
+                "{}: the run has no problem table; resume it with the flags it started with",
+                start.display()
+            ))
+            .into());
+        }
         (Some(rows), None) => {
             loaded.model = loaded.model.with_extra_feature_rows(rows);
             config.problem_buckets = Some(rows);
@@ -695,9 +703,19 @@ fn sft(args: SftArgs) -> Result<()> {
     let anchor = match (&parent, args.anchor > 0.0) {
         (_, false) => None,
         (Some(parent), true) if args.resume.is_some() => {
-            let parent = load_checkpoint(Path::new(parent))?;
-            // A run that gave its scorer a problem table anchors it at zero.
-            let extra = config.feature_rows() - parent.config.feature_rows();
+            let parent_dir = parent;
+            let parent = load_checkpoint(Path::new(parent_dir))?;
+            // A run that gave its scorer a problem table anchors the table at zero.
+            let extra = match parent.config.problem_buckets {
+                None => config.problem_buckets.unwrap_or(0),
+                same if same == config.problem_buckets => 0,
+                Some(rows) => {
+                    return Err(BadInput::new(format!(
+                        "{parent_dir}: its problem table ({rows} rows) is not the run's"
+                    ))
+                    .into());
+                }
+            };
             Some(Anchor::of(&parent.model.with_extra_feature_rows(extra)))
         }
         (None, true) if args.resume.is_some() => {
@@ -716,15 +734,19 @@ fn sft(args: SftArgs) -> Result<()> {
         (TrainState::fresh(loaded.model, &options), Vec::new())
     };
     if let Some(mut anchor) = anchor {
-        if args.hold_edit_prior {
+        // One mask for every hold asked for: the shared table holds the context-free rows too.
+        let held: Vec<u32> = if args.hold_shared_table {
+            tracing::info!("holding the shared feature table");
+            (1..solver::features::BUCKETS as u32).collect()
+        } else if args.hold_edit_prior {
             let held = solver::features::context_free_buckets(&built.examples);
             tracing::info!("holding {} context-free feature weights", held.len());
+            held
+        } else {
+            Vec::new()
+        };
+        if !held.is_empty() {
             anchor = anchor.holding(&held);
-        }
-        if args.hold_shared_table {
-            let shared: Vec<u32> = (1..solver::features::BUCKETS as u32).collect();
-            tracing::info!("holding the shared feature table");
-            anchor = anchor.holding(&shared);
         }
         state = state.anchored(anchor);
     }

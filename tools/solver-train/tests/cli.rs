@@ -470,6 +470,18 @@ fn a_problem_table_is_recorded_resumes_and_ranks() {
     ]);
     assert_eq!(resized.status.code(), Some(2), "{}", stderr(&resized));
     assert!(stderr(&resized).contains("64 rows"), "{}", stderr(&resized));
+
+    // A run started without a table does not take one when resumed.
+    let plain = dir.path().join("plain");
+    ok(sft(&plain, &["--stop-after", "3"]));
+    let resume = ["--resume", plain.to_str().unwrap(), "--problem-table", "64"];
+    let added = sft(&plain, &resume);
+    assert_eq!(added.status.code(), Some(2), "{}", stderr(&added));
+    assert!(
+        stderr(&added).contains("no problem table"),
+        "{}",
+        stderr(&added)
+    );
 }
 
 #[test]

@@ -43,7 +43,7 @@ pub struct ModelConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feature_norm: Option<usize>,
     /// Rows of a feature table of their own for the features that read the problem
-    /// statement (`solver sft --problem-table`), after the shared table's
+    /// statement (`solver-train sft --problem-table`), after the shared table's
     /// [`crate::features::BUCKETS`]: fine-tuning can then move what the problem statement adds
     /// without sharing a weight with a pretrained feature of the code. Absent means one table
     /// for all.
