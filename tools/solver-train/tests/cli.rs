@@ -325,6 +325,32 @@ fn a_run_split_with_stop_after_and_resume_matches_one_run() {
     assert_eq!(losses(&split), losses(&whole));
 }
 
+/// A short `sft` of the feature scorer from `from` on `tasks` into `out`, with `extra` flags.
+fn features_sft(from: &Path, tasks: &str, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "sft",
+        "--from",
+        from.to_str().unwrap(),
+        tasks,
+        "-o",
+        out.to_str().unwrap(),
+        "--scorer",
+        "features",
+        "--steps",
+        "6",
+        "--batch-size",
+        "2",
+        "--group",
+        "4",
+        "--lr",
+        "0.5",
+        "--seed",
+        "2",
+    ];
+    args.extend(extra);
+    solver_train(&args)
+}
+
 /// `--anchor` pulls the scorer back toward the checkpoint the run started from, also when the
 /// run is split: the second half pulls toward the first half's parent, not toward itself.
 #[test]
@@ -332,30 +358,7 @@ fn an_anchored_sft_split_with_resume_matches_one_anchored_run() {
     let dir = tempfile::tempdir().unwrap();
     let base = base(dir.path());
     let tasks = example("task.jsonl");
-    let sft = |out: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "sft",
-            "--from",
-            base.to_str().unwrap(),
-            &tasks,
-            "-o",
-            out.to_str().unwrap(),
-            "--scorer",
-            "features",
-            "--steps",
-            "6",
-            "--batch-size",
-            "2",
-            "--group",
-            "4",
-            "--lr",
-            "0.5",
-            "--seed",
-            "2",
-        ];
-        args.extend(extra);
-        solver_train(&args)
-    };
+    let sft = |out: &Path, extra: &[&str]| features_sft(&base, &tasks, out, extra);
     let free = dir.path().join("free");
     ok(sft(&free, &[]));
     let whole = dir.path().join("whole");
@@ -400,30 +403,7 @@ fn a_problem_table_is_recorded_resumes_and_ranks() {
     let base = base(dir.path());
     let tasks = example("task.jsonl");
     let sft = |out: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "sft",
-            "--from",
-            base.to_str().unwrap(),
-            &tasks,
-            "-o",
-            out.to_str().unwrap(),
-            "--scorer",
-            "features",
-            "--steps",
-            "6",
-            "--batch-size",
-            "2",
-            "--group",
-            "4",
-            "--lr",
-            "0.5",
-            "--seed",
-            "2",
-            "--anchor",
-            "1.5",
-        ];
-        args.extend(extra);
-        solver_train(&args)
+        features_sft(&base, &tasks, out, &[&["--anchor", "1.5"], extra].concat())
     };
     let shared = dir.path().join("shared");
     ok(sft(&shared, &[]));
@@ -458,16 +438,12 @@ fn a_problem_table_is_recorded_resumes_and_ranks() {
         assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
         assert!(stderr(&out).contains(says), "{name}: {}", stderr(&out));
     }
-    let resized = solver_train(&[
-        "sft",
-        "--from",
-        whole.to_str().unwrap(),
+    let resized = features_sft(
+        &whole,
         &tasks,
-        "-o",
-        dir.path().join("resized").to_str().unwrap(),
-        "--problem-table",
-        "32",
-    ]);
+        &dir.path().join("resized"),
+        &["--problem-table", "32"],
+    );
     assert_eq!(resized.status.code(), Some(2), "{}", stderr(&resized));
     assert!(stderr(&resized).contains("64 rows"), "{}", stderr(&resized));
 

@@ -50,6 +50,13 @@ fn from_problem(name: String) -> String {
     format!("{PROBLEM_MARK}{name}")
 }
 
+/// `name` marked as the problem statement's when `reads_it`: a feature whose zero value
+/// (nothing failing, nothing mentioned) also fires on the free pairs, where pretraining
+/// learns it, and stays in the shared table.
+fn from_problem_when(reads_it: bool, name: String) -> String {
+    if reads_it { from_problem(name) } else { name }
+}
+
 /// The row of a named feature: in the shared table, or in the problem table of
 /// `problem_buckets` rows (after the shared ones) for a problem-statement feature.
 pub fn feature_row(name: &str, problem_buckets: Option<usize>) -> u32 {
@@ -532,13 +539,11 @@ fn candidate_feature_names(
         names.push(from_problem(format!("say:{say}|prev:{prev}|next:{next}")));
     }
     // With no failing test (no problem statement) this is the template's bias of the free
-    // pairs, which pretraining learns: it stays in the shared table.
-    let failing = format!("failing:{}|tpl:{template}", bucketed(problem.failing, 4));
-    names.push(if problem.failing > 0 {
-        from_problem(failing)
-    } else {
-        failing
-    });
+    // pairs.
+    names.push(from_problem_when(
+        problem.failing > 0,
+        format!("failing:{}|tpl:{template}", bucketed(problem.failing, 4)),
+    ));
 
     // Where the operator, attribute or call that the messages name stands against the change.
     if !problem.named.is_empty() {
@@ -561,12 +566,10 @@ fn candidate_feature_names(
         .iter()
         .filter(|n| problem.words.contains(**n))
         .count();
-    let line_mentioned = format!("line-mentioned:{}|tpl:{template}", bucketed(mentioned, 2));
-    names.push(if mentioned > 0 {
-        from_problem(line_mentioned)
-    } else {
-        line_mentioned
-    });
+    names.push(from_problem_when(
+        mentioned > 0,
+        format!("line-mentioned:{}|tpl:{template}", bucketed(mentioned, 2)),
+    ));
     // Names on the edited lines, and in the change, that share a word with a failing test's
     // name (`test_join` and `join`).
     if !problem.test_words.is_empty() {
@@ -639,16 +642,14 @@ fn variable_features(
         next,
     } = *at;
     let (x_mentioned, y_mentioned) = (problem.words.contains(x), problem.words.contains(y));
-    let mentioned = format!(
-        "mentioned:{}{}",
-        u8::from(x_mentioned),
-        u8::from(y_mentioned)
+    let mentioned = from_problem_when(
+        x_mentioned || y_mentioned,
+        format!(
+            "mentioned:{}{}",
+            u8::from(x_mentioned),
+            u8::from(y_mentioned)
+        ),
     );
-    let mentioned = if x_mentioned || y_mentioned {
-        from_problem(mentioned)
-    } else {
-        mentioned
-    };
     let mut names = Vec::new();
     let site = window
         .of(x)
@@ -802,12 +803,10 @@ fn variable_features(
         c[1].strip_prefix("n:.")
             .is_some_and(|attr| problem.words.contains(attr))
     });
-    let attribute = format!("var|attribute-named:{attribute_named}");
-    names.push(if attribute_named {
-        from_problem(attribute)
-    } else {
-        attribute
-    });
+    names.push(from_problem_when(
+        attribute_named,
+        format!("var|attribute-named:{attribute_named}"),
+    ));
     for say in &problem.says {
         names.push(from_problem(format!(
             "var|say:{say}|x-near:{x_near}|y-near:{y_near}"
