@@ -76,6 +76,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -460,7 +461,8 @@ class Runner:
                 partial = stage.stdout.with_name(stage.stdout.name + ".partial")
                 stdout = partial.open("w")
             try:
-                code, cpu = run_command(stage.argv, stdout)
+                code, cpu, hidden = run_command(stage.argv, stdout)
+                cpu += hidden
             finally:
                 if stdout is not None:
                     stdout.close()
@@ -470,7 +472,7 @@ class Runner:
             if partial is not None:
                 partial.replace(stage.stdout)
         else:
-            cpu = None
+            cpu = hidden = None
             stage.action()
         seconds = time.monotonic() - started
         stamp.parent.mkdir(parents=True, exist_ok=True)
@@ -479,7 +481,9 @@ class Runner:
             "round": stage.round, "stage": stage.name, "shard": stage.shard,
             "key": key, "seconds": round(seconds, 3),
             "started_at": round(started_at, 3), "ended_at": round(time.time(), 3),
-            "cpu_seconds": None if cpu is None else round(cpu, 3), "inputs": inputs,
+            "cpu_seconds": None if cpu is None else round(cpu, 3),
+            "sandbox_cpu_seconds": None if hidden is None else round(hidden, 3),
+            "inputs": inputs,
             "command": stage.argv, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }, indent=1) + "\n")
         partial.replace(stamp)
@@ -734,18 +738,37 @@ def print_round(cfg: Config, r: int) -> str:
     return printer.script(r)
 
 
-def run_command(command: list[str], stdout) -> tuple[int, float]:
-    """Runs a stage's command; its exit code and the CPU seconds (user + system) of it and
-    the processes it waited for (os.wait4: per child, right while shards run in threads)."""
-    proc = subprocess.Popen(command, stdout=stdout)
+USAGE_FILE_ENV = "SOCRATIC_USAGE_FILE"
+
+
+def run_command(command: list[str], stdout) -> tuple[int, float, float]:
+    """Runs a stage's command; its exit code, the CPU seconds (user + system) of it and
+    the processes it waited for (os.wait4: per child, right while shards run in threads),
+    and the CPU seconds it reports of processes it could not wait for (test runs inside
+    bubblewrap's pid namespace: the file SOCRATIC_USAGE_FILE names, `hidden_cpu_seconds`;
+    0 for a stage that writes none)."""
+    with tempfile.TemporaryDirectory(prefix="stage-usage-") as tmp:
+        report = Path(tmp) / "usage.json"
+        proc = subprocess.Popen(command, stdout=stdout,
+                                env={**os.environ, USAGE_FILE_ENV: str(report)})
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        return proc.returncode, usage.ru_utime + usage.ru_stime, hidden_cpu_seconds(report)
+
+
+def hidden_cpu_seconds(report: Path) -> float:
+    """`hidden_cpu_seconds` of a stage's usage report; 0 where there is none or it is bad
+    (a stage in another language need not write one)."""
     try:
-        _, status, usage = os.wait4(proc.pid, 0)
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_utime + usage.ru_stime
+        seconds = float(json.loads(report.read_text())["hidden_cpu_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
+    return seconds if 0 <= seconds < float("inf") else 0.0
 
 
 def tool(name: str) -> str:

@@ -131,6 +131,19 @@ class StagePaths(unittest.TestCase):
         self.assertEqual((merge.outputs, merge.input_paths), ([traces], parts))
 
 
+class StageCpu(unittest.TestCase):
+    def test_a_stage_adds_the_cpu_time_it_reports_and_one_that_reports_none_adds_nothing(self):
+        from evolve import run_command
+        report = ("import json, os; open(os.environ['SOCRATIC_USAGE_FILE'], 'w')"
+                  ".write(json.dumps({'hidden_cpu_seconds': 2.5}))")
+        code, _, hidden = run_command([sys.executable, "-c", report], None)
+        self.assertEqual((code, hidden), (0, 2.5))
+        code, _, hidden = run_command([sys.executable, "-c", "pass"], None)
+        self.assertEqual((code, hidden), (0, 0.0))
+        broken = "import os; open(os.environ['SOCRATIC_USAGE_FILE'], 'w').write('{')"
+        self.assertEqual(run_command([sys.executable, "-c", broken], None)[2], 0.0)
+
+
 class EvolveLoop(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -187,6 +200,14 @@ class EvolveLoop(unittest.TestCase):
             self.assertEqual(len(per_task), summary["all"]["reachable"], d)
         mrr = json.loads((run / "round-2" / "eval-rank.json").read_text())["all"]["model_mrr"]
         self.assertIn(f"| {mrr:.3f} |", (run / "report.md").read_text())
+
+    def test_the_stamps_count_the_cpu_time_of_sandboxed_test_runs(self):
+        # Test runs inside bubblewrap's pid namespace never reach the stage's rusage; the
+        # sandbox measures them from inside and the stage reports them.
+        stamps = self.reference / "socratic-seed1" / ".stamps"
+        stamp = json.loads((stamps / "round-1.task-validate.json").read_text())
+        self.assertGreater(stamp["sandbox_cpu_seconds"], 0, stamp)
+        self.assertGreaterEqual(stamp["cpu_seconds"], stamp["sandbox_cpu_seconds"], stamp)
 
     def test_a_finished_run_is_skipped_and_one_stage_reruns_alone(self):
         before = mtimes(self.reference)

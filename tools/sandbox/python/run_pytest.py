@@ -709,12 +709,38 @@ def compile_tree(repo):
                 continue
 
 
+def _cpu_seconds():
+    """CPU time (user + system) of this process and of the children it waited for:
+    natively, what the host cannot see of a run inside bubblewrap's pid namespace.
+    None where the platform has no `resource` (WASI: the host's own CPU time)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _report_cpu():
+    """Writes `_cpu_seconds()` to the file SANDBOX_CPU names, if it names one."""
+    path = os.environ.get("SANDBOX_CPU")
+    cpu = _cpu_seconds()
+    if not path or cpu is None:
+        return
+    try:
+        with open(path, "w") as f:
+            f.write(f"{cpu:.3f}\n")
+    except OSError:
+        pass
+
+
 def main():
     if sys.argv[1:] == ["--serve"]:
         serve()
         return
     if sys.argv[1:2] == ["--compile"]:
         compile_tree(sys.argv[2])
+        _report_cpu()
         return
     repo, args = sys.argv[1], sys.argv[2:]
     _shim_wasi()
@@ -724,12 +750,15 @@ def main():
 
     _share_traceback_trees()
     plugins = _session_plugins(repo)
+    if os.environ.get("SANDBOX_CPU"):
+        import resource  # noqa: F401  (for _report_cpu: imported before the guard)
     # After pytest and its plugins are imported, so their own start-up is not
     # judged; before any test module is.
     _install_guard()
     _forbid_processes()
     code = pytest.main(_local_args(args, repo), plugins=plugins)
     _check_guard()
+    _report_cpu()
     sys.stdout.flush()
     sys.stderr.flush()
     sys.exit(int(code))
@@ -1225,6 +1254,10 @@ def serve():
                 tainted = " tainted:" + ",".join(changed[:20]).replace(" ", "")[:1000]
         # The worker's own time, for the host's log: the session, then putting back.
         timing = f"session={ran - started:.3f} after={clock() - ran:.3f} put_back={restored}"
+        if forks:
+            # The worker's CPU time so far, its forked runs' included: the host counts
+            # the difference from the last reply as this run's.
+            timing += f" cpu={_cpu_seconds():.3f}"
         reply = f"{request['id']} {code}{tainted or ''} {timing}\n"
         protocol.write(b"\n" + DONE + reply.encode())
         protocol.flush()

@@ -209,6 +209,12 @@ pub struct TestRun {
     /// run would cost without start-up, collection and reporting.
     #[serde(default)]
     pub test_time: Duration,
+    /// CPU time (user + system) of the run's processes, measured inside the sandbox: a
+    /// native run's interpreter and what it waited for (a warm worker's share since its
+    /// last run). `None` where it was not measured: a wasm run (this process's own CPU
+    /// time), a run killed before it could tell.
+    #[serde(default)]
+    pub cpu_time: Option<Duration>,
     /// stdout then stderr, at most [`Limits::output_bytes`] (the tail).
     pub output: String,
     pub output_truncated: bool,
@@ -331,6 +337,8 @@ pub(crate) const RUNNING_FILE: &str = "running-test";
 /// Name of the file in a run's private temporary directory that the driver leaves when a
 /// MemoryError (natively: the address-space limit) ended the run (`SANDBOX_MEMORY_LIMIT`).
 pub(crate) const MEMORY_FILE: &str = "memory-limit-hit";
+/// Where a fresh native run writes its CPU seconds as it ends (`SANDBOX_CPU`).
+pub(crate) const CPU_FILE: &str = "cpu-seconds";
 
 /// Assembles a [`TestRun`] from how the run ended, its output, and what the
 /// driver left in the run's temporary directory `tmp`: the JUnit report (none
@@ -387,9 +395,18 @@ pub(crate) fn finish_run(
         end,
         duration,
         test_time: results.test_time,
+        cpu_time: None,
         output,
         output_truncated,
     })
+}
+
+/// The CPU seconds a run wrote to `path`. The code under test could have written it too:
+/// only a finite, non-negative number of at most a day is believed.
+pub(crate) fn read_cpu_seconds(path: &std::path::Path) -> Option<Duration> {
+    let seconds: f64 = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
+    (seconds.is_finite() && (0.0..=86_400.0).contains(&seconds))
+        .then(|| Duration::from_secs_f64(seconds))
 }
 
 /// Why a process killed by `signal` died, in words.

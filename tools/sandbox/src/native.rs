@@ -20,8 +20,8 @@ use crate::warm::{
     Deadline, GuestPaths, Interpreter, START_LIMIT, WarmWorker, WorkerPool, worker_dirs,
 };
 use crate::{
-    Executor, LINE_MAP_FILE, Limits, MEMORY_FILE, OUTPUT_HARD_CAP, RUNNING_FILE, RunEnd,
-    TestRequest, TestRun, VIOLATIONS_FILE, driver_dir, finish_run, session_args,
+    CPU_FILE, Executor, LINE_MAP_FILE, Limits, MEMORY_FILE, OUTPUT_HARD_CAP, RUNNING_FILE, RunEnd,
+    TestRequest, TestRun, VIOLATIONS_FILE, driver_dir, finish_run, read_cpu_seconds, session_args,
 };
 
 /// Runs pytest in a native subprocess.
@@ -136,6 +136,15 @@ impl NativeExecutor {
         })
     }
 
+    /// Counts CPU time measured inside the sandbox as the stage's where the stage's own
+    /// resource usage cannot hold it: bubblewrap's pid namespace keeps a run's processes
+    /// from the stage's `wait` (trusted runs are children it waits for).
+    fn count_cpu(&self, cpu: Option<Duration>) {
+        if let (Isolation::Bwrap { .. }, Some(cpu)) = (&self.isolation, cpu) {
+            stage_io::usage::add_hidden_cpu(cpu);
+        }
+    }
+
     /// pytest on `request` in a fresh process.
     fn command(&self, request: &TestRequest, tmp: &Path) -> Command {
         let mut args: Vec<std::ffi::OsString> = vec![request.repo_dir.clone().into()];
@@ -147,6 +156,7 @@ impl NativeExecutor {
         let mut command = self.driver_command(&request.repo_dir, tmp, args);
         command.env("SANDBOX_RUNNING", tmp.join(RUNNING_FILE));
         command.env("SANDBOX_MEMORY_LIMIT", tmp.join(MEMORY_FILE));
+        command.env("SANDBOX_CPU", tmp.join(CPU_FILE));
         if request.trace_lines {
             command.env("SANDBOX_LINEMAP", tmp.join(LINE_MAP_FILE));
         }
@@ -414,6 +424,7 @@ impl Executor for NativeExecutor {
             tmp.path(),
             vec!["--compile".into(), repo_dir.into()],
         );
+        command.env("SANDBOX_CPU", tmp.path().join(CPU_FILE));
         limit(
             &mut command,
             limits.memory_bytes,
@@ -438,6 +449,7 @@ impl Executor for NativeExecutor {
         // SAFETY: signals the process group that the child leads.
         unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
         let _ = child.wait();
+        self.count_cpu(read_cpu_seconds(&tmp.path().join(CPU_FILE)));
         let mut output = stdout.join().unwrap_or_default();
         output.extend(stderr.join().unwrap_or_default());
         match status {
@@ -453,7 +465,9 @@ impl Executor for NativeExecutor {
 
     fn run(&self, request: &TestRequest) -> anyhow::Result<TestRun> {
         if let Some(workers) = &self.workers {
-            return workers.run(request, |memory| self.start_worker(memory));
+            let run = workers.run(request, |memory| self.start_worker(memory))?;
+            self.count_cpu(run.cpu_time);
+            return Ok(run);
         }
         let tmp = crate::temp_dir("tmp").context("cannot create a temporary directory")?;
         let started = Instant::now();
@@ -499,7 +513,10 @@ impl Executor for NativeExecutor {
         let mut combined = stdout.join().unwrap_or_default();
         combined.extend(stderr.join().unwrap_or_default());
         let end = end.unwrap_or_else(|| ended(status));
-        finish_run(request, tmp.path(), end, duration, &combined)
+        let mut run = finish_run(request, tmp.path(), end, duration, &combined)?;
+        run.cpu_time = read_cpu_seconds(&tmp.path().join(CPU_FILE));
+        self.count_cpu(run.cpu_time);
+        Ok(run)
     }
 }
 

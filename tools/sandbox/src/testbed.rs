@@ -786,6 +786,7 @@ mod tests {
             end: crate::RunEnd::Exited(0),
             duration: Duration::from_secs(seconds),
             test_time: Duration::ZERO,
+            cpu_time: None,
             output: String::new(),
             output_truncated: false,
         }

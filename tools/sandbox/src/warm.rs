@@ -106,6 +106,9 @@ pub(crate) struct WarmWorker {
     /// Whether the guest is still serving (no trap, no exit).
     pub(crate) alive: bool,
     nonce: u64,
+    /// The guest's CPU seconds at its last reply (a forking worker reports its own and
+    /// its runs' so far): a run's CPU time is the difference.
+    cpu_seconds: f64,
 }
 
 /// The two directories of a new worker: its working copy and its temporary directory.
@@ -144,6 +147,7 @@ impl WarmWorker {
             runs: 0,
             alive: true,
             nonce: std::collections::hash_map::RandomState::new().hash_one(0u8),
+            cpu_seconds: 0.0,
         };
         // Whatever start-up printed before the greeting is skipped (up to a point).
         let mut greeting = Vec::new();
@@ -232,6 +236,7 @@ impl WarmWorker {
         );
         let (mut output, output_overflowed) = read_tail(&self.tmp.path().join(OUTPUT_FILE));
         output.extend_from_slice(&stray);
+        let cpu = reply.as_ref().and_then(|reply| reply.cpu_seconds);
         let tainted = reply.as_ref().and_then(|reply| reply.tainted.as_deref());
         if let Some(changed) = tainted {
             // The run itself started clean; the next one would not.
@@ -275,7 +280,15 @@ impl WarmWorker {
                 }
             }
         };
-        let run = finish_run(request, self.tmp.path(), end, duration, &output);
+        let cpu_time = cpu.and_then(|cpu| {
+            let spent = cpu - self.cpu_seconds;
+            self.cpu_seconds = cpu;
+            (spent >= 0.0).then(|| Duration::from_secs_f64(spent))
+        });
+        let run = finish_run(request, self.tmp.path(), end, duration, &output).map(|mut run| {
+            run.cpu_time = cpu_time;
+            run
+        });
         // An idle worker holds no copy of anything.
         empty_dir(self.repo.path())?;
         empty_dir(self.tmp.path())?;
@@ -405,6 +418,8 @@ struct Reply {
     tainted: Option<String>,
     /// What the guest says it spent: the session, and putting its state back after it.
     timing: String,
+    /// The guest's CPU seconds so far (`cpu=S`), where it measures them.
+    cpu_seconds: Option<f64>,
 }
 
 impl Reply {
@@ -429,6 +444,11 @@ impl Reply {
                 .copied()
                 .collect::<Vec<_>>()
                 .join(" "),
+            cpu_seconds: rest
+                .iter()
+                .find_map(|word| word.strip_prefix("cpu="))
+                .and_then(|cpu| cpu.parse::<f64>().ok())
+                .filter(|cpu| cpu.is_finite() && *cpu >= 0.0),
         }
     }
 }

@@ -223,6 +223,32 @@ fn natively_a_run_is_stopped_at_its_cpu_time_and_waiting_costs_none() {
 }
 
 #[test]
+fn native_runs_measure_their_cpu_time_inside_the_sandbox() {
+    // bubblewrap's pid namespace keeps a run's CPU time from this process's rusage: the
+    // sandbox measures it inside and counts it as the stage's hidden CPU time.
+    let repo = mini_repo(&[(
+        "test_burn.py",
+        "import time\n\ndef test_burn():\n    start = time.process_time()\n    \
+         while time.process_time() - start < 0.6:\n        pass\n",
+    )]);
+    let executors: [Box<dyn Executor>; 2] = [Box::new(native()), Box::new(native_executor(true))];
+    for executor in executors {
+        let name = executor.fingerprint();
+        let hidden_before = stage_io::usage::hidden_cpu();
+        let run = run_tests(executor.as_ref(), repo.path(), "pytest test_burn.py");
+        assert_eq!(run.end, RunEnd::Exited(0), "{name}: {}", run.output);
+        let cpu = run
+            .cpu_time
+            .unwrap_or_else(|| panic!("{name}: no CPU time"));
+        assert!(cpu >= Duration::from_millis(550), "{name}: {cpu:?}");
+        assert!(
+            stage_io::usage::hidden_cpu() >= hidden_before + Duration::from_millis(550),
+            "{name}: not counted as hidden"
+        );
+    }
+}
+
+#[test]
 fn a_runaway_test_is_stopped_at_the_time_limit() {
     let repo = mini_repo(&[(
         "test_loop.py",

@@ -69,6 +69,8 @@ impl LogArgs {
 /// Runs a stage's body: sets up logging and progress from `log`, then maps the
 /// result to an exit code (0 ok, 1 failed, 2 bad input) and prints the error as
 /// `tool: error: …` on stderr. A closed stdout (`… | head`) ends the stage quietly.
+/// Where [`crate::usage::USAGE_FILE_ENV`] names a file, the stage's hidden CPU time
+/// is written there as it ends.
 pub fn run(tool: &str, log: &LogArgs, body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
     let filter =
         EnvFilter::try_from_env("SOCRATIC_LOG").unwrap_or_else(|_| EnvFilter::new(log.level()));
@@ -84,7 +86,9 @@ pub fn run(tool: &str, log: &LogArgs, body: impl FnOnce() -> anyhow::Result<()>)
     } else if log.progress {
         crate::progress::force();
     }
-    match body() {
+    let result = body();
+    crate::usage::report_if_asked();
+    match result {
         Ok(()) => ExitKind::Ok.into(),
         Err(err) if is_broken_pipe(&err) => ExitKind::Ok.into(),
         Err(err) => {

@@ -10,7 +10,9 @@
 //!   `--progress`) and [`cli::run`], which maps errors to exit codes
 //!   0 ok / 1 failed / 2 bad input or usage;
 //! - [`shard`]: stable assignment of records to shards by id;
-//! - [`progress`]: progress bars on stderr, hidden when stderr is not a terminal.
+//! - [`progress`]: progress bars on stderr, hidden when stderr is not a terminal;
+//! - [`usage`]: the CPU time of sandboxed processes that the stage's own resource
+//!   usage cannot hold, reported to whoever runs the stage.
 //!
 //! ```no_run
 //! use clap::Parser;
@@ -47,5 +49,6 @@ pub mod input;
 pub mod output;
 pub mod progress;
 pub mod shard;
+pub mod usage;
 
 pub use error::{BadInput, ExitKind, bad_input, exit_kind};

@@ -594,6 +594,7 @@ mod tests {
             end,
             duration: Duration::ZERO,
             test_time: Duration::ZERO,
+            cpu_time: None,
             output: output.to_string(),
             output_truncated: false,
         }

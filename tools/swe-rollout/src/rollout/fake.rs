@@ -131,6 +131,7 @@ impl Executor for FakePytest {
             end: RunEnd::Exited(if all_passed { 0 } else { 1 }),
             duration: Duration::from_millis(10),
             test_time: Duration::ZERO,
+            cpu_time: None,
             output: String::new(),
             output_truncated: false,
         })
