@@ -181,6 +181,17 @@ def cpu_seconds(run: Path) -> float:
     return sum(run_seconds(run, "cpu_seconds").values())
 
 
+def stamps_without_sandbox_cpu(run: Path) -> tuple[int, int]:
+    """Of a run's stages that ran a command (round 0's from its base): how many were stamped
+    before the stamps held the CPU time of test runs inside bubblewrap
+    (`sandbox_cpu_seconds`), and how many there are."""
+    stamps = [json.loads(p.read_text()) for p in (base_dir(run) / ".stamps").glob("*.json")]
+    stamps = [s for s in stamps if s["round"] == 0]
+    stamps += [json.loads(p.read_text()) for p in (run / ".stamps").glob("*.json")]
+    commands = [s for s in stamps if s.get("cpu_seconds") is not None]
+    return sum("sandbox_cpu_seconds" not in s for s in commands), len(commands)
+
+
 def single(run: Path) -> str:
     cfg = config(run)
     out = [f"# evolve: {run.name} ({cfg.get('strategy', '?')}, seed {cfg.get('seed', '?')})\n"]
@@ -296,6 +307,7 @@ def compare(runs_dir: Path, plots: Path | None) -> str:
                 mix[(strategy, r)] = families
         curves[strategy] = curve
     out.extend(ranking_tables(by))
+    mrr_curves = mrr_by_round(by)
     if "baseline" in by:
         out.append("\nPaired against the baseline (the same seed's held-out task in the same "
                    "round): tasks only the strategy resolved : tasks only the baseline "
@@ -315,13 +327,17 @@ def compare(runs_dir: Path, plots: Path | None) -> str:
             out.append(f"| {strategy} | {last[0]} : {last[1]} | {mcnemar_exact(*last):.2f} | "
                        f"{every[0]} : {every[1]} | {mcnemar_exact(*every):.2f} |")
     out.append("\nWall and CPU time per strategy (all rounds and seeds, round 0 included; "
-               "CPU time as the stamps record it: a tool's process and the processes it reaped; "
-               "not the Python stages, and not test runs inside bubblewrap, whose pid "
-               "namespace keeps their CPU time from reaching the tool):\n")
+               "CPU time as the stamps record it: a tool's process, the processes it reaped "
+               "and the test runs inside bubblewrap as the sandbox measured them; not the "
+               "Python stages):\n")
     for strategy, runs in sorted(by.items()):
         total = sum(wall_seconds(run) for run in runs)
         cpu = sum(cpu_seconds(run) for run in runs)
-        out.append(f"- {strategy}: {total:.0f} s wall, {cpu:.0f} s CPU over {len(runs)} seed(s)")
+        old, stages = map(sum, zip(*(stamps_without_sandbox_cpu(run) for run in runs)))
+        unseen = (f" ({old} of {stages} stages stamped before test runs' CPU time inside "
+                  "bubblewrap was counted: a lower bound)") if old else ""
+        out.append(f"- {strategy}: {total:.0f} s wall, {cpu:.0f} s CPU over {len(runs)} "
+                   f"seed(s){unseen}")
     if mix:
         families = sorted({f for c in mix.values() for f in c})
         out.append("\nCandidates per operator family:\n")
@@ -336,7 +352,29 @@ def compare(runs_dir: Path, plots: Path | None) -> str:
         (plots / "operator-mix.svg").write_text(operator_mix_svg(mix))
         out.append(f"\n![resolve rate]({plots / 'resolve-rate.svg'})\n"
                    f"![operator mix]({plots / 'operator-mix.svg'})")
+        if mrr_curves:
+            (plots / "held-out-mrr.svg").write_text(curve_svg(
+                mrr_curves, "held-out MRR (mean of seeds, bars: lowest and highest seed)",
+                zero_based=False))
+            out.append(f"![held-out MRR]({plots / 'held-out-mrr.svg'})")
     return "\n".join(out) + "\n"
+
+
+def mrr_by_round(by: dict) -> dict:
+    """Per strategy, the held-out MRR of each round: (round, mean over seeds, lowest seed,
+    highest seed), rounds every seed ranked."""
+    curves = {}
+    for strategy, runs in sorted(by.items()):
+        curve = []
+        for r in sorted(set.intersection(*(set(rounds_of(run)) for run in runs))):
+            ranked = [ranks(run, r) for run in runs]
+            if any(x is None for x in ranked):
+                continue
+            per_seed = [ranking.mean_of([x], "rr") for x in ranked]
+            curve.append((r, ranking.mean_of(ranked, "rr"), min(per_seed), max(per_seed)))
+        if curve:
+            curves[strategy] = curve
+    return curves
 
 
 def ranking_tables(by: dict) -> list:
@@ -387,23 +425,35 @@ COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e
 
 def resolve_rate_svg(curves: dict) -> str:
     """Resolve rate per round per strategy, with the 95% interval as an error bar."""
+    return curve_svg(curves, "held-out resolve rate")
+
+
+def curve_svg(curves: dict, title: str, zero_based: bool = True) -> str:
+    """A value per round per strategy, `(round, value, low, high)` points, the low-high span
+    as an error bar; the value axis from 0, or (`zero_based=False`) around the values."""
     w, h, left, bottom, top, right = 560, 340, 60, 50, 30, 140
     rounds = sorted({r for c in curves.values() for r, *_ in c}) or [0]
     top_rate = max([hi for c in curves.values() for *_, hi in c] + [0.1])
+    floor = 0.0
+    if not zero_based:
+        lows = [lo for c in curves.values() for _, _, lo, _ in c]
+        span = top_rate - min(lows, default=0.0)
+        floor = max(0.0, min(lows, default=0.0) - 0.1 * span)
+        top_rate += 0.1 * span
     x = lambda r: left + (r - rounds[0]) * (w - left - right) / max(1, rounds[-1] - rounds[0])
-    y = lambda v: h - bottom - v / top_rate * (h - bottom - top)
+    y = lambda v: h - bottom - (v - floor) / max(top_rate - floor, 1e-9) * (h - bottom - top)
     svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
            f'font-family="sans-serif" font-size="12">',
            f'<rect width="{w}" height="{h}" fill="white"/>',
-           f'<text x="{w / 2 - 60}" y="18">held-out resolve rate</text>',
-           f'<line x1="{left}" y1="{y(0)}" x2="{w - right}" y2="{y(0)}" stroke="black"/>',
-           f'<line x1="{left}" y1="{y(0)}" x2="{left}" y2="{top}" stroke="black"/>']
+           f'<text x="{left}" y="18">{title}</text>',
+           f'<line x1="{left}" y1="{y(floor)}" x2="{w - right}" y2="{y(floor)}" stroke="black"/>',
+           f'<line x1="{left}" y1="{y(floor)}" x2="{left}" y2="{top}" stroke="black"/>']
     for r in rounds:
         svg.append(f'<text x="{x(r) - 4}" y="{h - bottom + 18}">{r}</text>')
     svg.append(f'<text x="{(w - right) / 2}" y="{h - 10}">round</text>')
     for i in range(5):
-        v = top_rate * i / 4
-        svg.append(f'<text x="8" y="{y(v) + 4}">{v:.2f}</text>')
+        v = floor + (top_rate - floor) * i / 4
+        svg.append(f'<text x="8" y="{y(v) + 4}">{v:.3f}</text>')
     for i, (strategy, curve) in enumerate(sorted(curves.items())):
         colour = COLOURS[i % len(COLOURS)]
         shift = (i - (len(curves) - 1) / 2) * 6

@@ -56,6 +56,17 @@ class WallSeconds(unittest.TestCase):
         stamp(runs, "keep", 1, 1180.0, 1181.0, 1.0)  # a Python stage: no CPU recorded
         self.assertAlmostEqual(evolve_report.cpu_seconds(self.run), 325.0)
 
+    def test_stages_stamped_before_the_sandbox_counted_its_cpu_are_named(self):
+        base = self.tmp / "base-seed1" / ".stamps"
+        stamp(base, "base", 0, 1000.0, 1070.0, 70.0, cpu=120.0)  # before: no sandbox CPU
+        runs = self.run / ".stamps"
+        stamp(runs, "task-validate", 1, 1100.0, 1180.0, 80.0, cpu=150.0)
+        record = json.loads((runs / "round-1.task-validate.json").read_text())
+        (runs / "round-1.task-validate.json").write_text(
+            json.dumps({**record, "sandbox_cpu_seconds": 100.0}))
+        stamp(runs, "keep", 1, 1180.0, 1181.0, 1.0)  # a Python stage: not counted
+        self.assertEqual(evolve_report.stamps_without_sandbox_cpu(self.run), (1, 2))
+
     def test_stamps_without_intervals_add_their_seconds(self):
         runs = self.run / ".stamps"
         stamp(runs, "task-validate", 1, None, None, 80.0)

@@ -96,6 +96,7 @@ impl BytecodeCache {
         if target.is_dir() {
             return Ok(target);
         }
+        let started = std::time::Instant::now();
         let copy = crate::temp_dir("copy").context("cannot create a working copy")?;
         copy_tree(&repo.root, copy.path()).context("cannot copy the repository")?;
         executor.compile(copy.path(), limits)?;
@@ -108,8 +109,9 @@ impl BytecodeCache {
             .with_context(|| format!("cannot write in {}", root.display()))?;
         let count = keep_bytecode(copy.path(), copy.path(), staging.path())?;
         tracing::debug!(
-            "{count} pycs compiled for {}",
-            repo.root.file_name().unwrap_or_default().to_string_lossy()
+            "{count} pycs compiled for {} in {:.2} s",
+            repo.root.file_name().unwrap_or_default().to_string_lossy(),
+            started.elapsed().as_secs_f64()
         );
         match std::fs::rename(staging.path(), &target) {
             Ok(()) => {
