@@ -206,8 +206,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .build()?;
     let bar = progress::items(tasks.len() as u64, "solving");
     let traces: Vec<Trace> = pool.install(|| {
+        // One task a piece, so that a thread done early takes the other's next task
+        // (as in task-validate).
         tasks
             .par_iter()
+            .with_max_len(1)
             .map(|task| {
                 let trace = rollout.attempt(task);
                 if let Some(err) = &trace.error {
