@@ -154,15 +154,19 @@ def run_seconds(run: Path, field: str = "seconds") -> dict:
     return times
 
 
+def run_stamps(run: Path) -> list[dict]:
+    """A run's stamps, round 0's from its base."""
+    stamps = [json.loads(p.read_text()) for p in (base_dir(run) / ".stamps").glob("*.json")]
+    stamps = [s for s in stamps if s["round"] == 0]
+    return stamps + [json.loads(p.read_text()) for p in (run / ".stamps").glob("*.json")]
+
+
 def wall_seconds(run: Path, round_: int | None = None) -> float:
     """Wall time of a run's stages (or of one round's): the length of the union of their
     [start, end] intervals, so stages that overlapped count once and the time between a
     killed run and its resumption not at all; stamps from before the intervals were
     recorded add their seconds."""
-    stamps = [json.loads(p.read_text()) for p in (base_dir(run) / ".stamps").glob("*.json")]
-    stamps = [s for s in stamps if s["round"] == 0]
-    stamps += [json.loads(p.read_text()) for p in (run / ".stamps").glob("*.json")]
-    stamps = [s for s in stamps if round_ is None or s["round"] == round_]
+    stamps = [s for s in run_stamps(run) if round_ is None or s["round"] == round_]
     total, end = 0.0, float("-inf")
     for s in stamps:
         if "started_at" not in s:
@@ -185,10 +189,7 @@ def stamps_without_sandbox_cpu(run: Path) -> tuple[int, int]:
     """Of a run's stages that ran a command (round 0's from its base): how many were stamped
     before the stamps held the CPU time of test runs inside bubblewrap
     (`sandbox_cpu_seconds`), and how many there are."""
-    stamps = [json.loads(p.read_text()) for p in (base_dir(run) / ".stamps").glob("*.json")]
-    stamps = [s for s in stamps if s["round"] == 0]
-    stamps += [json.loads(p.read_text()) for p in (run / ".stamps").glob("*.json")]
-    commands = [s for s in stamps if s.get("cpu_seconds") is not None]
+    commands = [s for s in run_stamps(run) if s.get("cpu_seconds") is not None]
     return sum("sandbox_cpu_seconds" not in s for s in commands), len(commands)
 
 
@@ -307,7 +308,6 @@ def compare(runs_dir: Path, plots: Path | None) -> str:
                 mix[(strategy, r)] = families
         curves[strategy] = curve
     out.extend(ranking_tables(by))
-    mrr_curves = mrr_by_round(by)
     if "baseline" in by:
         out.append("\nPaired against the baseline (the same seed's held-out task in the same "
                    "round): tasks only the strategy resolved : tasks only the baseline "
@@ -352,6 +352,7 @@ def compare(runs_dir: Path, plots: Path | None) -> str:
         (plots / "operator-mix.svg").write_text(operator_mix_svg(mix))
         out.append(f"\n![resolve rate]({plots / 'resolve-rate.svg'})\n"
                    f"![operator mix]({plots / 'operator-mix.svg'})")
+        mrr_curves = mrr_by_round(by)
         if mrr_curves:
             (plots / "held-out-mrr.svg").write_text(curve_svg(
                 mrr_curves, "held-out MRR (mean of seeds, bars: lowest and highest seed)",
@@ -360,49 +361,47 @@ def compare(runs_dir: Path, plots: Path | None) -> str:
     return "\n".join(out) + "\n"
 
 
+def ranked_rounds(by: dict):
+    """(strategy, runs, round, each seed's held-out ranks) for every round that all of a
+    strategy's seeds ranked, strategies in order."""
+    for strategy, runs in sorted(by.items()):
+        for r in sorted(set.intersection(*(set(rounds_of(run)) for run in runs))):
+            ranked = [ranks(run, r) for run in runs]
+            if all(x is not None for x in ranked):
+                yield strategy, runs, r, ranked
+
+
 def mrr_by_round(by: dict) -> dict:
     """Per strategy, the held-out MRR of each round: (round, mean over seeds, lowest seed,
     highest seed), rounds every seed ranked."""
-    curves = {}
-    for strategy, runs in sorted(by.items()):
-        curve = []
-        for r in sorted(set.intersection(*(set(rounds_of(run)) for run in runs))):
-            ranked = [ranks(run, r) for run in runs]
-            if any(x is None for x in ranked):
-                continue
-            per_seed = [ranking.mean_of([x], "rr") for x in ranked]
-            curve.append((r, ranking.mean_of(ranked, "rr"), min(per_seed), max(per_seed)))
-        if curve:
-            curves[strategy] = curve
-    return curves
+    curves = defaultdict(list)
+    for strategy, _, r, ranked in ranked_rounds(by):
+        per_seed = [ranking.mean_of([x], "rr") for x in ranked]
+        curves[strategy].append((r, ranking.mean_of(ranked, "rr"), min(per_seed), max(per_seed)))
+    return dict(curves)
 
 
 def ranking_tables(by: dict) -> list:
     """The held-out ranking per round per strategy (mean over seeds, each seed's MRR), and each
     strategy's difference from the baseline with a paired bootstrap interval."""
     rows, diffs = [], []
-    for strategy, runs in sorted(by.items()):
-        rounds = sorted(set.intersection(*(set(rounds_of(run)) for run in runs)))
-        for r in rounds:
-            ranked = [ranks(run, r) for run in runs]
-            if any(x is None for x in ranked):
-                continue
-            rows.append(f"| {strategy} | {len(runs)} | {r} | "
-                        f"{ranking.mean_of(ranked, 'top1'):.3f} | "
-                        f"{ranking.mean_of(ranked, 'rr'):.3f} | "
-                        + " ".join(f"{ranking.mean_of([x], 'rr'):.3f}" for x in ranked) + " |")
-            if strategy == "baseline" or "baseline" not in by:
-                continue
-            base_by_seed = {config(run).get("seed"): run for run in by["baseline"]}
-            pairs = [(x, ranks(base_by_seed[config(run).get("seed")], r))
-                     for run, x in zip(runs, ranked) if config(run).get("seed") in base_by_seed]
-            pairs = [(x, b) for x, b in pairs if b is not None]
-            if not pairs:
-                continue
-            arm, control = [x for x, _ in pairs], [b for _, b in pairs]
-            diffs.append(f"| {strategy} | {len(pairs)} | {r} | "
-                         f"{ranking.interval(ranking.paired_difference(arm, control, 'top1'))} | "
-                         f"{ranking.interval(ranking.paired_difference(arm, control, 'rr'))} |")
+    for strategy, runs, r, ranked in ranked_rounds(by):
+        rows.append(f"| {strategy} | {len(runs)} | {r} | "
+                    f"{ranking.mean_of(ranked, 'top1'):.3f} | "
+                    f"{ranking.mean_of(ranked, 'rr'):.3f} | "
+                    + " ".join(f"{ranking.mean_of([x], 'rr'):.3f}" for x in ranked) + " |")
+        if strategy == "baseline" or "baseline" not in by:
+            continue
+        base_by_seed = {config(run).get("seed"): run for run in by["baseline"]}
+        pairs = [(x, ranks(base_by_seed[config(run).get("seed")], r))
+                 for run, x in zip(runs, ranked) if config(run).get("seed") in base_by_seed]
+        pairs = [(x, b) for x, b in pairs if b is not None]
+        if not pairs:
+            continue
+        arm, control = [x for x, _ in pairs], [b for _, b in pairs]
+        diffs.append(f"| {strategy} | {len(pairs)} | {r} | "
+                     f"{ranking.interval(ranking.paired_difference(arm, control, 'top1'))} | "
+                     f"{ranking.interval(ranking.paired_difference(arm, control, 'rr'))} |")
     if not rows:
         return []
     out = ["\nHeld-out ranking per round (`solver-train eval` on the whole evaluation set: the "

@@ -724,8 +724,8 @@ def _cpu_seconds():
 def _report_cpu():
     """Writes `_cpu_seconds()` to the file SANDBOX_CPU names, if it names one."""
     path = os.environ.get("SANDBOX_CPU")
-    cpu = _cpu_seconds()
-    if not path or cpu is None:
+    cpu = _cpu_seconds() if path else None
+    if cpu is None:
         return
     try:
         with open(path, "w") as f:
