@@ -676,11 +676,16 @@ def compile_tree(repo):
     conftests, pytest's assertion-rewritten one. Executes nothing from the
     repository. A run on a copy that carries these files compiles only what
     changed: a changed file's hash no longer matches its pyc."""
+    _shim_wasi()
+    _compile_files(repo)
+
+
+def _compile_files(repo):
+    """`compile_tree` without the WASI shims (a warm worker has them already)."""
     import fnmatch
     import py_compile
     from pathlib import Path
 
-    _shim_wasi()
     try:
         from _pytest.assertion import rewrite
     except ImportError:
@@ -1086,7 +1091,9 @@ def _memoize_compilation():
 
     def cached_rewrite_test(fn, config):
         source = fn.read_bytes()
-        key = ("rewrite", str(fn), hashlib.sha256(source).digest(), config.getini("enable_assertion_pass_hook"))
+        # No config when compiling a tree (`_compile_files`): pytest then leaves the hook off.
+        hook = config is not None and config.getini("enable_assertion_pass_hook")
+        key = ("rewrite", str(fn), hashlib.sha256(source).digest(), hook)
         return memoized(key, lambda: rewrite_test(fn, config))
 
     rewrite._rewrite_test = cached_rewrite_test
@@ -1183,7 +1190,8 @@ _WARM_UP_FLAGS = ["-p", "no:faulthandler", "-p", "no:cacheprovider", "--capture=
 def serve():
     """`run_pytest.py --serve`: a warm worker. pytest is imported once; then each
     line of stdin is a run, `{"id", "repo", "args", "env", "output", "output_full",
-    "output_cap"}` and, natively, `"cpu_seconds"` (the forked run's CPU limit),
+    "output_cap"}` and, natively, `"cpu_seconds"` (the forked run's CPU limit), or
+    a request to compile the working copy's bytecode (`"compile"`: `_compiling`),
     answered on stdout by a line that starts with DONE, the id and pytest's exit
     code (minus the signal that killed a forked run), then ` tainted:WHAT` when the
     run changed the interpreter beyond what is put back (the first entries of the
@@ -1232,8 +1240,12 @@ def serve():
         tainted = None
         restored = 0
         started = clock()
-        if forks:
-            code = _run_forked(pytest, baseline, request)
+        if request.get("compile"):
+            # Bytecode for the repository in the working copy; nothing of it runs.
+            code = _run_forked(request, _compiling) if forks else _compiling(request)
+            ran = clock()
+        elif forks:
+            code = _run_forked(request, _session, pytest, baseline)
             ran = clock()
         else:
             if reference is None:  # the state every run starts from
@@ -1300,11 +1312,29 @@ def _session(pytest, baseline, request, restored=False):
     return code
 
 
-def _run_forked(pytest, baseline, request):
-    """`_session` in a forked child that guards itself (audit hook, seccomp)
-    before the code under test is imported, with its standard streams on the
-    run's output file and none of the worker's pipes: the child's exit code,
-    or minus the signal that killed it."""
+def _compiling(request):
+    """A warm worker's compile request (`{"id", "compile", "output", ...}`):
+    `_compile_files` on the folder it names, with what went wrong in the request's
+    output file: 0, or 1 when compiling failed."""
+    try:
+        _compile_files(request["compile"])
+        return 0
+    except BaseException:  # a broken tree must not end the worker
+        import traceback
+
+        try:
+            with open(request["output"], "a") as output:
+                traceback.print_exc(file=output)
+        except OSError:
+            pass
+        return 1
+
+
+def _run_forked(request, work, *args):
+    """`work(*args, request)` (a session, or compiling) in a forked child that guards
+    itself (audit hook, seccomp) before the code under test is imported, with its
+    standard streams on the run's output file and none of the worker's pipes:
+    the child's exit code, or minus the signal that killed it."""
     pid = os.fork()
     if pid == 0:
         code = 3
@@ -1326,7 +1356,9 @@ def _run_forked(pytest, baseline, request):
             _install_guard()
             if not _forbid_processes():
                 os.write(2, b"sandbox: no seccomp filter; process starts are not stopped\n")
-            code = _session(pytest, baseline, request)
+            # Called as the session always was: a test that recurses to the limit
+            # stops where it did, so its message does not change.
+            code = work(*args, request)
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)

@@ -127,7 +127,7 @@ impl BytecodeCache {
 
 /// Copies the `.pyc` files of every `__pycache__` folder under `dir` to the same
 /// paths under `to`; how many.
-fn keep_bytecode(root: &Path, dir: &Path, to: &Path) -> anyhow::Result<usize> {
+pub(crate) fn keep_bytecode(root: &Path, dir: &Path, to: &Path) -> anyhow::Result<usize> {
     let mut count = 0;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;

@@ -418,6 +418,11 @@ impl Executor for NativeExecutor {
     }
 
     fn compile(&self, repo_dir: &Path, limits: &Limits) -> anyhow::Result<()> {
+        if let Some(workers) = &self.workers {
+            let compiled = workers.compile(repo_dir, limits, |memory| self.start_worker(memory))?;
+            self.count_cpu(compiled.cpu_time);
+            return compiled.outcome;
+        }
         let tmp = crate::temp_dir("tmp").context("cannot create a temporary directory")?;
         let mut command = self.driver_command(
             repo_dir,

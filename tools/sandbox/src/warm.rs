@@ -25,8 +25,8 @@ use anyhow::{Context, bail};
 
 use crate::disk::DiskWatch;
 use crate::{
-    LINE_MAP_FILE, MEMORY_FILE, OUTPUT_HARD_CAP, RUNNING_FILE, RunEnd, TestRequest, TestRun,
-    copy_tree, finish_run, session_args,
+    LINE_MAP_FILE, Limits, MEMORY_FILE, OUTPUT_HARD_CAP, RUNNING_FILE, RunEnd, TestRequest,
+    TestRun, copy_tree, finish_run, session_args,
 };
 
 /// The guest's answer to a finished run: `DONE <id> <exit code>` (python/run_pytest.py
@@ -177,41 +177,113 @@ impl WarmWorker {
     /// could not be used (it died while idle, its directories failed): start
     /// another.
     pub(crate) fn run(&mut self, request: &TestRequest) -> anyhow::Result<TestRun> {
-        empty_dir(self.repo.path())?;
-        empty_dir(self.tmp.path())?;
-        copy_tree(&request.repo_dir, self.repo.path()).with_context(|| {
-            format!("cannot copy {} for the worker", request.repo_dir.display())
-        })?;
-        self.runs += 1;
-        let id = format!("{:016x}-{}", self.nonce, self.runs);
-        let tmp = self.guest.tmp.trim_end_matches('/');
+        let tmp = self.guest.tmp.trim_end_matches('/').to_string();
         let mut env = BTreeMap::new();
         env.insert("SANDBOX_RUNNING", format!("{tmp}/{RUNNING_FILE}"));
         env.insert("SANDBOX_MEMORY_LIMIT", format!("{tmp}/{MEMORY_FILE}"));
         if request.trace_lines {
             env.insert("SANDBOX_LINEMAP", format!("{tmp}/{LINE_MAP_FILE}"));
         }
-        let mut line = serde_json::json!({
-            "id": id,
-            "repo": self.guest.repo,
-            "args": session_args(request, tmp),
+        let line = serde_json::json!({
+            "args": session_args(request, &tmp),
             "env": env,
-            "output": format!("{tmp}/{OUTPUT_FILE}"),
             "output_full": format!("{tmp}/{OUTPUT_FULL_FILE}"),
             "output_cap": OUTPUT_HARD_CAP,
         });
-        if request.limits.cpu_time.is_some() {
+        let exchange = self.exchange(&request.repo_dir, line, &request.limits)?;
+        tracing::debug!(
+            "warm run {} took {:.2} s ({})",
+            self.runs,
+            exchange.duration.as_secs_f64(),
+            match &exchange.reply {
+                Some(reply) => format!("served: {}", reply.timing),
+                None => "worker ended".into(),
+            }
+        );
+        let tainted = exchange
+            .reply
+            .as_ref()
+            .and_then(|reply| reply.tainted.as_deref());
+        if let Some(changed) = tainted {
+            // The run itself started clean; the next one would not.
+            tracing::debug!(
+                "warm run {} changed the interpreter ({changed}): worker discarded",
+                self.runs
+            );
+            self.stop();
+        }
+        let (end, output) = self.ended(&exchange);
+        let run =
+            finish_run(request, self.tmp.path(), end, exchange.duration, &output).map(|mut run| {
+                run.cpu_time = exchange.cpu_time;
+                run
+            });
+        // An idle worker holds no copy of anything.
+        empty_dir(self.repo.path())?;
+        empty_dir(self.tmp.path())?;
+        run
+    }
+
+    /// Compiles the bytecode of `repo_dir` in the worker (`_compiling` in the driver:
+    /// the interpreter has pytest's rewriter imported already, where a fresh one
+    /// would import it for this alone) and copies the pycs back beside their
+    /// sources in `repo_dir`. `Err` means the worker could not be used, as for
+    /// [`WarmWorker::run`]; a compile that failed is [`Compiled::outcome`].
+    pub(crate) fn compile(&mut self, repo_dir: &Path, limits: &Limits) -> anyhow::Result<Compiled> {
+        let line = serde_json::json!({ "compile": self.guest.repo });
+        let exchange = self.exchange(repo_dir, line, limits)?;
+        let outcome = match exchange.ended() {
+            Some(0) => crate::bytecode::keep_bytecode(self.repo.path(), self.repo.path(), repo_dir)
+                .map(|_| ())
+                .with_context(|| format!("cannot copy the bytecode to {}", repo_dir.display())),
+            _ => {
+                let (end, output) = self.ended(&exchange);
+                Err(anyhow::anyhow!(
+                    "compiling {} ended with {end}: {}",
+                    repo_dir.display(),
+                    crate::tail_text(&output, 2048).0
+                ))
+            }
+        };
+        empty_dir(self.repo.path())?;
+        empty_dir(self.tmp.path())?;
+        Ok(Compiled {
+            outcome,
+            cpu_time: exchange.cpu_time,
+        })
+    }
+
+    /// Copies `repo_dir` into the worker's working copy, sends `line` (with the
+    /// request's id, the working copy and the output file added) and waits for the
+    /// guest's reply under `limits`. `Err`: the worker could not be used.
+    fn exchange(
+        &mut self,
+        repo_dir: &Path,
+        mut line: serde_json::Value,
+        limits: &Limits,
+    ) -> anyhow::Result<Exchange> {
+        empty_dir(self.repo.path())?;
+        empty_dir(self.tmp.path())?;
+        copy_tree(repo_dir, self.repo.path())
+            .with_context(|| format!("cannot copy {} for the worker", repo_dir.display()))?;
+        self.runs += 1;
+        let id = format!("{:016x}-{}", self.nonce, self.runs);
+        let tmp = self.guest.tmp.trim_end_matches('/');
+        line["id"] = id.clone().into();
+        line["repo"] = self.guest.repo.clone().into();
+        line["output"] = format!("{tmp}/{OUTPUT_FILE}").into();
+        if limits.cpu_time.is_some() {
             // A worker that forks limits its child's CPU time; one that does not (WASI)
             // has only the wall time.
-            line["cpu_seconds"] = request.limits.cpu_seconds().into();
+            line["cpu_seconds"] = limits.cpu_seconds().into();
         }
         let started = Instant::now();
-        self.deadline.set(request.limits.timeout);
+        self.deadline.set(limits.timeout);
         let disk = {
             let deadline = self.deadline.clone();
             DiskWatch::start(
                 &[self.repo.path(), self.tmp.path()],
-                request.limits.disk_bytes,
+                limits.disk_bytes,
                 move || deadline.expire(),
             )
         };
@@ -221,44 +293,40 @@ impl WarmWorker {
             .context("the warm worker is gone")?;
 
         let done = [b"\n", DONE, id.as_bytes(), b" "].concat();
-        let (reply, stray) = self.read_reply(&done)?;
+        let (reply, mut stray) = self.read_reply(&done)?;
         let duration = started.elapsed();
         self.deadline.clear();
         let disk_full = disk.finish();
-        tracing::debug!(
-            "warm run {} took {:.2} s ({})",
-            self.runs,
-            duration.as_secs_f64(),
-            match &reply {
-                Some(reply) => format!("served: {}", reply.timing),
-                None => "worker ended".into(),
-            }
-        );
-        let (mut output, output_overflowed) = read_tail(&self.tmp.path().join(OUTPUT_FILE));
-        output.extend_from_slice(&stray);
-        let cpu = reply.as_ref().and_then(|reply| reply.cpu_seconds);
-        let tainted = reply.as_ref().and_then(|reply| reply.tainted.as_deref());
-        if let Some(changed) = tainted {
-            // The run itself started clean; the next one would not.
-            tracing::debug!(
-                "warm run {} changed the interpreter ({changed}): worker discarded",
-                self.runs
-            );
-        }
-        let tainted = tainted.is_some();
-        if disk_full || (tainted && reply.is_some()) {
+        let cpu_time = self.cpu_since_last_reply(reply.as_ref());
+        if disk_full {
             // A worker the disk watcher stopped mid-run is gone: it must not serve the
             // next run (which would find it dead and end at once, "time limit hit").
             let (_, err) = self.stop();
             if reply.is_none() {
-                output.extend_from_slice(&err);
+                stray.extend_from_slice(&err);
             }
         }
-        let end = match reply {
+        Ok(Exchange {
+            reply,
+            stray,
+            duration,
+            disk_full,
+            cpu_time,
+        })
+    }
+
+    /// How the exchanged request ended, and its output: the output file's tail
+    /// and what the guest wrote to its stdout around the protocol (and, where the
+    /// guest ended, its stderr).
+    fn ended(&mut self, exchange: &Exchange) -> (RunEnd, Vec<u8>) {
+        let (mut output, output_overflowed) = read_tail(&self.tmp.path().join(OUTPUT_FILE));
+        let stray = &exchange.stray;
+        output.extend_from_slice(stray);
+        let end = match &exchange.reply {
             // Writes to the standard streams' file descriptors land in the output file, in
             // the run's directory: output, even where they filled the disk.
-            _ if disk_full && output_overflowed => RunEnd::OutputLimit,
-            _ if disk_full => RunEnd::DiskLimit,
+            _ if exchange.disk_full && output_overflowed => RunEnd::OutputLimit,
+            _ if exchange.disk_full => RunEnd::DiskLimit,
             Some(_) if self.tmp.path().join(OUTPUT_FULL_FILE).exists() => RunEnd::OutputLimit,
             Some(_) if output_overflowed || stray.len() >= OUTPUT_HARD_CAP => RunEnd::OutputLimit,
             Some(Reply {
@@ -268,7 +336,7 @@ impl WarmWorker {
             Some(Reply {
                 signal: Some(signal),
                 ..
-            }) => RunEnd::Crashed(crate::signal_death(signal)),
+            }) => RunEnd::Crashed(crate::signal_death(*signal)),
             Some(reply) => RunEnd::Exited(reply.code),
             None => {
                 let (end, err) = self.stop();
@@ -280,19 +348,15 @@ impl WarmWorker {
                 }
             }
         };
-        let cpu_time = cpu.and_then(|cpu| {
-            let spent = cpu - self.cpu_seconds;
-            self.cpu_seconds = cpu;
-            (spent >= 0.0).then(|| Duration::from_secs_f64(spent))
-        });
-        let run = finish_run(request, self.tmp.path(), end, duration, &output).map(|mut run| {
-            run.cpu_time = cpu_time;
-            run
-        });
-        // An idle worker holds no copy of anything.
-        empty_dir(self.repo.path())?;
-        empty_dir(self.tmp.path())?;
-        run
+        (end, output)
+    }
+
+    /// The CPU time the guest reports since its previous reply.
+    fn cpu_since_last_reply(&mut self, reply: Option<&Reply>) -> Option<Duration> {
+        let cpu = reply.and_then(|reply| reply.cpu_seconds)?;
+        let spent = cpu - self.cpu_seconds;
+        self.cpu_seconds = cpu;
+        (spent >= 0.0).then(|| Duration::from_secs_f64(spent))
     }
 
     /// Reads the guest's stdout until the reply `done` (then the exit code) or
@@ -377,7 +441,29 @@ impl WorkerPool {
         request: &TestRequest,
         start: impl Fn(usize) -> anyhow::Result<WarmWorker>,
     ) -> anyhow::Result<TestRun> {
-        let memory = request.limits.memory_bytes;
+        self.serve(request.limits.memory_bytes, start, |worker| {
+            worker.run(request)
+        })
+    }
+
+    /// Compiles `repo_dir`'s bytecode in a worker, as [`WorkerPool::run`] runs.
+    pub(crate) fn compile(
+        &self,
+        repo_dir: &Path,
+        limits: &Limits,
+        start: impl Fn(usize) -> anyhow::Result<WarmWorker>,
+    ) -> anyhow::Result<Compiled> {
+        self.serve(limits.memory_bytes, start, |worker| {
+            worker.compile(repo_dir, limits)
+        })
+    }
+
+    fn serve<T>(
+        &self,
+        memory: usize,
+        start: impl Fn(usize) -> anyhow::Result<WarmWorker>,
+        work: impl Fn(&mut WarmWorker) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         let idle = {
             let mut idle = self
                 .idle
@@ -391,12 +477,12 @@ impl WorkerPool {
             Some(worker) => worker,
             None => start(memory)?,
         };
-        let run = match worker.run(request) {
-            Ok(run) => run,
+        let served = match work(&mut worker) {
+            Ok(served) => served,
             Err(error) => {
                 tracing::debug!("warm worker unusable ({error:#}); starting another");
                 worker = start(memory)?;
-                worker.run(request)?
+                work(&mut worker)?
             }
         };
         if worker.alive && worker.runs < MAX_RUNS {
@@ -405,8 +491,36 @@ impl WorkerPool {
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .push(worker);
         }
-        Ok(run)
+        Ok(served)
     }
+}
+
+/// A request sent and answered: the reply (`None` when the guest ended first), what the
+/// guest wrote to its stdout around the protocol, the wall time, whether the disk
+/// watcher stopped it, and the CPU time the guest reports for it.
+struct Exchange {
+    reply: Option<Reply>,
+    stray: Vec<u8>,
+    duration: Duration,
+    disk_full: bool,
+    cpu_time: Option<Duration>,
+}
+
+impl Exchange {
+    /// The exit code of a request that ran to its end, within its limits.
+    fn ended(&self) -> Option<i32> {
+        match &self.reply {
+            Some(reply) if !self.disk_full && reply.signal.is_none() => Some(reply.code),
+            _ => None,
+        }
+    }
+}
+
+/// A worker's compile: whether it worked, and the CPU time it took where the guest
+/// measures it.
+pub(crate) struct Compiled {
+    pub(crate) outcome: anyhow::Result<()>,
+    pub(crate) cpu_time: Option<Duration>,
 }
 
 /// The guest's answer to a run: pytest's exit code, or the signal that killed a

@@ -124,6 +124,11 @@ impl Executor for WasmExecutor {
     }
 
     fn compile(&self, repo_dir: &Path, limits: &Limits) -> anyhow::Result<()> {
+        if let Some(workers) = &self.workers {
+            return workers
+                .compile(repo_dir, limits, |memory| self.start_worker(memory))?
+                .outcome;
+        }
         let tmp = crate::temp_dir("tmp").context("cannot create the guest's /tmp")?;
         let args = ["python", "/sandbox/run_pytest.py", "--compile", "/repo"].map(String::from);
         let guest = self.run_guest(&args, &self.mounts(repo_dir, tmp.path()), &[], limits)?;

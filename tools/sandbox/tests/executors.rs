@@ -754,3 +754,116 @@ fn every_failure_of_a_module_gets_its_own_traceback() {
         assert!(run.output.contains("ZeroDivisionError"), "{name}");
     }
 }
+
+/// A warm worker compiles a tree as a fresh interpreter does (the same pycs, the test
+/// modules rewritten by pytest), skips a file that does not compile, and serves runs after.
+#[test]
+fn warm_workers_compile_the_bytecode_a_fresh_interpreter_does() {
+    let repo = mini_repo(&[
+        ("calc.py", "def add(a, b):\n    return a + b\n"),
+        ("broken.py", "def add(a, b:\n"),
+        ("pkg/__init__.py", ""),
+        ("pkg/deep.py", "X = 1\n"),
+        (
+            "tests/test_calc.py",
+            "from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n",
+        ),
+        ("tests/conftest.py", ""),
+    ]);
+    let pycs = |executor: &dyn Executor| -> Vec<String> {
+        let copy = tempfile::tempdir().unwrap();
+        copy_tree(repo.path(), copy.path()).unwrap();
+        executor
+            .compile(copy.path(), &sandbox::Limits::default())
+            .unwrap_or_else(|err| panic!("{}: {err:#}", executor.name()));
+        let mut names = Vec::new();
+        for dir in ["__pycache__", "pkg/__pycache__", "tests/__pycache__"] {
+            for entry in std::fs::read_dir(copy.path().join(dir)).unwrap() {
+                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+                names.push(format!("{dir}/{}", name.split('.').next().unwrap()) + pyc_kind(&name));
+            }
+        }
+        names.sort();
+        names
+    };
+    fn pyc_kind(name: &str) -> &'static str {
+        if name.contains("-pytest-") {
+            " (rewritten)"
+        } else {
+            ""
+        }
+    }
+    let expected = [
+        "__pycache__/calc",
+        "pkg/__pycache__/__init__",
+        "pkg/__pycache__/deep",
+        "tests/__pycache__/conftest",
+        "tests/__pycache__/conftest (rewritten)",
+        "tests/__pycache__/test_calc",
+        "tests/__pycache__/test_calc (rewritten)",
+    ];
+    let fresh_native = native_executor(false);
+    let warm_native = native_executor(true);
+    for (fresh, warm) in [
+        (
+            &WasmRef(wasm()) as &dyn Executor,
+            &WasmRef(warm()) as &dyn Executor,
+        ),
+        (&fresh_native, &warm_native),
+    ] {
+        assert_eq!(pycs(fresh), expected, "{}", fresh.name());
+        assert_eq!(pycs(warm), expected, "{} (warm)", warm.name());
+        let run = run_suite(warm, repo.path());
+        assert_eq!(
+            run.outcomes.get("tests/test_calc.py::test_add"),
+            Some(&TestOutcome::Passed),
+            "{} (warm) after compiling: {}",
+            warm.name(),
+            run.output
+        );
+    }
+}
+
+/// A test module's code names the file that runs, though pytest rewrote it into a pyc in
+/// another folder (a copy compiled once per tree, or a warm worker's own): a suite that finds
+/// its data beside the code (`inspect`, a frame's file name) passes as it does in place.
+#[test]
+fn code_from_carried_bytecode_names_the_running_file() {
+    use patches::FileChanges;
+    use sandbox::testbed::{RepoTree, ResultCache, RunOptions, TestBed};
+
+    let repo = mini_repo(&[
+        ("tests/data.txt", "beside"),
+        (
+            "tests/test_data.py",
+            "import inspect, os\n\ndef test_reads_beside_itself():\n    \
+             here = os.path.dirname(inspect.currentframe().f_code.co_filename)\n    \
+             with open(os.path.join(here, 'data.txt')) as f:\n        \
+             assert f.read() == 'beside'\n",
+        ),
+    ]);
+    let tree = RepoTree::new(repo.path().to_path_buf()).unwrap();
+    let args = sandbox::pytest_args("pytest tests").unwrap();
+    for executor in executors() {
+        let name = executor.name();
+        let bed = TestBed::new(executor, ResultCache::new(None), Default::default());
+        assert!(
+            bed.bytecode
+                .for_tree(bed.executor.as_ref(), &tree, &bed.limits)
+                .is_some(),
+            "{name}: no bytecode"
+        );
+        for _ in 0..2 {
+            let run = bed
+                .run(&tree, &FileChanges::new(), &args, &RunOptions::fresh())
+                .unwrap();
+            assert_eq!(
+                run.outcomes
+                    .get("tests/test_data.py::test_reads_beside_itself"),
+                Some(&TestOutcome::Passed),
+                "{name}: {}",
+                run.output
+            );
+        }
+    }
+}
