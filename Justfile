@@ -56,7 +56,7 @@ ablate:
     STRATEGY=skills-only,score-only {{python}} scripts/evolve.py --setup --workdir {{workdir}}
 
 # Socratic against the baseline and both ablations over SEEDS seeds (default 3), then the report.
-compare SEEDS="3":
+compare SEEDS=env_var_or_default("SEEDS", "3"):
     STRATEGY=socratic,baseline,skills-only,score-only SEEDS={{SEEDS}} {{python}} scripts/evolve.py --setup --workdir {{workdir}}
 
 # Rounds 1..N of the run (STRATEGY, SEED as for evolve).
@@ -77,7 +77,7 @@ print-round N:
 # Runs in WORKDIR/study/loop, resumable; the report in its report.md (docs/study.md; the budgets
 # and their reasons: scripts/study.sh).
 # The loop study: all five strategies, SEEDS seeds, 3 rounds, study-sized budgets.
-study SEEDS="3":
+study SEEDS=env_var_or_default("SEEDS", "3"):
     SEEDS={{SEEDS}} SOCRATIC_WORKDIR={{workdir}} bash scripts/study.sh
 
 # Fine-tunes on the top K of a pool by alignment with the dev failures, on K at random, the

@@ -1338,6 +1338,9 @@ def main() -> int:
     parser.add_argument("--no-build", action="store_true", help="use the built tools as they are")
     parser.add_argument("--setup", action="store_true",
                         help="run `just setup` (scripts/setup.py) first, beside the build")
+    parser.add_argument("--build-only", action="store_true",
+                        help="build the loop's tools as the loop does (EXECUTOR decides the "
+                             "features) and stop: the study scripts share this build")
     args = parser.parse_args()
     args.workdir = below_cwd(args.workdir)
     try:
@@ -1380,6 +1383,8 @@ def main() -> int:
             return 0
         build_and_setup(args.workdir, build=not args.no_build and "BIN" not in os.environ,
                         setup=args.setup, executor=executor)
+        if args.build_only:
+            return 0
         # Seed-major: a long comparison has whole seeds (every strategy) done first.
         runs = [evolve(args, Config.from_env(args.workdir, strategy, seed), only_shard)
                 for seed in seeds for strategy in strategies]

@@ -350,14 +350,15 @@ def compare(runs_dir: Path, plots: Path | None) -> str:
         plots.mkdir(parents=True, exist_ok=True)
         (plots / "resolve-rate.svg").write_text(resolve_rate_svg(curves))
         (plots / "operator-mix.svg").write_text(operator_mix_svg(mix))
-        out.append(f"\n![resolve rate]({plots / 'resolve-rate.svg'})\n"
-                   f"![operator mix]({plots / 'operator-mix.svg'})")
+        # Relative to the report, which the loop and `just report` write beside DIR.
+        out.append(f"\n![resolve rate]({plots.name}/resolve-rate.svg)\n"
+                   f"![operator mix]({plots.name}/operator-mix.svg)")
         mrr_curves = mrr_by_round(by)
         if mrr_curves:
             (plots / "held-out-mrr.svg").write_text(curve_svg(
                 mrr_curves, "held-out MRR (mean of seeds, bars: lowest and highest seed)",
                 zero_based=False))
-            out.append(f"![held-out MRR]({plots / 'held-out-mrr.svg'})")
+            out.append(f"![held-out MRR]({plots.name}/held-out-mrr.svg)")
     return "\n".join(out) + "\n"
 
 
@@ -507,7 +508,9 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, nargs="?", help="one run directory")
     parser.add_argument("--compare", type=Path, metavar="RUNS_DIR")
-    parser.add_argument("--plots", type=Path, metavar="DIR")
+    parser.add_argument("--plots", type=Path, metavar="DIR",
+                        help="write the SVG plots into DIR; the report links them as a file "
+                             "beside DIR would (DIR/NAME.svg)")
     args = parser.parse_args()
     for path in (args.compare, args.run):
         if path is not None and not path.is_dir():

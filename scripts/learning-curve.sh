@@ -68,9 +68,18 @@ train_flags=(--batch-size "${BATCH:-64}" --group "${GROUP:-128}")
 bin=${BIN:-${CARGO_TARGET_DIR:-$root/target}/release}
 eval_set=$root/data/eval/eval-set.jsonl
 mkdir -p "$out/valid"
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
+settings_guard "CANDIDATES=$candidates" "SHARD=$shard" "SEED=$seed" \
+    "WEIGHTS=${WEIGHTS-scripts/eval-weights.toml}" "FREE=$free" \
+    "FREE_WEIGHTS=${FREE_WEIGHTS-scripts/eval-weights.toml}" "PRETRAIN_STEPS=${PRETRAIN_STEPS:-}" \
+    "LR=${LR:-0.05}" "FEATURE_NORM=$feature_norm" "BATCH=${BATCH:-64}" "GROUP=${GROUP:-128}" \
+    "EPOCHS=${EPOCHS:-8}" "FT_LR=${FT_LR:-0.01}" "ANCHOR=${ANCHOR:-300}" "FT_FLAGS=${FT_FLAGS:-}" \
+    "DEV_REPOS=${DEV_REPOS:-}" "DEV_CANDIDATES=${DEV_CANDIDATES:-300}" "DEV_SEED=${DEV_SEED:-1}"
 if [ -z "${BIN:-}" ]; then
-    cargo build --release -q -p task-gen -p task-validate -p solver-train -p swe-rollout \
-        --manifest-path "$root/Cargo.toml"
+    # The loop's build (its tools, its features for this executor): the study scripts and
+    # `just evolve` then share one build instead of rebuilding each other's.
+    EXECUTOR=$executor python3 "$root/scripts/evolve.py" --build-only
 fi
 
 step() { echo "learning-curve: $*" >&2; }
@@ -96,8 +105,6 @@ except OSError: print("none")' "$from/base/config.json")
         if [ -e "$from/$f" ] && [ ! -e "$out/$f" ]; then ln -s "$from/$f" "$out/$f"; fi
     done
 fi
-# shellcheck source=scripts/lib.sh
-source "$root/scripts/lib.sh"
 
 # random_tasks LABEL BUDGET SEED WEIGHTS OUT: task-gen --strategy random on the training
 # repositories, in the operator mix of the WEIGHTS file (empty: uniform over sites).

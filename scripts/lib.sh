@@ -76,3 +76,23 @@ evaluate_arm() {
             --per-task "$out/$set-$1.per.jsonl" -o "$out/$set-$1.json" "$tasks_file"
     done
 }
+
+# settings_guard NAME=VALUE...: the settings that decide what is in $out. Every step is skipped
+# when its output exists, whatever settings made it, so the first run writes these to
+# $out/settings.txt and a later run with other values stops (exit 2) naming what changed,
+# instead of mixing files of both (or reporting the old ones under the new names).
+settings_guard() {
+    local file=$out/settings.txt now
+    now=$(printf '%s\n' "$@")
+    if [ ! -f "$file" ]; then
+        printf '%s\n' "$now" > "$file.partial" && mv "$file.partial" "$file"
+        return
+    fi
+    if [ "$(cat "$file")" != "$now" ]; then
+        echo "$(basename "$0"): $out was made with other settings:" >&2
+        diff "$file" <(printf '%s\n' "$now") | sed -n 's/^< /  then: /p; s/^> /  now:  /p' >&2
+        echo "  run with those settings again, write into another folder, or remove $file" \
+            "and the outputs it no longer describes" >&2
+        exit 2
+    fi
+}

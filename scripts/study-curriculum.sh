@@ -39,6 +39,11 @@ mkdir -p "$out"
 step() { echo "study-curriculum: $*" >&2; }
 # shellcheck source=scripts/lib.sh
 source "$root/scripts/lib.sh"
+settings_guard "LC=$lc" "DEV=$dev" "M=$m" "CANDIDATES=$candidates" "SHARD=$shard" \
+    "TRACES=${TRACES:-120}" "POOL=${POOL:-3000}" "MIN_SUPPORT=${MIN_SUPPORT:-2}" \
+    "EPOCHS=${EPOCHS:-8}" "FT_LR=${FT_LR:-0.01}" "ANCHOR=${ANCHOR:-0}" "GEN_SEED=$gen_seed"
+# The loop's build of the tools (a no-op when it is up to date).
+EXECUTOR=$executor python3 "$root/scripts/evolve.py" --build-only
 
 if [ ! -f "$lc/pretrained/checkpoint.json" ] || [ ! -f "$lc/train.jsonl" ]; then
     step "the pretrained scorer: scripts/learning-curve.sh $lc (NS=0)"
@@ -90,7 +95,8 @@ pool() { # pool ARM TASK-GEN-FLAGS...
         | awk -v n="$m" 'NR <= n' > "$out/$arm.jsonl.partial"
     if [ "$(wc -l < "$out/$arm.jsonl.partial")" -lt "$m" ]; then
         echo "study-curriculum: $arm: fewer than M=$m valid tasks from $candidates candidates:" \
-            "raise CANDIDATES" >&2
+            "lower M, or raise CANDIDATES in a new output folder (each pool's candidates" \
+            "are generated once per folder)" >&2
         exit 1
     fi
     mv "$out/$arm.jsonl.partial" "$out/$arm.jsonl"

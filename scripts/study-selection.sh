@@ -42,6 +42,10 @@ mkdir -p "$out"
 step() { echo "study-selection: $*" >&2; }
 # shellcheck source=scripts/lib.sh
 source "$root/scripts/lib.sh"
+settings_guard "LC=$lc" "DEV=$dev" "POOL=$pool_size" "K=$k" "EPOCHS=${EPOCHS:-8}" \
+    "FT_LR=${FT_LR:-0.01}" "ANCHOR=${ANCHOR:-0}" "TRAIN_TARGET=${TRAIN_TARGET:-120}"
+# The loop's build of the tools (a no-op when it is up to date).
+EXECUTOR=${EXECUTOR:-native} python3 "$root/scripts/evolve.py" --build-only
 
 if [ ! -f "$lc/pretrained/checkpoint.json" ] || [ ! -f "$lc/train.jsonl" ] \
     || [ "$(wc -l < "$lc/train.jsonl")" -lt "$pool_size" ]; then
@@ -50,7 +54,8 @@ if [ ! -f "$lc/pretrained/checkpoint.json" ] || [ ! -f "$lc/train.jsonl" ] \
 fi
 if [ "$(wc -l < "$lc/train.jsonl")" -lt "$pool_size" ]; then
     echo "study-selection: $lc/train.jsonl holds fewer than POOL=$pool_size validated tasks:" \
-        "raise CANDIDATES for the learning curve or lower POOL" >&2
+        "lower POOL, or give LC a new folder with more CANDIDATES (the learning curve" \
+        "generates its candidates once per folder)" >&2
     exit 2
 fi
 solver=$lc/pretrained
