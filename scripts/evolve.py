@@ -995,7 +995,7 @@ def generate(runner: "Runner", run_dir: Path, r: int, gen: list, usable: Array) 
     have = len(distinct_tasks(usable))
     if have < cfg.valid:
         log(f"round {r}: only {have} tasks for a pool of VALID={cfg.valid} after "
-            f"{len(usable)} passes: raise CANDIDATES or TOPUP")
+            f"{len(usable)} pass{'es' if len(usable) != 1 else ''}: raise CANDIDATES or TOPUP")
 
 
 def one_round(runner: Runner, run_dir: Path, r: int, solver: Path, dev: Path,
