@@ -1226,6 +1226,14 @@ def default_executor() -> str:
     return "wasm"
 
 
+def chosen_executor() -> str:
+    """EXECUTOR, or the machine's default (`default_executor`)."""
+    executor = os.environ.get("EXECUTOR") or default_executor()
+    if executor not in ("native", "wasm"):
+        raise BadUsage(f"EXECUTOR={executor}: native or wasm")
+    return executor
+
+
 def build_and_setup(workdir: Path, build: bool, setup: bool, executor: str) -> None:
     """The release build of the tools and `just setup`'s downloads, side by side (one is
     CPU-bound, the other mostly waits on the network); then the corpus check."""
@@ -1344,6 +1352,12 @@ def main() -> int:
     args = parser.parse_args()
     args.workdir = below_cwd(args.workdir)
     try:
+        if args.build_only:
+            # The loop's own variables (SEEDS, STRATEGY, …) are not read: the study scripts
+            # that build through here give some of them in formats of their own.
+            build_and_setup(args.workdir, build="BIN" not in os.environ, setup=False,
+                            executor=chosen_executor())
+            return 0
         strategies = os.environ.get("STRATEGY", "socratic").split(",")
         for strategy in strategies:
             if strategy not in STRATEGIES:
@@ -1371,9 +1385,7 @@ def main() -> int:
             raise BadUsage(f"SELECT={os.environ['SELECT']}: top, mixed or adam-mixed")
         if os.environ.get("DEV_TARGET", "rollout") not in ("rollout", "rank"):
             raise BadUsage(f"DEV_TARGET={os.environ['DEV_TARGET']}: rollout or rank")
-        executor = os.environ.get("EXECUTOR") or default_executor()
-        if executor not in ("native", "wasm"):
-            raise BadUsage(f"EXECUTOR={executor}: native or wasm")
+        executor = chosen_executor()
         os.environ["EXECUTOR"] = executor  # what Config.from_env reads
         if args.print_round is not None:
             if len(strategies) > 1 or len(seeds) > 1:
@@ -1383,8 +1395,6 @@ def main() -> int:
             return 0
         build_and_setup(args.workdir, build=not args.no_build and "BIN" not in os.environ,
                         setup=args.setup, executor=executor)
-        if args.build_only:
-            return 0
         # Seed-major: a long comparison has whole seeds (every strategy) done first.
         runs = [evolve(args, Config.from_env(args.workdir, strategy, seed), only_shard)
                 for seed in seeds for strategy in strategies]
