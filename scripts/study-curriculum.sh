@@ -47,7 +47,7 @@ EXECUTOR=$executor python3 "$root/scripts/evolve.py" --build-only
 
 if [ ! -f "$lc/pretrained/checkpoint.json" ] || [ ! -f "$lc/train.jsonl" ]; then
     step "the pretrained scorer: scripts/learning-curve.sh $lc (NS=0)"
-    NS=0 SEEDS=1 bash "$root/scripts/learning-curve.sh" "$lc"
+    BIN=$bin NS=0 SEEDS=1 bash "$root/scripts/learning-curve.sh" "$lc"  # built above
 fi
 solver=$lc/pretrained
 

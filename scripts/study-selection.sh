@@ -50,7 +50,7 @@ EXECUTOR=${EXECUTOR:-native} python3 "$root/scripts/evolve.py" --build-only
 if [ ! -f "$lc/pretrained/checkpoint.json" ] || [ ! -f "$lc/train.jsonl" ] \
     || [ "$(wc -l < "$lc/train.jsonl")" -lt "$pool_size" ]; then
     step "the pool and the pretrained scorer: scripts/learning-curve.sh $lc (NS=0)"
-    NS=0 SEEDS=1 bash "$root/scripts/learning-curve.sh" "$lc"
+    BIN=$bin NS=0 SEEDS=1 bash "$root/scripts/learning-curve.sh" "$lc"  # built above
 fi
 if [ "$(wc -l < "$lc/train.jsonl")" -lt "$pool_size" ]; then
     echo "study-selection: $lc/train.jsonl holds fewer than POOL=$pool_size validated tasks:" \

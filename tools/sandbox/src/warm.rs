@@ -232,18 +232,18 @@ impl WarmWorker {
     pub(crate) fn compile(&mut self, repo_dir: &Path, limits: &Limits) -> anyhow::Result<Compiled> {
         let line = serde_json::json!({ "compile": self.guest.repo });
         let exchange = self.exchange(repo_dir, line, limits)?;
-        let outcome = match exchange.ended() {
-            Some(0) => crate::bytecode::keep_bytecode(self.repo.path(), self.repo.path(), repo_dir)
-                .map(|_| ())
-                .with_context(|| format!("cannot copy the bytecode to {}", repo_dir.display())),
-            _ => {
-                let (end, output) = self.ended(&exchange);
-                Err(anyhow::anyhow!(
-                    "compiling {} ended with {end}: {}",
-                    repo_dir.display(),
-                    crate::tail_text(&output, 2048).0
-                ))
+        let (end, output) = self.ended(&exchange);
+        let outcome = match end {
+            RunEnd::Exited(0) => {
+                crate::bytecode::keep_bytecode(self.repo.path(), self.repo.path(), repo_dir)
+                    .map(|_| ())
+                    .with_context(|| format!("cannot copy the bytecode to {}", repo_dir.display()))
             }
+            end => Err(anyhow::anyhow!(
+                "compiling {} ended with {end}: {}",
+                repo_dir.display(),
+                crate::tail_text(&output, 2048).0
+            )),
         };
         empty_dir(self.repo.path())?;
         empty_dir(self.tmp.path())?;
@@ -504,16 +504,6 @@ struct Exchange {
     duration: Duration,
     disk_full: bool,
     cpu_time: Option<Duration>,
-}
-
-impl Exchange {
-    /// The exit code of a request that ran to its end, within its limits.
-    fn ended(&self) -> Option<i32> {
-        match &self.reply {
-            Some(reply) if !self.disk_full && reply.signal.is_none() => Some(reply.code),
-            _ => None,
-        }
-    }
 }
 
 /// A worker's compile: whether it worked, and the CPU time it took where the guest
