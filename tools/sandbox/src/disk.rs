@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 /// How often the watcher measures.
@@ -15,7 +16,9 @@ pub(crate) struct DiskWatch {
     dirs: Vec<PathBuf>,
     allowed: u64,
     exceeded: Arc<AtomicBool>,
-    done: Arc<AtomicBool>,
+    /// Dropped to wake the watcher at once: it must not sleep out its interval
+    /// while the run it watched is over (that was up to 0.2 s after every run).
+    wake: Option<Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -27,17 +30,26 @@ impl DiskWatch {
         cap: u64,
         stop_run: impl Fn() + Send + 'static,
     ) -> DiskWatch {
+        DiskWatch::start_every(INTERVAL, dirs, cap, stop_run)
+    }
+
+    /// [`DiskWatch::start`], measuring every `interval`.
+    fn start_every(
+        interval: Duration,
+        dirs: &[&Path],
+        cap: u64,
+        stop_run: impl Fn() + Send + 'static,
+    ) -> DiskWatch {
         let dirs: Vec<PathBuf> = dirs.iter().map(|dir| dir.to_path_buf()).collect();
         let allowed = size_up_to(&dirs, u64::MAX).saturating_add(cap);
         let exceeded = Arc::new(AtomicBool::new(false));
-        let done = Arc::new(AtomicBool::new(false));
+        let (wake, woken) = mpsc::channel::<()>();
         let thread = {
-            let (dirs, exceeded, done) = (dirs.clone(), exceeded.clone(), done.clone());
+            let (dirs, exceeded) = (dirs.clone(), exceeded.clone());
             std::thread::Builder::new()
                 .name("disk-watch".into())
                 .spawn(move || {
-                    while !done.load(Ordering::Relaxed) {
-                        std::thread::sleep(INTERVAL);
+                    while let Err(RecvTimeoutError::Timeout) = woken.recv_timeout(interval) {
                         if size_up_to(&dirs, allowed) > allowed {
                             exceeded.store(true, Ordering::Relaxed);
                             stop_run();
@@ -51,7 +63,7 @@ impl DiskWatch {
             dirs,
             allowed,
             exceeded,
-            done,
+            wake: Some(wake),
             thread,
         }
     }
@@ -64,7 +76,7 @@ impl DiskWatch {
     /// Stops watching; whether the directories went past the cap at any time
     /// (measured once more now).
     pub(crate) fn finish(mut self) -> bool {
-        self.done.store(true, Ordering::Relaxed);
+        self.wake.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -74,7 +86,7 @@ impl DiskWatch {
 
 impl Drop for DiskWatch {
     fn drop(&mut self) {
-        self.done.store(true, Ordering::Relaxed);
+        self.wake.take();
     }
 }
 
@@ -128,6 +140,20 @@ mod tests {
         }
         assert!(watch.finish());
         assert_eq!(stops.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn finishing_does_not_wait_for_the_next_measurement() {
+        let dir = tempfile::tempdir().unwrap();
+        let watch = DiskWatch::start_every(Duration::from_secs(3600), &[dir.path()], 10, || {});
+        let (finished, done) = mpsc::channel();
+        std::thread::spawn(move || finished.send(watch.finish()).unwrap());
+        let outcome = done.recv_timeout(Duration::from_secs(60));
+        assert_eq!(
+            outcome,
+            Ok(false),
+            "finish waited for the hourly measurement"
+        );
     }
 
     #[test]

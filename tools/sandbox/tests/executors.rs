@@ -571,7 +571,17 @@ fn the_stages_native_line_maps_need_no_python_trace_function() {
         "import pytest\n\ndef test_no_coverage():\n    \
          with pytest.raises(ImportError):\n        import coverage\n",
     )]);
-    let (run, _) = traced_run(&venv_executor(), repo.path());
+    let executor = venv_executor();
+    let (run, _) = traced_run(&executor, repo.path());
+    assert_eq!(
+        run.outcomes.get("tests/test_import.py::test_no_coverage"),
+        Some(&TestOutcome::Passed),
+        "{}",
+        run.output
+    );
+    // Nor does an untraced run of the warm worker that keeps the package imported for
+    // the traced ones.
+    let run = run_tests(&executor, repo.path(), "pytest tests -o pythonpath=.");
     assert_eq!(
         run.outcomes.get("tests/test_import.py::test_no_coverage"),
         Some(&TestOutcome::Passed),
