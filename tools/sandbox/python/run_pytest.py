@@ -410,17 +410,30 @@ class LineMap:
         return cached
 
     def _record(self, filename, line):
-        self._record_for(self.current, filename, line)
+        # Called for every line event under sys.monitoring: kept to one call.
+        path = self._relative(filename)
+        if not path:
+            return
+        if self.current is None:
+            self.import_lines.setdefault(path, set()).add(line)
+        else:
+            self.lines.setdefault(path, {}).setdefault(line, set()).add(self.current)
 
-    def _record_for(self, test, filename, line):
-        """`line` of `filename` ran during test number `test` (None: outside tests)."""
+    def _record_lines(self, test, filename, lines):
+        """`lines` of `filename` ran during test number `test` (None: outside tests)."""
         path = self._relative(filename)
         if not path:
             return
         if test is None:
-            self.import_lines.setdefault(path, set()).add(line)
-        else:
-            self.lines.setdefault(path, {}).setdefault(line, set()).add(test)
+            self.import_lines.setdefault(path, set()).update(lines)
+            return
+        tests_by_line = self.lines.setdefault(path, {})
+        for line in lines:
+            tests = tests_by_line.get(line)
+            if tests is None:
+                tests_by_line[line] = {test}
+            else:
+                tests.add(test)
 
     def start(self):
         monitoring = getattr(sys, "monitoring", None)
@@ -529,8 +542,7 @@ class LineMap:
                     continue
                 taken = lines.copy()  # tests' threads may add lines meanwhile
                 lines.difference_update(taken)
-                for line in taken:
-                    self._record_for(owner[0], filename, line)
+                self._record_lines(owner[0], filename, taken)
 
         def restart():
             # As with the Python tracer below: a test that unset or replaced the trace
@@ -563,7 +575,7 @@ class LineMap:
                 for filename in data.measured_files():
                     for line, contexts in data.contexts_by_lineno(filename).items():
                         for context in contexts:
-                            self._record_for(int(context) if context else None, filename, line)
+                            self._record_lines(int(context) if context else None, filename, (line,))
             finally:
                 sys.path.remove(tracer_dir)
                 for name in hidden:
