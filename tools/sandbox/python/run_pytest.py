@@ -349,6 +349,9 @@ def _no_switch():
 # (`_preload_tracer`), kept out of sys.modules: a traced run puts it back instead of
 # importing the package again (about 0.1 s a run); an untraced run never sees it.
 _PRELOADED_TRACER = {}
+# The attributes that bound those modules to packages that stay (`xml.dom` on `xml`):
+# (parent, attribute, module), taken off with them and put back with them.
+_PRELOADED_BINDINGS = []
 
 
 def _preload_tracer():
@@ -367,7 +370,35 @@ def _preload_tracer():
     finally:
         sys.path.remove(tracer_dir)
         added = {name: sys.modules.pop(name) for name in set(sys.modules) - before}
+        for name, module in added.items():
+            parent, _, child = name.rpartition(".")
+            holder = sys.modules.get(parent) if parent else None
+            if holder is not None and getattr(holder, child, None) is module:
+                delattr(holder, child)
+                _PRELOADED_BINDINGS.append((holder, child, module))
     _PRELOADED_TRACER.update(added)
+
+
+def _put_back_tracer(repo):
+    """The modules `_preload_tracer` kept, back in sys.modules for a traced run in
+    `repo`; False (nothing put back) where the repository has a top-level module of the
+    same name, which a fresh import of coverage would find first (sys.path starts
+    with the repository)."""
+    import importlib.machinery
+
+    tops = {name for name in _PRELOADED_TRACER if "." not in name and not name.startswith("__")}
+    for name in tops:
+        try:
+            if importlib.machinery.PathFinder.find_spec(name, [repo]) is not None:
+                return False
+        except (ImportError, ValueError, OSError):
+            return False
+    for name, module in _PRELOADED_TRACER.items():
+        sys.modules.setdefault(name, module)
+    for holder, child, module in _PRELOADED_BINDINGS:
+        if sys.modules.get(f"{holder.__name__}.{child}") is module:
+            setattr(holder, child, module)
+    return True
 
 
 class LineMap:
@@ -499,8 +530,7 @@ class LineMap:
         if not os.path.isdir(tracer_dir):
             return False
         before = set(sys.modules)
-        for name, module in _PRELOADED_TRACER.items():
-            sys.modules.setdefault(name, module)
+        _put_back_tracer(self.repo)
         sys.path.insert(0, tracer_dir)
         try:
             import coverage
@@ -531,7 +561,12 @@ class LineMap:
         # read back from it at the end (a fifth of a traced run). A coverage.py without
         # that table falls back to the contexts.
         table = getattr(getattr(cov, "_collector", None), "data", None)
-        if not isinstance(table, dict):
+        # Only the setup's own coverage.py (whose table maps files to sets of lines), not
+        # one a plugin of the test dependencies imported from elsewhere.
+        ours = os.path.realpath(getattr(coverage, "__file__", "")).startswith(
+            os.path.realpath(tracer_dir) + os.sep
+        )
+        if not ours or not isinstance(table, dict):
             table = None
         # The test the lines gathered since the last boundary belong to.
         owner = [None]

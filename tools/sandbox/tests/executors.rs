@@ -590,6 +590,40 @@ fn the_stages_native_line_maps_need_no_python_trace_function() {
     );
 }
 
+/// A warm worker keeps coverage.py imported for its traced runs: an untraced run does not
+/// see what that import bound to packages that stay (`xml.dom` on `xml`), and a traced run
+/// of a repository with a module named like one coverage imports gets the repository's.
+#[test]
+fn the_tracer_a_warm_worker_keeps_is_not_what_the_code_under_test_imports() {
+    let executor = venv_executor();
+    let repo = mini_repo(&[(
+        "tests/test_xml.py",
+        "import xml\n\ndef test_nothing_bound_dom():\n    assert not hasattr(xml, 'dom')\n",
+    )]);
+    let run = run_tests(&executor, repo.path(), "pytest tests -o pythonpath=.");
+    assert_eq!(
+        run.outcomes
+            .get("tests/test_xml.py::test_nothing_bound_dom"),
+        Some(&TestOutcome::Passed),
+        "{}",
+        run.output
+    );
+    let repo = mini_repo(&[
+        ("tomllib.py", "OWN = True\n"),
+        (
+            "tests/test_own.py",
+            "import tomllib\n\ndef test_own_module():\n    assert getattr(tomllib, 'OWN', False)\n",
+        ),
+    ]);
+    let (run, _) = traced_run(&executor, repo.path());
+    assert_eq!(
+        run.outcomes.get("tests/test_own.py::test_own_module"),
+        Some(&TestOutcome::Passed),
+        "{}",
+        run.output
+    );
+}
+
 /// A test parametrized with paths under the repository (data files found by glob) gets a
 /// node id with the folder it ran in: every executor names it with `<repo>` instead, the
 /// same in the report, the line map and the running test, and runs it by that id.
