@@ -370,35 +370,47 @@ def _preload_tracer():
     finally:
         sys.path.remove(tracer_dir)
         added = {name: sys.modules.pop(name) for name in set(sys.modules) - before}
-        for name, module in added.items():
-            parent, _, child = name.rpartition(".")
-            holder = sys.modules.get(parent) if parent else None
-            if holder is not None and getattr(holder, child, None) is module:
-                delattr(holder, child)
-                _PRELOADED_BINDINGS.append((holder, child, module))
+        _PRELOADED_BINDINGS.extend(_detach_from_parents(added))
     _PRELOADED_TRACER.update(added)
+
+
+def _detach_from_parents(removed):
+    """Takes each module of `removed` (name -> module, just taken out of sys.modules)
+    off the package in sys.modules that binds it: `from logging import handlers`
+    reads the parent's attribute. A parent that went too is left alone; modules
+    that stay may still use it. The (parent, attribute, module) taken off."""
+    detached = []
+    for name, module in removed.items():
+        parent, _, child = name.rpartition(".")
+        holder = sys.modules.get(parent) if parent else None
+        if holder is not None and getattr(holder, child, None) is module:
+            try:
+                delattr(holder, child)
+            except AttributeError:
+                continue
+            detached.append((holder, child, module))
+    return detached
 
 
 def _put_back_tracer(repo):
     """The modules `_preload_tracer` kept, back in sys.modules for a traced run in
-    `repo`; False (nothing put back) where the repository has a top-level module of the
-    same name, which a fresh import of coverage would find first (sys.path starts
-    with the repository)."""
+    `repo`; nothing where the repository has a top-level module of the same name,
+    which a fresh import of coverage would find first (sys.path starts with the
+    repository)."""
     import importlib.machinery
 
     tops = {name for name in _PRELOADED_TRACER if "." not in name and not name.startswith("__")}
     for name in tops:
         try:
             if importlib.machinery.PathFinder.find_spec(name, [repo]) is not None:
-                return False
+                return
         except (ImportError, ValueError, OSError):
-            return False
+            return
     for name, module in _PRELOADED_TRACER.items():
         sys.modules.setdefault(name, module)
     for holder, child, module in _PRELOADED_BINDINGS:
         if sys.modules.get(f"{holder.__name__}.{child}") is module:
             setattr(holder, child, module)
-    return True
 
 
 class LineMap:
@@ -974,17 +986,9 @@ class _Baseline:
         }
         for name in stale:
             sys.modules.pop(name, None)
-        # `from logging import handlers` reads the parent's attribute: a parent
-        # that stays forgets the submodule it did not have at the baseline. A
-        # parent that goes too is left alone; modules that stay may still use it.
-        for name, module in stale.items():
-            parent, _, child = name.rpartition(".")
-            if parent in self.modules and parent in sys.modules:
-                if getattr(sys.modules[parent], child, None) is module:
-                    try:
-                        delattr(sys.modules[parent], child)
-                    except AttributeError:
-                        pass
+        # A parent that stays (one of the baseline's: the others went above) forgets the
+        # submodule it did not have at the baseline.
+        _detach_from_parents(stale)
         sys.path[:] = [repo] + self.path
         sys.meta_path[:] = self.meta_path
         sys.path_hooks[:] = self.path_hooks
